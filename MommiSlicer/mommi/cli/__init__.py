@@ -1,0 +1,1 @@
+"""The `mommi` command line: one command over the whole engine."""

@@ -1,0 +1,54 @@
+"""Entry point of the `mommi` console command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from mommi import __version__
+from mommi.cli import exit_codes, info_cmd, study_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mommi",
+        description="MommiSlicer: multi-view mammography mass detection (MommiNet-v2). "
+        "Research software, not for clinical use.",
+        epilog=exit_codes.EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"mommislicer {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    info_cmd.register(commands)
+    study_cmd.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return exit_codes.INTERRUPTED
+    except Exception as exc:  # last line of defence: a message, not a traceback
+        if args.debug:
+            raise
+        print(
+            f"mommi: internal error ({type(exc).__name__}: {exc}). "
+            "Run again with --debug and report the output.",
+            file=sys.stderr,
+        )
+        return exit_codes.INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

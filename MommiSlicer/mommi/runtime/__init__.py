@@ -1,0 +1,1 @@
+"""Inference runtime on ONNX Runtime (CPU or GPU); never imports torch."""

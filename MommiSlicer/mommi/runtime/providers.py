@@ -1,0 +1,110 @@
+"""Which ONNX Runtime is installed, and which execution providers really work here.
+
+``onnxruntime`` and ``onnxruntime-gpu`` install the same Python package, so having
+both is a broken install that may silently lose the GPU; having neither means no
+analysis can run. Both cases get a sentence that says what to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from mommi.errors import RuntimeSetupError
+from mommi.runtime.probe_model import probe_model_bytes
+
+FLAVOURS = {"onnxruntime": "cpu", "onnxruntime-gpu": "gpu"}
+INSTALL_HINT = (
+    "install exactly one ONNX Runtime: pip install 'mommislicer[cpu]' on any computer, "
+    "or pip install 'mommislicer[gpu]' with an NVIDIA GPU and CUDA 12"
+)
+#: providers that are listed by GPU builds but not used by MommiSlicer
+NOT_PROBED = {
+    "TensorrtExecutionProvider": "not used by MommiSlicer (engine build is slow)",
+    "AzureExecutionProvider": "remote-endpoint provider, not a local device; not used",
+}
+
+
+@dataclass(frozen=True)
+class Flavour:
+    name: str | None  # "cpu", "gpu" or None
+    distributions: dict[str, str]  # installed distribution -> version
+    problem: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"flavour": self.name, "distributions": self.distributions, "problem": self.problem}
+
+
+def detect_flavour() -> Flavour:
+    installed: dict[str, str] = {}
+    for dist in FLAVOURS:
+        try:
+            installed[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    if not installed:
+        return Flavour(None, installed, "ONNX Runtime is not installed: " + INSTALL_HINT)
+    if len(installed) > 1:
+        return Flavour(
+            None,
+            installed,
+            "both onnxruntime and onnxruntime-gpu are installed and overwrite each other: "
+            "pip uninstall -y onnxruntime onnxruntime-gpu, then " + INSTALL_HINT,
+        )
+    dist = next(iter(installed))
+    return Flavour(FLAVOURS[dist], installed, None)
+
+
+def require_onnxruntime() -> Any:
+    """Import onnxruntime or raise RuntimeSetupError saying what to install."""
+    flavour = detect_flavour()
+    if flavour.problem and flavour.name is None and not flavour.distributions:
+        raise RuntimeSetupError(flavour.problem)
+    try:
+        return importlib.import_module("onnxruntime")
+    except ImportError as exc:
+        raise RuntimeSetupError(f"ONNX Runtime cannot be imported ({exc}); {INSTALL_HINT}") from exc
+
+
+@dataclass(frozen=True)
+class ProviderProbe:
+    provider: str
+    works: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"provider": self.provider, "works": self.works, "detail": self.detail}
+
+
+def _probe(ort: Any, provider: str) -> ProviderProbe:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # a failed provider falls back with a warning we report ourselves
+    try:
+        session = ort.InferenceSession(probe_model_bytes(), sess_options=options, providers=[provider])
+        got = session.get_providers()
+        x = np.arange(4, dtype=np.float32).reshape(1, 4)
+        (y,) = session.run(None, {"x": x})
+    except Exception as exc:  # every provider failure mode is a 'no' here
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return ProviderProbe(provider, False, first_line[:200])
+    if not got or got[0] != provider:
+        return ProviderProbe(provider, False, f"session fell back to {got[0] if got else 'nothing'}")
+    if not np.allclose(y, 2 * x):
+        return ProviderProbe(provider, False, "session ran but computed a wrong result")
+    return ProviderProbe(provider, True, "session created and ran")
+
+
+def probe_providers() -> list[ProviderProbe]:
+    """Create a real session on every listed provider and report which ones held."""
+    ort = require_onnxruntime()
+    probes = []
+    for provider in ort.get_available_providers():
+        if provider in NOT_PROBED:
+            probes.append(ProviderProbe(provider, False, NOT_PROBED[provider]))
+        else:
+            probes.append(_probe(ort, provider))
+    return probes

@@ -1,0 +1,112 @@
+"""The model zoo: ``model_zoo/manifest.json`` and the ONNX files it lists.
+
+Every file is checked against the SHA-256 in the manifest before anything may
+load it, so a tampered, truncated or swapped model is refused with its name.
+The zoo is found through ``MOMMI_MODEL_ZOO`` (a folder or a manifest file), else
+the ``model_zoo/`` folder of the source checkout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ZOO_ENV = "MOMMI_MODEL_ZOO"
+MANIFEST_NAME = "manifest.json"
+SUPPORTED_SCHEMA = 1
+
+
+def default_manifest_path() -> Path:
+    configured = os.environ.get(ZOO_ENV)
+    if configured:
+        path = Path(configured)
+        return path / MANIFEST_NAME if path.is_dir() else path
+    # MommiSlicer/mommi/runtime/zoo.py -> <checkout>/model_zoo/manifest.json
+    return Path(__file__).resolve().parents[3] / "model_zoo" / MANIFEST_NAME
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class ModelStatus:
+    name: str
+    file: str
+    present: bool
+    sha256_ok: bool
+    size_bytes: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.present and self.sha256_ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "file": self.file, "present": self.present,
+            "sha256_ok": self.sha256_ok, "size_bytes": self.size_bytes, "ok": self.ok,
+        }
+
+
+@dataclass
+class ZooStatus:
+    manifest: Path
+    zoo_version: str | None = None
+    models: list[ModelStatus] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manifest": str(self.manifest),
+            "zoo_version": self.zoo_version,
+            "models": [m.to_dict() for m in self.models],
+            "problems": list(self.problems),
+            "ok": self.ok,
+        }
+
+
+def zoo_status(manifest: Path | None = None) -> ZooStatus:
+    """Read the manifest and verify every listed file; never raises."""
+    manifest = manifest or default_manifest_path()
+    status = ZooStatus(manifest=manifest)
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        status.problems.append(f"no model zoo manifest at {manifest}")
+        return status
+    except (OSError, json.JSONDecodeError) as exc:
+        status.problems.append(f"the model zoo manifest {manifest} cannot be read: {exc}")
+        return status
+    if data.get("schema_version") != SUPPORTED_SCHEMA:
+        status.problems.append(
+            f"manifest schema {data.get('schema_version')!r} is not supported (expected {SUPPORTED_SCHEMA})"
+        )
+        return status
+    status.zoo_version = str(data.get("zoo_version", ""))
+    for entry in data.get("models", []):
+        path = manifest.parent / entry["file"]
+        present = path.is_file()
+        sha_ok = present and sha256_of(path) == entry.get("sha256")
+        status.models.append(
+            ModelStatus(entry["name"], entry["file"], present, sha_ok, path.stat().st_size if present else None)
+        )
+        if not present:
+            status.problems.append(f"model {entry['name']}: file {entry['file']} is missing")
+        elif not sha_ok:
+            status.problems.append(
+                f"model {entry['name']}: {entry['file']} does not match its SHA-256 in the manifest "
+                "(modified or damaged); it will not be loaded"
+            )
+    return status

@@ -1,0 +1,117 @@
+"""Decoding DICOM pixels into display intensities in [0, 1].
+
+Order follows the DICOM grayscale pipeline: stored values -> modality LUT
+(rescale) -> VOI LUT or window (LINEAR, LINEAR_EXACT, SIGMOID; pydicom implements
+them) -> MONOCHROME1 inversion. The result is normalised by the output range of
+the VOI transform itself, found by sending every possible stored value through
+it, so that the same file always gives the same intensities whatever its content.
+Compressed transfer syntaxes (RLE, JPEG baseline/extended/lossless, JPEG 2000,
+JPEG-LS) decode through pydicom's pixel plugins (pylibjpeg, installed with us).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+from mommi.errors import TruncatedFileError, UnreadablePixelDataError, UnsupportedImageError
+
+#: percentiles of the automatic window used when a file carries no VOI at all
+AUTO_WINDOW_PERCENTILES = (0.5, 99.5)
+
+
+def _stored_value_range(ds: Dataset, raw: np.ndarray) -> np.ndarray:
+    """Every value a pixel of this file may store (the data's own range past 16 bits)."""
+    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)))
+    if bits > 16:
+        return np.linspace(float(raw.min()), float(raw.max()), 65536)
+    if int(ds.get("PixelRepresentation", 0)) == 1:
+        return np.arange(-(2 ** (bits - 1)), 2 ** (bits - 1), dtype=np.int64)
+    return np.arange(0, 2**bits, dtype=np.int64)
+
+
+def _expected_pixel_bytes(ds: Dataset) -> int:
+    bits = int(ds.get("BitsAllocated", 16))
+    samples = int(ds.get("SamplesPerPixel", 1))
+    return int(ds.Rows) * int(ds.Columns) * samples * bits // 8
+
+
+def _decode(ds: Dataset, path: Path) -> np.ndarray:
+    transfer_syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if transfer_syntax is not None and not transfer_syntax.is_compressed:
+        available = len(ds.get("PixelData") or b"")
+        if available < _expected_pixel_bytes(ds):
+            raise TruncatedFileError(
+                path,
+                f"the pixel data is incomplete ({available} of {_expected_pixel_bytes(ds)} bytes); "
+                "the file was probably cut off during copying",
+            )
+    try:
+        return ds.pixel_array
+    except (ValueError, RuntimeError, NotImplementedError, AttributeError, TypeError, EOFError) as exc:
+        name = transfer_syntax.name if transfer_syntax is not None else "unknown transfer syntax"
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "less than expected" in message or "end of" in message.lower():
+            raise TruncatedFileError(path, f"the pixel data is incomplete ({name})") from exc
+        raise UnreadablePixelDataError(
+            path, f"the image pixels could not be decoded ({name}): {message}"
+        ) from exc
+
+
+def decode_display_pixels(ds: Dataset, path: Path) -> tuple[np.ndarray, str, list[str]]:
+    """Return (float32 pixels in [0, 1], how intensities were set, warnings)."""
+    warnings: list[str] = []
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    raw = _decode(ds, path)
+    if raw.ndim == 3:
+        if photometric in ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT") and raw.shape[-1] == 3:
+            # pydicom converts YCbCr to RGB on decoding; scanned film saved as colour is grey anyway
+            raw = raw.astype(np.float32).mean(axis=-1)
+            warnings.append(f"colour image ({photometric}) converted to grey")
+            photometric = "MONOCHROME2"
+        else:
+            raise UnsupportedImageError(path, f"image of shape {raw.shape} is not a single 2D mammogram")
+    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise UnsupportedImageError(path, f"photometric interpretation {photometric} is not supported")
+
+    has_voi = bool(ds.get("VOILUTSequence")) or ("WindowCenter" in ds and "WindowWidth" in ds)
+    try:
+        if raw.dtype.kind == "f":
+            values = raw.astype(np.float64)
+            has_voi = False
+        else:
+            values = apply_modality_lut(raw, ds)
+            if has_voi:
+                values = apply_voi_lut(values, ds, index=0)
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        raise UnreadablePixelDataError(path, f"the VOI LUT / window in the header is invalid: {exc}") from exc
+
+    if has_voi:
+        # the output range of this very VOI transform: every stored value through it
+        span = apply_voi_lut(apply_modality_lut(_stored_value_range(ds, raw), ds), ds, index=0)
+        lo, hi = float(np.min(span)), float(np.max(span))
+        source = _voi_description(ds)
+    else:
+        lo, hi = (float(v) for v in np.percentile(values, AUTO_WINDOW_PERCENTILES))
+        source = "automatic window (no VOI LUT or window in the file)"
+        warnings.append("no window or VOI LUT in the file: an automatic window was used")
+    pixels = np.clip((values - lo) / max(hi - lo, 1e-12), 0.0, 1.0).astype(np.float32)
+    if photometric == "MONOCHROME1":
+        pixels = 1.0 - pixels
+        source += "; MONOCHROME1 inverted"
+    return pixels, source, warnings
+
+
+def _voi_description(ds: Dataset) -> str:
+    if ds.get("VOILUTSequence"):
+        explanation = ds.VOILUTSequence[0].get("LUTExplanation", "")
+        return f"VOI LUT Sequence{f' ({explanation})' if explanation else ''}"
+    function = str(ds.get("VOILUTFunction", "LINEAR")).upper() or "LINEAR"
+    center = ds["WindowCenter"].value
+    width = ds["WindowWidth"].value
+    center = center[0] if ds["WindowCenter"].VM > 1 else center
+    width = width[0] if ds["WindowWidth"].VM > 1 else width
+    return f"window {function} C={float(center):g} W={float(width):g}"

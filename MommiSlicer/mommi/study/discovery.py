@@ -1,0 +1,60 @@
+"""Finding candidate image files under the paths a user gave (files, folders, or a mix)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mommi.errors import MissingPathError, StudyInputError
+
+#: files that are certainly not images: skipped silently but listed as ignored
+IGNORED_SUFFIXES = {
+    ".json", ".txt", ".md", ".csv", ".tsv", ".xml", ".html", ".htm", ".pdf", ".log",
+    ".ini", ".cfg", ".yaml", ".yml", ".py", ".sh", ".bat", ".exe", ".db", ".sqlite",
+}
+IGNORED_NAMES = {"DICOMDIR", "LOCKFILE", "VERSION", "Thumbs.db", "desktop.ini"}
+
+
+@dataclass
+class Discovery:
+    files: list[Path] = field(default_factory=list)
+    ignored: list[Path] = field(default_factory=list)
+    errors: list[StudyInputError] = field(default_factory=list)
+    empty_folders: list[Path] = field(default_factory=list)
+
+
+def _is_candidate(path: Path) -> bool:
+    if path.name.startswith(".") or path.name in IGNORED_NAMES:
+        return False
+    return path.suffix.lower() not in IGNORED_SUFFIXES
+
+
+def discover(paths: Iterable[str | Path]) -> Discovery:
+    """List candidate files in a stable (sorted) order, each at most once."""
+    found = Discovery()
+    seen: set[Path] = set()
+
+    def add(file: Path) -> None:
+        key = file.resolve()
+        if key in seen:
+            return
+        seen.add(key)
+        (found.files if _is_candidate(file) else found.ignored).append(file)
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            add(path)
+        elif path.is_dir():
+            before = len(found.files)
+            for root, dirs, names in os.walk(path, onerror=None):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    add(Path(root) / name)
+            if len(found.files) == before:
+                found.empty_folders.append(path)
+        else:
+            found.errors.append(MissingPathError(path, "this path does not exist or cannot be read"))
+    return found

@@ -1,0 +1,88 @@
+"""Loading studies from files and folders: the engine's entry point for input."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from mommi.errors import (
+    MixedPatientsError,
+    MultipleStudiesError,
+    NoStudyFoundError,
+    StudyInputError,
+)
+from mommi.study.dicom_reader import read_dicom
+from mommi.study.discovery import discover
+from mommi.study.grouping import group_into_studies
+from mommi.study.model import MammoImage, Study, StudyCollection
+from mommi.study.raster import RASTER_SUFFIXES, read_raster
+
+log = logging.getLogger(__name__)
+
+#: progress(done, total, path) is called after each file
+ProgressCallback = Callable[[int, int, Path], None]
+
+
+def read_image(path: Path, keep_pixels: bool = True) -> MammoImage:
+    """Read one file (DICOM, or PNG/PGM with a sidecar); raise a StudyInputError if unusable."""
+    try:
+        if path.suffix.lower() in RASTER_SUFFIXES:
+            return read_raster(path, keep_pixels=keep_pixels)
+        return read_dicom(path, keep_pixels=keep_pixels)
+    except StudyInputError:
+        raise
+    except MemoryError as exc:
+        raise StudyInputError(path, "the image is too large to load in the memory available") from exc
+    except Exception as exc:  # a reader bug must not stop the rest of the study
+        log.exception("unexpected error reading %s", path)
+        raise StudyInputError(path, f"unexpected error while reading ({type(exc).__name__}: {exc})") from exc
+
+
+def load_studies(
+    paths: Iterable[str | Path],
+    keep_pixels: bool = True,
+    allow_for_processing: bool = False,
+    progress: ProgressCallback | None = None,
+) -> StudyCollection:
+    """Find every study under ``paths``. Bad files are reported, never fatal."""
+    found = discover(paths)
+    images: list[MammoImage] = []
+    errors: list[StudyInputError] = list(found.errors)
+    for index, path in enumerate(found.files, start=1):
+        try:
+            images.append(read_image(path, keep_pixels=keep_pixels))
+        except StudyInputError as exc:
+            errors.append(exc)
+        if progress is not None:
+            progress(index, len(found.files), path)
+    studies, orphans = group_into_studies(images, errors, allow_for_processing)
+    for folder in found.empty_folders:
+        orphans.append(NoStudyFoundError(folder, "this folder holds no image files"))
+    return StudyCollection(studies=studies, errors=orphans, ignored=found.ignored)
+
+
+def load_study(paths: Iterable[str | Path] | str | Path, **kwargs: object) -> Study:
+    """Load exactly one study; raise a typed error when there is none or more than one."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    paths = list(paths)
+    collection = load_studies(paths, **kwargs)  # type: ignore[arg-type]
+    where = paths[0] if len(paths) == 1 else None
+    if not collection.studies or not any(s.images or s.set_aside for s in collection.studies):
+        reasons = "; ".join(str(e) for e in collection.errors[:3])
+        raise NoStudyFoundError(where, "no usable mammogram was found" + (f" ({reasons})" if reasons else ""))
+    patients = {s.patient_key for s in collection.studies}
+    if len(patients) > 1:
+        raise MixedPatientsError(
+            where, f"the images belong to {len(patients)} different patients; open one patient at a time"
+        )
+    if len(collection.studies) > 1:
+        dates = ", ".join(s.study_date or "unknown date" for s in collection.studies)
+        raise MultipleStudiesError(
+            where, f"the images hold {len(collection.studies)} exams of one patient ({dates}); "
+                   "open one exam at a time"
+        )
+    study = collection.studies[0]
+    study.errors.extend(collection.errors)
+    return study

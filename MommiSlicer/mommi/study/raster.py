@@ -1,0 +1,179 @@
+"""Research images: PNG or PGM with a small JSON sidecar.
+
+Public datasets such as mini-MIAS ship PGM files without DICOM headers, so what
+DICOM tags would say is written in a sidecar next to the image, named
+``<image>.json`` or ``<image stem>.json``::
+
+    {"laterality": "L", "view": "MLO", "pixel_spacing_mm": 0.2,
+     "patient_id": "mias-001", "study_id": "mias-001",
+     "chest_wall": "left", "bits_stored": 12, "photometric": "MONOCHROME2"}
+
+Only ``laterality`` and ``view`` are required. Without ``bits_stored`` 16-bit
+images are scaled by the smallest of 10/12/14/16 bits that holds their maximum.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mommi.errors import ConflictingLateralityError, SidecarError, UnreadablePixelDataError
+from mommi.study.model import Laterality, MammoImage, PixelSpacing
+from mommi.study.orientation import orientation_transform
+
+RASTER_SUFFIXES = (".png", ".pgm")
+_KNOWN_KEYS = {
+    "laterality", "view", "pixel_spacing_mm", "patient_id", "patient_name", "study_id",
+    "study_date", "chest_wall", "bits_stored", "photometric", "acquisition_datetime",
+}
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    laterality: Laterality
+    view_position: str
+    spacing_mm: tuple[float, float] | None
+    patient_id: str
+    study_id: str
+    study_date: str
+    chest_wall: str | None
+    bits_stored: int | None
+    photometric: str
+    acquisition_datetime: str
+
+
+def sidecar_path(image_path: Path) -> Path | None:
+    for candidate in (image_path.with_name(image_path.name + ".json"), image_path.with_suffix(".json")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _require(cond: bool, path: Path, reason: str) -> None:
+    if not cond:
+        raise SidecarError(path, reason)
+
+
+def read_sidecar(image_path: Path) -> Sidecar:
+    path = sidecar_path(image_path)
+    if path is None:
+        raise SidecarError(
+            image_path,
+            f"a {image_path.suffix.upper().lstrip('.')} image needs a JSON sidecar "
+            f"({image_path.name}.json) that says which breast and which view it shows",
+        )
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SidecarError(path, f"the sidecar is not valid JSON ({exc})") from exc
+    _require(isinstance(data, dict), path, "the sidecar must be a JSON object")
+    unknown = sorted(set(data) - _KNOWN_KEYS)
+    _require(not unknown, path, f"unknown sidecar keys: {', '.join(unknown)}")
+
+    view = str(data.get("view", "")).strip().upper().replace("_", "-")
+    lat_text = str(data.get("laterality", "")).strip().upper()[:1]
+    if "-" in view:  # "L-CC"
+        view_lat, view = view.split("-", 1)
+        if lat_text and view_lat[:1] != lat_text:
+            raise ConflictingLateralityError(
+                path, f"the sidecar says laterality {lat_text} but view {data['view']}"
+            )
+        lat_text = view_lat[:1]
+    _require(lat_text in ("L", "R"), path, "sidecar 'laterality' must be 'L' or 'R'")
+    _require(bool(view), path, "sidecar 'view' is missing (e.g. 'CC' or 'MLO')")
+
+    spacing = data.get("pixel_spacing_mm")
+    pair: tuple[float, float] | None = None
+    if spacing is not None:
+        values = spacing if isinstance(spacing, list) else [spacing, spacing]
+        ok = len(values) == 2 and all(isinstance(v, (int, float)) and 0.01 <= v <= 1.0 for v in values)
+        _require(ok, path, "sidecar 'pixel_spacing_mm' must be a number (or two) between 0.01 and 1 mm")
+        pair = (float(values[0]), float(values[1]))
+    chest_wall = data.get("chest_wall")
+    _require(chest_wall in (None, "left", "right"), path, "sidecar 'chest_wall' must be 'left' or 'right'")
+    bits = data.get("bits_stored")
+    _require(bits is None or (isinstance(bits, int) and 8 <= bits <= 16), path, "'bits_stored' must be 8..16")
+    photometric = str(data.get("photometric", "MONOCHROME2")).upper()
+    _require(photometric in ("MONOCHROME1", "MONOCHROME2"), path, "'photometric' must be MONOCHROME1 or 2")
+
+    patient_id = str(data.get("patient_id") or image_path.parent.name)
+    return Sidecar(
+        laterality=Laterality(lat_text),
+        view_position=view,
+        spacing_mm=pair,
+        patient_id=patient_id,
+        study_id=str(data.get("study_id") or patient_id),
+        study_date=str(data.get("study_date", "")),
+        chest_wall=chest_wall,
+        bits_stored=bits,
+        photometric=photometric,
+        acquisition_datetime=str(data.get("acquisition_datetime", "")),
+    )
+
+
+def _normalise(raw: np.ndarray, bits_stored: int | None, path: Path) -> tuple[np.ndarray, int]:
+    if raw.ndim == 3:
+        raw = cv2.cvtColor(raw[..., :3], cv2.COLOR_BGR2GRAY)
+    if raw.dtype == np.uint8:
+        bits = 8
+    elif raw.dtype == np.uint16:
+        bits = bits_stored or next(b for b in (10, 12, 14, 16) if int(raw.max()) < 2**b)
+    else:
+        raise UnreadablePixelDataError(path, f"unsupported pixel type {raw.dtype}")
+    return (raw.astype(np.float32) / float(2**bits - 1)).clip(0.0, 1.0), bits
+
+
+def read_raster(path: Path, keep_pixels: bool = True) -> MammoImage:
+    """Read a PNG/PGM research image and its sidecar into a MammoImage."""
+    sidecar = read_sidecar(path)
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.size == 0:
+        raise UnreadablePixelDataError(
+            path, "the image file could not be decoded (damaged or incomplete PNG/PGM)"
+        )
+    warnings: list[str] = []
+    if raw.ndim == 3:
+        warnings.append("colour image converted to grey")
+    pixels, bits = _normalise(raw, sidecar.bits_stored, path)
+    if sidecar.photometric == "MONOCHROME1":
+        pixels = 1.0 - pixels
+    rows, cols = pixels.shape
+    transform, chest_source, orient_warnings = orientation_transform(
+        pixels, (rows, cols), sidecar.laterality, sidecar.view_position,
+        declared_chest_wall=sidecar.chest_wall,
+    )
+    warnings += orient_warnings
+    spacing = None
+    if sidecar.spacing_mm is not None:
+        spacing = PixelSpacing(sidecar.spacing_mm[0], sidecar.spacing_mm[1], "sidecar pixel_spacing_mm")
+    else:
+        warnings.append("no pixel spacing in the sidecar: sizes in mm are unavailable for this image")
+    return MammoImage(
+        path=path,
+        rows=rows,
+        cols=cols,
+        laterality=sidecar.laterality,
+        view_position=sidecar.view_position,
+        view_source="sidecar",
+        pixels=pixels if keep_pixels else None,
+        spacing=spacing,
+        photometric=sidecar.photometric,
+        presentation_intent="FOR PRESENTATION",
+        intensity_source=f"{bits}-bit values scaled to [0, 1]"
+        + ("; MONOCHROME1 inverted" if sidecar.photometric == "MONOCHROME1" else ""),
+        to_model=transform,
+        chest_wall_source=chest_source,
+        patient_id=sidecar.patient_id,
+        study_uid=sidecar.study_id,
+        study_date=sidecar.study_date,
+        sop_instance_uid=f"file:{path.resolve()}",
+        acquisition_datetime=sidecar.acquisition_datetime,
+        bits_stored=bits,
+        file_format=path.suffix.upper().lstrip("."),
+        warnings=warnings,
+    )
