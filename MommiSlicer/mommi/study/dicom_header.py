@@ -56,7 +56,26 @@ def read_dataset(path: Path) -> Dataset:
         ) from exc
     if ds.get("SOPClassUID") == MEDIA_DIRECTORY or "DirectoryRecordSequence" in ds:
         raise NotMammographyError(path, "this is a DICOMDIR index file, not an image")
+    _check_complete(ds, path)
     return ds
+
+
+def _check_complete(ds: Dataset, path: Path) -> None:
+    """pydicom stops quietly at the end of a cut file; notice what went missing.
+
+    The file meta (written first) says which object the file holds; if that is an
+    image class but the dataset has no SOP class or no pixel data, the file ends early.
+    """
+    meta = getattr(ds, "file_meta", None)
+    declared = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+    if not declared:
+        return
+    if len(ds) == 0 or "SOPClassUID" not in ds:
+        raise TruncatedFileError(path, "the file ends inside its DICOM header; it is probably incomplete")
+    if declared in PROJECTION_CLASSES | {BREAST_TOMOSYNTHESIS} and "PixelData" not in ds:
+        raise TruncatedFileError(
+            path, "the file ends before its image data; it is probably incomplete (cut off during copying)"
+        )
 
 
 def _read_without_preamble(path: Path) -> Dataset:

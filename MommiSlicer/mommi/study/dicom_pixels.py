@@ -83,7 +83,7 @@ def decode_display_pixels(ds: Dataset, path: Path) -> tuple[np.ndarray, str, lis
             values = raw.astype(np.float64)
             has_voi = False
         else:
-            values = apply_modality_lut(raw, ds)
+            values = _as_lut_index(apply_modality_lut(raw, ds), ds)
             if has_voi:
                 values = apply_voi_lut(values, ds, index=0)
     except (ValueError, IndexError, KeyError, TypeError) as exc:
@@ -91,7 +91,8 @@ def decode_display_pixels(ds: Dataset, path: Path) -> tuple[np.ndarray, str, lis
 
     if has_voi:
         # the output range of this very VOI transform: every stored value through it
-        span = apply_voi_lut(apply_modality_lut(_stored_value_range(ds, raw), ds), ds, index=0)
+        every_value = _as_lut_index(apply_modality_lut(_stored_value_range(ds, raw), ds), ds)
+        span = apply_voi_lut(every_value, ds, index=0)
         lo, hi = float(np.min(span)), float(np.max(span))
         source = _voi_description(ds)
     else:
@@ -103,6 +104,15 @@ def decode_display_pixels(ds: Dataset, path: Path) -> tuple[np.ndarray, str, lis
         pixels = 1.0 - pixels
         source += "; MONOCHROME1 inverted"
     return pixels, source, warnings
+
+
+def _as_lut_index(values: np.ndarray, ds: Dataset) -> np.ndarray:
+    """A VOI LUT table is indexed by integers; an identity rescale makes floats of them."""
+    if ds.get("VOILUTSequence") and values.dtype.kind == "f":
+        rounded = np.rint(values)
+        if np.array_equal(rounded, values):
+            return rounded.astype(np.int64)
+    return values
 
 
 def _voi_description(ds: Dataset) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from mommi.errors import (
+    MissingPathError,
     MixedPatientsError,
     MultipleStudiesError,
     NoStudyFoundError,
@@ -26,6 +27,8 @@ ProgressCallback = Callable[[int, int, Path], None]
 
 def read_image(path: Path, keep_pixels: bool = True) -> MammoImage:
     """Read one file (DICOM, or PNG/PGM with a sidecar); raise a StudyInputError if unusable."""
+    if not path.is_file():
+        raise MissingPathError(path, "the file does not exist or cannot be read (a broken link?)")
     try:
         if path.suffix.lower() in RASTER_SUFFIXES:
             return read_raster(path, keep_pixels=keep_pixels)

@@ -116,16 +116,16 @@ def orientation_transform(
     elif declared:
         agree = content is not None and content.side == declared
         side, source = declared, declared_by + (" (confirmed by the image)" if agree else "")
-    elif content is not None:
+    elif confident:
+        assert content is not None
         side, source = content.side, "image content"
-        if not confident:
-            warnings.append("chest wall side is uncertain (the breast is about as wide at both ends)")
     else:
-        # Without tags or pixels, assume the standard display: right breast has its
+        # Nothing reliable: assume the standard display, where a right breast has its
         # chest wall on the right of the image (nipple pointing left).
         side = "right" if laterality is Laterality.RIGHT else "left"
         source = "assumed from laterality (standard display)"
-        warnings.append("chest wall side assumed from the standard display; not checked")
+        why = "the breast is about as wide at both ends" if content is not None else "no pixels"
+        warnings.append(f"chest wall side could not be seen in the image ({why}); standard display assumed")
 
     transform = GridTransform(
         shape=shape,
