@@ -8,6 +8,7 @@ analysis can run. Both cases get a sentence that says what to install.
 from __future__ import annotations
 
 import importlib
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -84,7 +85,9 @@ def _probe(ort: Any, provider: str) -> ProviderProbe:
     options = ort.SessionOptions()
     options.log_severity_level = 3  # a failed provider falls back with a warning we report ourselves
     try:
-        session = ort.InferenceSession(probe_model_bytes(), sess_options=options, providers=[provider])
+        with warnings.catch_warnings():  # a fallback is reported below, not as a Python warning
+            warnings.simplefilter("ignore")
+            session = ort.InferenceSession(probe_model_bytes(), sess_options=options, providers=[provider])
         got = session.get_providers()
         x = np.arange(4, dtype=np.float32).reshape(1, 4)
         (y,) = session.run(None, {"x": x})

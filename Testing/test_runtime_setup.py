@@ -1,0 +1,104 @@
+"""ONNX Runtime flavour, real provider probes, and the model zoo manifest check."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from mommi.runtime import providers
+from mommi.runtime.probe_model import build_probe_model, probe_model_bytes
+from mommi.runtime.zoo import default_manifest_path, zoo_status
+
+
+def test_installed_flavour_is_exactly_one() -> None:
+    flavour = providers.detect_flavour()
+    assert flavour.problem is None
+    assert flavour.name in ("cpu", "gpu") and len(flavour.distributions) == 1
+
+
+def _fake_versions(installed: dict[str, str]):
+    def version(name: str) -> str:
+        if name in installed:
+            return installed[name]
+        raise metadata.PackageNotFoundError(name)
+
+    return version
+
+
+def test_neither_flavour_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(providers.metadata, "version", _fake_versions({}))
+    flavour = providers.detect_flavour()
+    assert flavour.name is None and "mommislicer[cpu]" in flavour.problem and "mommislicer[gpu]" in flavour.problem
+    with pytest.raises(providers.RuntimeSetupError, match=r"mommislicer\[cpu\]"):
+        providers.require_onnxruntime()
+
+
+def test_both_flavours_is_a_broken_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        providers.metadata, "version", _fake_versions({"onnxruntime": "1.20", "onnxruntime-gpu": "1.20"})
+    )
+    flavour = providers.detect_flavour()
+    assert flavour.name is None and "pip uninstall -y onnxruntime onnxruntime-gpu" in flavour.problem
+
+
+def test_cpu_provider_really_runs() -> None:
+    probes = {p.provider: p for p in providers.probe_providers()}
+    assert probes["CPUExecutionProvider"].works
+    for name in providers.NOT_PROBED:
+        if name in probes:
+            assert not probes[name].works
+
+
+def test_a_provider_that_is_not_there_is_reported_as_not_working() -> None:
+    ort = providers.require_onnxruntime()
+    probe = providers._probe(ort, "CUDAExecutionProvider")
+    if "CUDAExecutionProvider" in ort.get_available_providers() and probe.works:
+        pytest.skip("this machine really has a working CUDA provider")
+    assert not probe.works and probe.detail
+
+
+def test_probe_model_matches_its_build_script() -> None:
+    assert probe_model_bytes() == build_probe_model()
+
+
+def _zoo(tmp_path: Path, content: bytes, recorded: bytes | None = None) -> Path:
+    (tmp_path / "m.onnx").write_bytes(content)
+    manifest = {
+        "schema_version": 1, "zoo_version": "9.9.9",
+        "models": [{"name": "m", "file": "m.onnx",
+                    "sha256": hashlib.sha256(recorded if recorded is not None else content).hexdigest()}],
+    }
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+def test_zoo_with_intact_model(tmp_path: Path) -> None:
+    status = zoo_status(_zoo(tmp_path, b"model bytes"))
+    assert status.ok and status.zoo_version == "9.9.9" and status.models[0].ok
+
+
+def test_zoo_tampered_model_is_named(tmp_path: Path) -> None:
+    status = zoo_status(_zoo(tmp_path, b"tampered", recorded=b"original"))
+    assert not status.ok and "model m: m.onnx does not match its SHA-256" in status.problems[0]
+
+
+def test_zoo_missing_model_is_named(tmp_path: Path) -> None:
+    manifest = _zoo(tmp_path, b"x")
+    (tmp_path / "m.onnx").unlink()
+    assert zoo_status(manifest).problems == ["model m: file m.onnx is missing"]
+
+
+def test_zoo_location_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOMMI_MODEL_ZOO", str(tmp_path))
+    assert default_manifest_path() == tmp_path / "manifest.json"
+    assert "no model zoo manifest" in zoo_status().problems[0]
+
+
+def test_shipped_zoo_manifest_is_consistent() -> None:
+    status = zoo_status(Path(__file__).resolve().parents[1] / "model_zoo" / "manifest.json")
+    assert status.ok, status.problems
