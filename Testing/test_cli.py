@@ -35,9 +35,11 @@ def test_missing_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str])
 
 
 def test_console_script_is_installed() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mommi.cli.main", "--version"], capture_output=True, text=True, check=False
-    )
+    script = Path(sys.executable).parent / "mommi"
+    assert script.is_file(), "the `mommi` console script is missing: pip install -e . first"
+    result = subprocess.run([str(script), "study", "inspect", "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "exit codes" in result.stdout
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and result.stdout.startswith("mommislicer ")
 
 

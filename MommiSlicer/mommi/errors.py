@@ -57,6 +57,12 @@ class TruncatedFileError(StudyInputError):
     code = "truncated"
 
 
+class InvalidHeaderError(StudyInputError):
+    """A DICOM header element holds a value that breaks the standard (e.g. text in a number)."""
+
+    code = "invalid_header"
+
+
 class NotMammographyError(StudyInputError):
     """A valid DICOM file of another kind (CT, MR, a report, a presentation state...)."""
 

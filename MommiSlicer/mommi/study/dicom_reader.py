@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from mommi.errors import StudyInputError
+from mommi.errors import InvalidHeaderError, StudyInputError
 from mommi.study.dicom_header import (
     acquisition_datetime,
     check_is_mammogram,
@@ -39,6 +39,11 @@ def read_dicom(path: Path, keep_pixels: bool = True) -> MammoImage:
     except StudyInputError as exc:
         exc.study_uid = _str(ds, "StudyInstanceUID") or None
         raise
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        # pydicom converts values lazily: a malformed one surfaces only when read
+        error = InvalidHeaderError(path, f"a DICOM header value is malformed and cannot be read ({exc})")
+        error.study_uid = _str(ds, "StudyInstanceUID") or None
+        raise error from exc
 
 
 def _read_checked(ds: Dataset, path: Path, keep_pixels: bool) -> MammoImage:
