@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Any
 
@@ -37,7 +37,7 @@ class Flavour:
     problem: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"flavour": self.name, "distributions": self.distributions, "problem": self.problem}
+        return {"flavour": self.name, "distributions": dict(self.distributions), "problem": self.problem}
 
 
 def detect_flavour() -> Flavour:
@@ -63,8 +63,8 @@ def detect_flavour() -> Flavour:
 def require_onnxruntime() -> Any:
     """Import onnxruntime or raise RuntimeSetupError saying what to install."""
     flavour = detect_flavour()
-    if flavour.problem and flavour.name is None and not flavour.distributions:
-        raise RuntimeSetupError(flavour.problem)
+    if not flavour.distributions:
+        raise RuntimeSetupError(flavour.problem or INSTALL_HINT)
     try:
         return importlib.import_module("onnxruntime")
     except ImportError as exc:
@@ -78,7 +78,7 @@ class ProviderProbe:
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"provider": self.provider, "works": self.works, "detail": self.detail}
+        return asdict(self)
 
 
 def _probe(ort: Any, provider: str) -> ProviderProbe:

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TypeVar
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
 from mommi.errors import ConflictingLateralityError, UnknownViewError
 from mommi.study.model import Laterality
+
+T = TypeVar("T")
 
 #: CID 4014 "View for Mammography": SNOMED CT and the retired SNOMED RT codes
 VIEW_CODES: dict[str, str] = {
@@ -156,11 +159,16 @@ def _description_guess(ds: Dataset) -> tuple[Laterality | None, str | None, tupl
     return None, None, (), ""
 
 
+def _first_found(candidates: list[tuple[T | None, str, str | None]]) -> tuple[T | None, str | None, str | None]:
+    """The first (value, source, warning) whose value is known, strongest source first."""
+    for value, source, warning in candidates:
+        if value:
+            return value, source, warning
+    return None, None, None
+
+
 def identify_view(ds: Dataset, path: Path) -> ViewIdentity:
     """Find laterality and view; raise UnknownViewError or ConflictingLateralityError."""
-    warnings: list[str] = []
-    sources: list[str] = []
-
     image_lat = _laterality(_text(ds, "ImageLaterality"))
     series_lat = _laterality(_text(ds, "Laterality"))
     if image_lat and series_lat and image_lat is not series_lat:
@@ -173,44 +181,29 @@ def identify_view(ds: Dataset, path: Path) -> ViewIdentity:
     orient_lat, orient_view = _orientation_guess(ds)
     desc_lat, desc_view, desc_modifiers, desc_tag = _description_guess(ds)
 
-    laterality = image_lat or series_lat
-    if image_lat:
-        sources.append("ImageLaterality")
-    elif series_lat:
-        sources.append("Laterality (series)")
-    elif orient_lat:
-        laterality = orient_lat
-        sources.append("PatientOrientation")
-        warnings.append("side taken from PatientOrientation, assuming standard display orientation")
-    elif desc_lat:
-        laterality = desc_lat
-        sources.append(desc_tag)
-        warnings.append(f"side taken from the free text of {desc_tag}")
+    laterality, lat_source, lat_warning = _first_found([
+        (image_lat, "ImageLaterality", None),
+        (series_lat, "Laterality (series)", None),
+        (orient_lat, "PatientOrientation", "side taken from PatientOrientation, assuming standard display"),
+        (desc_lat, desc_tag, f"side taken from the free text of {desc_tag}"),
+    ])
+    view_position, view_source, view_warning = _first_found([
+        (_text(ds, "ViewPosition") or None, "ViewPosition", None),
+        (code_view, "ViewCodeSequence", None),
+        (orient_view, "PatientOrientation", "view taken from PatientOrientation"),
+        (desc_view, desc_tag, f"view taken from the free text of {desc_tag}"),
+    ])
+    warnings = [w for w in (lat_warning, view_warning) if w]
+    sources = [s for s in (lat_source, view_source) if s]
     if laterality and desc_lat and desc_lat is not laterality:
         warnings.append(
             f"{desc_tag} suggests the {desc_lat.name.lower()} breast but the tags say "
             f"{laterality.name.lower()}; the tags were used"
         )
-
-    view_position = _text(ds, "ViewPosition") or None
-    if view_position:
-        sources.append("ViewPosition")
-        if code_view and code_view != view_position:
-            warnings.append(
-                f"ViewPosition says {view_position} but ViewCodeSequence says {code_view}; "
-                "ViewPosition was used"
-            )
-    elif code_view:
-        view_position = code_view
-        sources.append("ViewCodeSequence")
-    elif orient_view:
-        view_position = orient_view
-        sources.append("PatientOrientation")
-        warnings.append("view taken from PatientOrientation")
-    elif desc_view:
-        view_position = desc_view
-        sources.append(desc_tag)
-        warnings.append(f"view taken from the free text of {desc_tag}")
+    if view_source == "ViewPosition" and code_view and code_view != view_position:
+        warnings.append(
+            f"ViewPosition says {view_position} but ViewCodeSequence says {code_view}; ViewPosition was used"
+        )
     modifiers = modifiers or desc_modifiers
 
     if laterality is None or view_position is None:

@@ -6,7 +6,7 @@ reversible transform to the grid the models use (chest wall on the left edge).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,7 @@ class PixelSpacing:
     source: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"row_mm": self.row_mm, "col_mm": self.col_mm, "source": self.source}
+        return asdict(self)
 
 
 @dataclass
