@@ -109,8 +109,8 @@ def _build_study(study_key: str, members: list[MammoImage], allow_for_processing
         study.images[view] = chosen
         for other in others:
             study.set_aside.append(
-                SetAside(other, f"{view.value} appears more than once; the most recent acquisition "
-                                f"({chosen.path.name}) is used")
+                SetAside(other, f"{view.value} appears more than once; {chosen.path.name} is used "
+                                "(most recent acquisition, then the higher Instance Number)")
             )
         if others:
             study.warnings.append(
