@@ -1,0 +1,1 @@
+"""Training data: the synthetic 3D phantom, dataset importers and the training manifest."""
