@@ -119,3 +119,17 @@ class MultipleStudiesError(StudyInputError):
 
 class RuntimeSetupError(MommiError):
     """The inference runtime is missing or installed twice (onnxruntime and -gpu)."""
+
+
+class DatasetImportError(MommiError):
+    """A public dataset folder that cannot be imported into a training manifest.
+
+    Raised for a missing or malformed file of the dataset's documented layout (no
+    Info.txt, a CSV without the expected columns, ...) and when nothing at all
+    could be imported; ``path`` names that file and ``reason`` says why.
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")

@@ -15,7 +15,8 @@ A manifest is a JSON file::
 
 - ``image_path`` and ``mask_path`` are relative to ``root`` (or absolute).
 - Coordinates are ORIGINAL pixel coordinates of the image file, (x, y) with the
-  origin at the top-left pixel centre; ``box`` is [x0, y0, x1, y1].
+  origin at the top-left pixel centre; ``box`` is [x0, y0, x1, y1], the extreme
+  pixel centres of the region (inclusive), as a mask's nonzero indices give them.
 - ``view`` is "CC", "MLO" or the dataset's own name for other views ("ML", ...).
 - ``pathology`` is "benign", "malignant" or null when the dataset does not say
   (biopsy-proven only); ``birads`` is one of 1, 2, 3, 4A, 4B, 4C, 5, 6 or null.

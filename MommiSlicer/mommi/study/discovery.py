@@ -21,6 +21,7 @@ IGNORED_NAMES = {"DICOMDIR", "LOCKFILE", "VERSION", "Thumbs.db", "desktop.ini"}
 class Discovery:
     files: list[Path] = field(default_factory=list)
     ignored: list[Path] = field(default_factory=list)
+    explicit: set[Path] = field(default_factory=set)  # files named by the user, not found in a folder
     errors: list[StudyInputError] = field(default_factory=list)
     empty_folders: list[Path] = field(default_factory=list)
 
@@ -47,6 +48,7 @@ def discover(paths: Iterable[str | Path]) -> Discovery:
         path = Path(raw)
         if path.is_file():
             add(path)
+            found.explicit.add(path)
         elif path.is_dir():
             before = len(found.files)
             for root, dirs, names in os.walk(path, onerror=None):

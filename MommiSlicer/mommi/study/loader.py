@@ -17,7 +17,7 @@ from mommi.study.dicom_reader import read_dicom
 from mommi.study.discovery import discover
 from mommi.study.grouping import group_into_studies
 from mommi.study.model import MammoImage, Study, StudyCollection
-from mommi.study.raster import RASTER_SUFFIXES, read_raster
+from mommi.study.raster import RASTER_SUFFIXES, read_raster, sidecar_path
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,12 @@ def load_studies(
     found = discover(paths)
     images: list[MammoImage] = []
     errors: list[StudyInputError] = list(found.errors)
+    ignored = list(found.ignored)
     for index, path in enumerate(found.files, start=1):
+        if _is_unlabelled_raster(path) and path not in found.explicit:
+            # masks, thumbnails and screenshots next to a study: not an error when found in a folder
+            ignored.append(path)
+            continue
         try:
             images.append(read_image(path, keep_pixels=keep_pixels))
         except StudyInputError as exc:
@@ -62,7 +67,11 @@ def load_studies(
     studies, orphans = group_into_studies(images, errors, allow_for_processing)
     for folder in found.empty_folders:
         orphans.append(NoStudyFoundError(folder, "this folder holds no image files"))
-    return StudyCollection(studies=studies, errors=orphans, ignored=found.ignored)
+    return StudyCollection(studies=studies, errors=orphans, ignored=ignored)
+
+
+def _is_unlabelled_raster(path: Path) -> bool:
+    return path.suffix.lower() in RASTER_SUFFIXES and sidecar_path(path) is None
 
 
 def load_study(paths: Iterable[str | Path] | str | Path, **kwargs: object) -> Study:

@@ -70,6 +70,6 @@ def render_inspection(report: dict[str, Any]) -> str:
     lines.append(
         f"{counts['studies']} stud{'y' if counts['studies'] == 1 else 'ies'}, "
         f"{counts['views']} views, {counts['set_aside']} set aside, {counts['errors']} file errors, "
-        f"{counts['ignored']} non-image files ignored"
+        f"{counts['ignored']} files ignored (not images, or PNG/PGM without a sidecar)"
     )
     return "\n".join(lines)

@@ -1,0 +1,304 @@
+"""Small copies of public mammography datasets, in each dataset's documented layout.
+
+The builders write tiny images (64 x 48 DICOM, headers-only PGM content) but keep
+the real file names, folder structure, CSV column names and annotation formats, so
+the importers meet what a downloaded dataset really looks like, including its
+known quirks (CBIS-DDSM CSV paths that do not match the downloaded folders, a ROI
+series holding both the mask and the cropped image, INbreast's "removed" ids).
+Each builder returns what the tests need to know about what it wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import plistlib
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+import dicom_factory as f
+
+ROWS, COLS = 64, 48  # every full image: 64 rows x 48 columns (width 48, height 64)
+
+# ----------------------------------------------------------------------------- MIAS
+
+MIAS_HEADER = """\
+              MAMMOGRAPHIC IMAGE ANALYSIS SOCIETY
+                  MiniMammographic Database
+
+1st column: MIAS database reference number.
+3rd column: Class of abnormality present:
+                CALC - Calcification
+5th,6th columns: x,y image-coordinates of centre of abnormality.
+   Coordinate system origin is the bottom-left corner.
+
+=================================================================
+
+"""
+
+#: Info.txt lines, every shape the real file has (trailing spaces included)
+MIAS_LINES = [
+    "mdb001 G CIRC B 535 425 197",
+    "mdb002 G CIRC B 522 280 69",
+    "mdb003 D NORM ",
+    "mdb004 D NORM",
+    "mdb005 F CIRC B 477 133 30",
+    "mdb005 F CIRC B 500 168 26",
+    "mdb006 F SPIC M 10 1020 40",   # near the top-left corner: box clipped at 0
+    "mdb006 F MISC M 1000 10 40",   # near the bottom-right corner: box clipped at 1023
+    "mdb007 F CIRC B",              # a mass without a location
+    "mdb008 D CALC M *NOTE 3* ",    # widely distributed calcifications
+    "mdb009 G ARCH M 100 200 30",
+    "mdb010 F MISC M 300 300 20",   # listed, but its PGM is not in the folder
+]
+MIAS_PRESENT = ["mdb001", "mdb002", "mdb003", "mdb004", "mdb005", "mdb006", "mdb007", "mdb008", "mdb009", "mdb011"]
+
+
+def pgm(path: Path, width: int = 1024, height: int = 1024) -> Path:
+    """An 8-bit binary PGM like the MIAS ones (the importers only read its header)."""
+    path.write_bytes(b"P5\n%d %d\n255\n" % (width, height) + bytes(width * height))
+    return path
+
+
+def build_mias(root: Path) -> Path:
+    """Info.txt + PGMs; mdb011 exists but is not in Info.txt, mdb010 is listed but absent."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "Info.txt").write_text(MIAS_HEADER + "\n".join(MIAS_LINES) + "\n\n====\n", encoding="latin-1")
+    for ref in MIAS_PRESENT:
+        pgm(root / f"{ref}.pgm")
+    return root
+
+
+# ------------------------------------------------------------------------ CBIS-DDSM
+
+CBIS_MASS_COLUMNS = [
+    "patient_id", "breast_density", "left or right breast", "image view", "abnormality id",
+    "abnormality type", "mass shape", "mass margins", "assessment", "pathology", "subtlety",
+    "image file path", "cropped image file path", "ROI mask file path",
+]
+CBIS_CALC_COLUMNS = [
+    "patient_id", "breast density", "left or right breast", "image view", "abnormality id",
+    "abnormality type", "calc type", "calc distribution", "assessment", "pathology", "subtlety",
+    "image file path", "cropped image file path", "ROI mask file path",
+]
+UID_A = "1.3.6.1.4.1.9590.100.1.2.422112722213189649807611434612228974994"
+UID_B = "1.3.6.1.4.1.9590.100.1.2.342386194811267636608694132590482924515"
+
+
+def eight_bit(pixels: np.ndarray, description: str, patient_id: str) -> Dataset:
+    """An 8-bit secondary capture with the given pixels, as CBIS-DDSM stores masks and crops."""
+    ds = f.scanned_film(f.Patient(patient_id=patient_id), description=description)
+    ds.Rows, ds.Columns = pixels.shape
+    ds.PixelData = pixels.astype(np.uint8).tobytes()
+    return ds
+
+
+def rect_mask(x0: int, y0: int, x1: int, y1: int, rows: int = ROWS, cols: int = COLS) -> np.ndarray:
+    """A full-size 0/255 mask whose nonzero pixels fill [x0..x1] x [y0..y1] (inclusive)."""
+    mask = np.zeros((rows, cols), np.uint8)
+    mask[y0:y1 + 1, x0:x1 + 1] = 255
+    return mask
+
+
+def cbis_full_image(tree: Path, subject: str, patient_id: str, side: str, view: str, spacing: bool = False) -> Path:
+    """The full mammogram, in folders named like the NBIA downloader names them."""
+    ds = f.mammogram(f.Patient(patient_id=patient_id), side[0], view, rows=ROWS, cols=COLS)
+    ds.SeriesDescription = "full mammogram images"
+    if not spacing:  # CBIS-DDSM DICOMs carry no spacing
+        del ds.PixelSpacing, ds.ImagerPixelSpacing
+    return f.write(ds, tree / subject / "07-20-2016-DDSM-74994" / "1.000000-full mammogram images-24515" / "1-1.dcm")
+
+
+def cbis_roi(tree: Path, subject: str, patient_id: str, mask: np.ndarray, one_series: bool = False) -> Path:
+    """The ROI subject: a mask and a cropped image, in two series (or one, a known quirk)."""
+    study = tree / subject / "07-21-2016-DDSM-09887"
+    crop_series = "1.000000-ROI mask images-92468" if one_series else "1.000000-cropped images-21987"
+    mask_series = "1.000000-ROI mask images-92468"
+    crop = eight_bit(np.full((12, 10), 120, np.uint8), "ROI mask images" if one_series else "cropped images",
+                     patient_id)
+    f.write(crop, study / crop_series / "1-1.dcm")
+    return f.write(eight_bit(mask, "ROI mask images", patient_id), study / mask_series / "1-2.dcm")
+
+
+def cbis_row(patient: str, side: str, view: str, abn: int, subject: str, roi_subject: str, **values: str) -> dict:
+    """One CSV row with the CSV's own (non-matching) UID paths, as TCIA publishes them."""
+    row = {
+        "patient_id": patient, "breast_density": "3", "left or right breast": side, "image view": view,
+        "abnormality id": str(abn), "abnormality type": "mass", "mass shape": "OVAL",
+        "mass margins": "CIRCUMSCRIBED", "assessment": "4", "pathology": "MALIGNANT", "subtlety": "4",
+        "image file path": f"{subject}/{UID_A}/{UID_B}/000000.dcm",
+        "cropped image file path": f"{roi_subject}/{UID_A}/{UID_B}/000000.dcm",
+        "ROI mask file path": f"{roi_subject}/{UID_A}/{UID_B}/000001.dcm\n",  # real CSVs end it with \n
+    }
+    row.update(values)
+    return row
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict], delimiter: str = ",") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, delimiter=delimiter, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def build_cbis(root: Path) -> Path:
+    """Five images of four patients; see the expectations in test_importers.py.
+
+    - P_00001 LEFT CC (train): two masses merged into one record, a third whose ROI
+      folder is missing (listed in extra['skipped']), and a calcification (calc CSV).
+    - P_00001 LEFT MLO (train): mask and crop in ONE series, both described as masks.
+    - P_00002 RIGHT MLO (test): files at exactly the CSV paths; spacing in the header.
+    - P_00003 RIGHT CC (test): full image missing -> skipped, no record.
+    - P_00004 LEFT CC (train): ROI folder missing -> its only mass skipped, no record.
+    """
+    tree = root / "CBIS-DDSM"
+    s1 = "Mass-Training_P_00001_LEFT_CC"
+    cbis_full_image(tree, s1, "P_00001", "LEFT", "CC")
+    cbis_roi(tree, f"{s1}_1", "P_00001", rect_mask(5, 10, 14, 19))
+    cbis_roi(tree, f"{s1}_2", "P_00001", rect_mask(30, 40, 39, 49))
+    s2 = "Mass-Training_P_00001_LEFT_MLO"
+    cbis_full_image(tree, s2, "P_00001", "LEFT", "MLO")
+    cbis_roi(tree, f"{s2}_1", "P_00001", rect_mask(0, 0, 47, 63), one_series=True)
+    # P_00002: the tree matches the CSV paths exactly (an older download layout)
+    s3 = "Mass-Test_P_00002_RIGHT_MLO"
+    exact = f"{UID_A}/{UID_B}"
+    ds = f.mammogram(f.Patient(patient_id="P_00002"), "R", "MLO", rows=ROWS, cols=COLS)
+    f.write(ds, tree / s3 / exact / "000000.dcm")
+    f.write(eight_bit(rect_mask(20, 30, 20, 30), "ROI mask images", "P_00002"), tree / f"{s3}_1" / exact / "000001.dcm")
+    f.write(eight_bit(np.ones((4, 4), np.uint8), "cropped images", "P_00002"), tree / f"{s3}_1" / exact / "000000.dcm")
+    s5 = "Mass-Training_P_00004_LEFT_CC"
+    cbis_full_image(tree, s5, "P_00004", "LEFT", "CC")
+
+    train = [
+        cbis_row("P_00001", "LEFT", "CC", 1, s1, f"{s1}_1", pathology="MALIGNANT", assessment="4"),
+        cbis_row("P_00001", "LEFT", "CC", 2, s1, f"{s1}_2", pathology="BENIGN_WITHOUT_CALLBACK", assessment="0"),
+        cbis_row("P_00001", "LEFT", "CC", 3, s1, f"{s1}_3", pathology="BENIGN", assessment="3"),
+        cbis_row("P_00001", "LEFT", "MLO", 1, s2, f"{s2}_1", pathology="BENIGN", assessment="3"),
+        cbis_row("P_00004", "LEFT", "CC", 1, s5, f"{s5}_1"),
+    ]
+    test = [
+        cbis_row("P_00002", "RIGHT", "MLO", 1, s3, f"{s3}_1", pathology="MALIGNANT", assessment="5"),
+        cbis_row("P_00003", "RIGHT", "CC", 1, "Mass-Test_P_00003_RIGHT_CC", "Mass-Test_P_00003_RIGHT_CC_1"),
+    ]
+    write_csv(root / "mass_case_description_train_set.csv", CBIS_MASS_COLUMNS, train)
+    write_csv(root / "mass_case_description_test_set.csv", CBIS_MASS_COLUMNS, test)
+    calc = {**cbis_row("P_00001", "LEFT", "CC", 1, "Calc-Training_P_00001_LEFT_CC", "Calc-Training_P_00001_LEFT_CC_1",
+                       pathology="BENIGN", assessment="2"),
+            "breast density": "3", "abnormality type": "calcification", "calc type": "PUNCTATE",
+            "calc distribution": "CLUSTERED"}
+    write_csv(root / "calc_case_description_train_set.csv", CBIS_CALC_COLUMNS, [calc])
+    return root
+
+
+# ---------------------------------------------------------------------- VinDr-Mammo
+
+VINDR_BREAST_COLUMNS = [
+    "study_id", "series_id", "image_id", "laterality", "view_position", "height", "width",
+    "breast_birads", "breast_density", "split",
+]
+VINDR_FINDING_COLUMNS = [
+    "study_id", "series_id", "image_id", "laterality", "view_position", "height", "width",
+    "breast_birads", "breast_density", "finding_categories", "finding_birads",
+    "xmin", "ymin", "xmax", "ymax", "split",
+]
+
+#: (study, image, laterality, view, breast BI-RADS, density, split, on disk)
+VINDR_IMAGES = [
+    ("s1", "i1_lcc", "L", "CC", "BI-RADS 4", "DENSITY C", "training", True),
+    ("s1", "i1_lmlo", "L", "MLO", "BI-RADS 4", "DENSITY C", "training", True),
+    ("s1", "i1_rcc", "R", "CC", "BI-RADS 1", "DENSITY C", "training", True),
+    ("s1", "i1_rmlo", "R", "MLO", "BI-RADS 1", "DENSITY C", "training", False),
+    ("s2", "i2_lcc", "L", "CC", "BI-RADS 3", "DENSITY B", "test", True),
+]
+
+#: (image, categories, finding BI-RADS, box or None)
+VINDR_FINDINGS = [
+    ("i1_lcc", "['Mass']", "BI-RADS 4", (10.5, 20.25, 30.0, 40.75)),
+    ("i1_lcc", "['Mass', 'Suspicious Calcification']", "BI-RADS 5", (1.0, 2.0, 5.0, 6.0)),
+    ("i1_lmlo", "['Suspicious Calcification']", "BI-RADS 4", (3.0, 3.0, 9.0, 9.0)),
+    ("i1_rcc", "['No Finding']", "BI-RADS 1", None),
+    ("i1_rmlo", "['Mass']", "BI-RADS 4", (1.0, 1.0, 2.0, 2.0)),
+    ("i2_lcc", "['Mass']", "BI-RADS 3", (0.0, 0.0, 47.0, 63.0)),
+]
+
+
+def build_vindr(root: Path) -> Path:
+    """Two studies, five images (one not downloaded), six finding rows."""
+    breast_rows, finding_rows = [], []
+    info = {}
+    for study, image, side, view, birads, density, split, on_disk in VINDR_IMAGES:
+        row = {"study_id": study, "series_id": f"ser_{study}", "image_id": image, "laterality": side,
+               "view_position": view, "height": str(ROWS), "width": str(COLS), "breast_birads": birads,
+               "breast_density": density, "split": split}
+        breast_rows.append(row)
+        info[image] = row
+        if on_disk:
+            ds = f.mammogram(f.Patient(patient_id=study), side, view, rows=ROWS, cols=COLS)
+            f.write(ds, root / "images" / study / f"{image}.dicom")
+    for image, categories, birads, box in VINDR_FINDINGS:
+        values = ("", "", "", "") if box is None else tuple(str(v) for v in box)
+        coords = dict(zip(("xmin", "ymin", "xmax", "ymax"), values, strict=True))
+        finding_rows.append({**info[image], "finding_categories": categories, "finding_birads": birads, **coords})
+    write_csv(root / "breast-level_annotations.csv", VINDR_BREAST_COLUMNS, breast_rows)
+    write_csv(root / "finding_annotations.csv", VINDR_FINDING_COLUMNS, finding_rows)
+    return root
+
+
+# ------------------------------------------------------------------------- INbreast
+
+INBREAST_COLUMNS = ["Patient ID", "Patient age", "Laterality", "View", "Acquisition date", "File Name", "ACR",
+                    "Bi-Rads"]
+
+#: (FileID, hash, side, view in the file name, Bi-Rads, PatientID in the DICOM header)
+INBREAST_IMAGES = [
+    ("22678622", "61b13c59bcba149e", "R", "CC", "6", "removed"),
+    ("22678646", "61b13c59bcba149e", "R", "ML", "4a", "removed"),
+    ("22678694", "61b13c59bcba149e", "L", "CC", "1", "removed"),
+    ("20586908", "6c613a14b80a8591", "L", "ML", "6", "PAT-0042"),
+]
+
+
+def roi(name: str, points: list[tuple[float, float]]) -> dict:
+    """An OsiriX ROI dict as INbreast's XML files hold them."""
+    return {
+        "Area": 0.0, "Center": "(0, 0, 0)", "Dev": 0.0, "IndexInImage": 0, "Max": 0.0, "Mean": 0.0, "Min": 0.0,
+        "Name": name, "NumberOfPoints": len(points),
+        "Point_mm": [f"({x * 0.07:.3f}, {y * 0.07:.3f}, 0)" for x, y in points],
+        "Point_px": [f"({x:.6g}, {y:.6g})" for x, y in points], "Total": 0.0, "Type": 15 if len(points) > 1 else 19,
+    }
+
+
+MASS_POLYGON = [(10.5, 12.0), (20.0, 8.25), (25.5, 30.0), (12.0, 28.5)]  # box [10.5, 8.25, 25.5, 30.0]
+
+INBREAST_ROIS = {
+    "22678622": [roi("Mass", MASS_POLYGON), roi("Calcification", [(3.0, 4.0)]),
+                 roi("Spiculated Region", [(5.0, 5.0), (9.0, 5.0), (9.0, 9.0)])],
+    "22678646": [roi("mass", [(1.0, 2.0), (3.0, 2.0), (3.0, 7.0)]),
+                 roi("Mass", [(30.0, 40.0), (40.0, 40.0), (40.0, 50.0)])],
+    # 22678694: no XML file (a normal image)
+    "20586908": [roi("Mass", [(0.0, 0.0), (47.0, 0.0), (47.0, 63.0)]),
+                 roi("Mass", [(5.0, 5.0), (6.0, 5.0), (6.0, 6.0)])],
+}
+
+
+def plist_bytes(rois: list[dict]) -> bytes:
+    return plistlib.dumps({"Images": [{"ImageIndex": 0, "NumberOfROIs": len(rois), "ROIs": rois}]})
+
+
+def build_inbreast(root: Path) -> Path:
+    """Four images of two patients: AllDICOMs, AllXML (three files) and the ';' CSV."""
+    rows = []
+    for file_id, name_hash, side, view, birads, patient_id in INBREAST_IMAGES:
+        ds = f.mammogram(f.Patient(patient_id=patient_id), side, "MLO" if view == "ML" else view, rows=ROWS, cols=COLS)
+        f.write(ds, root / "AllDICOMs" / f"{file_id}_{name_hash}_MG_{side}_{view}_ANON.dcm")
+        rows.append({"Patient ID": "removed", "Patient age": "removed", "Laterality": side, "View": view,
+                     "Acquisition date": "201001", "File Name": file_id, "ACR": "2", "Bi-Rads": birads})
+        if file_id in INBREAST_ROIS:
+            xml = root / "AllXML" / f"{file_id}.xml"
+            xml.parent.mkdir(parents=True, exist_ok=True)
+            xml.write_bytes(plist_bytes(INBREAST_ROIS[file_id]))
+    write_csv(root / "INbreast.csv", INBREAST_COLUMNS, rows, delimiter=";")
+    return root

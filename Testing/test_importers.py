@@ -1,0 +1,369 @@
+"""Dataset importers: MIAS, CBIS-DDSM, VinDr-Mammo and INbreast -> training manifest.
+
+Each importer is run on a small copy of its dataset written in the documented
+layout (see importer_fixtures.py); MIAS is also checked against the real files.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import importer_fixtures as fx
+from mommi.data.importers.cbis_ddsm import import_cbis_ddsm
+from mommi.data.importers.inbreast import import_inbreast
+from mommi.data.importers.mias import import_mias
+from mommi.data.importers.vindr import import_vindr, parse_categories
+from mommi.data.manifest import Manifest, Record, validate
+from mommi.errors import DatasetImportError, MommiError
+
+
+def by_id(manifest: Manifest) -> dict[str, Record]:
+    return {r.image_id: r for r in manifest.records}
+
+
+def assert_round_trip(manifest: Manifest, tmp_path: Path) -> None:
+    """Valid, unsplit, sorted, and identical after Manifest.write / Manifest.read."""
+    validate(manifest)
+    assert all(r.split is None for r in manifest.records)
+    ids = [r.image_id for r in manifest.records]
+    assert ids == sorted(ids)
+    for record in manifest.records:
+        assert manifest.image_file(record).is_file(), record.image_path
+        for finding in record.findings:
+            if finding.mask_path is not None:
+                assert (Path(manifest.root) / finding.mask_path).is_file()
+    path = manifest.write(tmp_path / "out" / "manifest.json")
+    assert Manifest.read(path).to_dict() == manifest.to_dict()
+
+
+def test_dataset_import_error_names_the_file() -> None:
+    error = DatasetImportError("/data/mias/Info.txt", "not found")
+    assert isinstance(error, MommiError)
+    assert error.path == Path("/data/mias/Info.txt") and error.reason == "not found"
+    assert str(error) == f"{Path('/data/mias/Info.txt')}: not found"
+
+
+# ----------------------------------------------------------------------------- MIAS
+
+
+@pytest.fixture(scope="module")
+def mias_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fx.build_mias(tmp_path_factory.mktemp("mias"))
+
+
+def test_mias_records_and_coordinates(mias_fixture: Path) -> None:
+    manifest = import_mias(mias_fixture)
+    records = by_id(manifest)
+    assert manifest.source == "mias" and manifest.root == str(mias_fixture.resolve())
+    # mdb010 is listed but absent, mdb011 present but not listed: neither is recorded
+    assert sorted(records) == [f"mdb{n:03d}" for n in range(1, 10)]
+    one = records["mdb001"]
+    assert (one.laterality, one.view, one.patient_id, one.study_id) == ("R", "MLO", "mias-001", "mias-001")
+    assert (one.width, one.height, one.spacing_mm, one.image_birads) == (1024, 1024, [0.2, 0.2], None)
+    assert one.image_path == "mdb001.pgm" and one.extra["background_tissue"] == "G"
+    # the schema's own example: y 425 from the bottom -> 1024 - 425 = 599 from the top
+    (mass,) = one.findings
+    assert mass.center == [535, 599] and mass.box == [338, 402, 732, 796]
+    assert (mass.kind, mass.pathology, mass.birads) == ("mass", "benign", None)
+    assert records["mdb002"].laterality == "L" and records["mdb002"].patient_id == "mias-001"
+    assert records["mdb003"].patient_id == "mias-002" and records["mdb009"].patient_id == "mias-005"
+
+
+def test_mias_line_shapes(mias_fixture: Path) -> None:
+    records = by_id(import_mias(mias_fixture))
+    assert [f.center for f in records["mdb005"].findings] == [[477, 891], [500, 856]]
+    spic, misc = records["mdb006"].findings
+    assert spic.box == [0, 0, 50, 44] and spic.pathology == "malignant"  # clipped at the top-left
+    assert misc.box == [960, 974, 1023, 1023] and misc.extra["mias_class"] == "MISC"  # clipped at 1023
+    for normal in ("mdb003", "mdb004"):
+        assert records[normal].findings == [] and "other_findings" not in records[normal].extra
+    # abnormal images that have no mass box are flagged, never silently normal
+    assert records["mdb007"].findings == []
+    assert records["mdb007"].extra["other_findings"] == [
+        {"mias_class": "CIRC", "kind": "mass", "pathology": "benign", "located": False}]
+    assert records["mdb008"].extra["other_findings"][0]["kind"] == "calcification"
+    (arch,) = records["mdb009"].extra["other_findings"]
+    assert arch["kind"] == "architectural_distortion" and arch["center"] == [100, 824] and arch["radius"] == 30
+    assert records["mdb009"].findings == []
+
+
+def test_mias_round_trip(mias_fixture: Path, tmp_path: Path) -> None:
+    assert_round_trip(import_mias(mias_fixture), tmp_path)
+
+
+def test_mias_missing_or_malformed(tmp_path: Path) -> None:
+    with pytest.raises(DatasetImportError) as missing_dir:
+        import_mias(tmp_path / "nowhere")
+    assert missing_dir.value.path == tmp_path / "nowhere"
+    with pytest.raises(DatasetImportError) as no_info:
+        import_mias(tmp_path)
+    assert no_info.value.path.name == "Info.txt" and "not found" in no_info.value.reason
+    (tmp_path / "Info.txt").write_text(fx.MIAS_HEADER)
+    with pytest.raises(DatasetImportError, match="no data lines") as no_lines:
+        import_mias(tmp_path)
+    assert no_lines.value.path.name == "Info.txt"
+    (tmp_path / "Info.txt").write_text(fx.MIAS_HEADER + "mdb001 G CIRC B 535 425 197\n")
+    with pytest.raises(DatasetImportError, match="no mdbNNN.pgm"):
+        import_mias(tmp_path)
+
+
+def test_mias_centre_outside_the_image_is_not_a_box(tmp_path: Path) -> None:
+    """y = 0 lies on the bottom edge, one row below the last pixel centre (1024 - 0 = 1024)."""
+    (tmp_path / "Info.txt").write_text(fx.MIAS_HEADER + "mdb001 G CIRC M 500 0 10\n")
+    fx.pgm(tmp_path / "mdb001.pgm")
+    (record,) = import_mias(tmp_path).records
+    assert record.findings == []
+    assert record.extra["other_findings"] == [
+        {"mias_class": "CIRC", "kind": "mass", "pathology": "malignant", "center": [500, 1024], "radius": 10}]
+
+
+@pytest.mark.mias
+def test_mias_real_files(mias_dir: Path) -> None:
+    manifest = import_mias(mias_dir)
+    validate(manifest)
+    assert len(manifest.records) == len(list(mias_dir.glob("mdb*.pgm")))
+    masses = [(r, f) for r in manifest.records for f in r.findings]
+    assert masses and all(f.kind == "mass" for _, f in masses)
+    assert all(0 <= v <= 1023 for _, f in masses for v in f.box)
+
+
+@pytest.mark.mias
+def test_mias_real_masses_lie_in_bright_breast_tissue(mias_dir: Path) -> None:
+    """The coordinate conversion is right: mass centres fall inside the breast, on bright tissue.
+
+    Measured on the 216-image shared subset (39 located masses): 39/39 centres lie
+    inside the Otsu breast mask, and 39/39 circles are brighter than the ring
+    between r and 2r. With y NOT flipped the brightness fraction drops to 0.72 and
+    the inside fraction to 0.87, so the 0.9 bar below catches a wrong convention.
+    """
+    manifest = import_mias(mias_dir)
+    inside = brighter = total = 0
+    yy, xx = np.mgrid[0:1024, 0:1024]
+    for record in manifest.records:
+        if not record.findings:
+            continue
+        image = cv2.imread(str(manifest.image_file(record)), cv2.IMREAD_GRAYSCALE)
+        blurred = cv2.GaussianBlur(image, (5, 5), 0)
+        _, breast = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        for finding in record.findings:
+            cx, cy = (int(v) for v in finding.center)
+            radius = finding.extra["radius"]
+            inside += bool(breast[max(0, cy - 2):cy + 3, max(0, cx - 2):cx + 3].any())
+            d2 = (xx - cx) ** 2 + (yy - cy) ** 2
+            disc = image[d2 <= radius**2].mean()
+            ring = image[(d2 > radius**2) & (d2 <= 4 * radius**2)].mean()
+            brighter += bool(disc > ring)
+            total += 1
+    assert total > 0
+    assert inside == total, f"{total - inside} of {total} mass centres lie outside the breast"
+    assert brighter / total >= 0.9, f"only {brighter}/{total} masses are brighter than their surroundings"
+
+
+# ------------------------------------------------------------------------ CBIS-DDSM
+
+
+@pytest.fixture(scope="module")
+def cbis_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fx.build_cbis(tmp_path_factory.mktemp("cbis"))
+
+
+def test_cbis_records_boxes_and_labels(cbis_fixture: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        manifest = import_cbis_ddsm(cbis_fixture)
+    records = by_id(manifest)
+    assert manifest.source == "cbis-ddsm" and manifest.root == str(cbis_fixture.resolve())
+    # P_00003 (full image missing) and P_00004 (its only mask missing) are left out
+    assert sorted(records) == ["Mass-Test_P_00002_RIGHT_MLO", "Mass-Training_P_00001_LEFT_CC",
+                               "Mass-Training_P_00001_LEFT_MLO"]
+    cc = records["Mass-Training_P_00001_LEFT_CC"]
+    assert (cc.patient_id, cc.study_id, cc.laterality, cc.view) == ("P_00001", "P_00001", "L", "CC")
+    assert (cc.width, cc.height, cc.spacing_mm, cc.image_birads) == (fx.COLS, fx.ROWS, None, None)
+    assert cc.image_path.startswith("CBIS-DDSM/Mass-Training_P_00001_LEFT_CC/") and cc.image_path.endswith(".dcm")
+    assert cc.extra["source_split"] == "training" and cc.extra["density"] == "3"
+    first, second = cc.findings
+    assert first.box == [5, 10, 14, 19] and first.center == [9.5, 14.5]
+    assert (first.pathology, first.birads) == ("malignant", "4")
+    assert first.mask_path.startswith("CBIS-DDSM/Mass-Training_P_00001_LEFT_CC_1/")
+    assert first.extra["shape"] == "OVAL" and first.extra["abnormality_id"] == "1"
+    assert second.box == [30, 40, 39, 49] and (second.pathology, second.birads) == ("benign", None)
+    (skipped,) = cc.extra["skipped"]
+    assert skipped["abnormality_id"] == "3" and "Mass-Training_P_00001_LEFT_CC_3" in skipped["reason"]
+    (calc,) = cc.extra["other_findings"]
+    assert calc["kind"] == "calcification" and calc["pathology"] == "benign" and calc["birads"] == "2"
+    assert "P_00003" in caplog.text and "P_00004" in caplog.text
+
+
+def test_cbis_mask_found_by_size_and_exact_path(cbis_fixture: Path) -> None:
+    records = by_id(import_cbis_ddsm(cbis_fixture))
+    # mask and crop in one series, both described as masks: the full-size one is the mask
+    (mlo,) = records["Mass-Training_P_00001_LEFT_MLO"].findings
+    assert mlo.box == [0, 0, fx.COLS - 1, fx.ROWS - 1] and mlo.pathology == "benign" and mlo.birads == "3"
+    test = records["Mass-Test_P_00002_RIGHT_MLO"]
+    assert test.extra["source_split"] == "test" and test.laterality == "R" and test.view == "MLO"
+    assert test.findings[0].box == [20, 30, 20, 30] and test.findings[0].pathology == "malignant"
+    assert test.findings[0].mask_path.endswith("000001.dcm")
+    assert test.spacing_mm == [0.065, 0.065]  # only when the header has a spacing
+
+
+def test_cbis_tree_inside_an_nbia_manifest_folder(cbis_fixture: Path, tmp_path: Path) -> None:
+    """The NBIA downloader writes <manifest-...>/CBIS-DDSM/...; the CSVs sit next to that folder."""
+    copy = tmp_path / "cbis"
+    shutil.copytree(cbis_fixture, copy)
+    (copy / "manifest-1600000000000").mkdir()
+    (copy / "CBIS-DDSM").rename(copy / "manifest-1600000000000" / "CBIS-DDSM")
+    records = by_id(import_cbis_ddsm(copy))
+    cc = records["Mass-Training_P_00001_LEFT_CC"]
+    assert cc.image_path.startswith("manifest-1600000000000/CBIS-DDSM/")
+    assert [f.box for f in cc.findings] == [[5, 10, 14, 19], [30, 40, 39, 49]]
+
+
+def test_cbis_round_trip(cbis_fixture: Path, tmp_path: Path) -> None:
+    assert_round_trip(import_cbis_ddsm(cbis_fixture), tmp_path)
+
+
+def test_cbis_missing_or_malformed(tmp_path: Path) -> None:
+    with pytest.raises(DatasetImportError) as no_csv:
+        import_cbis_ddsm(tmp_path)
+    assert no_csv.value.path.name == "mass_case_description_train_set.csv"
+    bad = fx.write_csv(tmp_path / "mass_case_description_train_set.csv",
+                       [c for c in fx.CBIS_MASS_COLUMNS if c != "ROI mask file path"], [])
+    with pytest.raises(DatasetImportError, match="'ROI mask file path'") as no_column:
+        import_cbis_ddsm(tmp_path)
+    assert no_column.value.path == bad
+    fx.write_csv(bad, fx.CBIS_MASS_COLUMNS, [fx.cbis_row("P_9", "LEFT", "CC", 1, "Mass-Training_P_9_LEFT_CC",
+                                                         "Mass-Training_P_9_LEFT_CC_1")])
+    with pytest.raises(DatasetImportError, match="none of the 1 mass abnormalities"):
+        import_cbis_ddsm(tmp_path)
+
+
+# ---------------------------------------------------------------------- VinDr-Mammo
+
+
+@pytest.fixture(scope="module")
+def vindr_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fx.build_vindr(tmp_path_factory.mktemp("vindr"))
+
+
+def test_vindr_records_and_findings(vindr_fixture: Path) -> None:
+    manifest = import_vindr(vindr_fixture)
+    records = by_id(manifest)
+    assert manifest.source == "vindr-mammo"
+    assert sorted(records) == ["i1_lcc", "i1_lmlo", "i1_rcc", "i2_lcc"]  # i1_rmlo is not downloaded
+    lcc = records["i1_lcc"]
+    assert (lcc.patient_id, lcc.study_id, lcc.laterality, lcc.view) == ("s1", "s1", "L", "CC")
+    assert lcc.image_path == "images/s1/i1_lcc.dicom" and (lcc.width, lcc.height) == (fx.COLS, fx.ROWS)
+    assert lcc.image_birads == "4" and lcc.extra == {"density": "DENSITY C", "source_split": "training"}
+    mass, mixed = lcc.findings
+    assert mass.box == [10.5, 20.25, 30.0, 40.75] and (mass.birads, mass.pathology) == ("4", None)
+    assert mixed.box == [1.0, 2.0, 5.0, 6.0] and mixed.extra["categories"] == ["Mass", "Suspicious Calcification"]
+    calc_only = records["i1_lmlo"]
+    assert calc_only.findings == []
+    assert calc_only.extra["other_findings"] == [
+        {"categories": ["Suspicious Calcification"], "birads": "4", "box": [3.0, 3.0, 9.0, 9.0]}]
+    normal = records["i1_rcc"]
+    assert normal.findings == [] and "other_findings" not in normal.extra and normal.image_birads == "1"
+    assert records["i2_lcc"].extra["source_split"] == "test"
+    assert records["i2_lcc"].findings[0].box == [0.0, 0.0, 47.0, 63.0]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("['Mass']", ["Mass"]),
+    ("['Mass', 'Suspicious Calcification']", ["Mass", "Suspicious Calcification"]),
+    ("['No Finding']", ["No Finding"]),
+    ("[Mass, Asymmetry]", ["Mass", "Asymmetry"]),  # quotes lost by a spreadsheet
+    ("Mass", ["Mass"]),
+])
+def test_vindr_finding_categories(text: str, expected: list[str]) -> None:
+    assert parse_categories(text) == expected
+
+
+def test_vindr_round_trip(vindr_fixture: Path, tmp_path: Path) -> None:
+    assert_round_trip(import_vindr(vindr_fixture), tmp_path)
+
+
+def test_vindr_missing_or_malformed(vindr_fixture: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "vindr"
+    shutil.copytree(vindr_fixture, copy)
+    (copy / "finding_annotations.csv").unlink()
+    with pytest.raises(DatasetImportError) as no_findings:
+        import_vindr(copy)
+    assert no_findings.value.path.name == "finding_annotations.csv"
+    fx.write_csv(copy / "finding_annotations.csv", [c for c in fx.VINDR_FINDING_COLUMNS if c != "xmax"], [])
+    with pytest.raises(DatasetImportError, match="'xmax'"):
+        import_vindr(copy)
+    shutil.rmtree(copy / "images")
+    fx.write_csv(copy / "finding_annotations.csv", fx.VINDR_FINDING_COLUMNS, [])
+    with pytest.raises(DatasetImportError, match="none of the 5 images") as no_images:
+        import_vindr(copy)
+    assert no_images.value.path.name == "images"
+
+
+# ------------------------------------------------------------------------- INbreast
+
+
+@pytest.fixture(scope="module")
+def inbreast_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fx.build_inbreast(tmp_path_factory.mktemp("inbreast"))
+
+
+def test_inbreast_records_and_findings(inbreast_fixture: Path) -> None:
+    manifest = import_inbreast(inbreast_fixture)
+    records = by_id(manifest)
+    assert manifest.source == "inbreast"
+    assert sorted(records) == ["20586908", "22678622", "22678646", "22678694"]
+    rcc = records["22678622"]
+    assert (rcc.laterality, rcc.view, rcc.image_birads) == ("R", "CC", "6")
+    assert rcc.image_path == "AllDICOMs/22678622_61b13c59bcba149e_MG_R_CC_ANON.dcm"
+    assert (rcc.width, rcc.height, rcc.spacing_mm) == (fx.COLS, fx.ROWS, [0.065, 0.065])
+    # "removed" in the header and the CSV: the patient hash of the file name is used
+    assert rcc.patient_id == "61b13c59bcba149e" and rcc.extra["density"] == "2"
+    (mass,) = rcc.findings
+    assert mass.box == [10.5, 8.25, 25.5, 30.0] and mass.mask_path is None
+    assert mass.extra["polygon"] == [list(p) for p in fx.MASS_POLYGON]
+    assert (mass.pathology, mass.birads) == ("malignant", None)  # BI-RADS 6, one mass
+    assert [o["name"] for o in rcc.extra["other_findings"]] == ["Calcification", "Spiculated Region"]
+    mlo = records["22678646"]
+    assert mlo.view == "MLO" and mlo.image_birads == "4A" and len(mlo.findings) == 2  # "mass" in any case
+    assert all(f.pathology is None for f in mlo.findings)
+    normal = records["22678694"]
+    assert normal.findings == [] and "other_findings" not in normal.extra and normal.image_birads == "1"
+    two = records["20586908"]
+    assert two.patient_id == "PAT-0042" and two.view == "MLO" and two.laterality == "L"
+    assert [f.pathology for f in two.findings] == [None, None]  # BI-RADS 6 but two masses: which one?
+
+
+def test_inbreast_round_trip(inbreast_fixture: Path, tmp_path: Path) -> None:
+    assert_round_trip(import_inbreast(inbreast_fixture), tmp_path)
+
+
+def test_inbreast_bad_xml_skips_only_that_image(inbreast_fixture: Path, tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    copy = tmp_path / "inbreast"
+    shutil.copytree(inbreast_fixture, copy)
+    (copy / "AllXML" / "22678646.xml").write_text("<plist><dict><key>Images")
+    with caplog.at_level(logging.WARNING):
+        records = by_id(import_inbreast(copy))
+    assert "22678646" not in records and len(records) == 3
+    assert "22678646.xml" in caplog.text
+
+
+def test_inbreast_missing_or_malformed(inbreast_fixture: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "inbreast"
+    shutil.copytree(inbreast_fixture, copy)
+    (copy / "INbreast.csv").unlink()
+    with pytest.raises(DatasetImportError) as no_csv:
+        import_inbreast(copy)
+    assert no_csv.value.path.name == "INbreast.csv"
+    (copy / "INbreast.csv").write_text("Patient ID;Laterality;View;File Name;ACR\n;R;CC;22678622;2\n")
+    with pytest.raises(DatasetImportError, match="'Bi-Rads'"):
+        import_inbreast(copy)
+    shutil.rmtree(copy / "AllDICOMs")
+    with pytest.raises(DatasetImportError) as no_dicoms:
+        import_inbreast(copy)
+    assert no_dicoms.value.path.name == "AllDICOMs"
