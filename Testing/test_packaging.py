@@ -72,14 +72,14 @@ def _cmake_list(name: str) -> set[str]:
     return {line.strip().replace("${MODULE_NAME}", "MommiSlicer") for line in block.group(1).splitlines() if line.strip()}
 
 
-#: engine packages that serve training only and are not installed into Slicer
-TRAINING_ONLY = ("data", "train")
+#: engine packages Slicer does not need: the command line and training-only code
+NOT_IN_SLICER = ("cli", "data", "train")
 
 
 def test_module_cmake_lists_exactly_the_files_on_disk() -> None:
     on_disk = {"MommiSlicer.py"} | {
         str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "mommi").rglob("*.py")
-        if p.relative_to(MODULE_DIR / "mommi").parts[0] not in TRAINING_ONLY
+        if p.relative_to(MODULE_DIR / "mommi").parts[0] not in NOT_IN_SLICER
     }
     assert _cmake_list("MODULE_PYTHON_SCRIPTS") == on_disk
     resources = {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "mommi").rglob("*.onnx")}

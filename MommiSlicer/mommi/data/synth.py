@@ -9,8 +9,10 @@ Layout of the output folder::
 
 truth.json: ``{"schema": "mommi-synth-truth", "version": 1, "patient_id", "study_uid",
 "size", "pixel_mm", "density", "header_variant", "views": {"L-CC": {"file", "rows", "cols",
-"nipple": [x, y], "mask_file", "masses": [{"id", "box": [x0, y0, x1, y1], "center": [x, y],
-"area_px", "pathology", "birads"}], "lookalikes": [[x, y], ...]}}, "masses_3d": [...]}``.
+"nipple": [x, y], "geometry": {"angle_deg", "nipple_row", "mirrored"}, "mask_file",
+"masses": [{"id", "box": [x0, y0, x1, y1], "center": [x, y], "area_px", "pathology", "birads",
+"kind"}], "lookalikes": [[x, y], ...]}}, "masses_3d": [{"id", "laterality", "center_mm",
+"radii_mm", "diameter_mm", "kind", "pathology", "birads", "spicules"}]}``.
 All coordinates are pixels of the written file (origin top-left pixel centre;
 boxes are inclusive extreme pixel centres). Right breasts are stored mirrored,
 chest wall on the right, as in a standard display.
@@ -69,6 +71,9 @@ def _view_truth(render: ViewRender, laterality: str, study: SyntheticStudy, file
         "rows": rows,
         "cols": cols,
         "nipple": [round(fix(render.nipple[0]), 2), round(render.nipple[1], 2)],
+        # how breast coordinates (mm) map to this image: col = x / pixel_mm,
+        # row = nipple_row - (y cos(angle) + z sin(angle)) / pixel_mm, mirrored if "mirrored"
+        "geometry": {"angle_deg": round(render.angle_deg, 4), "nipple_row": render.nipple_row, "mirrored": mirror},
         "mask_file": None,
         "masses": masses,
         "lookalikes": [[round(fix(x), 2), round(y, 2)] for x, y in render.lookalike_centers],

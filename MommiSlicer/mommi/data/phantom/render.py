@@ -25,7 +25,9 @@ THICKNESS_WEIGHT = 0.06
 GLAND_PER_MM = 0.0125
 SKIN_PER_MM = 0.006
 MUSCLE_PER_MM = 0.012
-MUSCLE_MAX_MM = 30.0  # the pectoral muscle is a slab a few cm thick, not the whole chord
+#: the pectoral muscle is a slab a few cm thick, not the whole chord; in CC the detector
+#: edge cuts most of it off, leaving the thin sliver real CC images sometimes show
+MUSCLE_MAX_MM = {"CC": 6.0, "MLO": 30.0}
 LOOKALIKE_PER_MM = 0.5 * GLAND_PER_MM  # faint alone, mass-like where several overlap
 NIPPLE_PER_MM = 0.02
 BACKGROUND = 0.015
@@ -39,6 +41,8 @@ class ViewRender:
     projection: str  # "CC" or "MLO"
     image: np.ndarray  # float32 display values in [0, 1]
     nipple: tuple[float, float]  # (x, y) pixels
+    angle_deg: float  # rotation of the ray about the chest-wall-to-nipple axis
+    nipple_row: float  # image row of v = 0
     mass_masks: dict[int, np.ndarray] = field(default_factory=dict)  # id -> bool mask
     lookalike_centers: list[tuple[float, float]] = field(default_factory=list)
 
@@ -79,7 +83,7 @@ def ellipsoid_chord(u: np.ndarray, v: np.ndarray, axes: tuple[float, float, floa
     return np.where((disc > 0) & (u >= 0), np.sqrt(np.maximum(disc, 0.0)) / qa, 0.0)
 
 
-def _coarse_layers(breast: Breast, frame: ViewFrame) -> tuple[np.ndarray, np.ndarray]:
+def _coarse_layers(breast: Breast, frame: ViewFrame, muscle_max_mm: float) -> tuple[np.ndarray, np.ndarray]:
     """Gland and muscle path lengths on a 2 mm grid, integrated along the rays."""
     size = frame.size
     extent_u = size.cols * size.pixel_mm
@@ -95,7 +99,7 @@ def _coarse_layers(breast: Breast, frame: ViewFrame) -> tuple[np.ndarray, np.nda
     inside = breast.normalised_radius(x, y, z) <= 1.0
     gland = ndimage.map_coordinates(breast.gland, breast.field_indices(x, y, z), order=1, mode="constant")
     gland_path = (gland * inside).sum(axis=-1) * COARSE_STEP_MM
-    muscle_path = np.minimum((breast.muscle(x, y, z) & inside).sum(axis=-1) * COARSE_STEP_MM, MUSCLE_MAX_MM)
+    muscle_path = np.minimum((breast.muscle(x, y, z) & inside).sum(axis=-1) * COARSE_STEP_MM, muscle_max_mm)
     return _to_pixels(gland_path, u, v, frame), _to_pixels(muscle_path, u, v, frame)
 
 
@@ -161,7 +165,7 @@ def render_view(
     s = breast.skin_mm
     inner = ellipsoid_chord(u, v, (breast.a - s, breast.b - s, breast.c - s), angle)
     breast_region = thickness > 0
-    gland, muscle = _coarse_layers(breast, frame)
+    gland, muscle = _coarse_layers(breast, frame, MUSCLE_MAX_MM[projection])
 
     signal = (
         BASE_LEVEL
@@ -171,7 +175,7 @@ def render_view(
         + MUSCLE_PER_MM * muscle
     ).astype(np.float32)
 
-    result = ViewRender(projection, signal, frame.to_pixel(breast.a, 0.0))
+    result = ViewRender(projection, signal, frame.to_pixel(breast.a, 0.0), float(np.rad2deg(angle)), frame.nipple_row)
     nipple = _blob_path(breast.nipple, frame)
     if nipple is not None:
         path, (r0, r1, c0, c1) = nipple
