@@ -82,7 +82,8 @@ def run_synth(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"wrote {summary['studies']} studies ({summary['normal_studies']} normal, {masses} masses) "
+        noun = "study" if summary["studies"] == 1 else "studies"
+        print(f"wrote {summary['studies']} {noun} ({summary['normal_studies']} normal, {masses} masses) "
               f"to {args.out}; ground truth in each study's truth.json")
     return exit_codes.OK
 
