@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from mommi import __version__
-from mommi.cli import data_cmd, exit_codes, info_cmd, study_cmd
+from mommi.cli import data_cmd, eval_cmd, exit_codes, info_cmd, study_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     info_cmd.register(commands)
     study_cmd.register(commands)
     data_cmd.register(commands)
+    eval_cmd.register(commands)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Evaluation: FROC with patient-level bootstrap confidence intervals, nipple error."""

@@ -1,0 +1,138 @@
+"""FROC, bootstrap and nipple error on small hand-computed cases; the `mommi eval` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mommi.cli import exit_codes
+from mommi.cli.main import main
+from mommi.data.manifest import Finding, Manifest, Record
+from mommi.eval.froc import ImageResult, box_iou, evaluate_froc, froc_curve, match, recall_at
+from mommi.eval.nipple import nipple_errors
+
+G1 = [0, 0, 9, 9]
+G2 = [100, 100, 119, 119]
+FAR = [300, 300, 309, 309]
+
+
+def test_iou_of_inclusive_pixel_boxes() -> None:
+    assert box_iou(G1, G1) == 1.0
+    assert box_iou(G1, [0, 0, 9, 1]) == pytest.approx(0.2)  # 20 of 100 pixels
+    assert box_iou(G1, [10, 10, 19, 19]) == 0.0  # touching edges share no pixel
+    assert box_iou([0, 0, 1, 1], [1, 1, 2, 2]) == pytest.approx(1 / 7)
+
+
+def _curve(images: list[ImageResult]) -> tuple[np.ndarray, np.ndarray]:
+    return froc_curve(match(images))
+
+
+def test_recall_rises_at_the_right_operating_points() -> None:
+    images = [
+        ImageResult("a", "pA", [G1, G2], [(G1, 0.9), (FAR, 0.8), (G2, 0.6)]),
+        ImageResult("b", "pB", [], [(G1, 0.5)]),  # a normal image: its detection is a false positive
+    ]
+    fppi, recall = _curve(images)
+    assert fppi.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0]
+    assert recall.tolist() == [0.0, 0.5, 0.5, 1.0, 1.0]
+    assert recall_at(fppi, recall, (0.25, 0.5, 1.0)) == [0.5, 1.0, 1.0]
+
+
+def test_ties_enter_together_and_are_never_split() -> None:
+    images = [
+        ImageResult("a", "pA", [G1, G2], [(G1, 0.9), (G2, 0.7), (FAR, 0.7)]),
+        ImageResult("b", "pB", [], [(FAR, 0.7)]),
+    ]
+    fppi, recall = _curve(images)
+    assert list(zip(fppi.tolist(), recall.tolist())) == [(0.0, 0.0), (0.0, 0.5), (1.0, 1.0)]
+    # splitting the tie would give recall 1.0 at FPPI 0.5; the protocol gives 0.5
+    assert recall_at(fppi, recall, (0.5,)) == [0.5]
+
+
+def test_iou_exactly_0_2_is_not_a_hit_and_duplicates_are_not_false_positives() -> None:
+    images = [ImageResult("a", "p", [G1], [([0, 0, 9, 1], 0.9), (G1, 0.8), ([0, 0, 9, 8], 0.7)])]
+    fppi, recall = _curve(images)
+    # operating points at 0.9 (the IoU = 0.2 box: a false positive) and 0.8 (the mass found);
+    # the second hit at 0.7 changes nothing: it is neither a new detection nor a false positive
+    assert fppi.tolist() == [0.0, 1.0, 1.0]
+    assert recall.tolist() == [0.0, 0.0, 1.0]
+
+
+def test_images_without_masses_only() -> None:
+    report = evaluate_froc([ImageResult("a", "p", [], [(G1, 0.4)])], bootstrap=50)
+    assert report.masses == 0 and report.recall[1.0] == 0.0
+
+
+def test_missed_mass_never_reaches_recall() -> None:
+    images = [ImageResult("a", "p", [G1, G2], [(G1, 0.9)])]
+    fppi, recall = _curve(images)
+    assert recall.max() == 0.5
+
+
+def test_bootstrap_resamples_patients() -> None:
+    # one patient only: every resample is the data itself, the CI collapses on the estimate
+    one = [ImageResult(f"i{k}", "p", [G1], [(G1, 0.9), (FAR, 0.3)]) for k in range(4)]
+    report = evaluate_froc(one, bootstrap=200, seed=1)
+    assert report.ci[0.5] == (1.0, 1.0)
+    # two patients, one always found and one never: the CI spans 0..1 and holds the estimate
+    two = [ImageResult("a", "pA", [G1], [(G1, 0.9)]), ImageResult("b", "pB", [G1], [])]
+    report = evaluate_froc(two, bootstrap=400, seed=1)
+    assert report.recall[1.0] == 0.5
+    assert report.ci[1.0] == (0.0, 1.0)
+    again = evaluate_froc(two, bootstrap=400, seed=1)
+    assert again.ci == report.ci  # seeded
+
+
+def test_nipple_error_uses_each_images_spacing() -> None:
+    report = nipple_errors([[3, 4], [0, 0], [100, 0]], [[0, 0], [0, 0], [0, 0]], [[0.1, 0.1], [0.2, 0.2], [0.5, 0.2]])
+    assert report.images == 3
+    assert report.max_mm == pytest.approx(20.0)  # 100 px * 0.2 mm (column spacing)
+    assert report.median_mm == pytest.approx(0.5)  # 5 px * 0.1 mm
+    assert report.wrong == 1
+
+
+def _manifest(tmp_path: Path) -> Path:
+    records = []
+    for k in range(6):
+        findings = [Finding(kind="mass", box=[10.0, 10.0, 29.0, 29.0], pathology="malignant")] if k % 2 == 0 else []
+        records.append(Record(patient_id=f"p{k // 2}", study_id=f"s{k // 2}", image_id=f"img{k}", view="CC",
+                              laterality="L" if k % 2 else "R", image_path=f"img{k}.dcm", source="test",
+                              spacing_mm=[0.5, 0.5], findings=findings, nipple=[100.0, 50.0], split="test"))
+    path = tmp_path / "m.json"
+    Manifest(source="test", root=str(tmp_path), records=records).write(path)
+    return path
+
+
+def test_mommi_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    predictions = {"schema": "mommi-predictions", "version": 1, "model": "hand-made", "images": {
+        "img0": {"boxes": [[10, 10, 29, 29, 0.95]], "nipple": [102, 50]},
+        "img1": {"boxes": [[200, 200, 220, 220, 0.6]], "nipple": [100, 50]},
+        "img2": {"boxes": [[12, 12, 30, 30, 0.5]], "nipple": [100, 54]},
+        "img3": {"boxes": []},
+    }}
+    pred_path = tmp_path / "p.json"
+    pred_path.write_text(json.dumps(predictions))
+    out = tmp_path / "eval"
+    code = main(["eval", "--manifest", str(_manifest(tmp_path)), "--predictions", str(pred_path),
+                 "--out", str(out), "--bootstrap", "100"])
+    assert code == exit_codes.OK
+    text = capsys.readouterr().out
+    assert "recall at 0.5 FPPI" in text and "nipple error" in text
+    report = json.loads((out / "report.json").read_text())
+    assert report["images_without_predictions"] == 2
+    assert report["froc"]["masses"] == 3
+    # img0 found at 0.95, img2 at 0.5 after one FP (0.6) over 6 images: recall 2/3 at FPPI 1/6
+    assert report["froc"]["recall_at_fppi"]["0.5"]["recall"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["nipple"]["images"] == 3 and report["nipple"]["max_mm"] == pytest.approx(2.0)
+    assert (out / "froc.png").stat().st_size > 1000
+
+
+def test_mommi_eval_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "p.json"
+    bad.write_text('{"schema": "other"}')
+    code = main(["eval", "--manifest", str(_manifest(tmp_path)), "--predictions", str(bad), "--out", str(tmp_path)])
+    assert code == exit_codes.PROBLEMS
+    assert "not a mommi-predictions file" in capsys.readouterr().err
