@@ -86,3 +86,17 @@ def test_serialises_to_json_and_back() -> None:
 def test_crop_outside_the_image_is_refused() -> None:
     with pytest.raises(ValueError):
         GridTransform((10, 10)).with_crop(0, 0, 11, 5)
+
+
+def test_crop_with_padding_round_trips() -> None:
+    rng = np.random.default_rng(1)
+    image = rng.random((40, 30)).astype(np.float32)
+    t = GridTransform((40, 30), flip_horizontal=True).with_crop(-5, -10, 35, 50, allow_padding=True)
+    model = t.apply(image)
+    assert model.shape == (60, 40)
+    assert model[:10].sum() == 0 and model[:, 35:].sum() == 0  # padding
+    assert np.array_equal(t.invert(model), image)
+    pts = np.array([[0.0, 0.0], [29.0, 39.0]])
+    assert np.allclose(t.to_original(t.to_model(pts)), pts)
+    with pytest.raises(ValueError):
+        GridTransform((40, 30)).with_crop(-5, 0, 10, 10)  # padding must be asked for

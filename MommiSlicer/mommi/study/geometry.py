@@ -43,10 +43,16 @@ class GridTransform:
     def identity(cls, shape: tuple[int, int]) -> GridTransform:
         return cls(shape=(int(shape[0]), int(shape[1])))
 
-    def with_crop(self, x0: int, y0: int, x1: int, y1: int) -> GridTransform:
-        """Crop in the current (flipped, not yet scaled) grid; replaces any earlier crop."""
+    def with_crop(self, x0: int, y0: int, x1: int, y1: int, allow_padding: bool = False) -> GridTransform:
+        """Crop in the current (flipped, not yet scaled) grid; replaces any earlier crop.
+
+        With ``allow_padding`` the box may extend past the image (the model input
+        keeps the breast's aspect ratio); the outside is filled with zeros.
+        """
         rows, cols = self.shape
-        if not (0 <= x0 < x1 <= cols and 0 <= y0 < y1 <= rows):
+        inside = 0 <= x0 < x1 <= cols and 0 <= y0 < y1 <= rows
+        overlaps = x0 < x1 and y0 < y1 and x0 < cols and y0 < rows and x1 > 0 and y1 > 0
+        if not (inside or (allow_padding and overlaps)):
             raise ValueError(f"crop {(x0, y0, x1, y1)} outside an image of {cols}x{rows}")
         return replace(self, crop=(int(x0), int(y0), int(x1), int(y1)))
 
@@ -114,8 +120,7 @@ class GridTransform:
             out = out[:, ::-1]
         if self.flip_vertical:
             out = out[::-1, :]
-        x0, y0, x1, y1 = self._crop_box()
-        out = out[y0:y1, x0:x1]
+        out = _crop_with_padding(out, self._crop_box())
         rows, cols = self.output_shape
         if (rows, cols) != out.shape[:2]:
             out = cv2.resize(np.ascontiguousarray(out), (cols, rows), interpolation=interpolation)
@@ -130,7 +135,9 @@ class GridTransform:
         if crop.shape[:2] != (y1 - y0, x1 - x0):
             crop = cv2.resize(np.ascontiguousarray(crop), (x1 - x0, y1 - y0), interpolation=interpolation)
         out = np.full(self.shape + model_image.shape[2:], fill, dtype=model_image.dtype)
-        out[y0:y1, x0:x1] = crop
+        rows, cols = self.shape
+        ox0, oy0, ox1, oy1 = max(x0, 0), max(y0, 0), min(x1, cols), min(y1, rows)
+        out[oy0:oy1, ox0:ox1] = crop[oy0 - y0 : oy1 - y0, ox0 - x0 : ox1 - x0]
         if self.flip_vertical:
             out = out[::-1, :]
         if self.flip_horizontal:
@@ -156,3 +163,15 @@ class GridTransform:
             crop=tuple(data["crop"]) if data.get("crop") is not None else None,  # type: ignore[arg-type]
             scale=tuple(data["scale"]),  # type: ignore[arg-type]
         )
+
+
+def _crop_with_padding(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """image[y0:y1, x0:x1] where the box may reach past the image (zeros there)."""
+    x0, y0, x1, y1 = box
+    rows, cols = image.shape[:2]
+    if 0 <= x0 and 0 <= y0 and x1 <= cols and y1 <= rows:
+        return image[y0:y1, x0:x1]
+    out = np.zeros((y1 - y0, x1 - x0) + image.shape[2:], dtype=image.dtype)
+    ox0, oy0, ox1, oy1 = max(x0, 0), max(y0, 0), min(x1, cols), min(y1, rows)
+    out[oy0 - y0 : oy1 - y0, ox0 - x0 : ox1 - x0] = image[oy0:oy1, ox0:ox1]
+    return out

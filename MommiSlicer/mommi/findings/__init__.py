@@ -1,0 +1,1 @@
+"""Findings: from probability maps to regions with scores, boxes and contours."""

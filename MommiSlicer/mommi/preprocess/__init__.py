@@ -1,0 +1,1 @@
+"""Pre-processing shared by training and inference: model input grid, bilateral registration."""

@@ -1,0 +1,68 @@
+"""Model input grid, bilateral registration and region extraction (runtime, no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mommi.data.synth import synthesize
+from mommi.findings.regions import regions_from_probability
+from mommi.preprocess.model_input import InputSpec, prepare
+from mommi.preprocess.registration import register_bilateral
+from mommi.study import load_study
+
+SPEC = InputSpec(height=256, width=160)
+
+
+def _ellipse_mask(shape: tuple[int, int], cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
+
+
+def test_prepare_keeps_the_breast_whole_and_maps_back(tmp_path: Path) -> None:
+    study = load_study(synthesize(tmp_path, 1, seed=4)[0])
+    for view, image in study.images.items():
+        prepared = prepare(image, SPEC)
+        assert prepared.pixels.shape == (256, 160)
+        assert prepared.mask[:, 0].sum() > 50  # chest wall on the left edge
+        assert not prepared.mask[:, -1].any() and not prepared.mask[0].any() and not prepared.mask[-1].any()
+        # uniform scale: the breast keeps its aspect ratio
+        sx, sy = prepared.transform.scale
+        assert abs(sx - sy) < 0.02 * sx
+        corners = np.array([[0.0, 0.0], [159.0, 255.0]])
+        assert np.allclose(prepared.transform.to_model(prepared.transform.to_original(corners)), corners)
+
+
+def test_registration_matches_contours_and_nipples() -> None:
+    shape = (256, 160)
+    main_mask = _ellipse_mask(shape, 0, 128, 110, 100)
+    aux_mask = _ellipse_mask(shape, 0, 118, 90, 80)  # smaller and higher
+    main = main_mask * 0.5
+    aux = aux_mask * 0.5
+    # a landmark at the same relative place in both breasts
+    aux_landmark = (45.0, 118 + 40.0)  # x = half of 90, y = half of 80 below the nipple line
+    aux[int(aux_landmark[1]) - 2 : int(aux_landmark[1]) + 3, int(aux_landmark[0]) - 2 : int(aux_landmark[0]) + 3] = 1.0
+    reg = register_bilateral(main, aux, main_mask, aux_mask, main_nipple=(110, 128), aux_nipple=(90, 118))
+    inter = (reg.warped_mask & main_mask).sum()
+    union = (reg.warped_mask | main_mask).sum()
+    assert inter / union > 0.95
+    ys, xs = np.nonzero(reg.warped > 0.9)
+    assert abs(xs.mean() - 55.0) < 3 and abs(ys.mean() - (128 + 50.0)) < 3  # lands at the main breast's place
+
+
+def test_registration_without_nipples_uses_the_contours_only() -> None:
+    shape = (128, 80)
+    mask = _ellipse_mask(shape, 0, 64, 50, 50)
+    reg = register_bilateral(mask * 1.0, mask * 1.0, mask, mask)
+    assert np.abs(reg.warped - mask).mean() < 0.01  # identical breasts: identity warp
+
+
+def test_regions_from_probability() -> None:
+    prob = np.zeros((50, 60), np.float32)
+    prob[10:20, 5:15] = 0.8
+    prob[30:33, 40:44] = 0.3
+    prob[0, 0] = 0.9  # a single pixel: below min_area
+    regions = regions_from_probability(prob, threshold=0.2)
+    assert [r.box for r in regions] == [(5, 10, 14, 19), (40, 30, 43, 32)]
+    assert [round(r.score, 2) for r in regions] == [0.8, 0.3]
