@@ -57,8 +57,10 @@ def breast_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
 def input_transform(orientation: GridTransform, oriented: np.ndarray, spec: InputSpec) -> GridTransform:
     """Crop (chest wall kept at x = 0) and scale ``oriented`` pixels to ``spec``'s grid."""
     x0, y0, x1, y1 = breast_box(oriented)
-    rows, cols = oriented.shape
-    w = (x1 - 0) * (1 + MARGIN)
+    # the chest wall is the breast's left edge: the image edge for FFDM, further in for
+    # digitised film that was padded (mini-MIAS)
+    left = max(int(x0 - MARGIN * (x1 - x0)), 0)
+    w = (x1 - left) * (1 + MARGIN)
     h = (y1 - y0) * (1 + 2 * MARGIN)
     aspect = spec.width / spec.height
     if w / h > aspect:
@@ -66,7 +68,7 @@ def input_transform(orientation: GridTransform, oriented: np.ndarray, spec: Inpu
     else:
         w = h * aspect
     cy = (y0 + y1) / 2.0
-    box = (0, int(round(cy - h / 2)), int(round(w)), int(round(cy + h / 2)))
+    box = (left, int(round(cy - h / 2)), left + int(round(w)), int(round(cy + h / 2)))
     box = (box[0], box[1], max(box[2], 2), max(box[3], box[1] + 2))
     return orientation.with_crop(*box, allow_padding=True).with_output_size(spec.width, spec.height)
 

@@ -37,6 +37,41 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest as a dict (an empty zoo when the file does not exist yet)."""
+    if not path.exists():
+        return {"schema_version": SUPPORTED_SCHEMA, "zoo_version": "0.0.0", "models": []}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Atomic write, so that a reader never sees half a manifest."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+class ZooError(Exception):
+    """A model that is missing from the zoo, or whose file does not match its SHA-256."""
+
+
+def verified_model_path(name: str, manifest: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """The file of model ``name`` after checking its SHA-256; raises ZooError naming it."""
+    manifest = manifest or default_manifest_path()
+    data = read_manifest(manifest)
+    entry = next((m for m in data.get("models", []) if m["name"] == name), None)
+    if entry is None:
+        known = ", ".join(m["name"] for m in data.get("models", [])) or "none"
+        raise ZooError(f"model {name!r} is not in the zoo {manifest} (models: {known})")
+    path = manifest.parent / entry["file"]
+    if not path.is_file():
+        raise ZooError(f"model {name!r}: file {path} is missing")
+    if sha256_of(path) != entry["sha256"]:
+        raise ZooError(f"model {name!r}: {path} does not match its SHA-256 in {manifest} (modified or damaged); "
+                       "refusing to load it")
+    return path, entry
+
+
 @dataclass
 class ModelStatus:
     name: str

@@ -128,9 +128,13 @@ def _normalise(raw: np.ndarray, bits_stored: int | None, path: Path) -> tuple[np
     return (raw.astype(np.float32) / float(2**bits - 1)).clip(0.0, 1.0), bits
 
 
-def read_raster(path: Path, keep_pixels: bool = True) -> MammoImage:
-    """Read a PNG/PGM research image and its sidecar into a MammoImage."""
-    sidecar = read_sidecar(path)
+def read_raster(path: Path, keep_pixels: bool = True, sidecar: Sidecar | None = None) -> MammoImage:
+    """Read a PNG/PGM research image and its sidecar into a MammoImage.
+
+    ``sidecar`` may be given directly when the facts come from elsewhere (a
+    training manifest for MIAS, whose distribution has no sidecars).
+    """
+    sidecar = sidecar or read_sidecar(path)
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None or raw.size == 0:
         raise UnreadablePixelDataError(

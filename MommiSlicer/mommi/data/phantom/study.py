@@ -58,6 +58,9 @@ def _add_masses(rng: np.random.Generator, breast: Breast, config: PhantomConfig,
         diameter = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
         diameter = min(diameter, 1.5 * breast.c)  # a mass thicker than the compressed breast is not real
         center = _place_mass(rng, breast, diameter / 2.0)
+        while center is None and diameter > lo:  # too large for this breast: shrink until it fits
+            diameter = max(diameter * 0.8, lo)
+            center = _place_mass(rng, breast, diameter / 2.0)
         if center is None:
             continue
         malignant = bool(rng.random() < config.malignant_fraction)

@@ -1,0 +1,58 @@
+"""`mommi train nipple|bidual|single`: train a network from training manifests."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mommi.cli import exit_codes
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train the nipple detector, BiDualNet or the single-view baseline (needs the train extra)",
+        description="Train one network on the train split of one or more manifests, early-stopping on "
+        "the val split. Seeded and resumable: run the same command again to continue. Multi-GPU: "
+        "torchrun --nproc_per_node N -m mommi.cli.main train ...",
+        epilog="exit codes: 0 trained; 1 no usable data; 2 usage error (or PyTorch missing)",
+    )
+    parser.add_argument("task", choices=("nipple", "bidual", "single"))
+    parser.add_argument("--manifest", type=Path, action="append", required=True,
+                        help="training manifest (repeat to combine datasets)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="checkpoints and logs")
+    parser.add_argument("--config", choices=("lite", "full"), default="lite")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--patience", type=int, default=4, help="epochs without improvement before stopping")
+    parser.add_argument("--fuse-stage", type=int, choices=(1, 2, 3), default=3, help="BiDualNet fusion stage")
+    parser.add_argument("--max-train", type=int, default=None, help="use only the first N training images")
+    parser.add_argument("--max-val", type=int, default=None, help="use only the first N validation images")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import torch
+
+        from mommi.train.loop import TrainConfig, train
+    except ImportError as exc:
+        print(f"mommi train: PyTorch training code needs the train extra (pip install 'mommislicer[train]'): {exc}",
+              file=sys.stderr)
+        return exit_codes.USAGE
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = TrainConfig(args.task, args.config, args.epochs, args.batch_size, args.lr, args.seed, args.patience,
+                      args.fuse_stage, args.max_train, args.max_val)
+    try:
+        result = train(cfg, args.manifest, args.out, progress=sys.stderr.isatty())
+    except ValueError as exc:
+        print(f"mommi train: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
+    print(json.dumps(result))
+    return exit_codes.OK

@@ -1,0 +1,106 @@
+"""`mommi export`, `mommi predict` and `mommi zoo record-metrics`: from checkpoints to the zoo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mommi.cli import exit_codes
+
+TASKS = ("nipple", "single", "bidual")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    exp = commands.add_parser(
+        "export", help="export a trained checkpoint to ONNX into the model zoo (needs the train extra)",
+        description="Export best.pt to <zoo>/<task>-<config>.onnx with the legacy exporter (opset 17), "
+        "check ONNX Runtime against PyTorch, record reference outputs and write the manifest entry.",
+        epilog="exit codes: 0 exported; 1 parity check failed; 2 usage error",
+    )
+    exp.add_argument("task", choices=TASKS)
+    exp.add_argument("checkpoint", type=Path)
+    exp.add_argument("--zoo", type=Path, default=Path("model_zoo"))
+    exp.add_argument("--name", default=None, help="model name (default <task>-<config>)")
+    exp.set_defaults(handler=run_export)
+
+    pred = commands.add_parser(
+        "predict", help="run a zoo model (ONNX Runtime) over a manifest split -> predictions JSON",
+        description="Run the zoo model of TASK over the images of a manifest split, with the runtime's "
+        "pre-processing (BiDualNet registers the contralateral view, using the nipple model for MLO "
+        "pairs when the zoo has it). The output is what `mommi eval` reads.",
+        epilog="exit codes: 0 written; 1 a model or input problem; 2 usage error",
+    )
+    pred.add_argument("task", choices=TASKS)
+    pred.add_argument("--manifest", type=Path, required=True)
+    pred.add_argument("--split", default="test", help="train, val, test or all (default test)")
+    pred.add_argument("--out", type=Path, required=True, help="predictions JSON to write")
+    pred.add_argument("--zoo", type=Path, default=None, help="zoo folder or manifest (default: MOMMI_MODEL_ZOO or the checkout's)")
+    pred.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    pred.set_defaults(handler=run_predict)
+
+    zoo = commands.add_parser("zoo", help="model zoo maintenance", description="Model zoo maintenance.")
+    sub = zoo.add_subparsers(dest="zoo_command", metavar="SUBCOMMAND")
+    sub.required = True
+    rec = sub.add_parser(
+        "record-metrics", help="copy evaluation reports into the zoo manifest and the model cards",
+        description="Read EVAL/<task>-<dataset>/report.json files, store their numbers in the manifest "
+        "entries of the models and (re)write model_zoo/cards/<model>.md.",
+    )
+    rec.add_argument("--zoo", type=Path, default=Path("model_zoo"))
+    rec.add_argument("--eval", type=Path, required=True, metavar="EVAL", help="folder of evaluation reports")
+    rec.set_defaults(handler=run_record)
+
+
+def _zoo_manifest(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    return path / "manifest.json" if path.is_dir() else path
+
+
+def run_export(args: argparse.Namespace) -> int:
+    try:
+        from mommi.train.export import export
+    except ImportError as exc:
+        print(f"mommi export: needs the train extra (pip install 'mommislicer[train]'): {exc}", file=sys.stderr)
+        return exit_codes.USAGE
+    try:
+        entry = export(args.task, args.checkpoint, args.zoo, args.name)
+    except RuntimeError as exc:
+        print(f"mommi export: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
+    print(f"exported {entry['name']}: {entry['file']} ({entry['size_bytes'] / 1e6:.2f} MB), "
+          f"parity max |diff| {entry['parity_max_abs_diff']:.2g}, sha256 {entry['sha256'][:16]}...")
+    return exit_codes.OK
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from mommi.data.manifest import Manifest, ManifestError
+    from mommi.eval.predict import predict_manifest
+    from mommi.runtime.zoo import ZooError
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\rpredicting {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
+
+    try:
+        manifest = Manifest.read(args.manifest)
+        result = predict_manifest(args.task, manifest, None if args.split == "all" else args.split,
+                                  _zoo_manifest(args.zoo), args.device, progress)
+    except (ManifestError, ZooError, RuntimeError) as exc:
+        print(f"mommi predict: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result), encoding="utf-8")
+    print(f"wrote {args.out}: {len(result['images'])} images, model {result['model']} on {result['provider']}")
+    return exit_codes.OK
+
+
+def run_record(args: argparse.Namespace) -> int:
+    from mommi.train.cards import record_metrics
+
+    written = record_metrics(args.zoo, args.eval)
+    for path in written:
+        print(f"wrote {path}")
+    return exit_codes.OK if written else exit_codes.PROBLEMS

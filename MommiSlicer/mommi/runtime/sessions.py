@@ -1,0 +1,44 @@
+"""ONNX Runtime sessions for zoo models: verified hash, chosen device, provider reported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mommi.runtime.providers import require_onnxruntime
+from mommi.runtime.zoo import verified_model_path
+
+DEVICES = ("auto", "cuda", "cpu")
+
+
+@dataclass
+class ZooModel:
+    name: str
+    entry: dict[str, Any]
+    session: Any
+    provider: str  # what the session really got
+
+    def run(self, **inputs: np.ndarray) -> np.ndarray:
+        (out,) = self.session.run(None, {k: v.astype(np.float32) for k, v in inputs.items()})
+        return out
+
+
+def load_model(name: str, manifest: Path | None = None, device: str = "auto") -> ZooModel:
+    """Create a session for ``name`` after its SHA-256 check; ``cuda`` fails if CUDA is not really there."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}")
+    ort = require_onnxruntime()
+    path, entry = verified_model_path(name, manifest)
+    providers = ["CPUExecutionProvider"]
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    provider = session.get_providers()[0]
+    if device == "cuda" and provider != "CUDAExecutionProvider":
+        raise RuntimeError(f"model {name!r}: CUDA was requested but the session got {provider}")
+    return ZooModel(name, entry, session, provider)

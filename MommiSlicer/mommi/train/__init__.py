@@ -1,0 +1,1 @@
+"""Training code (PyTorch). The only engine package allowed to import torch."""

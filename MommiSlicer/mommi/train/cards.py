@@ -1,0 +1,136 @@
+"""Model cards and measured metrics in the zoo manifest (`mommi zoo record-metrics`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from mommi.runtime.zoo import MANIFEST_NAME, read_manifest, write_manifest
+
+BUILD_SCRIPT = "model_zoo/build_lite_zoo.sh"
+DATASETS = {
+    "synth-test": "200 synthetic studies (seed 200) never seen in training, all 800 views",
+    "mias": "mini-MIAS validation split (patient-level, seed 0)",
+}
+PURPOSE = {
+    "nipple": "Nipple keypoint detector: a heatmap whose peak is the nipple, used to align MLO pairs "
+              "before bilateral registration and for the RoI-to-nipple geometry of IpsiDualNet.",
+    "single": "Single-view baseline: the same HRNet trunk and probability head as BiDualNet-v2 without "
+              "the auxiliary input, for the ablation single-view vs bilateral.",
+    "bidual": "BiDualNet-v2 (bilateral branch of MommiNet-v2): Siamese HRNet reading the main view and the "
+              "registered contralateral view, fused after stage 3, giving a per-pixel mass probability map.",
+}
+
+
+def _metrics_from_report(report: dict[str, Any]) -> dict[str, Any]:
+    froc = report["froc"]
+    metrics: dict[str, Any] = {
+        "split": report["split"], "images": froc["images"], "patients": froc["patients"], "masses": froc["masses"],
+        "recall_at_fppi": froc["recall_at_fppi"], "bootstrap": froc["protocol"]["bootstrap_samples"],
+    }
+    if "nipple" in report:
+        metrics["nipple"] = report["nipple"]
+    return metrics
+
+
+def _recall_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["| data | images | masses | recall @0.5 FPPI | recall @1 FPPI | recall @2 FPPI |", "|---|---|---|---|---|---|"]
+    for dataset, m in metrics.items():
+        if not m.get("masses"):
+            continue
+        cells = [f"{v['recall']:.3f} ({v['ci95'][0]:.3f}-{v['ci95'][1]:.3f})" for v in m["recall_at_fppi"].values()]
+        lines.append(f"| {DATASETS.get(dataset, dataset)} | {m['images']} | {m['masses']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None) -> str:
+    task = entry["task"]
+    lines = [
+        f"# Model card: {entry['name']}",
+        "",
+        "> **Research model, not for clinical use.** Trained on synthetic phantom studies and the public "
+        "mini-MIAS database only; it has not been validated on clinical data and must not be used to "
+        "diagnose, screen or treat anyone.",
+        "",
+        "## What it is",
+        PURPOSE[task],
+        "",
+        f"- File: `{entry['file']}` ({entry['size_bytes'] / 1e6:.2f} MB), SHA-256 `{entry['sha256']}`",
+        f"- Inputs: " + ", ".join(f"`{i['name']}` {i['shape']}" for i in entry["inputs"]) +
+        f"; normalisation (x - {entry['normalisation']['mean']}) / {entry['normalisation']['std']} of "
+        f"{entry['normalisation']['pixels']}",
+        f"- Output: `logits` {entry['outputs'][0]['shape']}: {entry['outputs'][0]['meaning']}",
+        f"- Configuration: {entry['config']['configuration']} (HRNet topology, narrow widths), "
+        f"epochs run {entry['config']['epochs_run']}, seed {entry['config']['seed']}",
+        f"- Exported {entry['exported']} with the legacy ONNX exporter (opset 17); ONNX Runtime vs PyTorch "
+        f"max |difference| {entry['parity_max_abs_diff']:.2g}",
+        "",
+        "## Training data",
+        "Training manifests: " + ", ".join(f"`{Path(p).name}`" for p in entry.get("training_data", [])) + ".",
+        "- `synth-train.json`: 400 synthetic studies from `mommi synth --seed 100` (3D phantom, lite size, "
+        "30% normal), split 90/10 by patient into train / validation.",
+    ]
+    if task != "nipple":
+        lines.append("- `mias.json`: mini-MIAS (`../shared/data/mias`, 216 MLO images of 108 patients), "
+                     "seeded patient-level 8:1:1 split; train split used for training, val split for reporting.")
+    lines += [
+        "",
+        "## How it was made (exact commands)",
+        f"`bash {BUILD_SCRIPT}` runs, in order: data generation and import, "
+        f"`mommi train {task} ...`, `mommi export {task} .../best.pt --zoo model_zoo`, "
+        f"`mommi predict {task} ...` and `mommi eval ...` (see the script for every argument).",
+        "",
+        "## Measured (evaluated with the exported ONNX file through ONNX Runtime)",
+    ]
+    metrics = entry.get("metrics", {})
+    if task == "nipple":
+        for dataset, m in metrics.items():
+            n = m.get("nipple")
+            if n:
+                lines.append(f"- {DATASETS.get(dataset, dataset)}: {n['images']} images, nipple error median "
+                             f"{n['median_mm']:.2f} mm, mean {n['mean_mm']:.2f} mm, 95th percentile "
+                             f"{n['p95_mm']:.2f} mm, max {n['max_mm']:.2f} mm; {n['wrong']} wrong (> "
+                             f"{n['wrong_threshold_mm']:g} mm)")
+    else:
+        lines += ["FROC per METHOD.md (IoU > 0.2; all images incl. normal; 95% CI by patient bootstrap, "
+                  f"{next(iter(metrics.values()), {}).get('bootstrap', '-')} resamples):", ""]
+        lines += _recall_table(metrics)
+        if comparison:
+            lines += ["", f"For comparison, {comparison['name']} on the same images:", ""]
+            lines += _recall_table(comparison.get("metrics", {}))
+    lines += [
+        "",
+        "## Limits",
+        "- Synthetic phantom studies are far simpler than clinical mammograms; mini-MIAS is small (39 masses) "
+        "and digitised film. Numbers on these sets say nothing about clinical performance.",
+        "- Lite configuration: a narrow HRNet at 256 x 160 input, so masses under about 5 mm are hard to see.",
+        "- MIAS has only MLO views and no nipple annotations; bilateral registration of MIAS pairs uses the "
+        "breast contours (and the nipple detector at inference).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
+    manifest_path = zoo / MANIFEST_NAME
+    manifest = read_manifest(manifest_path)
+    for entry in manifest["models"]:
+        entry["metrics"] = {}
+        for report_path in sorted(eval_dir.glob(f"{entry['task']}-*/report.json")):
+            dataset = report_path.parent.name[len(entry["task"]) + 1 :]
+            entry["metrics"][dataset] = _metrics_from_report(json.loads(report_path.read_text()))
+        entry["card"] = f"cards/{entry['name']}.md"
+    by_task = {m["task"]: m for m in manifest["models"]}
+    written = []
+    (zoo / "cards").mkdir(exist_ok=True)
+    for entry in manifest["models"]:
+        comparison = by_task.get("single") if entry["task"] == "bidual" else by_task.get("bidual") \
+            if entry["task"] == "single" else None
+        path = zoo / entry["card"]
+        path.write_text(render_card(entry, comparison), encoding="utf-8")
+        written.append(path)
+    manifest["zoo_version"] = "0.1.0"
+    manifest["updated"] = date.today().isoformat()
+    write_manifest(manifest_path, manifest)
+    return written
