@@ -22,7 +22,6 @@ from mommi.preprocess.registration import register_bilateral
 from mommi.runtime.sessions import ZooModel, load_model
 from mommi.runtime.zoo import ZooError
 
-CANDIDATE_THRESHOLD = 0.05
 NIPPLE_MODEL = "nipple-lite"
 
 
@@ -49,7 +48,7 @@ def predict_nipples(model: ZooModel, views: list[PreparedView]) -> list[tuple[fl
 
 def _boxes(prob: np.ndarray, view: PreparedView) -> list[list[float]]:
     return [[*(round(float(v), 2) for v in view.transform.box_to_original(r.box)), round(r.score, 5)]
-            for r in regions_from_probability(prob, CANDIDATE_THRESHOLD)]
+            for r in regions_from_probability(prob)]
 
 
 def predict_manifest(

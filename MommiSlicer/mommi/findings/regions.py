@@ -13,6 +13,10 @@ import cv2
 import numpy as np
 
 
+#: candidates for FROC and review start at this probability
+CANDIDATE_THRESHOLD = 0.05
+
+
 @dataclass(frozen=True)
 class Region:
     box: tuple[int, int, int, int]  # inclusive pixel box (x0, y0, x1, y1) on the map's grid
@@ -21,7 +25,7 @@ class Region:
     centroid: tuple[float, float]
 
 
-def regions_from_probability(prob: np.ndarray, threshold: float = 0.1, min_area: int = 4) -> list[Region]:
+def regions_from_probability(prob: np.ndarray, threshold: float = CANDIDATE_THRESHOLD, min_area: int = 4) -> list[Region]:
     """Connected regions of ``prob >= threshold``, best first."""
     binary = (prob >= threshold).astype(np.uint8)
     count, labels, stats, centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)

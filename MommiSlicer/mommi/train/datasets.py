@@ -16,11 +16,11 @@ from tqdm import tqdm
 
 from mommi.data.manifest import Manifest, Record
 from mommi.data.records import contralateral_index, load_record_image, nipple_on_grid, target_mask
+from mommi.findings.nipple import HEATMAP_STRIDE
 from mommi.preprocess.model_input import InputSpec, PreparedView, prepare
 from mommi.preprocess.registration import register_bilateral
 from mommi.study.geometry import GridTransform
 
-HEATMAP_STRIDE = 4
 HEATMAP_SIGMA = 1.5  # in heatmap cells
 
 

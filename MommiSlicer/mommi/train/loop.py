@@ -40,7 +40,6 @@ from mommi.train.models.nipple import NippleNet
 
 TASKS = ("nipple", "bidual", "single")
 INPUT_SPECS = {"lite": InputSpec(256, 160), "full": InputSpec(1024, 640)}
-CANDIDATE_THRESHOLD = 0.05
 
 
 @dataclass
@@ -106,7 +105,7 @@ def detection_results(cache: list[CachedView], maps: list[np.ndarray]) -> list[I
     results = []
     for item, prob in zip(cache, maps):
         predictions = [(list(item.transform.box_to_original(r.box)), r.score)
-                       for r in regions_from_probability(prob, CANDIDATE_THRESHOLD)]
+                       for r in regions_from_probability(prob)]
         truth = [f.box for f in item.record.findings if f.kind == "mass"]
         results.append(ImageResult(item.record.image_id, item.record.patient_id, truth, predictions))
     return results
