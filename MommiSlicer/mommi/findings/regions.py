@@ -26,15 +26,25 @@ class Region:
 
 
 def regions_from_probability(prob: np.ndarray, threshold: float = CANDIDATE_THRESHOLD, min_area: int = 4) -> list[Region]:
-    """Connected regions of ``prob >= threshold``, best first."""
-    binary = (prob >= threshold).astype(np.uint8)
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    regions = []
-    for label in range(1, count):
-        x, y, w, h, area = stats[label]
-        if area < min_area:
+    """One candidate per local peak >= ``threshold``: the half-maximum region around it.
+
+    A fixed cut would merge everything once a map's background rises above it (a
+    whole breast at 0.12 becomes one "region"); the region at half the peak keeps
+    each candidate the size of the object that made the peak.
+    """
+    smooth = cv2.GaussianBlur(prob.astype(np.float32), (5, 5), 0)
+    peaks = (smooth == cv2.dilate(smooth, np.ones((7, 7), np.uint8))) & (smooth >= threshold)
+    regions: dict[tuple[int, int, int, int], Region] = {}
+    for row, col in sorted(zip(*np.nonzero(peaks)), key=lambda rc: -smooth[rc]):
+        peak = float(prob[max(row - 2, 0) : row + 3, max(col - 2, 0) : col + 3].max())
+        binary = (prob >= 0.5 * peak).astype(np.uint8)
+        count, labels, stats, centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        label = labels[row, col]
+        if label == 0:
             continue
-        peak = float(prob[labels == label].max())
-        regions.append(Region((int(x), int(y), int(x + w - 1), int(y + h - 1)), peak, int(area),
-                              (float(centroids[label][0]), float(centroids[label][1]))))
-    return sorted(regions, key=lambda r: -r.score)
+        x, y, w, h, area = stats[label]
+        box = (int(x), int(y), int(x + w - 1), int(y + h - 1))
+        if area < min_area or box in regions:
+            continue
+        regions[box] = Region(box, peak, int(area), (float(centroids[label][0]), float(centroids[label][1])))
+    return sorted(regions.values(), key=lambda r: -r.score)
