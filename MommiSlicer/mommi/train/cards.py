@@ -45,6 +45,20 @@ def _recall_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _verdicts(entry: dict[str, Any], comparison: dict[str, Any]) -> list[str]:
+    """One plain sentence per dataset: is this model above or below the other at 1 FPPI?"""
+    out = []
+    for dataset, m in entry.get("metrics", {}).items():
+        other = comparison.get("metrics", {}).get(dataset)
+        if not other or not m.get("masses"):
+            continue
+        mine, theirs = m["recall_at_fppi"]["1"]["recall"], other["recall_at_fppi"]["1"]["recall"]
+        word = "above" if mine > theirs else "below" if mine < theirs else "equal to"
+        out.append(f"- {DATASETS.get(dataset, dataset)}: recall at 1 FPPI {mine:.3f}, {word} "
+                   f"{comparison['name']} ({theirs:.3f}).")
+    return out
+
+
 def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None) -> str:
     task = entry["task"]
     lines = [
@@ -100,6 +114,7 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None) -> str
         if comparison:
             lines += ["", f"For comparison, {comparison['name']} on the same images:", ""]
             lines += _recall_table(comparison.get("metrics", {}))
+            lines += [""] + _verdicts(entry, comparison)
     lines += [
         "",
         "## Limits",
