@@ -11,6 +11,7 @@ from mommi.findings.regions import regions_from_probability
 from mommi.preprocess.model_input import InputSpec, prepare
 from mommi.preprocess.registration import register_bilateral
 from mommi.study import load_study
+from mommi.study.orientation import breast_mask
 
 SPEC = InputSpec(height=256, width=160)
 
@@ -66,3 +67,30 @@ def test_regions_from_probability() -> None:
     regions = regions_from_probability(prob, threshold=0.2)
     assert [r.box for r in regions] == [(5, 10, 14, 19), (40, 30, 43, 32)]
     assert [round(r.score, 2) for r in regions] == [0.8, 0.3]
+
+
+def test_breast_mask_keeps_the_dark_periphery_of_a_dense_breast() -> None:
+    """Otsu alone splits dense tissue from fat and loses the skin line and the nipple;
+    the mask must reach the true breast edge (a lite model once never saw the nipple)."""
+    rng = np.random.default_rng(0)
+    shape = (300, 240)
+    breast = _ellipse_mask(shape, 0, 150, 200, 120)
+    dense = _ellipse_mask(shape, 0, 150, 130, 100)
+    pixels = np.clip(0.01 + 0.005 * rng.standard_normal(shape) + 0.10 * breast + 0.70 * dense, 0, 1)
+    mask = breast_mask(pixels.astype(np.float32))
+    assert (mask & breast).sum() / (mask | breast).sum() > 0.95
+    assert mask[150, 195]  # just inside the nipple end of the skin line
+
+
+def test_breast_mask_ignores_film_padding_and_thin_edges() -> None:
+    """Digitised film (mini-MIAS): zero padding, a brighter film background and a thin
+    bright film edge touching the breast; only the breast is kept."""
+    rng = np.random.default_rng(1)
+    shape = (400, 400)
+    pixels = np.zeros(shape)
+    pixels[:, 60:340] = 0.08 + 0.01 * rng.standard_normal((400, 280))  # film background
+    breast = _ellipse_mask(shape, 340, 200, 180, 170) & (np.arange(400)[None, :] < 340)
+    pixels[breast] = 0.55
+    pixels[0:2, 60:340] = 0.9  # film edge, two pixels thick, touching the breast
+    mask = breast_mask(np.clip(pixels, 0, 1).astype(np.float32))
+    assert (mask & breast).sum() / (mask | breast).sum() > 0.95

@@ -33,8 +33,13 @@ def test_bidual_fuses_at_the_chosen_stage_with_shared_weights(stage: int) -> Non
     x = torch.randn(2, 1, 64, 96)  # HRNet needs sides divisible by 32
     assert model(x, x).shape == (2, 1, 64, 96)
     assert [m[0].in_channels for m in model.fuse] == [2 * c for c in model.trunk.channels[stage - 1]]
-    # one trunk for both inputs: the auxiliary image really changes the main output
-    assert not torch.allclose(model.eval()(x, x), model(x, torch.zeros_like(x)))
+    model.eval()
+    # the residual fusion starts at zero: untrained, the auxiliary image changes nothing
+    assert torch.allclose(model(x, x), model(x, torch.zeros_like(x)))
+    # once the fusion has weight, the auxiliary image (through the shared trunk) does
+    for fuse in model.fuse:
+        torch.nn.init.ones_(fuse[1].weight)
+    assert not torch.allclose(model(x, x), model(x, torch.zeros_like(x)))
 
 
 def test_single_view_and_nipple_networks() -> None:

@@ -20,7 +20,7 @@ mommi data import mias "$MIAS" --out "$DATA/mias.json" --seed 0
 mommi train nipple --manifest "$DATA/synth-train.json" --out "$DATA/runs/nipple" --epochs 10 --seed 0
 for task in single bidual; do
   mommi train "$task" --manifest "$DATA/synth-train.json" --manifest "$DATA/mias.json" \
-    --out "$DATA/runs/$task" --epochs 8 --seed 0
+    --out "$DATA/runs/$task" --epochs 12 --seed 0
 done
 
 # 3. export to ONNX with a parity check, into model_zoo/ (manifest entries and cards)

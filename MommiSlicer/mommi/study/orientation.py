@@ -33,10 +33,26 @@ class ChestWallEstimate:
 
 
 def breast_mask(pixels: np.ndarray) -> np.ndarray:
-    """Largest bright connected region after Otsu's threshold (labels and markers dropped)."""
+    """Largest connected region above the background (labels and markers dropped).
+
+    The threshold is the lower of Otsu's and the triangle method's. Otsu alone
+    splits dense tissue from fat when the breast is dense, and then cuts off the
+    thin, dark periphery with the skin line and the nipple; the triangle method is
+    made for one dominant (background) peak and finds the foot of that peak.
+    The triangle histogram leaves exact zeros out: digitised film is often padded
+    with them (mini-MIAS), and the background to find is the film's, not the
+    padding's. Where the film's own unexposed border is the dominant peak the
+    triangle threshold lands high, and Otsu's (the minimum) decides.
+    """
     as_u8 = np.clip(pixels * 255.0, 0, 255).astype(np.uint8)
     as_u8 = cv2.GaussianBlur(as_u8, (5, 5), 0)
-    _, binary = cv2.threshold(as_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    otsu, _ = cv2.threshold(as_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    values = as_u8[as_u8 > 0][None]
+    triangle = cv2.threshold(values, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_TRIANGLE)[0] if values.size else otsu
+    binary = (as_u8 > min(otsu, triangle)).astype(np.uint8)
+    # an opening cuts thin film edges and label strips that touch the breast
+    size = max(3, int(0.01 * max(pixels.shape)) | 1)
+    binary = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     if count <= 1:
         return np.zeros(pixels.shape, dtype=bool)
