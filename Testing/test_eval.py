@@ -136,3 +136,29 @@ def test_mommi_eval_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code = main(["eval", "--manifest", str(_manifest(tmp_path)), "--predictions", str(bad), "--out", str(tmp_path)])
     assert code == exit_codes.PROBLEMS
     assert "not a mommi-predictions file" in capsys.readouterr().err
+
+
+def test_zoo_record_metrics_writes_cards_with_comparison_and_notes(tmp_path: Path) -> None:
+    """Evaluation reports -> manifest metrics -> cards, with the single vs bilateral verdict
+    and the hand-written development notes."""
+    manifest = _manifest(tmp_path)
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    shipped = json.loads((Path(__file__).resolve().parents[1] / "model_zoo" / "manifest.json").read_text())
+    (zoo / "manifest.json").write_text(json.dumps(shipped))
+    (zoo / "notes").mkdir()
+    (zoo / "notes" / "bidual.md").write_text("Tried a residual fusion; it helped.\n")
+    found = {"img0": {"boxes": [[10, 10, 29, 29, 0.9]]}, "img2": {"boxes": [[10, 10, 29, 29, 0.8]]}}
+    missed = {"img0": {"boxes": [[200, 200, 220, 220, 0.9]]}}
+    for task, images in (("bidual", found), ("single", missed)):
+        predictions = tmp_path / f"{task}.json"
+        predictions.write_text(json.dumps({"schema": "mommi-predictions", "version": 1, "model": task,
+                                           "images": images}))
+        assert main(["eval", "--manifest", str(manifest), "--predictions", str(predictions), "--out",
+                     str(tmp_path / "eval" / f"{task}-synth-test"), "--bootstrap", "50"]) == exit_codes.OK
+    assert main(["zoo", "record-metrics", "--zoo", str(zoo), "--eval", str(tmp_path / "eval")]) == exit_codes.OK
+    card = (zoo / "cards" / "bidual-lite.md").read_text()
+    assert "Tried a residual fusion; it helped." in card
+    assert "recall at 1 FPPI 0.667, above single-lite (0.000)" in card
+    recorded = {m["name"]: m for m in json.loads((zoo / "manifest.json").read_text())["models"]}
+    assert recorded["bidual-lite"]["metrics"]["synth-test"]["masses"] == 3

@@ -10,6 +10,8 @@ from typing import Any
 from mommi.runtime.zoo import MANIFEST_NAME, read_manifest, write_manifest
 
 BUILD_SCRIPT = "model_zoo/build_lite_zoo.sh"
+#: hand-written findings per task (model_zoo/notes/<task>.md), copied into the generated cards
+NOTES_DIR = "notes"
 DATASETS = {
     "synth-test": "200 synthetic studies (seed 200) never seen in training, all 800 views",
     "mias": "mini-MIAS validation split (patient-level, seed 0)",
@@ -59,7 +61,8 @@ def _verdicts(entry: dict[str, Any], comparison: dict[str, Any]) -> list[str]:
     return out
 
 
-def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None) -> str:
+def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes: str = "") -> str:
+    """The card's text; ``notes`` (hand-written Markdown: what was tried and found) goes in as is."""
     task = entry["task"]
     lines = [
         f"# Model card: {entry['name']}",
@@ -124,6 +127,8 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None) -> str
         "- MIAS has only MLO views and no nipple annotations; bilateral registration of MIAS pairs uses the "
         "breast contours (and the nipple detector at inference).",
     ]
+    if notes.strip():
+        lines += ["", "## Development notes (what was tried)", notes.strip()]
     return "\n".join(lines) + "\n"
 
 
@@ -142,8 +147,10 @@ def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
     for entry in manifest["models"]:
         comparison = by_task.get("single") if entry["task"] == "bidual" else by_task.get("bidual") \
             if entry["task"] == "single" else None
+        notes = zoo / NOTES_DIR / f"{entry['task']}.md"
         path = zoo / entry["card"]
-        path.write_text(render_card(entry, comparison), encoding="utf-8")
+        path.write_text(render_card(entry, comparison, notes.read_text(encoding="utf-8") if notes.exists() else ""),
+                        encoding="utf-8")
         written.append(path)
     manifest["zoo_version"] = "0.1.0"
     manifest["updated"] = date.today().isoformat()
