@@ -100,3 +100,12 @@ def test_crop_with_padding_round_trips() -> None:
     assert np.allclose(t.to_original(t.to_model(pts)), pts)
     with pytest.raises(ValueError):
         GridTransform((40, 30)).with_crop(-5, 0, 10, 10)  # padding must be asked for
+
+
+@settings(max_examples=200, deadline=None)
+@given(transforms(), st.floats(0, 2000), st.floats(0, 2000), st.floats(1, 900), st.floats(1, 900))
+def test_boxes_round_trip_and_stay_ordered(transform: GridTransform, x: float, y: float, w: float, h: float) -> None:
+    box = (x, y, x + w, y + h)
+    on_grid = transform.box_to_model(box)
+    assert on_grid[0] <= on_grid[2] and on_grid[1] <= on_grid[3]  # flips never invert a box
+    assert np.allclose(transform.box_to_original(on_grid), box, atol=1e-6)

@@ -57,6 +57,24 @@ def nipple_on_grid(record: Record, transform: GridTransform) -> tuple[float, flo
     return float(x), float(y)
 
 
+def mass_boxes_on_grid(record: Record, transform: GridTransform) -> np.ndarray:
+    """(K, 4) mass boxes (x0, y0, x1, y1) on the model grid; K = 0 for a normal image."""
+    boxes = [transform.box_to_model(f.box) for f in record.findings if f.kind == "mass"]
+    return np.array(boxes, dtype=np.float32).reshape(-1, 4)
+
+
+def ipsilateral_index(records: list[Record]) -> dict[int, int]:
+    """For each CC or MLO record, the index of the other of the two views of the same breast."""
+    key = {(r.study_id, r.view, r.laterality): i for i, r in enumerate(records)}
+    pairs = {}
+    for i, r in enumerate(records):
+        other_view = {"CC": "MLO", "MLO": "CC"}.get(r.view)
+        other = key.get((r.study_id, other_view, r.laterality)) if other_view else None
+        if other is not None:
+            pairs[i] = other
+    return pairs
+
+
 def contralateral_index(records: list[Record]) -> dict[int, int]:
     """For each record, the index of the same view of the other breast in the same study."""
     key = {(r.study_id, r.view, r.laterality): i for i, r in enumerate(records)}

@@ -110,6 +110,13 @@ class GridTransform:
         y_lo, y_hi = sorted(corners[:, 1])
         return (x_lo, y_lo, x_hi, y_hi)
 
+    def box_to_model(self, box: tuple[float, float, float, float]) -> tuple[float, ...]:
+        """An original-grid box (x0, y0, x1, y1) as the enclosing model-grid box."""
+        corners = self.to_model(np.array([[box[0], box[1]], [box[2], box[3]]]))
+        x_lo, x_hi = sorted(corners[:, 0])
+        y_lo, y_hi = sorted(corners[:, 1])
+        return (x_lo, y_lo, x_hi, y_hi)
+
     # ------------------------------------------------------------------ images
     def apply(self, image: np.ndarray, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
         """Resample an original-grid image onto the model grid."""
