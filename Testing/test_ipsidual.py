@@ -92,3 +92,24 @@ def test_ipsidual_training_needs_auxiliary_targets() -> None:
     x = torch.randn(1, 1, 64, 64)
     with pytest.raises(ValueError, match="targets"):
         model(x, x, torch.zeros(1, 2), torch.zeros(1, 2), targets=None)
+
+
+def test_fusion_net_uses_both_maps_and_keeps_the_ipsidual_encoder_frozen() -> None:
+    from mommi.train.models.fusion import FusionNet
+
+    torch.manual_seed(0)
+    detector = IpsiDualNet("lite")
+    fusion = FusionNet("lite", encoder=detector.backbone.trunk).train()
+    main = torch.randn(2, 1, 128, 96)
+    ipsi, bi = torch.rand(2, 1, 128, 96), torch.rand(2, 1, 128, 96)
+    logits = fusion(main, ipsi, bi)
+    assert logits.shape == (2, 1, 128, 96)
+    logits.mean().backward()
+    assert all(p.grad is None for p in fusion.encoder.parameters())
+    assert not fusion.encoder.training  # batch-norm statistics stay IpsiDualNet's
+    trunk_state = detector.backbone.trunk.state_dict()
+    assert all(torch.equal(v, trunk_state[k]) for k, v in fusion.encoder.state_dict().items())
+    fusion.eval()
+    with torch.no_grad():
+        assert not torch.allclose(fusion(main, ipsi, bi), fusion(main, ipsi, torch.zeros_like(bi)))
+        assert not torch.allclose(fusion(main, ipsi, bi), fusion(main, torch.zeros_like(ipsi), bi))

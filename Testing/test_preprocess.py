@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from mommi.data.synth import synthesize
 from mommi.findings.regions import regions_from_probability
+from mommi.findings.render import render_detections
 from mommi.preprocess.model_input import InputSpec, prepare
 from mommi.preprocess.registration import register_bilateral
 from mommi.study import load_study
@@ -94,3 +96,12 @@ def test_breast_mask_ignores_film_padding_and_thin_edges() -> None:
     pixels[0:2, 60:340] = 0.9  # film edge, two pixels thick, touching the breast
     mask = breast_mask(np.clip(pixels, 0, 1).astype(np.float32))
     assert (mask & breast).sum() / (mask | breast).sum() > 0.95
+
+
+def test_detections_render_as_ellipses_keeping_the_highest_score() -> None:
+    boxes = np.array([[10, 10, 30, 50], [20, 20, 40, 40], [5, 5, 5, 9]], float)  # the last one is empty
+    prob = render_detections(boxes, np.array([0.4, 0.9, 0.7]), (64, 48))
+    assert prob.dtype == np.float32 and prob.shape == (64, 48)
+    assert prob[45, 20] == pytest.approx(0.4) and prob[30, 30] == pytest.approx(0.9)  # overlap keeps the max
+    assert prob[10, 10] == 0.0  # a box corner lies outside its ellipse
+    assert prob[7, 5] == 0.0 and render_detections(np.zeros((0, 4)), np.zeros(0), (8, 8)).max() == 0.0
