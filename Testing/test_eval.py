@@ -162,3 +162,5 @@ def test_zoo_record_metrics_writes_cards_with_comparison_and_notes(tmp_path: Pat
     assert "recall at 1 FPPI 0.667, above single-lite (0.000)" in card
     recorded = {m["name"]: m for m in json.loads((zoo / "manifest.json").read_text())["models"]}
     assert recorded["bidual-lite"]["metrics"]["synth-test"]["masses"] == 3
+    ablation = (zoo / "ablation.md").read_text()
+    assert "| bilateral: BiDualNet | 6 | 3 | 0.667" in ablation and "| single view (baseline) | 6 | 3 | 0.000" in ablation

@@ -86,37 +86,88 @@ def test_training_runs_logs_and_resumes(tiny_manifest: Path, tmp_path: Path) -> 
 @pytest.fixture(scope="module")
 def trained(tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     runs = tmp_path_factory.mktemp("runs")
-    for task in ("nipple", "single", "bidual"):
+    for task in ("nipple", "single", "bidual", "ipsidual"):
         assert _train(task, tiny_manifest, runs / task, 1) == exit_codes.OK
-    return {task: runs / task / "best.pt" for task in ("nipple", "single", "bidual")}
+    return {task: runs / task / "best.pt" for task in ("nipple", "single", "bidual", "ipsidual")}
 
 
-def test_export_predict_and_eval_end_to_end(trained: dict[str, Path], tiny_manifest: Path, tmp_path: Path) -> None:
-    zoo = tmp_path / "zoo"
+@pytest.fixture(scope="module")
+def tiny_zoo(trained: dict[str, Path], tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The paper's order: the branches are exported, then the fusion network learns on their maps."""
+    zoo = tmp_path_factory.mktemp("zoo")
     for task, checkpoint in trained.items():
         assert main(["export", task, str(checkpoint), "--zoo", str(zoo)]) == exit_codes.OK
+    fusion = zoo.parent / "fusion-run"
+    assert main(["train", "fusion", "--manifest", str(tiny_manifest), "--out", str(fusion), "--epochs", "1",
+                 "--batch-size", "4", "--max-train", "8", "--max-val", "8", "--zoo", str(zoo),
+                 "--encoder", str(trained["ipsidual"])]) == exit_codes.OK
+    assert main(["export", "fusion", str(fusion / "best.pt"), "--zoo", str(zoo)]) == exit_codes.OK
+    return zoo
+
+
+def test_fusion_needs_an_ipsidual_encoder(tiny_manifest: Path, trained: dict[str, Path], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["train", "fusion", "--manifest", str(tiny_manifest), "--out", str(tmp_path / "f"), "--epochs", "1"]
+    assert main(args) == exit_codes.PROBLEMS
+    assert "--encoder" in capsys.readouterr().err
+    assert main([*args, "--encoder", str(trained["single"])]) == exit_codes.PROBLEMS
+    assert "not an IpsiDualNet checkpoint" in capsys.readouterr().err
+
+
+def test_export_predict_and_eval_end_to_end(tiny_zoo: Path, tiny_manifest: Path, tmp_path: Path) -> None:
+    zoo = tiny_zoo
     manifest = json.loads((zoo / "manifest.json").read_text())
-    assert sorted(m["name"] for m in manifest["models"]) == ["bidual-lite", "nipple-lite", "single-lite"]
+    names = ["bidual-lite", "fusion-lite", "ipsidual-lite", "nipple-lite", "single-lite"]
+    assert sorted(m["name"] for m in manifest["models"]) == names
     for entry in manifest["models"]:
         assert entry["parity_max_abs_diff"] < 1e-3
-        assert entry["size_bytes"] < 5e6  # lite: a few MB at most
+        assert entry["size_bytes"] < 8e6  # lite: a few MB at most
         model = load_model(entry["name"], zoo / "manifest.json", device="cpu")
         assert model.provider == "CPUExecutionProvider"
-    for task in ("nipple", "bidual"):
+    evals = tmp_path / "evals"
+    for task in ("nipple", "bidual", "ipsidual", "fusion"):
         preds = tmp_path / f"{task}.json"
         assert main(["predict", task, "--manifest", str(tiny_manifest), "--split", "val", "--out", str(preds),
                      "--zoo", str(zoo)]) == exit_codes.OK
         data = json.loads(preds.read_text())
         assert data["model"] == f"{task}-lite" and len(data["images"]) == 12
-        out = tmp_path / f"eval-{task}"
+        if task == "fusion":  # every validation study has four views: all read tri-view
+            assert {i["branch"] for i in data["images"].values()} == {"tri-view"}
+            assert set(data["models"]) == set(names) - {"single-lite"}
+        out = evals / f"{task}-synth-test"
         assert main(["eval", "--manifest", str(tiny_manifest), "--split", "val", "--predictions", str(preds),
                      "--out", str(out), "--bootstrap", "20"]) == exit_codes.OK
         report = json.loads((out / "report.json").read_text())
         assert ("nipple" in report) == (task == "nipple")
-    (zoo / "eval").mkdir()
-    assert main(["zoo", "record-metrics", "--zoo", str(zoo), "--eval", str(tmp_path)]) == exit_codes.OK
+    assert main(["zoo", "record-metrics", "--zoo", str(zoo), "--eval", str(evals)]) == exit_codes.OK
     card = (zoo / "cards" / "bidual-lite.md").read_text()
     assert "Research model, not for clinical use" in card and "recall @0.5 FPPI" in card
+    assert "relation geometry nipple" in (zoo / "cards" / "ipsidual-lite.md").read_text()
+    assert "tri-view: MommiNet-v2 (fusion)" in (zoo / "ablation.md").read_text()
+
+
+def test_missing_views_fall_back_to_the_branch_that_can_run(tiny_zoo: Path, tiny_manifest: Path) -> None:
+    from mommi.data.manifest import Manifest
+    from mommi.data.records import load_record_image
+    from mommi.detection.chain import DetectionChain
+    from mommi.study.model import View
+
+    data = Manifest.read(tiny_manifest)
+    study = next(r.study_id for r in data.records if r.split == "val")
+    images = {View(f"{r.laterality}-{r.view}"): load_record_image(data, r) for r in data.records if r.study_id == study}
+    chain = DetectionChain(tiny_zoo / "manifest.json", device="cpu")
+    full = chain.run(images)
+    assert {r.branch for r in full.values()} == {"tri-view"}
+    three = chain.run({v: images[v] for v in (View.L_CC, View.L_MLO, View.R_CC)})
+    assert three[View.L_CC].branch == "tri-view" and three[View.R_CC].branch == "bilateral"
+    assert three[View.L_MLO].branch == "ipsilateral"
+    two = chain.run({v: images[v] for v in (View.L_CC, View.R_MLO)})
+    assert {r.branch for r in two.values()} == {"single-view"}
+    for result in [*three.values(), *two.values()]:
+        assert result.prepared.pixels.shape == (256, 160)
+        assert all(0.0 <= s <= 1.0 for _, s in result.regions)
+        if result.branch != "ipsilateral":
+            assert result.final_map is not None and result.final_map.shape == (256, 160)
 
 
 def test_tampered_model_is_refused(trained: dict[str, Path], tmp_path: Path) -> None:
@@ -127,7 +178,7 @@ def test_tampered_model_is_refused(trained: dict[str, Path], tmp_path: Path) -> 
     with pytest.raises(ZooError, match="does not match its SHA-256"):
         load_model("single-lite", zoo / "manifest.json")
     with pytest.raises(ZooError, match="not in the zoo"):
-        load_model("ipsidual-lite", zoo / "manifest.json")
+        load_model("fusion-lite", zoo / "manifest.json")
 
 
 def _free_port() -> int:

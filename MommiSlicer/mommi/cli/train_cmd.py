@@ -1,4 +1,4 @@
-"""`mommi train nipple|bidual|single`: train a network from training manifests."""
+"""`mommi train nipple|single|bidual|ipsidual|fusion`: train a network from training manifests."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from mommi.cli import exit_codes
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "train",
-        help="train the nipple detector, BiDualNet or the single-view baseline (needs the train extra)",
+        help="train the nipple detector, the single-view baseline, BiDualNet, IpsiDualNet or the fusion network "
+        "(needs the train extra)",
         description="Train one network on the train split of one or more manifests, early-stopping on "
         "the val split. Seeded and resumable: run the same command again to continue. Multi-GPU: "
-        "torchrun --nproc_per_node N -m mommi.cli.main train ...",
+        "torchrun --nproc_per_node N -m mommi.cli.main train ... Order as in the paper: nipple, single, "
+        "bidual and ipsidual first; export them to the zoo; then fusion with --zoo and --encoder.",
         epilog="exit codes: 0 trained; 1 no usable data; 2 usage error (or PyTorch missing)",
     )
-    parser.add_argument("task", choices=("nipple", "bidual", "single"))
+    parser.add_argument("task", choices=("nipple", "single", "bidual", "ipsidual", "fusion"))
     parser.add_argument("--manifest", type=Path, action="append", required=True,
                         help="training manifest (repeat to combine datasets)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="checkpoints and logs")
@@ -30,6 +32,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patience", type=int, default=4, help="epochs without improvement before stopping")
     parser.add_argument("--fuse-stage", type=int, choices=(1, 2, 3), default=3, help="BiDualNet fusion stage")
+    parser.add_argument("--geometry", choices=("nipple", "dummy", "shape"), default="nipple",
+                        help="IpsiDualNet relation geometry: RoI-to-nipple distance (default), the image centre as "
+                        "a dummy nipple, or plain box shape and position (the paper's ablation)")
+    parser.add_argument("--encoder", type=Path, default=None,
+                        help="fusion: IpsiDualNet checkpoint (best.pt) whose HRNet trunk becomes the frozen encoder")
+    parser.add_argument("--zoo", type=Path, default=None,
+                        help="fusion: zoo manifest whose bidual and ipsidual models make the training maps "
+                        "(default: the shipped zoo)")
     parser.add_argument("--max-train", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--max-val", type=int, default=None, help="use only the first N validation images")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
@@ -48,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(args.task, args.config, args.epochs, args.batch_size, args.lr, args.seed, args.patience,
-                      args.fuse_stage, args.max_train, args.max_val)
+                      args.fuse_stage, args.max_train, args.max_val, args.geometry,
+                      str(args.encoder) if args.encoder else None, str(args.zoo) if args.zoo else None)
     try:
         result = train(cfg, args.manifest, args.out, progress=sys.stderr.isatty())
     except ValueError as exc:

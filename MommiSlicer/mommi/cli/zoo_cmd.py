@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mommi.cli import exit_codes
 
-TASKS = ("nipple", "single", "bidual")
+TASKS = ("nipple", "single", "bidual", "ipsidual", "fusion")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -27,9 +27,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     pred = commands.add_parser(
         "predict", help="run a zoo model (ONNX Runtime) over a manifest split -> predictions JSON",
-        description="Run the zoo model of TASK over the images of a manifest split, with the runtime's "
-        "pre-processing (BiDualNet registers the contralateral view, using the nipple model for MLO "
-        "pairs when the zoo has it). The output is what `mommi eval` reads.",
+        description="Run the zoo model of TASK over the images of a manifest split through the detection "
+        "chain the product uses (pre-processing, predicted nipples, bilateral registration). bidual and "
+        "ipsidual run one branch alone, on views that have its partner; fusion runs the whole tri-view "
+        "chain with its fall-backs for missing views. The output is what `mommi eval` reads.",
         epilog="exit codes: 0 written; 1 a model or input problem; 2 usage error",
     )
     pred.add_argument("task", choices=TASKS)
@@ -53,12 +54,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     rec.set_defaults(handler=run_record)
 
 
-def _zoo_manifest(path: Path | None) -> Path | None:
-    if path is None:
-        return None
-    return path / "manifest.json" if path.is_dir() else path
-
-
 def run_export(args: argparse.Namespace) -> int:
     try:
         from mommi.train.export import export
@@ -78,7 +73,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from mommi.data.manifest import Manifest, ManifestError
     from mommi.eval.predict import predict_manifest
-    from mommi.runtime.zoo import ZooError
+    from mommi.runtime.zoo import ZooError, manifest_path_of
 
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty():
@@ -87,7 +82,7 @@ def run_predict(args: argparse.Namespace) -> int:
     try:
         manifest = Manifest.read(args.manifest)
         result = predict_manifest(args.task, manifest, None if args.split == "all" else args.split,
-                                  _zoo_manifest(args.zoo), args.device, progress)
+                                  manifest_path_of(args.zoo), args.device, progress)
     except (ManifestError, ZooError, RuntimeError) as exc:
         print(f"mommi predict: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS

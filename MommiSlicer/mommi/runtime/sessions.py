@@ -22,8 +22,13 @@ class ZooModel:
     provider: str  # what the session really got
 
     def run(self, **inputs: np.ndarray) -> np.ndarray:
-        (out,) = self.session.run(None, {k: v.astype(np.float32) for k, v in inputs.items()})
+        """The output of a single-output model."""
+        (out,) = self.run_all(**inputs)
         return out
+
+    def run_all(self, **inputs: np.ndarray) -> list[np.ndarray]:
+        """Every output, in the manifest's order (a detector gives boxes and scores)."""
+        return self.session.run(None, {k: v.astype(np.float32) for k, v in inputs.items()})
 
 
 def load_model(name: str, manifest: Path | None = None, device: str = "auto") -> ZooModel:

@@ -55,6 +55,13 @@ class ZooError(Exception):
     """A model that is missing from the zoo, or whose file does not match its SHA-256."""
 
 
+def manifest_path_of(path: Path | None) -> Path | None:
+    """A zoo given as its folder or its manifest file -> the manifest file (None: the default zoo)."""
+    if path is None:
+        return None
+    return path / MANIFEST_NAME if path.is_dir() else path
+
+
 def verified_model_path(name: str, manifest: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """The file of model ``name`` after checking its SHA-256; raises ZooError naming it."""
     manifest = manifest or default_manifest_path()

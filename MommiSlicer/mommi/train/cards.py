@@ -23,6 +23,22 @@ PURPOSE = {
               "the auxiliary input, for the ablation single-view vs bilateral.",
     "bidual": "BiDualNet-v2 (bilateral branch of MommiNet-v2): Siamese HRNet reading the main view and the "
               "registered contralateral view, fused after stage 3, giving a per-pixel mass probability map.",
+    "ipsidual": "IpsiDualNet-v2 (ipsilateral branch of MommiNet-v2): Faster R-CNN on a Siamese HRNet + FPN "
+                "reading the main view and the other view of the same breast; two relation blocks let every "
+                "main RoI attend to the auxiliary RoIs with appearance and RoI-to-nipple geometry. Gives mass "
+                "boxes with scores (rendered into the Ipsi-prob map for the fusion network).",
+    "fusion": "Fusion network (v2) of MommiNet-v2: U-Net on the frozen IpsiDualNet trunk reading the main view, "
+              "the Ipsi-prob map and the Bi-prob map; its map gives the final findings. Evaluated as the whole "
+              "tri-view chain (nipple, BiDualNet, IpsiDualNet, fusion) through ONNX Runtime.",
+}
+#: rows of the ablation table: eval folder prefix -> what it is
+ABLATION_ROWS = {
+    "single": "single view (baseline)",
+    "bidual": "bilateral: BiDualNet",
+    "ipsidual": "ipsilateral: IpsiDualNet, RoI-to-nipple geometry",
+    "ablation-ipsidual-dummy": "ipsilateral: IpsiDualNet, dummy nipple (image centre)",
+    "ablation-ipsidual-shape": "ipsilateral: IpsiDualNet, box shape and position",
+    "fusion": "tri-view: MommiNet-v2 (fusion)",
 }
 
 
@@ -78,9 +94,10 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         f"- Inputs: " + ", ".join(f"`{i['name']}` {i['shape']}" for i in entry["inputs"]) +
         f"; normalisation (x - {entry['normalisation']['mean']}) / {entry['normalisation']['std']} of "
         f"{entry['normalisation']['pixels']}",
-        f"- Output: `logits` {entry['outputs'][0]['shape']}: {entry['outputs'][0]['meaning']}",
+        "- Outputs: " + "; ".join(f"`{o['name']}` {o['shape']}: {o['meaning']}" for o in entry["outputs"]),
         f"- Configuration: {entry['config']['configuration']} (HRNet topology, narrow widths), "
-        f"epochs run {entry['config']['epochs_run']}, seed {entry['config']['seed']}",
+        f"epochs run {entry['config']['epochs_run']}, seed {entry['config']['seed']}"
+        + (f", relation geometry {entry['config']['geometry']}" if entry["config"].get("geometry") else ""),
         f"- Exported {entry['exported']} with the legacy ONNX exporter (opset 17); ONNX Runtime vs PyTorch "
         f"max |difference| {entry['parity_max_abs_diff']:.2g}",
         "",
@@ -89,7 +106,7 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         "- `synth-train.json`: 400 synthetic studies from `mommi synth --seed 100` (3D phantom, lite size, "
         "30% normal), split 90/10 by patient into train / validation.",
     ]
-    if task != "nipple":
+    if task in ("single", "bidual"):
         lines.append("- `mias.json`: mini-MIAS (`../shared/data/mias`, 216 MLO images of 108 patients), "
                      "seeded patient-level 8:1:1 split; train split used for training, val split for reporting.")
     lines += [
@@ -132,6 +149,35 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
     return "\n".join(lines) + "\n"
 
 
+ABLATION_FILE = "ablation.md"
+
+
+def ablation_table(eval_dir: Path) -> str:
+    """The tri-view ablation (METHOD.md protocol) from every evaluation report, one table per dataset."""
+    reports: dict[str, dict[str, dict[str, Any]]] = {}
+    for prefix in ABLATION_ROWS:
+        for path in sorted(eval_dir.glob(f"{prefix}-*/report.json")):
+            dataset = path.parent.name[len(prefix) + 1 :]
+            reports.setdefault(dataset, {})[prefix] = _metrics_from_report(json.loads(path.read_text()))
+    if not reports:
+        return ""
+    lines = ["# Tri-view ablation (lite models)", "",
+             "Written by `mommi zoo record-metrics` from the evaluation reports of `bash model_zoo/build_lite_zoo.sh`. "
+             "FROC per METHOD.md: IoU > 0.2, recall at 0.5 / 1 / 2 false positives per image over all images "
+             "(normal ones included), 95% CI from 1000 patient-level bootstrap resamples. Every row is the "
+             "exported ONNX model(s) through ONNX Runtime and the product's detection chain. Research models on "
+             "synthetic phantom data: these numbers say nothing about clinical performance.", ""]
+    for dataset, rows in reports.items():
+        lines += [f"## {DATASETS.get(dataset, dataset)}", "",
+                  "| system | images | masses | recall @0.5 FPPI | recall @1 FPPI | recall @2 FPPI |",
+                  "|---|---|---|---|---|---|"]
+        for prefix, m in rows.items():
+            cells = [f"{v['recall']:.3f} ({v['ci95'][0]:.3f}-{v['ci95'][1]:.3f})" for v in m["recall_at_fppi"].values()]
+            lines.append(f"| {ABLATION_ROWS[prefix]} | {m['images']} | {m['masses']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
     manifest_path = zoo / MANIFEST_NAME
     manifest = read_manifest(manifest_path)
@@ -145,13 +191,17 @@ def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
     written = []
     (zoo / "cards").mkdir(exist_ok=True)
     for entry in manifest["models"]:
-        comparison = by_task.get("single") if entry["task"] == "bidual" else by_task.get("bidual") \
-            if entry["task"] == "single" else None
+        comparison = by_task.get("bidual") if entry["task"] == "single" else \
+            by_task.get("single") if entry["task"] in ("bidual", "ipsidual", "fusion") else None
         notes = zoo / NOTES_DIR / f"{entry['task']}.md"
         path = zoo / entry["card"]
         path.write_text(render_card(entry, comparison, notes.read_text(encoding="utf-8") if notes.exists() else ""),
                         encoding="utf-8")
         written.append(path)
+    ablation = ablation_table(eval_dir)
+    if ablation:
+        (zoo / ABLATION_FILE).write_text(ablation, encoding="utf-8")
+        written.append(zoo / ABLATION_FILE)
     manifest["zoo_version"] = "0.1.0"
     manifest["updated"] = date.today().isoformat()
     write_manifest(manifest_path, manifest)

@@ -2,7 +2,8 @@
 
 The legacy TorchScript exporter is used (``dynamo=False``, opset 17) because the
 dynamo exporter fails on detection ops later networks need; all zoo models are
-exported the same way. The batch axis is dynamic, so the runtime can batch views.
+exported the same way. The batch axis is dynamic, so the runtime can batch views;
+IpsiDualNet is exported for one image pair, with a dynamic number of detections.
 After export, ONNX Runtime and PyTorch must agree on random inputs, and the
 outputs on a fixed, seeded input are recorded in the manifest so that a test can
 check that the shipped file still computes them.
@@ -24,22 +25,83 @@ from mommi.train.loop import INPUT_SPECS, TrainConfig, build_model
 
 PARITY_ATOL = 1e-3
 OPSET = 17
+DETECTOR_TASKS = ("ipsidual",)  # batch 1 in, (boxes, scores) out
 
 
 def input_names(task: str) -> list[str]:
-    return ["main", "aux"] if task == "bidual" else ["image"]
+    return {"bidual": ["main", "aux"], "ipsidual": ["main", "aux", "main_nipple", "aux_nipple"],
+            "fusion": ["image", "ipsi_map", "bi_map"]}.get(task, ["image"])
+
+
+def output_names(task: str) -> list[str]:
+    return ["boxes", "scores"] if task in DETECTOR_TASKS else ["logits"]
+
+
+REFERENCE_INPUT = ("numpy default_rng(0), inputs in order: images standard normal, probability maps uniform "
+                   "in [0, 1], nipples at (0.75 width, 0.5 height); batch 2 (detectors: 1)")
 
 
 def reference_inputs(task: str, spec_shape: tuple[int, int], batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
-    """The fixed input whose outputs are recorded (also rebuilt by the zoo test)."""
+    """The fixed input whose outputs are recorded (REFERENCE_INPUT; the zoo test rebuilds it without torch)."""
     rng = np.random.default_rng(seed)
-    return {name: rng.standard_normal((batch, 1, *spec_shape)).astype(np.float32) for name in input_names(task)}
+    batch = 1 if task in DETECTOR_TASKS else batch
+    inputs = {}
+    for name in input_names(task):
+        if name.endswith("_nipple"):
+            inputs[name] = np.array([[0.75 * spec_shape[1], 0.5 * spec_shape[0]]] * batch, np.float32)
+        elif name.endswith("_map"):
+            inputs[name] = rng.random((batch, 1, *spec_shape)).astype(np.float32)
+        else:
+            inputs[name] = rng.standard_normal((batch, 1, *spec_shape)).astype(np.float32)
+    return inputs
 
 
 def output_summary(output: np.ndarray) -> dict[str, Any]:
     flat = output.astype(np.float64).ravel()
+    if flat.size == 0:
+        return {"shape": list(output.shape), "mean": 0.0, "std": 0.0, "sample": []}
     return {"shape": list(output.shape), "mean": float(flat.mean()), "std": float(flat.std()),
             "sample": [float(v) for v in flat[:: max(flat.size // 8, 1)][:8]]}
+
+
+class _Detections(torch.nn.Module):
+    """IpsiDualNet at inference as a graph of tensors: (boxes, scores) of the one main image."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, main: torch.Tensor, aux: torch.Tensor, main_nipple: torch.Tensor,
+                aux_nipple: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        (found,) = self.model(main, aux, main_nipple, aux_nipple)
+        return found["boxes"], found["scores"]
+
+
+def _outputs_meaning(task: str, spec: Any) -> list[dict[str, Any]]:
+    if task in DETECTOR_TASKS:
+        return [{"name": "boxes", "shape": ["detections", 4], "dtype": "float32",
+                 "meaning": "mass boxes (x0, y0, x1, y1) on the main view's model grid, best first"},
+                {"name": "scores", "shape": ["detections"], "dtype": "float32", "meaning": "mass probability"}]
+    if task == "nipple":
+        return [{"name": "logits", "shape": ["batch", 1, spec.height // 4, spec.width // 4], "dtype": "float32",
+                 "meaning": "nipple heatmap logits (1/4 resolution)"}]
+    return [{"name": "logits", "shape": ["batch", 1, spec.height, spec.width], "dtype": "float32",
+             "meaning": "per-pixel mass logits (sigmoid gives the probability)"}]
+
+
+def _inputs_meaning(task: str, spec: Any) -> list[dict[str, Any]]:
+    batch = 1 if task in DETECTOR_TASKS else "batch"
+    out = []
+    for name in input_names(task):
+        if name.endswith("_nipple"):
+            out.append({"name": name, "shape": [batch, 2], "dtype": "float32",
+                        "meaning": "nipple (x, y) on that view's model grid"})
+        else:
+            entry = {"name": name, "shape": [batch, 1, spec.height, spec.width], "dtype": "float32"}
+            if name.endswith("_map"):
+                entry["meaning"] = "probability map in [0, 1] on the main view's grid (not normalised)"
+            out.append(entry)
+    return out
 
 
 def export(task: str, checkpoint: Path, zoo: Path, name: str | None = None) -> dict[str, Any]:
@@ -48,18 +110,20 @@ def export(task: str, checkpoint: Path, zoo: Path, name: str | None = None) -> d
 
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
     cfg = TrainConfig(**saved["config"])
-    model = build_model(task, cfg.config, cfg.fuse_stage)
+    model = build_model(task, cfg.config, cfg.fuse_stage, cfg.geometry)
     model.load_state_dict(saved["model"])
     model.eval()
+    graph = _Detections(model).eval() if task in DETECTOR_TASKS else model
     spec = INPUT_SPECS[cfg.config]
     name = name or f"{task}-{cfg.config}"
-    names = input_names(task)
-    example = tuple(torch.from_numpy(v) for v in reference_inputs(task, (spec.height, spec.width)).values())
+    names, outputs = input_names(task), output_names(task)
+    shape = (spec.height, spec.width)
+    example = tuple(torch.from_numpy(v) for v in reference_inputs(task, shape).values())
+    dynamic = {n: {0: "detections"} for n in outputs} if task in DETECTOR_TASKS else \
+        {n: {0: "batch"} for n in [*names, *outputs]}
     buffer = io.BytesIO()
-    torch.onnx.export(
-        model, example, buffer, input_names=names, output_names=["logits"], opset_version=OPSET, dynamo=False,
-        dynamic_axes={n: {0: "batch"} for n in [*names, "logits"]},
-    )
+    torch.onnx.export(graph, example, buffer, input_names=names, output_names=outputs, opset_version=OPSET,
+                      dynamo=False, dynamic_axes=dynamic)
     zoo.mkdir(parents=True, exist_ok=True)
     path = zoo / f"{name}.onnx"
     path.write_bytes(buffer.getvalue())
@@ -67,35 +131,37 @@ def export(task: str, checkpoint: Path, zoo: Path, name: str | None = None) -> d
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
     for seed in (1, 2, 3):
-        inputs = reference_inputs(task, (spec.height, spec.width), batch=3, seed=seed)
+        inputs = reference_inputs(task, shape, batch=3, seed=seed)
         with torch.no_grad():
-            expected = model(*[torch.from_numpy(v) for v in inputs.values()]).numpy()
-        (got,) = session.run(None, inputs)
-        worst = max(worst, float(np.abs(got - expected).max()))
+            expected = graph(*[torch.from_numpy(v) for v in inputs.values()])
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        for want, got in zip(expected, session.run(None, inputs)):
+            if want.shape != got.shape:
+                raise RuntimeError(f"{path}: ONNX Runtime gives shape {got.shape}, PyTorch {tuple(want.shape)}")
+            worst = max(worst, float(np.abs(got - want.numpy()).max()) if got.size else 0.0)
     if worst > PARITY_ATOL:
         raise RuntimeError(f"{path}: ONNX Runtime differs from PyTorch by {worst:g} (> {PARITY_ATOL})")
-    (reference,) = session.run(None, reference_inputs(task, (spec.height, spec.width)))
+    references = session.run(None, reference_inputs(task, shape))
 
-    out_shape = ["batch", 1, spec.height // 4, spec.width // 4] if task == "nipple" else ["batch", 1, spec.height, spec.width]
     entry = {
         "name": name,
         "task": task,
         "file": path.name,
         "sha256": sha256_of(path),
         "size_bytes": path.stat().st_size,
-        "inputs": [{"name": n, "shape": ["batch", 1, spec.height, spec.width], "dtype": "float32"} for n in names],
-        "outputs": [{"name": "logits", "shape": out_shape, "dtype": "float32",
-                     "meaning": "nipple heatmap logits (1/4 resolution)" if task == "nipple"
-                     else "per-pixel mass logits (sigmoid gives the probability)"}],
+        "inputs": _inputs_meaning(task, spec),
+        "outputs": _outputs_meaning(task, spec),
         "normalisation": {"pixels": "display values in [0, 1], chest wall on the left, breast cropped "
                                     "and resized keeping its aspect (mommi.preprocess.model_input)",
                           "mean": spec.mean, "std": spec.std},
         "config": {"configuration": cfg.config, "fuse_stage": cfg.fuse_stage if task == "bidual" else None,
+                   "geometry": cfg.geometry if task == "ipsidual" else None,
                    "epochs_run": saved.get("epoch"), "seed": cfg.seed, "batch_size": cfg.batch_size, "lr": cfg.lr},
         "training_data": saved.get("manifests") or [],
         "validation_metric": saved.get("metric"),
         "parity_max_abs_diff": worst,
-        "reference": {"input": "numpy default_rng(0).standard_normal per input, batch 2", **output_summary(reference)},
+        "reference": {"input": REFERENCE_INPUT,
+                      "outputs": {n: output_summary(r) for n, r in zip(outputs, references)}},
         "exported": date.today().isoformat(),
         "checkpoint_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
         "metrics": {},

@@ -1,12 +1,11 @@
-"""`mommi train nipple|bidual|single`: seeded, resumable training with early stopping.
+"""`mommi train TASK`: seeded, resumable training with early stopping, the same for every network.
 
 - Seeded (python, numpy, torch) and deterministic data order per epoch.
 - Resumable: ``checkpoint.pt`` after every epoch (model, optimiser, epoch, best
   metric, patience counter); running the same command again continues from it.
 - Logs: a tqdm bar per epoch and ``log.csv`` (epoch, loss, validation metric, seconds).
-- Early stopping on the validation metric: mean recall at 0.5/1/2 FPPI (FROC, the
-  evaluation protocol without bootstrap) for the mass networks, minus the median
-  nipple error in mm for the nipple detector. ``best.pt`` holds the best epoch.
+- Early stopping on the task's validation metric (``mommi.train.tasks``); ``best.pt``
+  holds the best epoch.
 - Multi-GPU (or multi-process CPU) through ``torchrun``: DistributedDataParallel on
   NCCL when CUDA is there, gloo otherwise; rank 0 validates and writes.
 """
@@ -20,6 +19,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,16 +29,12 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from mommi.data.manifest import Manifest
-from mommi.eval.froc import FPPI_POINTS, ImageResult, evaluate_froc
-from mommi.findings.nipple import nipple_from_heatmap
-from mommi.findings.regions import regions_from_probability
 from mommi.preprocess.model_input import InputSpec
-from mommi.train.datasets import CachedView, ViewDataset, build_cache, collect
-from mommi.train.losses import heatmap_loss, pixel_focal_loss
 from mommi.train.models.bidual import BiDualNet, SingleViewNet
 from mommi.train.models.nipple import NippleNet
+from mommi.train.tasks import FusionTask, IpsiDualTask, SegmentationTask
 
-TASKS = ("nipple", "bidual", "single")
+TASKS = ("nipple", "bidual", "single", "ipsidual", "fusion")
 INPUT_SPECS = {"lite": InputSpec(256, 160), "full": InputSpec(1024, 640)}
 
 
@@ -54,16 +50,36 @@ class TrainConfig:
     fuse_stage: int = 3
     max_train: int | None = None  # subset for smoke tests
     max_val: int | None = None
+    geometry: str = "nipple"  # IpsiDualNet relation geometry
+    encoder: str | None = None  # fusion: the IpsiDualNet checkpoint whose trunk is the encoder
+    zoo: str | None = None  # fusion: the zoo manifest whose BiDualNet / IpsiDualNet make the maps
 
 
-def build_model(task: str, config: str, fuse_stage: int = 3) -> torch.nn.Module:
+def build_model(task: str, config: str, fuse_stage: int = 3, geometry: str = "nipple") -> torch.nn.Module:
     if task == "nipple":
         return NippleNet(config)
     if task == "bidual":
         return BiDualNet(config, fuse_stage)
     if task == "single":
         return SingleViewNet(config)
+    if task == "ipsidual":
+        from mommi.train.models.ipsidual import IpsiDualNet
+
+        return IpsiDualNet(config, geometry)
+    if task == "fusion":
+        from mommi.train.models.fusion import FusionNet
+
+        return FusionNet(config)
     raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+
+
+def build_task(cfg: TrainConfig, device: str) -> Any:
+    spec = INPUT_SPECS[cfg.config]
+    if cfg.task == "ipsidual":
+        return IpsiDualTask(spec, device)
+    if cfg.task == "fusion":
+        return FusionTask(spec, device, Path(cfg.zoo) if cfg.zoo else None, Path(cfg.encoder) if cfg.encoder else None)
+    return SegmentationTask(cfg.task, spec, device)
 
 
 def _seed_everything(seed: int) -> None:
@@ -79,74 +95,23 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def _forward(model: torch.nn.Module, task: str, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    if task == "bidual":
-        main, aux, target = batch
-        return model(main, aux), target
-    main, target = batch
-    return model(main), target
-
-
-@torch.no_grad()
-def predict_maps(model: torch.nn.Module, task: str, cache: list[CachedView], spec: InputSpec,
-                 batch_size: int = 16, device: str = "cpu") -> list[np.ndarray]:
-    """Sigmoid outputs (probability map or heatmap) for every cached view, in order."""
-    model.eval()
-    dataset = ViewDataset(cache, task, spec, augment=False)
-    outputs: list[np.ndarray] = []
-    for batch in DataLoader(dataset, batch_size=batch_size):
-        logits, _ = _forward(model, task, tuple(t.to(device) for t in batch))
-        outputs.extend(torch.sigmoid(logits)[:, 0].cpu().numpy())
-    return outputs
-
-
-def detection_results(cache: list[CachedView], maps: list[np.ndarray]) -> list[ImageResult]:
-    """FROC inputs in ORIGINAL pixels: predicted regions mapped back through each transform."""
-    results = []
-    for item, prob in zip(cache, maps):
-        predictions = [(list(item.transform.box_to_original(r.box)), r.score)
-                       for r in regions_from_probability(prob)]
-        truth = [f.box for f in item.record.findings if f.kind == "mass"]
-        results.append(ImageResult(item.record.image_id, item.record.patient_id, truth, predictions))
-    return results
-
-
-def nipple_errors_mm(cache: list[CachedView], heatmaps: list[np.ndarray]) -> np.ndarray:
-    errors = []
-    for item, heatmap in zip(cache, heatmaps):
-        x, y, _ = nipple_from_heatmap(heatmap)
-        ox, oy = item.transform.to_original(np.array([[x, y]]))[0]
-        tx, ty = item.record.nipple  # type: ignore[misc]
-        sy, sx = item.record.spacing_mm or (1.0, 1.0)
-        errors.append(float(np.hypot((ox - tx) * sx, (oy - ty) * sy)))
-    return np.array(errors)
-
-
-def validation_metric(task: str, cache: list[CachedView], maps: list[np.ndarray]) -> float:
-    if task == "nipple":
-        return -float(np.median(nipple_errors_mm(cache, maps)))
-    report = evaluate_froc(detection_results(cache, maps), bootstrap=0)
-    return float(np.mean([report.recall[f] for f in FPPI_POINTS]))
-
-
 def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: bool = True) -> dict[str, float]:
     """Train one network; returns the best validation metric and the epochs run."""
     rank, world = _distributed()
     _seed_everything(cfg.seed)
     device = f"cuda:{rank % max(torch.cuda.device_count(), 1)}" if torch.cuda.is_available() else "cpu"
-    spec = INPUT_SPECS[cfg.config]
+    task = build_task(cfg, device)
+    model = build_model(cfg.task, cfg.config, cfg.fuse_stage, cfg.geometry)
+    if hasattr(task, "prepare_model"):
+        task.prepare_model(model)  # before any data work: a wrong --encoder fails fast
     manifests = [Manifest.read(p) for p in manifest_paths]
-    need_pair = cfg.task in ("bidual", "single")  # both mass networks see the same images
-    train_items = collect(manifests, "train", need_pair, cfg.task == "nipple")[: cfg.max_train]
-    val_items = collect(manifests, "val", need_pair, cfg.task == "nipple")[: cfg.max_val]
+    train_items = task.items(manifests, "train", progress and rank == 0, cfg.max_train)
+    val_items = task.items(manifests, "val", progress and rank == 0, cfg.max_val) if rank == 0 else [None]
     if not train_items or not val_items:
         raise ValueError(f"no training or validation images for task {cfg.task!r} in {manifest_paths}")
-    with_aux = cfg.task == "bidual"
-    train_cache = build_cache(train_items, spec, with_aux, progress and rank == 0)
-    val_cache = build_cache(val_items, spec, with_aux, progress and rank == 0) if rank == 0 else []
 
-    model = build_model(cfg.task, cfg.config, cfg.fuse_stage).to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    model = model.to(device)
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=1e-4)
     out.mkdir(parents=True, exist_ok=True)
     state = {"epoch": 0, "best": -float("inf"), "stale": 0}
     checkpoint = out / "checkpoint.pt"
@@ -158,10 +123,9 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.epochs, last_epoch=state["epoch"] - 1) \
         if state["epoch"] else torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.epochs)
     net = DistributedDataParallel(model) if world > 1 else model
-    dataset = ViewDataset(train_cache, cfg.task, spec, augment=True, seed=cfg.seed + rank)
+    dataset = task.dataset(train_items, augment=True, seed=cfg.seed + rank)
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed) \
         if world > 1 else None
-    loss_fn = heatmap_loss if cfg.task == "nipple" else pixel_focal_loss
     (out / "config.json").write_text(json.dumps(asdict(cfg) | {"manifests": [str(p) for p in manifest_paths],
                                                                 "world_size": world}, indent=1))
 
@@ -171,13 +135,12 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
         if sampler is not None:
             sampler.set_epoch(epoch)
         loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                            generator=generator, drop_last=len(dataset) > cfg.batch_size)
+                            generator=generator, drop_last=len(dataset) > cfg.batch_size, collate_fn=task.collate)
         net.train()
         start, total, batches = time.time(), 0.0, 0
         for batch in tqdm(loader, desc=f"{cfg.task} epoch {epoch + 1}/{cfg.epochs}", disable=not progress or rank != 0,
                           leave=False):
-            logits, target = _forward(net, cfg.task, tuple(t.to(device) for t in batch))
-            loss = loss_fn(logits, target)
+            loss = task.loss(net, batch)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -186,7 +149,7 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
         scheduler.step()
         state["epoch"] = epoch + 1
         if rank == 0:
-            metric = validation_metric(cfg.task, val_cache, predict_maps(model, cfg.task, val_cache, spec, device=device))
+            metric = task.validate(model, val_items)
             improved = metric > state["best"]
             state["best"] = max(state["best"], metric)
             state["stale"] = 0 if improved else state["stale"] + 1

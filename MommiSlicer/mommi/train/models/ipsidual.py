@@ -113,6 +113,9 @@ class IpsiDualNet(nn.Module):
         x_m, x_a = main_feat, aux_feat
         for fc, relation in zip((self.fc6, self.fc7), self.relations):
             x_m, x_a = F.relu(fc(x_m)), F.relu(fc(x_a))
+            if len(main_boxes) == 1:  # no split: an exported (batch 1) graph keeps its RoI count dynamic
+                x_m = relation(x_m, x_a, main_boxes[0], aux_boxes[0], main_nipple[0], aux_nipple[0])
+                continue
             related = [
                 relation(m, a, mb, ab, mn, an)
                 for m, a, mb, ab, mn, an in zip(x_m.split(main_counts), x_a.split(aux_counts), main_boxes, aux_boxes,

@@ -51,8 +51,9 @@ def geometric_features(
         return torch.stack([dx, dy, log_w, log_h], dim=-1)
     if geometry not in ("nipple", "dummy"):
         raise ValueError(f"geometry must be one of {GEOMETRIES}, not {geometry!r}")
-    dm = torch.hypot(mx - main_nipple[0], my - main_nipple[1]).clamp(min=1.0)
-    da = torch.hypot(ax - aux_nipple[0], ay - aux_nipple[1]).clamp(min=1.0)
+    # sqrt of squares rather than torch.hypot, which the ONNX exporter does not know
+    dm = torch.sqrt((mx - main_nipple[0]) ** 2 + (my - main_nipple[1]) ** 2).clamp(min=1.0)
+    da = torch.sqrt((ax - aux_nipple[0]) ** 2 + (ay - aux_nipple[1]) ** 2).clamp(min=1.0)
     return torch.stack([torch.log(dm[:, None] / da[None, :]), log_w, log_h], dim=-1)
 
 

@@ -1,0 +1,1 @@
+"""The MommiNet-v2 detection chain at inference (ONNX Runtime, no torch)."""

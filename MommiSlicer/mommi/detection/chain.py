@@ -1,0 +1,151 @@
+"""The MommiNet-v2 detection chain on one study, through ONNX Runtime (no torch).
+
+For every view: nipple detector -> bilateral registration -> BiDualNet (Bi-prob
+map); IpsiDualNet on the other view of the same breast -> detections rendered
+into the Ipsi-prob map; the fusion network reads the image and both maps and
+gives the final map, whose regions are the findings. When a partner view is
+missing, the view falls back to what can still run (METHOD.md reads each image
+with both partners; a study with gaps should still be read):
+
+    both partners        -> "tri-view"     (fusion of both branches)
+    contralateral only   -> "bilateral"    (BiDualNet's map)
+    ipsilateral only     -> "ipsilateral"  (IpsiDualNet's detections)
+    neither              -> "single-view"  (the single-view baseline's map)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mommi.findings.nipple import nipple_from_heatmap
+from mommi.findings.regions import regions_from_probability
+from mommi.findings.render import render_detections
+from mommi.preprocess.model_input import InputSpec, PreparedView, prepare
+from mommi.preprocess.registration import register_bilateral
+from mommi.runtime.sessions import ZooModel, load_model
+from mommi.study.model import MammoImage, Projection, View
+
+BRANCHES = ("tri-view", "bilateral", "ipsilateral", "single-view")
+#: IpsiDualNet keeps every detection above this score; the fusion network and FROC see them all
+DETECTION_FLOOR = 0.01
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def spec_of(model: ZooModel) -> InputSpec:
+    """The input grid and normalisation a zoo model was trained with (its manifest entry)."""
+    shape = model.entry["inputs"][0]["shape"]
+    norm = model.entry["normalisation"]
+    return InputSpec(int(shape[2]), int(shape[3]), float(norm["mean"]), float(norm["std"]))
+
+
+@dataclass
+class ViewDetections:
+    view: View
+    prepared: PreparedView
+    branch: str
+    nipple: tuple[float, float] | None = None  # on the model grid
+    bi_map: np.ndarray | None = None
+    ipsi_map: np.ndarray | None = None
+    final_map: np.ndarray | None = None
+    regions: list[tuple[tuple[float, float, float, float], float]] = field(default_factory=list)  # grid box, score
+
+    def boxes_in_original(self) -> list[tuple[tuple[float, ...], float]]:
+        """Findings as (x0, y0, x1, y1) boxes in the original image's pixels, with scores."""
+        return [(self.prepared.transform.box_to_original(box), score) for box, score in self.regions]
+
+
+class DetectionChain:
+    """Loads the zoo models once (SHA-256 checked) and reads studies with them."""
+
+    def __init__(self, zoo: Path | None = None, device: str = "auto", size: str = "lite") -> None:
+        self.zoo, self.device, self.size = zoo, device, size
+        self._models: dict[str, ZooModel] = {}
+        self.spec = spec_of(self.model("nipple"))  # every view needs its nipple
+
+    def model(self, task: str) -> ZooModel:
+        """A zoo model, loaded on first use: training the fusion network needs the chain without it."""
+        if task not in self._models:
+            model = load_model(f"{task}-{self.size}", self.zoo, self.device)
+            if self._models and (spec_of(model).height, spec_of(model).width) != (self.spec.height, self.spec.width):
+                raise ValueError(f"zoo model {model.name} reads a different grid than {self.size}-size models")
+            self._models[task] = model
+        return self._models[task]
+
+    def loaded_models(self) -> list[ZooModel]:
+        return list(self._models.values())
+
+    def _normalised(self, pixels: np.ndarray) -> np.ndarray:
+        return self.spec.normalise(pixels)[None, None]
+
+    def nipple(self, view: PreparedView) -> tuple[float, float]:
+        heatmap = sigmoid(self.model("nipple").run(image=self._normalised(view.pixels)))[0, 0]
+        x, y, _ = nipple_from_heatmap(heatmap)
+        return x, y
+
+    def bilateral_map(self, main: PreparedView, aux: PreparedView, projection: Projection,
+                      nipples: tuple[tuple[float, float], tuple[float, float]]) -> np.ndarray:
+        use = projection is Projection.MLO  # METHOD.md: MLO pairs are first aligned by their nipples
+        reg = register_bilateral(main.pixels, aux.pixels, main.mask, aux.mask, nipples[0] if use else None,
+                                 nipples[1] if use else None)
+        logits = self.model("bidual").run(main=self._normalised(main.pixels), aux=self._normalised(reg.warped))
+        return sigmoid(logits)[0, 0]
+
+    def ipsilateral_detections(self, main: PreparedView, aux: PreparedView,
+                               nipples: tuple[tuple[float, float], tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+        model = self.model("ipsidual")
+        boxes, scores = model.run_all(main=self._normalised(main.pixels), aux=self._normalised(aux.pixels),
+                                      main_nipple=np.array([nipples[0]], np.float32),
+                                      aux_nipple=np.array([nipples[1]], np.float32))
+        keep = scores >= DETECTION_FLOOR
+        return boxes[keep], scores[keep]
+
+    def single_map(self, main: PreparedView) -> np.ndarray:
+        return sigmoid(self.model("single").run(image=self._normalised(main.pixels)))[0, 0]
+
+    def fused_map(self, main: PreparedView, ipsi_map: np.ndarray, bi_map: np.ndarray) -> np.ndarray:
+        logits = self.model("fusion").run(image=self._normalised(main.pixels), ipsi_map=ipsi_map[None, None],
+                                           bi_map=bi_map[None, None])
+        return sigmoid(logits)[0, 0]
+
+    def branches(self, images: dict[View, MammoImage], which: tuple[str, ...] = ("bidual", "ipsidual")
+                 ) -> dict[View, ViewDetections]:
+        """Every view of a study (pixels loaded) -> nipple and the dual-view branches' outputs
+        (``which`` of them: evaluating one branch alone needs only its model)."""
+        prepared = {v: prepare(img, self.spec) for v, img in images.items()}
+        nipples = {v: self.nipple(p) for v, p in prepared.items()}
+        out: dict[View, ViewDetections] = {}
+        for view, main in prepared.items():
+            bi, ipsi = view.bilateral, view.ipsilateral
+            result = ViewDetections(view, main, BRANCHES[3], nipples[view])
+            if bi in prepared and "bidual" in which:
+                result.bi_map = self.bilateral_map(main, prepared[bi], view.projection, (nipples[view], nipples[bi]))
+            if ipsi in prepared and "ipsidual" in which:
+                boxes, scores = self.ipsilateral_detections(main, prepared[ipsi], (nipples[view], nipples[ipsi]))
+                result.ipsi_map = render_detections(boxes, scores, main.pixels.shape)
+                result.regions = [(tuple(float(v) for v in b), float(s)) for b, s in zip(boxes, scores)]
+            out[view] = result
+        return out
+
+    def run(self, images: dict[View, MammoImage]) -> dict[View, ViewDetections]:
+        """Every view of a study (pixels loaded) -> its findings and the branch that made them."""
+        out = self.branches(images)
+        for result in out.values():
+            if result.bi_map is not None and result.ipsi_map is not None:
+                result.branch = BRANCHES[0]
+                result.final_map = self.fused_map(result.prepared, result.ipsi_map, result.bi_map)
+            elif result.bi_map is not None:
+                result.branch, result.final_map = BRANCHES[1], result.bi_map
+            elif result.ipsi_map is not None:
+                result.branch = BRANCHES[2]  # the detector's own boxes are the findings
+            else:
+                result.final_map = self.single_map(result.prepared)
+            if result.final_map is not None:
+                result.regions = [(tuple(float(v) for v in r.box), r.score)
+                                  for r in regions_from_probability(result.final_map)]
+        return out

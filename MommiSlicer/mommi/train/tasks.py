@@ -1,0 +1,197 @@
+"""What differs between the networks `mommi train` knows: data, loss, validation metric.
+
+The loop (``mommi.train.loop``) is shared: seeding, resuming, early stopping, logs
+and DDP are the same for every network. A task supplies
+
+- ``items(manifests, split, progress, limit)``: the prepared samples of a split
+  (cached in memory; ``limit`` keeps the first N for smoke tests);
+- ``dataset(items, augment, seed)`` and an optional ``collate``;
+- ``loss(model, batch)``;
+- ``validate(model, items)``: the early-stopping metric, higher is better: mean
+  recall at 0.5/1/2 FPPI (FROC without bootstrap) for the mass networks, minus
+  the median nipple error in mm for the nipple detector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from mommi.data.manifest import Manifest
+from mommi.eval.froc import FPPI_POINTS, ImageResult, evaluate_froc
+from mommi.findings.nipple import nipple_from_heatmap
+from mommi.findings.regions import regions_from_probability
+from mommi.preprocess.model_input import InputSpec
+from mommi.study.geometry import GridTransform
+from mommi.train.datasets import CachedView, ViewDataset, build_cache, collect
+from mommi.train.losses import heatmap_loss, pixel_focal_loss
+
+
+def mean_recall(results: list[ImageResult]) -> float:
+    report = evaluate_froc(results, bootstrap=0)
+    return float(np.mean([report.recall[f] for f in FPPI_POINTS]))
+
+
+def image_result(record: Any, transform: GridTransform, grid_boxes: list[tuple[Any, float]]) -> ImageResult:
+    """FROC input in ORIGINAL pixels: grid boxes mapped back through the view's transform."""
+    predictions = [(list(transform.box_to_original(box)), float(score)) for box, score in grid_boxes]
+    truth = [f.box for f in record.findings if f.kind == "mass"]
+    return ImageResult(record.image_id, record.patient_id, truth, predictions)
+
+
+def map_results(records: list[Any], transforms: list[GridTransform], maps: list[np.ndarray]) -> list[ImageResult]:
+    return [image_result(r, t, [(reg.box, reg.score) for reg in regions_from_probability(m)])
+            for r, t, m in zip(records, transforms, maps)]
+
+
+class SegmentationTask:
+    """nipple (heatmap), single (mass map), bidual (mass map from main + registered contralateral)."""
+
+    collate: Callable | None = None
+
+    def __init__(self, name: str, spec: InputSpec, device: str) -> None:
+        self.name, self.spec, self.device = name, spec, device
+
+    def items(self, manifests: list[Manifest], split: str, progress: bool, limit: int | None) -> list[CachedView]:
+        need_pair = self.name in ("bidual", "single")  # both mass networks see the same images
+        chosen = collect(manifests, split, need_pair, self.name == "nipple")[:limit]
+        return build_cache(chosen, self.spec, self.name == "bidual", progress)
+
+    def dataset(self, items: list[CachedView], augment: bool, seed: int) -> Dataset:
+        return ViewDataset(items, self.name, self.spec, augment=augment, seed=seed)
+
+    def _forward(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = tuple(t.to(self.device) for t in batch)
+        if self.name == "bidual":
+            main, aux, target = batch
+            return model(main, aux), target
+        main, target = batch
+        return model(main), target
+
+    def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        logits, target = self._forward(model, batch)
+        return (heatmap_loss if self.name == "nipple" else pixel_focal_loss)(logits, target)
+
+    @torch.no_grad()
+    def predict_maps(self, model: torch.nn.Module, items: list[CachedView], batch_size: int = 16) -> list[np.ndarray]:
+        """Sigmoid outputs (probability map or heatmap) for every item, in order."""
+        model.eval()
+        outputs: list[np.ndarray] = []
+        for batch in DataLoader(self.dataset(items, False, 0), batch_size=batch_size):
+            logits, _ = self._forward(model, batch)
+            outputs.extend(torch.sigmoid(logits)[:, 0].cpu().numpy())
+        return outputs
+
+    def validate(self, model: torch.nn.Module, items: list[CachedView]) -> float:
+        maps = self.predict_maps(model, items)
+        if self.name == "nipple":
+            return -float(np.median(nipple_errors_mm(items, maps)))
+        return mean_recall(map_results([i.record for i in items], [i.transform for i in items], maps))
+
+
+def nipple_errors_mm(items: list[CachedView], heatmaps: list[np.ndarray]) -> np.ndarray:
+    errors = []
+    for item, heatmap in zip(items, heatmaps):
+        x, y, _ = nipple_from_heatmap(heatmap)
+        ox, oy = item.transform.to_original(np.array([[x, y]]))[0]
+        tx, ty = item.record.nipple  # type: ignore[misc]
+        sy, sx = item.record.spacing_mm or (1.0, 1.0)
+        errors.append(float(np.hypot((ox - tx) * sx, (oy - ty) * sy)))
+    return np.array(errors)
+
+
+class IpsiDualTask:
+    """IpsiDualNet: (main, ipsilateral) pairs with boxes and annotated nipples; the model returns its losses."""
+
+    def __init__(self, spec: InputSpec, device: str) -> None:
+        from mommi.train.detection_data import collate_pairs
+
+        self.spec, self.device, self.collate = spec, device, collate_pairs
+
+    def items(self, manifests: list[Manifest], split: str, progress: bool, limit: int | None) -> list:
+        from mommi.train.detection_data import build_pairs, collect_pairs
+
+        return build_pairs(collect_pairs(manifests, split)[:limit], self.spec, progress)
+
+    def dataset(self, items: list, augment: bool, seed: int) -> Dataset:
+        from mommi.train.detection_data import IpsiDataset
+
+        return IpsiDataset(items, self.spec, augment=augment, seed=seed)
+
+    def _moved(self, batch: tuple) -> tuple:
+        main, aux, main_nipple, aux_nipple, targets, aux_targets = batch
+        move = lambda ts: [{k: v.to(self.device) for k, v in t.items()} for t in ts]  # noqa: E731
+        return (main.to(self.device), aux.to(self.device), main_nipple.to(self.device), aux_nipple.to(self.device),
+                move(targets), move(aux_targets))
+
+    def loss(self, model: torch.nn.Module, batch: tuple) -> torch.Tensor:
+        return sum(model(*self._moved(batch)).values())
+
+    @torch.no_grad()
+    def detections(self, model: torch.nn.Module, items: list, batch_size: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(boxes on the grid, scores) for every pair's main view, in order."""
+        model.eval()
+        out = []
+        for batch in DataLoader(self.dataset(items, False, 0), batch_size=batch_size, collate_fn=self.collate):
+            main, aux, main_nipple, aux_nipple, _, _ = self._moved(batch)
+            for d in model(main, aux, main_nipple, aux_nipple):
+                out.append((d["boxes"].cpu().numpy(), d["scores"].cpu().numpy()))
+        return out
+
+    def validate(self, model: torch.nn.Module, items: list) -> float:
+        results = [image_result(p.main.record, p.main.transform, list(zip(b, s)))
+                   for p, (b, s) in zip(items, self.detections(model, items))]
+        return mean_recall(results)
+
+
+class FusionTask:
+    """The fusion network on maps the shipped BiDualNet and IpsiDualNet make (see fusion_data)."""
+
+    collate: Callable | None = None
+
+    def __init__(self, spec: InputSpec, device: str, zoo: Path | None, encoder: Path | None) -> None:
+        self.spec, self.device, self.zoo, self.encoder = spec, device, zoo, encoder
+
+    def prepare_model(self, model: torch.nn.Module) -> None:
+        """Copy IpsiDualNet's trained trunk into the (frozen) encoder, as the paper does."""
+        if self.encoder is None:
+            raise ValueError("the fusion network needs --encoder: an IpsiDualNet checkpoint (best.pt)")
+        if not self.encoder.is_file():
+            raise ValueError(f"{self.encoder}: encoder checkpoint not found")
+        state = torch.load(self.encoder, map_location="cpu", weights_only=False)["model"]
+        prefix = "backbone.trunk."
+        trunk = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not trunk:
+            raise ValueError(f"{self.encoder}: not an IpsiDualNet checkpoint (no backbone.trunk weights)")
+        model.encoder.load_state_dict(trunk)
+
+    def items(self, manifests: list[Manifest], split: str, progress: bool, limit: int | None) -> list:
+        from mommi.detection.chain import DetectionChain
+        from mommi.runtime.zoo import manifest_path_of
+        from mommi.train.fusion_data import build_fusion_samples
+
+        chain = DetectionChain(manifest_path_of(self.zoo), device="cpu")
+        return build_fusion_samples(manifests, split, chain, progress, limit)
+
+    def dataset(self, items: list, augment: bool, seed: int) -> Dataset:
+        from mommi.train.fusion_data import FusionDataset
+
+        return FusionDataset(items, self.spec, augment=augment, seed=seed)
+
+    def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        image, ipsi, bi, target = (t.to(self.device) for t in batch)
+        return pixel_focal_loss(model(image, ipsi, bi), target)
+
+    @torch.no_grad()
+    def validate(self, model: torch.nn.Module, items: list) -> float:
+        model.eval()
+        maps: list[np.ndarray] = []
+        for batch in DataLoader(self.dataset(items, False, 0), batch_size=16):
+            image, ipsi, bi, _ = (t.to(self.device) for t in batch)
+            maps.extend(torch.sigmoid(model(image, ipsi, bi))[:, 0].cpu().numpy())
+        return mean_recall(map_results([i.record for i in items], [i.transform for i in items], maps))
