@@ -209,3 +209,19 @@ def test_nipple_heatmap_decoding_is_subpixel() -> None:
     x, y, _ = nipple_from_heatmap(gaussian_heatmap((64, 40), (21.0, 30.0)))
     assert abs(x - 21.0) < 1.0 and abs(y - 30.0) < 1.0
     assert np.isfinite(x)
+
+
+def test_bidual_initialised_from_single_view_starts_as_that_network(trained: dict[str, Path]) -> None:
+    from mommi.train.loop import _initialise_from
+
+    single = SingleViewNet("lite")
+    single.load_state_dict(torch.load(trained["single"], weights_only=False)["model"])
+    bidual = BiDualNet("lite")
+    left = _initialise_from(bidual, trained["single"])
+    assert left and all(name.startswith("fuse.") for name in left)
+    single.eval(), bidual.eval()
+    x, other = torch.randn(1, 1, 64, 96), torch.randn(1, 1, 64, 96)
+    with torch.no_grad():
+        assert torch.allclose(bidual(x, other), single(x), atol=1e-5)
+    with pytest.raises(ValueError, match="no weights match"):
+        _initialise_from(torch.nn.Linear(2, 2), trained["single"])

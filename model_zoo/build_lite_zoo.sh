@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../data}
 MIAS=${MIAS:-../shared/data/mias}
+IPSI_EPOCHS=${IPSI_EPOCHS:-6}
 mkdir -p "$DATA"
 
 # 1. data: 400 synthetic training/validation studies, 200 unseen test studies, MIAS
@@ -16,28 +17,49 @@ mommi data import synthetic "$DATA/synth-train" --out "$DATA/synth-train.json" -
 mommi data import synthetic "$DATA/synth-test" --out "$DATA/synth-test.json" --fractions 0,0,1
 mommi data import mias "$MIAS" --out "$DATA/mias.json" --seed 0
 
-# 2. training (lite configuration, CPU is enough)
+# 2. training of the branches (lite configuration, CPU is enough); IpsiDualNet needs CC + MLO pairs
+#    with nipples, so it learns from the synthetic studies only (MIAS has MLO views only)
 mommi train nipple --manifest "$DATA/synth-train.json" --out "$DATA/runs/nipple" --epochs 10 --seed 0
 for task in single bidual; do
   mommi train "$task" --manifest "$DATA/synth-train.json" --manifest "$DATA/mias.json" \
     --out "$DATA/runs/$task" --epochs 12 --seed 0
 done
+mommi train ipsidual --manifest "$DATA/synth-train.json" --out "$DATA/runs/ipsidual" --epochs "$IPSI_EPOCHS" --seed 0
 
 # 3. export to ONNX with a parity check, into model_zoo/ (manifest entries and cards)
-for task in nipple single bidual; do
+for task in nipple single bidual ipsidual; do
   mommi export "$task" "$DATA/runs/$task/best.pt" --zoo model_zoo
 done
 
-# 4. evaluation with the exported ONNX models (the numbers in the cards)
+# 4. the fusion network, as in the paper: trained last, on the maps the exported branches make,
+#    with IpsiDualNet's trunk as its frozen encoder
+mommi train fusion --manifest "$DATA/synth-train.json" --out "$DATA/runs/fusion" --epochs 8 --seed 0 \
+  --zoo model_zoo --encoder "$DATA/runs/ipsidual/best.pt"
+mommi export fusion "$DATA/runs/fusion/best.pt" --zoo model_zoo
+
+# 5. evaluation with the exported ONNX models (the numbers in the cards and in ablation.md)
+evaluate() {  # evaluate TASK DATASET SPLIT OUTNAME [--zoo DIR]
+  local task=$1 name=$2 split=$3 out=$4; shift 4
+  mommi predict "$task" --manifest "$DATA/$name.json" --split "$split" --out "$DATA/eval/$out/predictions.json" "$@"
+  mommi eval --manifest "$DATA/$name.json" --split "$split" --predictions "$DATA/eval/$out/predictions.json" \
+    --out "$DATA/eval/$out"
+}
 for task in single bidual; do
-  for set in synth-test:test mias:val; do
-    name=${set%%:*}; split=${set##*:}
-    mommi predict "$task" --manifest "$DATA/$name.json" --split "$split" --out "$DATA/eval/$task-$name/predictions.json"
-    mommi eval --manifest "$DATA/$name.json" --split "$split" --predictions "$DATA/eval/$task-$name/predictions.json" \
-      --out "$DATA/eval/$task-$name"
-  done
+  evaluate "$task" synth-test test "$task-synth-test"
+  evaluate "$task" mias val "$task-mias"
 done
-mommi predict nipple --manifest "$DATA/synth-test.json" --split test --out "$DATA/eval/nipple-synth-test/predictions.json"
-mommi eval --manifest "$DATA/synth-test.json" --split test --predictions "$DATA/eval/nipple-synth-test/predictions.json" \
-  --out "$DATA/eval/nipple-synth-test"
+for task in ipsidual fusion; do
+  evaluate "$task" synth-test test "$task-synth-test"
+done
+evaluate nipple synth-test test nipple-synth-test
+
+# 6. the IpsiDualNet geometry ablation (paper, Table 4): same training with the image centre as a
+#    dummy nipple, and with plain box shape and position; evaluated from a copy of the zoo
+for geometry in dummy shape; do
+  mommi train ipsidual --manifest "$DATA/synth-train.json" --out "$DATA/runs/ipsidual-$geometry" \
+    --epochs "$IPSI_EPOCHS" --seed 0 --geometry "$geometry"
+  rm -rf "$DATA/zoo-$geometry" && mkdir -p "$DATA/zoo-$geometry" && cp model_zoo/manifest.json model_zoo/*.onnx "$DATA/zoo-$geometry/"
+  mommi export ipsidual "$DATA/runs/ipsidual-$geometry/best.pt" --zoo "$DATA/zoo-$geometry"
+  evaluate ipsidual synth-test test "ablation-ipsidual-$geometry-synth-test" --zoo "$DATA/zoo-$geometry"
+done
 mommi zoo record-metrics --zoo model_zoo --eval "$DATA/eval"

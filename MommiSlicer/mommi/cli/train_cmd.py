@@ -40,6 +40,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--zoo", type=Path, default=None,
                         help="fusion: zoo manifest whose bidual and ipsidual models make the training maps "
                         "(default: the shipped zoo)")
+    parser.add_argument("--init-from", type=Path, default=None, metavar="CHECKPOINT",
+                        help="start from the matching weights of another run (e.g. BiDualNet from single-view)")
     parser.add_argument("--max-train", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--max-val", type=int, default=None, help="use only the first N validation images")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(args.task, args.config, args.epochs, args.batch_size, args.lr, args.seed, args.patience,
                       args.fuse_stage, args.max_train, args.max_val, args.geometry,
-                      str(args.encoder) if args.encoder else None, str(args.zoo) if args.zoo else None)
+                      str(args.encoder) if args.encoder else None, str(args.zoo) if args.zoo else None,
+                      str(args.init_from) if args.init_from else None)
     try:
         result = train(cfg, args.manifest, args.out, progress=sys.stderr.isatty())
     except ValueError as exc:

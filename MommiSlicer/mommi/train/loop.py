@@ -53,6 +53,7 @@ class TrainConfig:
     geometry: str = "nipple"  # IpsiDualNet relation geometry
     encoder: str | None = None  # fusion: the IpsiDualNet checkpoint whose trunk is the encoder
     zoo: str | None = None  # fusion: the zoo manifest whose BiDualNet / IpsiDualNet make the maps
+    init_from: str | None = None  # start from another run's weights (those whose names and shapes match)
 
 
 def build_model(task: str, config: str, fuse_stage: int = 3, geometry: str = "nipple") -> torch.nn.Module:
@@ -88,6 +89,21 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _initialise_from(model: torch.nn.Module, checkpoint: Path) -> list[str]:
+    """Copy the weights of ``checkpoint`` whose names and shapes match (e.g. a single-view run into
+    BiDualNet, whose zero-initialised fusion then starts as that single-view network); returns the
+    names left at their initial values."""
+    if not checkpoint.is_file():
+        raise ValueError(f"{checkpoint}: --init-from checkpoint not found")
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    own = model.state_dict()
+    matching = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+    if not matching:
+        raise ValueError(f"{checkpoint}: no weights match this network")
+    model.load_state_dict(matching, strict=False)
+    return sorted(set(own) - set(matching))
+
+
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -104,6 +120,8 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
     model = build_model(cfg.task, cfg.config, cfg.fuse_stage, cfg.geometry)
     if hasattr(task, "prepare_model"):
         task.prepare_model(model)  # before any data work: a wrong --encoder fails fast
+    if cfg.init_from:
+        _initialise_from(model, Path(cfg.init_from))
     manifests = [Manifest.read(p) for p in manifest_paths]
     train_items = task.items(manifests, "train", progress and rank == 0, cfg.max_train)
     val_items = task.items(manifests, "val", progress and rank == 0, cfg.max_val) if rank == 0 else [None]

@@ -82,7 +82,8 @@ class IpsiDualNet(nn.Module):
         self.rpn = RegionProposalNetwork(
             anchors, RPNHead(sizes.fpn_channels, anchors.num_anchors_per_location()[0]),
             fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=256, positive_fraction=0.5,
-            pre_nms_top_n={"training": 1000, "testing": 500}, post_nms_top_n={"training": 256, "testing": 128},
+            # few masses per image: a few hundred proposals suffice and keep CPU training affordable
+            pre_nms_top_n={"training": 500, "testing": 300}, post_nms_top_n={"training": 128, "testing": 64},
             nms_thresh=0.7,
         )
         pool = MultiScaleRoIAlign(["0", "1", "2", "3"], output_size=7, sampling_ratio=2)
@@ -93,7 +94,7 @@ class IpsiDualNet(nn.Module):
         # RoIHeads supplies proposal sampling, box coding and post-processing; its box head
         # is bypassed (the relation blocks sit between the fully connected layers)
         self.roi = RoIHeads(pool, nn.Identity(), FastRCNNPredictor(rep, 2), fg_iou_thresh=0.5, bg_iou_thresh=0.5,
-                            batch_size_per_image=128, positive_fraction=0.25, bbox_reg_weights=None,
+                            batch_size_per_image=64, positive_fraction=0.25, bbox_reg_weights=None,
                             score_thresh=0.01, nms_thresh=0.3, detections_per_img=20)
 
     def _nipples(self, nipples: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
