@@ -149,7 +149,7 @@ def test_export_predict_and_eval_end_to_end(tiny_zoo: Path, tiny_manifest: Path,
 def test_missing_views_fall_back_to_the_branch_that_can_run(tiny_zoo: Path, tiny_manifest: Path) -> None:
     from mommi.data.manifest import Manifest
     from mommi.data.records import load_record_image
-    from mommi.detection.chain import DetectionChain
+    from mommi.runtime.detection_chain import DetectionChain
     from mommi.study.model import View
 
     data = Manifest.read(tiny_manifest)

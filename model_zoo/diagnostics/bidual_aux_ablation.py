@@ -26,7 +26,7 @@ import numpy as np
 
 from mommi.data.manifest import Manifest
 from mommi.data.records import contralateral_index, load_record_image
-from mommi.detection.chain import DetectionChain, sigmoid
+from mommi.runtime.detection_chain import DetectionChain, sigmoid
 from mommi.eval.froc import FPPI_POINTS, evaluate_froc
 from mommi.preprocess.model_input import prepare
 from mommi.preprocess.registration import register_bilateral

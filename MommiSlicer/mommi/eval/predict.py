@@ -19,7 +19,7 @@ import numpy as np
 
 from mommi.data.manifest import Manifest, Record
 from mommi.data.records import load_record_image
-from mommi.detection.chain import DetectionChain, ViewDetections
+from mommi.runtime.detection_chain import DetectionChain, ViewDetections
 from mommi.eval.report import PREDICTIONS_SCHEMA
 from mommi.findings.regions import regions_from_probability
 from mommi.preprocess.model_input import prepare

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from mommi.data.manifest import Manifest, Record
 from mommi.data.records import load_record_image, target_mask
-from mommi.detection.chain import DetectionChain
+from mommi.runtime.detection_chain import DetectionChain
 from mommi.preprocess.model_input import InputSpec
 from mommi.study.geometry import GridTransform
 from mommi.study.model import View

@@ -171,7 +171,7 @@ class FusionTask:
         model.encoder.load_state_dict(trunk)
 
     def items(self, manifests: list[Manifest], split: str, progress: bool, limit: int | None) -> list:
-        from mommi.detection.chain import DetectionChain
+        from mommi.runtime.detection_chain import DetectionChain
         from mommi.runtime.zoo import manifest_path_of
         from mommi.train.fusion_data import build_fusion_samples
 

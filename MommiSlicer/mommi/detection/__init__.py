@@ -1,1 +1,0 @@
-"""The MommiNet-v2 detection chain at inference (ONNX Runtime, no torch)."""
