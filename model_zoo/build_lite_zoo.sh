@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../data}
 MIAS=${MIAS:-../shared/data/mias}
-IPSI_EPOCHS=${IPSI_EPOCHS:-6}
+IPSI_EPOCHS=${IPSI_EPOCHS:-5}
 mkdir -p "$DATA"
 
 # 1. data: 400 synthetic training/validation studies, 200 unseen test studies, MIAS
@@ -24,7 +24,7 @@ for task in single bidual; do
   mommi train "$task" --manifest "$DATA/synth-train.json" --manifest "$DATA/mias.json" \
     --out "$DATA/runs/$task" --epochs 12 --seed 0
 done
-mommi train ipsidual --manifest "$DATA/synth-train.json" --out "$DATA/runs/ipsidual" --epochs "$IPSI_EPOCHS" --seed 0
+mommi train ipsidual --manifest "$DATA/synth-train.json" --out "$DATA/runs/ipsidual" --epochs "$IPSI_EPOCHS" --lr 1e-3 --seed 0
 
 # 3. export to ONNX with a parity check, into model_zoo/ (manifest entries and cards)
 for task in nipple single bidual ipsidual; do
@@ -57,9 +57,25 @@ evaluate nipple synth-test test nipple-synth-test
 #    dummy nipple, and with plain box shape and position; evaluated from a copy of the zoo
 for geometry in dummy shape; do
   mommi train ipsidual --manifest "$DATA/synth-train.json" --out "$DATA/runs/ipsidual-$geometry" \
-    --epochs "$IPSI_EPOCHS" --seed 0 --geometry "$geometry"
+    --epochs "$IPSI_EPOCHS" --lr 1e-3 --seed 0 --geometry "$geometry"
   rm -rf "$DATA/zoo-$geometry" && mkdir -p "$DATA/zoo-$geometry" && cp model_zoo/manifest.json model_zoo/*.onnx "$DATA/zoo-$geometry/"
   mommi export ipsidual "$DATA/runs/ipsidual-$geometry/best.pt" --zoo "$DATA/zoo-$geometry"
   evaluate ipsidual synth-test test "ablation-ipsidual-$geometry-synth-test" --zoo "$DATA/zoo-$geometry"
 done
 mommi zoo record-metrics --zoo model_zoo --eval "$DATA/eval"
+
+# 7. diagnostics behind model_zoo/notes/bidual.md (DIAGNOSTICS=0 skips them): does BiDualNet use the
+#    other breast, and does it beat the single view from the same start with the same updates?
+if [ "${DIAGNOSTICS:-1}" = 1 ]; then
+  python model_zoo/diagnostics/bidual_aux_ablation.py "$DATA/synth-test.json" --split test
+  rm -rf "$DATA/zoo-ft" && mkdir -p "$DATA/zoo-ft" && cp model_zoo/manifest.json model_zoo/*.onnx "$DATA/zoo-ft/"
+  for task in single bidual; do
+    mommi train "$task" --manifest "$DATA/synth-train.json" --manifest "$DATA/mias.json" --out "$DATA/runs/$task-ft" \
+      --epochs 4 --lr 5e-4 --seed 0 --init-from "$DATA/runs/single/best.pt"
+    mommi export "$task" "$DATA/runs/$task-ft/best.pt" --zoo "$DATA/zoo-ft"
+    mommi predict "$task" --manifest "$DATA/synth-test.json" --split test --zoo "$DATA/zoo-ft" \
+      --out "$DATA/eval-ft/$task-synth-test/predictions.json"
+    mommi eval --manifest "$DATA/synth-test.json" --split test --out "$DATA/eval-ft/$task-synth-test" \
+      --predictions "$DATA/eval-ft/$task-synth-test/predictions.json"
+  done
+fi

@@ -77,8 +77,9 @@ def _verdicts(entry: dict[str, Any], comparison: dict[str, Any]) -> list[str]:
     return out
 
 
-def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes: str = "") -> str:
-    """The card's text; ``notes`` (hand-written Markdown: what was tried and found) goes in as is."""
+def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes: str = "", ablation: str = "") -> str:
+    """The card's text; ``notes`` (hand-written Markdown: what was tried and found) goes in as is, and
+    the tri-view ``ablation`` tables go into the cards of the ipsilateral and fusion networks."""
     task = entry["task"]
     lines = [
         f"# Model card: {entry['name']}",
@@ -144,6 +145,9 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         "- MIAS has only MLO views and no nipple annotations; bilateral registration of MIAS pairs uses the "
         "breast contours (and the nipple detector at inference).",
     ]
+    if ablation and task in ("ipsidual", "fusion"):
+        body = ablation.split("\n## ", 1)[1] if "\n## " in ablation else ""
+        lines += ["", "## Tri-view ablation (same test sets and protocol)", "", "### " + body.replace("\n## ", "\n### ")]
     if notes.strip():
         lines += ["", "## Development notes (what was tried)", notes.strip()]
     return "\n".join(lines) + "\n"
@@ -165,8 +169,9 @@ def ablation_table(eval_dir: Path) -> str:
              "Written by `mommi zoo record-metrics` from the evaluation reports of `bash model_zoo/build_lite_zoo.sh`. "
              "FROC per METHOD.md: IoU > 0.2, recall at 0.5 / 1 / 2 false positives per image over all images "
              "(normal ones included), 95% CI from 1000 patient-level bootstrap resamples. Every row is the "
-             "exported ONNX model(s) through ONNX Runtime and the product's detection chain. Research models on "
-             "synthetic phantom data: these numbers say nothing about clinical performance.", ""]
+             "exported ONNX model(s) through ONNX Runtime and the product's detection chain. Research models "
+             "trained on synthetic phantom studies and mini-MIAS: these numbers say nothing about clinical "
+             "performance.", ""]
     for dataset, rows in reports.items():
         lines += [f"## {DATASETS.get(dataset, dataset)}", "",
                   "| system | images | masses | recall @0.5 FPPI | recall @1 FPPI | recall @2 FPPI |",
@@ -188,6 +193,7 @@ def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
             entry["metrics"][dataset] = _metrics_from_report(json.loads(report_path.read_text()))
         entry["card"] = f"cards/{entry['name']}.md"
     by_task = {m["task"]: m for m in manifest["models"]}
+    ablation = ablation_table(eval_dir)
     written = []
     (zoo / "cards").mkdir(exist_ok=True)
     for entry in manifest["models"]:
@@ -195,10 +201,9 @@ def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
             by_task.get("single") if entry["task"] in ("bidual", "ipsidual", "fusion") else None
         notes = zoo / NOTES_DIR / f"{entry['task']}.md"
         path = zoo / entry["card"]
-        path.write_text(render_card(entry, comparison, notes.read_text(encoding="utf-8") if notes.exists() else ""),
-                        encoding="utf-8")
+        path.write_text(render_card(entry, comparison, notes.read_text(encoding="utf-8") if notes.exists() else "",
+                                    ablation), encoding="utf-8")
         written.append(path)
-    ablation = ablation_table(eval_dir)
     if ablation:
         (zoo / ABLATION_FILE).write_text(ablation, encoding="utf-8")
         written.append(zoo / ABLATION_FILE)

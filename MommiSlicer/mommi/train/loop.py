@@ -161,6 +161,8 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
             loss = task.loss(net, batch)
             optimiser.zero_grad()
             loss.backward()
+            if task.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), task.max_grad_norm)
             optimiser.step()
             total += float(loss.detach())
             batches += 1

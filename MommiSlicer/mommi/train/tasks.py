@@ -7,6 +7,7 @@ and DDP are the same for every network. A task supplies
   (cached in memory; ``limit`` keeps the first N for smoke tests);
 - ``dataset(items, augment, seed)`` and an optional ``collate``;
 - ``loss(model, batch)``;
+- ``max_grad_norm``: gradient clipping (None: none);
 - ``validate(model, items)``: the early-stopping metric, higher is better: mean
   recall at 0.5/1/2 FPPI (FROC without bootstrap) for the mass networks, minus
   the median nipple error in mm for the nipple detector.
@@ -53,6 +54,7 @@ class SegmentationTask:
     """nipple (heatmap), single (mass map), bidual (mass map from main + registered contralateral)."""
 
     collate: Callable | None = None
+    max_grad_norm: float | None = None
 
     def __init__(self, name: str, spec: InputSpec, device: str) -> None:
         self.name, self.spec, self.device = name, spec, device
@@ -108,6 +110,8 @@ def nipple_errors_mm(items: list[CachedView], heatmaps: list[np.ndarray]) -> np.
 class IpsiDualTask:
     """IpsiDualNet: (main, ipsilateral) pairs with boxes and annotated nipples; the model returns its losses."""
 
+    max_grad_norm: float | None = 10.0  # two-stage detectors take occasional huge steps early on
+
     def __init__(self, spec: InputSpec, device: str) -> None:
         from mommi.train.detection_data import collate_pairs
 
@@ -153,6 +157,7 @@ class FusionTask:
     """The fusion network on maps the shipped BiDualNet and IpsiDualNet make (see fusion_data)."""
 
     collate: Callable | None = None
+    max_grad_norm: float | None = None
 
     def __init__(self, spec: InputSpec, device: str, zoo: Path | None, encoder: Path | None) -> None:
         self.spec, self.device, self.zoo, self.encoder = spec, device, zoo, encoder

@@ -88,8 +88,10 @@ class IpsiDualNet(nn.Module):
         )
         pool = MultiScaleRoIAlign(["0", "1", "2", "3"], output_size=7, sampling_ratio=2)
         rep = sizes.representation
-        self.fc6 = nn.Linear(sizes.fpn_channels * 7 * 7, rep)
-        self.fc7 = nn.Linear(rep, rep)
+        # LayerNorm before each ReLU: without it the un-normalised FPN RoI features (std ~ 10)
+        # killed every fc6 unit within the first epoch and the classifier gave one constant score
+        self.fc6 = nn.Sequential(nn.Linear(sizes.fpn_channels * 7 * 7, rep), nn.LayerNorm(rep))
+        self.fc7 = nn.Sequential(nn.Linear(rep, rep), nn.LayerNorm(rep))
         self.relations = nn.ModuleList(RelationBlock(rep, geometry, sizes.heads) for _ in range(2))
         # RoIHeads supplies proposal sampling, box coding and post-processing; its box head
         # is bypassed (the relation blocks sit between the fully connected layers)
