@@ -225,3 +225,18 @@ def test_bidual_initialised_from_single_view_starts_as_that_network(trained: dic
         assert torch.allclose(bidual(x, other), single(x), atol=1e-5)
     with pytest.raises(ValueError, match="no weights match"):
         _initialise_from(torch.nn.Linear(2, 2), trained["single"])
+
+
+def test_detection_parity_tolerates_one_flipped_nms_decision_but_not_a_different_answer() -> None:
+    from mommi.train.export import detection_parity
+
+    rng = np.random.default_rng(0)
+    boxes = np.sort(rng.uniform(0, 100, (20, 4)), axis=1).astype(np.float32)
+    scores = np.linspace(0.9, 0.1, 20).astype(np.float32)
+    assert detection_parity(Path("m.onnx"), (boxes, scores), (boxes + 1e-5, scores)) < 1e-3
+    flipped = (np.insert(boxes, 3, boxes[3] + 5, axis=0), np.insert(scores, 3, scores[3] - 1e-4))  # one extra box
+    assert detection_parity(Path("m.onnx"), (boxes, scores), flipped) < 1e-3
+    with pytest.raises(RuntimeError, match="agree"):
+        detection_parity(Path("m.onnx"), (boxes, scores), (boxes + 3.0, scores))
+    with pytest.raises(RuntimeError, match="finds 0 boxes"):
+        detection_parity(Path("m.onnx"), (boxes, scores), (np.zeros((0, 4), np.float32), np.zeros(0, np.float32)))
