@@ -19,9 +19,8 @@ import numpy as np
 
 from mommi.data.manifest import Manifest, Record
 from mommi.data.records import load_record_image
-from mommi.runtime.detection_chain import DetectionChain, ViewDetections
+from mommi.runtime.detection_chain import DetectionChain, ViewDetections, map_regions
 from mommi.eval.report import PREDICTIONS_SCHEMA
-from mommi.findings.regions import regions_from_probability
 from mommi.preprocess.model_input import prepare
 from mommi.study.model import View
 
@@ -46,7 +45,7 @@ def _view_prediction(task: str, result: ViewDetections) -> dict[str, Any] | None
     if task == "bidual":
         if result.bi_map is None:
             return None
-        result.regions = [(tuple(float(v) for v in r.box), r.score) for r in regions_from_probability(result.bi_map)]
+        result.regions = map_regions(result.bi_map)
     elif task == "ipsidual" and result.ipsi_map is None:
         return None
     entry: dict[str, Any] = {"boxes": _rounded(result.boxes_in_original())}
@@ -80,8 +79,7 @@ def predict_manifest(
                     images[records[view].image_id] = {"boxes": [], "nipple": [round(float(ox), 2), round(float(oy), 2)]}
                 else:
                     result = ViewDetections(view, prepared, "single-view")
-                    result.regions = [(tuple(float(v) for v in r.box), r.score)
-                                      for r in regions_from_probability(chain.single_map(prepared))]
+                    result.regions = map_regions(chain.single_map(prepared))
                     images[records[view].image_id] = {"boxes": _rounded(result.boxes_in_original())}
         else:
             results = chain.run(loaded) if task == "fusion" else chain.branches(loaded, which=(task,))

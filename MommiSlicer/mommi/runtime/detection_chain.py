@@ -37,6 +37,11 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def map_regions(prob: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
+    """Findings of a probability map as (grid box, score) pairs."""
+    return [(tuple(float(v) for v in r.box), r.score) for r in regions_from_probability(prob)]  # type: ignore[misc]
+
+
 def spec_of(model: ZooModel) -> InputSpec:
     """The input grid and normalisation a zoo model was trained with (its manifest entry)."""
     shape = model.entry["inputs"][0]["shape"]
@@ -146,6 +151,5 @@ class DetectionChain:
             else:
                 result.final_map = self.single_map(result.prepared)
             if result.final_map is not None:
-                result.regions = [(tuple(float(v) for v in r.box), r.score)
-                                  for r in regions_from_probability(result.final_map)]
+                result.regions = map_regions(result.final_map)
         return out
