@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from mommi import __version__
-from mommi.cli import data_cmd, eval_cmd, exit_codes, info_cmd, study_cmd, train_cmd, zoo_cmd
+from mommi.cli import data_cmd, eval_cmd, exit_codes, info_cmd, malignancy_cmd, study_cmd, train_cmd, zoo_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     study_cmd.register(commands)
     data_cmd.register(commands)
     eval_cmd.register(commands)
+    malignancy_cmd.register(commands)
     train_cmd.register(commands)
     zoo_cmd.register(commands)
     return parser

@@ -1,4 +1,4 @@
-"""`mommi train nipple|single|bidual|ipsidual|fusion`: train a network from training manifests."""
+"""`mommi train nipple|single|bidual|ipsidual|fusion|malignancy`: train a network from training manifests."""
 
 from __future__ import annotations
 
@@ -13,15 +13,16 @@ from mommi.cli import exit_codes
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "train",
-        help="train the nipple detector, the single-view baseline, BiDualNet, IpsiDualNet or the fusion network "
-        "(needs the train extra)",
+        help="train the nipple detector, the single-view baseline, BiDualNet, IpsiDualNet, the fusion network or "
+        "the malignancy classifier (needs the train extra)",
         description="Train one network on the train split of one or more manifests, early-stopping on "
         "the val split. Seeded and resumable: run the same command again to continue. Multi-GPU: "
         "torchrun --nproc_per_node N -m mommi.cli.main train ... Order as in the paper: nipple, single, "
-        "bidual and ipsidual first; export them to the zoo; then fusion with --zoo and --encoder.",
+        "bidual and ipsidual first; export them to the zoo; then fusion with --zoo and --encoder; last the "
+        "malignancy classifier on gold patches plus the patches the exported chain detects (--detections).",
         epilog="exit codes: 0 trained; 1 no usable data; 2 usage error (or PyTorch missing)",
     )
-    parser.add_argument("task", choices=("nipple", "single", "bidual", "ipsidual", "fusion"))
+    parser.add_argument("task", choices=("nipple", "single", "bidual", "ipsidual", "fusion", "malignancy"))
     parser.add_argument("--manifest", type=Path, action="append", required=True,
                         help="training manifest (repeat to combine datasets)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="checkpoints and logs")
@@ -42,6 +43,16 @@ def register(commands: argparse._SubParsersAction) -> None:
                         "(default: the shipped zoo)")
     parser.add_argument("--init-from", type=Path, default=None, metavar="CHECKPOINT",
                         help="start from the matching weights of another run (e.g. BiDualNet from single-view)")
+    parser.add_argument("--detections", type=Path, action="append", default=None, metavar="PREDICTIONS",
+                        help="malignancy: `mommi predict` file of the training manifests' images (repeat per file); "
+                        "its boxes are the detected patches")
+    parser.add_argument("--loss-weighting", choices=("learned", "fixed", "binary"), default="learned",
+                        help="malignancy: learned uncertainty weights (default), a fixed weighting, or the binary "
+                        "loss alone")
+    parser.add_argument("--classification-weight", type=float, default=0.7,
+                        help="malignancy, --loss-weighting fixed: share of the binary loss (the rest: BI-RADS)")
+    parser.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                        help="malignancy: keep the cut patches here and reuse them (a weighting sweep decodes once)")
     parser.add_argument("--max-train", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--max-val", type=int, default=None, help="use only the first N validation images")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
@@ -62,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(args.task, args.config, args.epochs, args.batch_size, args.lr, args.seed, args.patience,
                       args.fuse_stage, args.max_train, args.max_val, args.geometry,
                       str(args.encoder) if args.encoder else None, str(args.zoo) if args.zoo else None,
-                      str(args.init_from) if args.init_from else None)
+                      str(args.init_from) if args.init_from else None,
+                      [str(p) for p in args.detections] if args.detections else None, args.loss_weighting,
+                      args.classification_weight, str(args.cache) if args.cache else None)
     try:
         result = train(cfg, args.manifest, args.out, progress=sys.stderr.isatty())
     except ValueError as exc:

@@ -1,4 +1,4 @@
-"""`mommi export`, `mommi predict` and `mommi zoo record-metrics`: from checkpoints to the zoo."""
+"""`mommi export`, `mommi predict` and `mommi zoo record-metrics|calibrate`: from checkpoints to the zoo."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from mommi.cli import exit_codes
+from mommi.cli import exit_codes, malignancy_cmd
 
-TASKS = ("nipple", "single", "bidual", "ipsidual", "fusion")
+TASKS = ("nipple", "single", "bidual", "ipsidual", "fusion")  # detection models `mommi predict` runs
+EXPORT_TASKS = (*TASKS, "malignancy")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "check ONNX Runtime against PyTorch, record reference outputs and write the manifest entry.",
         epilog="exit codes: 0 exported; 1 parity check failed; 2 usage error",
     )
-    exp.add_argument("task", choices=TASKS)
+    exp.add_argument("task", choices=EXPORT_TASKS)
     exp.add_argument("checkpoint", type=Path)
     exp.add_argument("--zoo", type=Path, default=Path("model_zoo"))
     exp.add_argument("--name", default=None, help="model name (default <task>-<config>)")
@@ -52,6 +53,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     rec.add_argument("--zoo", type=Path, default=Path("model_zoo"))
     rec.add_argument("--eval", type=Path, required=True, metavar="EVAL", help="folder of evaluation reports")
     rec.set_defaults(handler=run_record)
+    malignancy_cmd.register_calibrate(sub)
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -31,8 +31,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mommi.findings.birads import BIRADS_CATEGORIES
+
 SCHEMA_VERSION = 1
-BIRADS_CATEGORIES = ("1", "2", "3", "4A", "4B", "4C", "5", "6")
 PATHOLOGIES = ("benign", "malignant")
 SPLITS = ("train", "val", "test")
 

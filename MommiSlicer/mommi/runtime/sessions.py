@@ -27,8 +27,13 @@ class ZooModel:
         return out
 
     def run_all(self, **inputs: np.ndarray) -> list[np.ndarray]:
-        """Every output, in the manifest's order (a detector gives boxes and scores)."""
-        return self.session.run(None, {k: v.astype(np.float32) for k, v in inputs.items()})
+        """Every output, in the manifest's order (a detector gives boxes and scores).
+
+        Inputs the graph does not have are not passed: the exporter drops inputs a network
+        never reads (IpsiDualNet with box-shape geometry ignores the nipples), and callers
+        need not know which variant of a model the zoo holds."""
+        present = {i.name for i in self.session.get_inputs()}
+        return self.session.run(None, {k: v.astype(np.float32) for k, v in inputs.items() if k in present})
 
 
 def load_model(name: str, manifest: Path | None = None, device: str = "auto") -> ZooModel:

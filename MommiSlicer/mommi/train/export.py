@@ -30,11 +30,23 @@ DETECTOR_TASKS = ("ipsidual",)  # batch 1 in, (boxes, scores) out
 
 def input_names(task: str) -> list[str]:
     return {"bidual": ["main", "aux"], "ipsidual": ["main", "aux", "main_nipple", "aux_nipple"],
-            "fusion": ["image", "ipsi_map", "bi_map"]}.get(task, ["image"])
+            "fusion": ["image", "ipsi_map", "bi_map"], "malignancy": ["patches"]}.get(task, ["image"])
 
 
 def output_names(task: str) -> list[str]:
+    if task == "malignancy":
+        return ["malignancy_logit", "birads"]
     return ["boxes", "scores"] if task in DETECTOR_TASKS else ["logits"]
+
+
+def input_shape(task: str, config: str) -> tuple[int, int]:
+    """(height, width) of one input image: the view grid, or the classifier's square patch."""
+    if task == "malignancy":
+        from mommi.train.models.classifier import PATCH_SIZES
+
+        return PATCH_SIZES[config], PATCH_SIZES[config]
+    spec = INPUT_SPECS[config]
+    return spec.height, spec.width
 
 
 REFERENCE_INPUT = ("numpy default_rng(0), inputs in order: images standard normal, probability maps uniform "
@@ -104,6 +116,12 @@ class _Detections(torch.nn.Module):
 
 
 def _outputs_meaning(task: str, spec: Any) -> list[dict[str, Any]]:
+    if task == "malignancy":
+        return [{"name": "malignancy_logit", "shape": ["batch"], "dtype": "float32",
+                 "meaning": "benign-vs-malignant logit, uncalibrated (the entry's calibration gives the temperature)"},
+                {"name": "birads", "shape": ["batch"], "dtype": "float32",
+                 "meaning": "normalised BI-RADS value in [0, 1] (METHOD.md table; nearest category by "
+                            "mommi.findings.birads.nearest_birads)"}]
     if task in DETECTOR_TASKS:
         return [{"name": "boxes", "shape": ["detections", 4], "dtype": "float32",
                  "meaning": "mass boxes (x0, y0, x1, y1) on the main view's model grid, best first"},
@@ -116,6 +134,9 @@ def _outputs_meaning(task: str, spec: Any) -> list[dict[str, Any]]:
 
 
 def _inputs_meaning(task: str, spec: Any) -> list[dict[str, Any]]:
+    if task == "malignancy":
+        return [{"name": "patches", "shape": ["batch", 1, spec.size, spec.size], "dtype": "float32",
+                 "meaning": "normalised patches cut around findings by mommi.preprocess.patches.cut_patches"}]
     batch = 1 if task in DETECTOR_TASKS else "batch"
     out = []
     for name in input_names(task):
@@ -130,6 +151,21 @@ def _inputs_meaning(task: str, spec: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _patch_spec(config: str) -> Any:
+    from mommi.preprocess.patches import PatchSpec
+    from mommi.train.models.classifier import PATCH_SIZES
+
+    return PatchSpec(PATCH_SIZES[config])
+
+
+def _normalisation(task: str, spec: Any) -> dict[str, Any]:
+    if task == "malignancy":
+        return {"pixels": "display values in [0, 1] of the ORIGINAL image, square window around the box "
+                          "(mommi.preprocess.patches)", "patch": spec.to_dict(), "mean": spec.mean, "std": spec.std}
+    return {"pixels": "display values in [0, 1], chest wall on the left, breast cropped and resized keeping its "
+                      "aspect (mommi.preprocess.model_input)", "mean": spec.mean, "std": spec.std}
+
+
 def export(task: str, checkpoint: Path, zoo: Path, name: str | None = None) -> dict[str, Any]:
     """Export ``checkpoint`` to ``zoo/<name>.onnx`` and (re)write its manifest entry."""
     import onnxruntime as ort
@@ -140,10 +176,10 @@ def export(task: str, checkpoint: Path, zoo: Path, name: str | None = None) -> d
     model.load_state_dict(saved["model"])
     model.eval()
     graph = _Detections(model).eval() if task in DETECTOR_TASKS else model
-    spec = INPUT_SPECS[cfg.config]
+    spec = _patch_spec(cfg.config) if task == "malignancy" else INPUT_SPECS[cfg.config]
     name = name or f"{task}-{cfg.config}"
     names, outputs = input_names(task), output_names(task)
-    shape = (spec.height, spec.width)
+    shape = input_shape(task, cfg.config)
     example = tuple(torch.from_numpy(v) for v in reference_inputs(task, shape).values())
     dynamic = {n: {0: "detections"} for n in outputs} if task in DETECTOR_TASKS else \
         {n: {0: "batch"} for n in [*names, *outputs]}
@@ -155,21 +191,26 @@ def export(task: str, checkpoint: Path, zoo: Path, name: str | None = None) -> d
     path.write_bytes(buffer.getvalue())
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    # the exporter drops inputs the graph never reads (IpsiDualNet with plain box geometry has no
+    # use for nipples): the session is fed, and the manifest lists, only the inputs it has
+    present = {i.name for i in session.get_inputs()}
+    feed = lambda inputs: {k: v for k, v in inputs.items() if k in present}  # noqa: E731
     worst = 0.0
     for seed in (1, 2, 3):
         inputs = reference_inputs(task, shape, batch=3, seed=seed)
         with torch.no_grad():
             expected = graph(*[torch.from_numpy(v) for v in inputs.values()])
-        got = session.run(None, inputs)
+        got = session.run(None, feed(inputs))
         if task in DETECTOR_TASKS:
             worst = max(worst, detection_parity(path, (expected[0].numpy(), expected[1].numpy()), (got[0], got[1])))
             continue
-        if expected.shape != got[0].shape:
-            raise RuntimeError(f"{path}: ONNX Runtime gives shape {got[0].shape}, PyTorch {tuple(expected.shape)}")
-        worst = max(worst, float(np.abs(got[0] - expected.numpy()).max()))
+        for want, have in zip(expected if isinstance(expected, tuple) else (expected,), got):
+            if want.shape != have.shape:
+                raise RuntimeError(f"{path}: ONNX Runtime gives shape {have.shape}, PyTorch {tuple(want.shape)}")
+            worst = max(worst, float(np.abs(have - want.numpy()).max()))
     if worst > PARITY_ATOL:
         raise RuntimeError(f"{path}: ONNX Runtime differs from PyTorch by {worst:g} (> {PARITY_ATOL})")
-    references = session.run(None, reference_inputs(task, shape))
+    references = session.run(None, feed(reference_inputs(task, shape)))
 
     entry = {
         "name": name,
@@ -177,13 +218,14 @@ def export(task: str, checkpoint: Path, zoo: Path, name: str | None = None) -> d
         "file": path.name,
         "sha256": sha256_of(path),
         "size_bytes": path.stat().st_size,
-        "inputs": _inputs_meaning(task, spec),
+        "inputs": [i for i in _inputs_meaning(task, spec) if i["name"] in present],
         "outputs": _outputs_meaning(task, spec),
-        "normalisation": {"pixels": "display values in [0, 1], chest wall on the left, breast cropped "
-                                    "and resized keeping its aspect (mommi.preprocess.model_input)",
-                          "mean": spec.mean, "std": spec.std},
+        "normalisation": _normalisation(task, spec),
         "config": {"configuration": cfg.config, "fuse_stage": cfg.fuse_stage if task == "bidual" else None,
                    "geometry": cfg.geometry if task == "ipsidual" else None,
+                   "loss_weighting": cfg.loss_weighting if task == "malignancy" else None,
+                   "classification_weight": cfg.classification_weight
+                   if task == "malignancy" and cfg.loss_weighting == "fixed" else None,
                    "epochs_run": saved.get("epoch"), "seed": cfg.seed, "batch_size": cfg.batch_size, "lr": cfg.lr},
         "training_data": saved.get("manifests") or [],
         "validation_metric": saved.get("metric"),

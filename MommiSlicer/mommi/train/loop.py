@@ -32,9 +32,9 @@ from mommi.data.manifest import Manifest
 from mommi.preprocess.model_input import InputSpec
 from mommi.train.models.bidual import BiDualNet, SingleViewNet
 from mommi.train.models.nipple import NippleNet
-from mommi.train.tasks import FusionTask, IpsiDualTask, SegmentationTask
+from mommi.train.tasks import FusionTask, IpsiDualTask, MalignancyTask, SegmentationTask
 
-TASKS = ("nipple", "bidual", "single", "ipsidual", "fusion")
+TASKS = ("nipple", "bidual", "single", "ipsidual", "fusion", "malignancy")
 INPUT_SPECS = {"lite": InputSpec(256, 160), "full": InputSpec(1024, 640)}
 
 
@@ -54,6 +54,10 @@ class TrainConfig:
     encoder: str | None = None  # fusion: the IpsiDualNet checkpoint whose trunk is the encoder
     zoo: str | None = None  # fusion: the zoo manifest whose BiDualNet / IpsiDualNet make the maps
     init_from: str | None = None  # start from another run's weights (those whose names and shapes match)
+    detections: list[str] | None = None  # malignancy: `mommi predict` files whose boxes give detected patches
+    loss_weighting: str = "learned"  # malignancy: learned | fixed | binary (mommi.train.losses)
+    classification_weight: float = 0.7  # malignancy, fixed weighting: share of the binary loss
+    cache: str | None = None  # malignancy: folder for the cut patches (reused by runs on the same inputs)
 
 
 def build_model(task: str, config: str, fuse_stage: int = 3, geometry: str = "nipple") -> torch.nn.Module:
@@ -71,11 +75,18 @@ def build_model(task: str, config: str, fuse_stage: int = 3, geometry: str = "ni
         from mommi.train.models.fusion import FusionNet
 
         return FusionNet(config)
+    if task == "malignancy":
+        from mommi.train.models.classifier import MalignancyNet
+
+        return MalignancyNet(config)
     raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
 
 
-def build_task(cfg: TrainConfig, device: str) -> Any:
+def build_task(cfg: TrainConfig, device: str, manifest_paths: list[Path]) -> Any:
     spec = INPUT_SPECS[cfg.config]
+    if cfg.task == "malignancy":
+        return MalignancyTask(cfg.config, device, manifest_paths, [Path(p) for p in cfg.detections or []],
+                              cfg.loss_weighting, cfg.classification_weight, Path(cfg.cache) if cfg.cache else None)
     if cfg.task == "ipsidual":
         return IpsiDualTask(spec, device)
     if cfg.task == "fusion":
@@ -116,7 +127,7 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
     rank, world = _distributed()
     _seed_everything(cfg.seed)
     device = f"cuda:{rank % max(torch.cuda.device_count(), 1)}" if torch.cuda.is_available() else "cpu"
-    task = build_task(cfg, device)
+    task = build_task(cfg, device, manifest_paths)
     model = build_model(cfg.task, cfg.config, cfg.fuse_stage, cfg.geometry)
     if hasattr(task, "prepare_model"):
         task.prepare_model(model)  # before any data work: a wrong --encoder fails fast

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from mommi.data.manifest import Manifest
 from mommi.eval.froc import FPPI_POINTS, ImageResult, evaluate_froc
@@ -200,3 +201,79 @@ class FusionTask:
             image, ipsi, bi, _ = (t.to(self.device) for t in batch)
             maps.extend(torch.sigmoid(model(image, ipsi, bi))[:, 0].cpu().numpy())
         return mean_recall(map_results([i.record for i in items], [i.transform for i in items], maps))
+
+
+class MalignancyTask:
+    """The malignancy classifier on gold + detected patches (see patch_data); validation AUC on detected ones."""
+
+    collate: Callable | None = None
+    max_grad_norm: float | None = None
+
+    def __init__(self, config: str, device: str, manifest_paths: list[Path], detection_paths: list[Path],
+                 weighting: str, classification_weight: float, cache: Path | None) -> None:
+        from mommi.preprocess.patches import PatchSpec
+        from mommi.train.models.classifier import PATCH_SIZES
+
+        if not detection_paths:
+            raise ValueError("the malignancy classifier needs --detections: `mommi predict` files of the "
+                             "training manifests (validation uses detected patches only)")
+        self.spec = PatchSpec(PATCH_SIZES[config])
+        self.device, self.weighting, self.classification_weight = device, weighting, classification_weight
+        self.manifest_paths, self.detection_paths, self.cache = manifest_paths, detection_paths, cache
+
+    def items(self, manifests: list[Manifest], split: str, progress: bool, limit: int | None) -> Any:
+        from mommi.data import patches as patch_data
+
+        with_gold = split == "train"
+        path = None
+        if self.cache is not None:
+            key = patch_data.cache_key(self.manifest_paths, self.detection_paths, split, self.spec,
+                                       with_gold=with_gold, limit=limit)
+            path = self.cache / f"patches-{split}-{key}.npz"
+            if path.is_file():
+                return patch_data.load_samples(path)
+        detections = patch_data.read_detections(self.detection_paths)
+        bar = tqdm(desc=f"patches {split}", disable=not progress, leave=False)
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done + 1 - bar.n)
+
+        samples = patch_data.build_patch_samples(manifests, split, detections, self.spec, with_gold,
+                                                 progress=advance, limit=limit)
+        bar.close()
+        if path is not None:
+            patch_data.save_samples(path, samples)
+        return samples
+
+    def dataset(self, items: Any, augment: bool, seed: int) -> Dataset:
+        from mommi.train.patch_data import PatchDataset
+
+        return PatchDataset(items, augment=augment, seed=seed)
+
+    def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        from mommi.train.losses import malignancy_loss
+
+        patches, malignant, birads = (t.to(self.device) for t in batch)
+        logit, value = model(patches)
+        network = model.module if hasattr(model, "module") else model
+        return malignancy_loss(logit, value, malignant, birads, self.weighting, network.loss_log_variances,
+                               self.classification_weight)
+
+    @torch.no_grad()
+    def outputs(self, model: torch.nn.Module, items: Any, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """(malignancy logits, BI-RADS values) of every patch, in order."""
+        model.eval()
+        logits, values = [], []
+        for patches, _, _ in DataLoader(self.dataset(items, False, 0), batch_size=batch_size):
+            logit, value = model(patches.to(self.device))
+            logits.append(logit.cpu().numpy())
+            values.append(value.cpu().numpy())
+        return np.concatenate(logits), np.concatenate(values)
+
+    def validate(self, model: torch.nn.Module, items: Any) -> float:
+        from mommi.eval.malignancy import roc_auc
+
+        logits, _ = self.outputs(model, items)
+        known = ~np.isnan(items.malignant)
+        return float(roc_auc(logits[known], items.malignant[known]))
