@@ -182,6 +182,20 @@ def test_train_export_calibrate_evaluate_and_classify(tiny_data: tuple[Path, Pat
     assert report["calibration"]["temperature"] == pytest.approx(calibration["temperature"])
     assert (report_dir / "roc.png").is_file() and (report_dir / "reliability.png").is_file()
 
+    # the card: metrics, the loss-weighting comparison and the calibration, from the eval folder
+    import shutil
+
+    evals = tmp_path / "evals"
+    shutil.copytree(report_dir, evals / "malignancy-synth-test")
+    shutil.copytree(report_dir, evals / "comparison-malignancy-learned-synth-test")
+    assert main(["zoo", "record-metrics", "--zoo", str(zoo), "--eval", str(evals)]) == exit_codes.OK
+    card = (zoo / "cards" / "malignancy-lite.md").read_text()
+    assert "Research model, not for clinical use" in card
+    assert f"{report['auc']['auc']:.3f}" in card and "multi-task, learned uncertainty weights" in card
+    assert f"T = {calibration['temperature']:.3f}" in card
+    recorded = json.loads((zoo / "manifest.json").read_text())["models"][0]["metrics"]["synth-test"]
+    assert recorded["auc"]["auc"] == pytest.approx(report["auc"]["auc"])
+
 
 def test_classifier_training_needs_detections(tiny_data: tuple[Path, Path], tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:

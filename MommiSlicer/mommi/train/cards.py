@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mommi.runtime.zoo import MANIFEST_NAME, read_manifest, write_manifest
+from mommi.train.classifier_card import classifier_metrics, comparison_rows, render_classifier_card
 
 BUILD_SCRIPT = "model_zoo/build_lite_zoo.sh"
 #: hand-written findings per task (model_zoo/notes/<task>.md), copied into the generated cards
@@ -30,6 +31,10 @@ PURPOSE = {
     "fusion": "Fusion network (v2) of MommiNet-v2: U-Net on the frozen IpsiDualNet trunk reading the main view, "
               "the Ipsi-prob map and the Bi-prob map; its map gives the final findings. Evaluated as the whole "
               "tri-view chain (nipple, BiDualNet, IpsiDualNet, fusion) through ONNX Runtime.",
+    "malignancy": "Malignancy classifier of MommiNet-v2: a DenseNet trunk shared by a benign-vs-malignant head and "
+                  "a normalised BI-RADS regression head (multi-task loss with learned uncertainty weights, Kendall "
+                  "et al. 2018), applied to a patch around every finding; its probability is calibrated by "
+                  "temperature scaling.",
 }
 #: rows of the ablation table: eval folder prefix -> what it is
 ABLATION_ROWS = {
@@ -188,9 +193,10 @@ def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
     manifest = read_manifest(manifest_path)
     for entry in manifest["models"]:
         entry["metrics"] = {}
+        metrics_of = classifier_metrics if entry["task"] == "malignancy" else _metrics_from_report
         for report_path in sorted(eval_dir.glob(f"{entry['task']}-*/report.json")):
             dataset = report_path.parent.name[len(entry["task"]) + 1 :]
-            entry["metrics"][dataset] = _metrics_from_report(json.loads(report_path.read_text()))
+            entry["metrics"][dataset] = metrics_of(json.loads(report_path.read_text()))
         entry["card"] = f"cards/{entry['name']}.md"
     by_task = {m["task"]: m for m in manifest["models"]}
     ablation = ablation_table(eval_dir)
@@ -199,10 +205,14 @@ def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
     for entry in manifest["models"]:
         comparison = by_task.get("bidual") if entry["task"] == "single" else \
             by_task.get("single") if entry["task"] in ("bidual", "ipsidual", "fusion") else None
-        notes = zoo / NOTES_DIR / f"{entry['task']}.md"
+        notes_path = zoo / NOTES_DIR / f"{entry['task']}.md"
+        notes = notes_path.read_text(encoding="utf-8") if notes_path.exists() else ""
         path = zoo / entry["card"]
-        path.write_text(render_card(entry, comparison, notes.read_text(encoding="utf-8") if notes.exists() else "",
-                                    ablation), encoding="utf-8")
+        if entry["task"] == "malignancy":
+            text = render_classifier_card(entry, comparison_rows(eval_dir), notes, PURPOSE["malignancy"], BUILD_SCRIPT)
+        else:
+            text = render_card(entry, comparison, notes, ablation)
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     if ablation:
         (zoo / ABLATION_FILE).write_text(ablation, encoding="utf-8")
