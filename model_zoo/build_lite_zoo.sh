@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 DATA=${1:-../data}
 MIAS=${MIAS:-../shared/data/mias}
 IPSI_EPOCHS=${IPSI_EPOCHS:-5}
+CLS_EPOCHS=${CLS_EPOCHS:-12}
 mkdir -p "$DATA"
 
 # 1. data: 400 synthetic training/validation studies, 200 unseen test studies, MIAS
@@ -62,7 +63,6 @@ for geometry in dummy shape; do
   mommi export ipsidual "$DATA/runs/ipsidual-$geometry/best.pt" --zoo "$DATA/zoo-$geometry"
   evaluate ipsidual synth-test test "ablation-ipsidual-$geometry-synth-test" --zoo "$DATA/zoo-$geometry"
 done
-mommi zoo record-metrics --zoo model_zoo --eval "$DATA/eval"
 
 # 7. diagnostics behind model_zoo/notes/bidual.md (DIAGNOSTICS=0 skips them): does BiDualNet use the
 #    other breast, and does it beat the single view from the same start with the same updates?
@@ -79,3 +79,34 @@ if [ "${DIAGNOSTICS:-1}" = 1 ]; then
       --predictions "$DATA/eval-ft/$task-synth-test/predictions.json"
   done
 fi
+
+# 8. the malignancy classifier, last (paper): gold patches + the patches the shipped chain detects in
+#    the training images; one run per loss weighting (learned, binary only, fixed 0.1..0.9) for the
+#    comparison in its card, the learned one shipped, calibrated on the validation patches
+TRAIN_DETS=("$DATA/eval/fusion-synth-train-all/predictions.json" "$DATA/eval/fusion-mias-all/predictions.json")
+mommi predict fusion --manifest "$DATA/synth-train.json" --split all --out "${TRAIN_DETS[0]}"
+mommi predict fusion --manifest "$DATA/mias.json" --split all --out "${TRAIN_DETS[1]}"
+SOURCES=(--manifest "$DATA/synth-train.json" --manifest "$DATA/mias.json"
+         --detections "${TRAIN_DETS[0]}" --detections "${TRAIN_DETS[1]}")
+for variant in learned binary fixed-0.1 fixed-0.3 fixed-0.5 fixed-0.7 fixed-0.9; do
+  case $variant in
+    fixed-*) weighting=(--loss-weighting fixed --classification-weight "${variant#fixed-}") ;;
+    *) weighting=(--loss-weighting "$variant") ;;
+  esac
+  mommi train malignancy "${SOURCES[@]}" "${weighting[@]}" --out "$DATA/runs/malignancy-$variant" \
+    --epochs "$CLS_EPOCHS" --batch-size 16 --lr 1e-3 --seed 0 --cache "$DATA/patch-cache"
+  rm -rf "$DATA/zoo-cls-$variant" && mkdir -p "$DATA/zoo-cls-$variant"
+  mommi export malignancy "$DATA/runs/malignancy-$variant/best.pt" --zoo "$DATA/zoo-cls-$variant"
+  mommi eval-malignancy --manifest "$DATA/synth-test.json" --split test \
+    --detections "$DATA/eval/fusion-synth-test/predictions.json" --zoo "$DATA/zoo-cls-$variant" \
+    --out "$DATA/eval/comparison-malignancy-$variant-synth-test"
+done
+mommi export malignancy "$DATA/runs/malignancy-learned/best.pt" --zoo model_zoo
+mommi zoo calibrate "${SOURCES[@]}" --split val --zoo model_zoo
+mommi eval-malignancy --manifest "$DATA/synth-test.json" --split test \
+  --detections "$DATA/eval/fusion-synth-test/predictions.json" --out "$DATA/eval/malignancy-synth-test"
+mommi eval-malignancy --manifest "$DATA/mias.json" --split test --detections "${TRAIN_DETS[1]}" \
+  --out "$DATA/eval/malignancy-mias"
+
+# 9. metrics into the manifest, the model cards and model_zoo/ablation.md
+mommi zoo record-metrics --zoo model_zoo --eval "$DATA/eval"

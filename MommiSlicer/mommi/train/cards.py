@@ -102,7 +102,7 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         f"{entry['normalisation']['pixels']}",
         "- Outputs: " + "; ".join(f"`{o['name']}` {o['shape']}: {o['meaning']}" for o in entry["outputs"]),
         f"- Configuration: {entry['config']['configuration']} (HRNet topology, narrow widths), "
-        f"epochs run {entry['config']['epochs_run']}, seed {entry['config']['seed']}"
+        f"best epoch {entry['config']['epochs_run']} (shipped), seed {entry['config']['seed']}"
         + (f", relation geometry {entry['config']['geometry']}" if entry["config"].get("geometry") else ""),
         f"- Exported {entry['exported']} with the legacy ONNX exporter (opset 17); ONNX Runtime vs PyTorch "
         f"max |difference| {entry['parity_max_abs_diff']:.2g}",
@@ -215,6 +215,9 @@ def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     if ablation:
+        reading = zoo / NOTES_DIR / ABLATION_FILE  # hand-written reading and reproduction commands
+        if reading.exists():
+            ablation = ablation.rstrip("\n") + "\n\n" + reading.read_text(encoding="utf-8")
         (zoo / ABLATION_FILE).write_text(ablation, encoding="utf-8")
         written.append(zoo / ABLATION_FILE)
     manifest["zoo_version"] = "0.1.0"

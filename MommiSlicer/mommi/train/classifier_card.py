@@ -86,7 +86,7 @@ def render_classifier_card(entry: dict[str, Any], rows: list[dict[str, Any]], no
             size=patch.get("size"), context=patch.get("context"), min_side=patch.get("min_side")),
         "- Outputs: " + "; ".join(f"`{o['name']}` {o['shape']}: {o['meaning']}" for o in entry["outputs"]),
         f"- Configuration: {config['configuration']}, loss weighting {config.get('loss_weighting')}, "
-        f"epochs run {config['epochs_run']}, seed {config['seed']}, batch {config['batch_size']}, lr {config['lr']}",
+        f"best epoch {config['epochs_run']} (shipped), seed {config['seed']}, batch {config['batch_size']}, lr {config['lr']}",
         f"- Exported {entry['exported']} with the legacy ONNX exporter (opset 17); ONNX Runtime vs PyTorch "
         f"max |difference| {entry['parity_max_abs_diff']:.2g}",
         "",
