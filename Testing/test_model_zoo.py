@@ -1,5 +1,6 @@
 """The shipped model zoo: every model loads through ONNX Runtime with its hash checked,
-reproduces its recorded outputs on the fixed reference input, and has an honest card."""
+reproduces its recorded outputs on the fixed reference input, and has an honest card; the
+shipped detection chain and classifier run together on a synthetic study with views missing."""
 
 from __future__ import annotations
 
@@ -62,6 +63,60 @@ def test_shipped_model_is_small_and_has_a_card_with_numbers(entry: dict) -> None
     assert entry["metrics"], "metrics must be recorded from the evaluation"
     if entry["task"] == "nipple":
         assert "nipple error median" in card
+    elif entry["task"] == "malignancy":
+        auc = next(iter(entry["metrics"].values()))["auc"]["auc"]
+        assert f"{auc:.3f}" in card and "Loss weighting" in card
+        assert entry["calibration"]["temperature"] > 0 and "## Calibration" in card
     else:
         recall = next(iter(entry["metrics"].values()))["recall_at_fppi"]["1"]["recall"]
         assert f"{recall:.3f}" in card
+
+
+SHIPPED = {m["name"] for m in MODELS}
+
+
+@pytest.fixture(scope="module")
+def synthetic_study(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from mommi.data.importers.synthetic import import_synthetic
+    from mommi.data.records import load_record_image
+    from mommi.data.synth import synthesize
+    from mommi.study.model import View
+
+    root = tmp_path_factory.mktemp("shipped")
+    synthesize(root / "s", 1, seed=5, normal_fraction=0.0)
+    manifest = import_synthetic(root / "s")
+    return {View(f"{r.laterality}-{r.view}"): load_record_image(manifest, r) for r in manifest.records}
+
+
+@pytest.mark.skipif(not {"nipple-lite", "bidual-lite", "ipsidual-lite", "fusion-lite", "single-lite"} <= SHIPPED,
+                    reason="the zoo does not ship the whole detection chain yet")
+def test_shipped_chain_runs_on_four_three_and_two_views(synthetic_study: dict) -> None:
+    from mommi.runtime.detection_chain import DetectionChain
+    from mommi.study.model import View
+
+    chain = DetectionChain(ZOO / "manifest.json", device="cpu")
+    full = chain.run(synthetic_study)
+    assert {r.branch for r in full.values()} == {"tri-view"}
+    three = chain.run({v: synthetic_study[v] for v in (View.L_CC, View.L_MLO, View.R_CC)})
+    assert [three[v].branch for v in (View.L_CC, View.L_MLO, View.R_CC)] == ["tri-view", "ipsilateral", "bilateral"]
+    two = chain.run({v: synthetic_study[v] for v in (View.L_CC, View.R_MLO)})
+    assert {r.branch for r in two.values()} == {"single-view"}
+    assert sorted(m.name for m in chain.loaded_models()) == ["bidual-lite", "fusion-lite", "ipsidual-lite",
+                                                             "nipple-lite", "single-lite"]
+
+
+@pytest.mark.skipif("malignancy-lite" not in SHIPPED, reason="the zoo does not ship the malignancy classifier yet")
+def test_shipped_classifier_scores_the_chains_findings_in_any_batch(synthetic_study: dict) -> None:
+    from mommi.runtime.detection_chain import DetectionChain
+    from mommi.runtime.malignancy import MalignancyClassifier
+
+    chain = DetectionChain(ZOO / "manifest.json", device="cpu")
+    classifier = MalignancyClassifier(ZOO / "manifest.json", device="cpu", max_batch=3)
+    assert classifier.calibrated
+    for view, result in chain.run(synthetic_study).items():
+        boxes = [box for box, _ in result.boxes_in_original()]
+        pixels = synthetic_study[view].pixels
+        scores = classifier.classify(pixels, boxes)
+        assert len(scores) == len(boxes)
+        single = [classifier.classify(pixels, [b])[0].probability for b in boxes]
+        assert [s.probability for s in scores] == pytest.approx(single, abs=1e-5)
