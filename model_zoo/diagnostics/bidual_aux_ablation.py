@@ -30,6 +30,7 @@ from mommi.runtime.detection_chain import DetectionChain, sigmoid
 from mommi.eval.froc import FPPI_POINTS, evaluate_froc
 from mommi.preprocess.model_input import prepare
 from mommi.preprocess.registration import register_bilateral
+from mommi.study.model import View
 from mommi.train.tasks import map_results
 
 VARIANTS = ("registered", "unregistered", "same image", "blank", "other patient")
@@ -51,7 +52,11 @@ def main() -> None:
     maps: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
     for k, (record, other) in enumerate(chosen):
         main_view, aux_view = prepared[record.image_id], prepared[other.image_id]
-        nipples = (chain.nipple(main_view), chain.nipple(aux_view)) if record.view == "MLO" else (None, None)
+        if record.view == "MLO":
+            found = chain.nipples({View.L_MLO: main_view, View.R_MLO: aux_view})
+            nipples = (found[View.L_MLO], found[View.R_MLO])
+        else:
+            nipples = (None, None)
         reg = register_bilateral(main_view.pixels, aux_view.pixels, main_view.mask, aux_view.mask, *nipples)
         stranger = prepared[chosen[(k + 7) % len(chosen)][1].image_id].pixels
         aux_inputs = {"registered": reg.warped, "unregistered": aux_view.pixels, "same image": main_view.pixels,

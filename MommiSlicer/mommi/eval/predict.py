@@ -21,7 +21,6 @@ from mommi.data.manifest import Manifest, Record
 from mommi.data.records import load_record_image
 from mommi.runtime.detection_chain import DetectionChain, ViewDetections, map_regions
 from mommi.eval.report import PREDICTIONS_SCHEMA
-from mommi.preprocess.model_input import prepare
 from mommi.study.model import View
 
 PREDICT_TASKS = ("nipple", "single", "bidual", "ipsidual", "fusion")
@@ -72,14 +71,14 @@ def predict_manifest(
     for records in studies:
         loaded = {view: load_record_image(manifest, record) for view, record in records.items()}
         if task in ("nipple", "single"):
-            for view, image in loaded.items():
-                prepared = prepare(image, chain.spec)
-                if task == "nipple":
-                    ox, oy = prepared.transform.to_original(np.array([chain.nipple(prepared)]))[0]
+            prepared = chain.prepare_views(loaded)
+            if task == "nipple":
+                for view, (x, y) in chain.nipples(prepared).items():
+                    ox, oy = prepared[view].transform.to_original(np.array([[x, y]]))[0]
                     images[records[view].image_id] = {"boxes": [], "nipple": [round(float(ox), 2), round(float(oy), 2)]}
-                else:
-                    result = ViewDetections(view, prepared, "single-view")
-                    result.regions = map_regions(chain.single_map(prepared))
+            else:
+                for view, prob in chain.single_maps(prepared, list(prepared)).items():
+                    result = ViewDetections(view, prepared[view], "single-view", regions=map_regions(prob))
                     images[records[view].image_id] = {"boxes": _rounded(result.boxes_in_original())}
         else:
             results = chain.run(loaded) if task == "fusion" else chain.branches(loaded, which=(task,))

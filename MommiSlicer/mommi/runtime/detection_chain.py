@@ -88,18 +88,36 @@ class DetectionChain:
     def _normalised(self, pixels: np.ndarray) -> np.ndarray:
         return self.spec.normalise(pixels)[None, None]
 
-    def nipple(self, view: PreparedView) -> tuple[float, float]:
-        heatmap = sigmoid(self.model("nipple").run(image=self._normalised(view.pixels)))[0, 0]
-        x, y, _ = nipple_from_heatmap(heatmap)
-        return x, y
+    def _batch(self, views: list[PreparedView]) -> np.ndarray:
+        return np.stack([self.spec.normalise(v.pixels) for v in views])[:, None]
 
-    def bilateral_map(self, main: PreparedView, aux: PreparedView, projection: Projection,
-                      nipples: tuple[tuple[float, float], tuple[float, float]]) -> np.ndarray:
-        use = projection is Projection.MLO  # METHOD.md: MLO pairs are first aligned by their nipples
-        reg = register_bilateral(main.pixels, aux.pixels, main.mask, aux.mask, nipples[0] if use else None,
-                                 nipples[1] if use else None)
-        logits = self.model("bidual").run(main=self._normalised(main.pixels), aux=self._normalised(reg.warped))
-        return sigmoid(logits)[0, 0]
+    # Stages, each batched over the views it applies to (one session call per stage where the
+    # graph has a batch axis; IpsiDualNet was exported for one image pair and runs per view).
+    def prepare_views(self, images: dict[View, MammoImage]) -> dict[View, PreparedView]:
+        return {v: prepare(img, self.spec) for v, img in images.items()}
+
+    def nipples(self, prepared: dict[View, PreparedView]) -> dict[View, tuple[float, float]]:
+        views = list(prepared)
+        if not views:
+            return {}
+        heatmaps = sigmoid(self.model("nipple").run(image=self._batch([prepared[v] for v in views])))[:, 0]
+        return {v: nipple_from_heatmap(h)[:2] for v, h in zip(views, heatmaps)}
+
+    def bilateral_maps(self, prepared: dict[View, PreparedView], nipples: dict[View, tuple[float, float]]
+                       ) -> dict[View, np.ndarray]:
+        """Bi-prob map of every view whose contralateral view is there (MLO pairs aligned by their nipples first)."""
+        views = [v for v in prepared if v.bilateral in prepared]
+        if not views:
+            return {}
+        warped = []
+        for view in views:
+            main, aux = prepared[view], prepared[view.bilateral]
+            use = view.projection is Projection.MLO  # METHOD.md: MLO pairs are first aligned by their nipples
+            reg = register_bilateral(main.pixels, aux.pixels, main.mask, aux.mask,
+                                     nipples[view] if use else None, nipples[view.bilateral] if use else None)
+            warped.append(self.spec.normalise(reg.warped)[None])
+        logits = self.model("bidual").run(main=self._batch([prepared[v] for v in views]), aux=np.stack(warped))
+        return dict(zip(views, sigmoid(logits)[:, 0]))
 
     def ipsilateral_detections(self, main: PreparedView, aux: PreparedView,
                                nipples: tuple[tuple[float, float], tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -110,46 +128,66 @@ class DetectionChain:
         keep = scores >= DETECTION_FLOOR
         return boxes[keep], scores[keep]
 
-    def single_map(self, main: PreparedView) -> np.ndarray:
-        return sigmoid(self.model("single").run(image=self._normalised(main.pixels)))[0, 0]
+    def ipsilateral(self, prepared: dict[View, PreparedView], nipples: dict[View, tuple[float, float]]
+                    ) -> dict[View, tuple[np.ndarray, np.ndarray]]:
+        """IpsiDualNet's (grid boxes, scores) of every view whose other view of the same breast is there."""
+        return {v: self.ipsilateral_detections(prepared[v], prepared[v.ipsilateral], (nipples[v], nipples[v.ipsilateral]))
+                for v in prepared if v.ipsilateral in prepared}
 
-    def fused_map(self, main: PreparedView, ipsi_map: np.ndarray, bi_map: np.ndarray) -> np.ndarray:
-        logits = self.model("fusion").run(image=self._normalised(main.pixels), ipsi_map=ipsi_map[None, None],
-                                           bi_map=bi_map[None, None])
-        return sigmoid(logits)[0, 0]
+    def single_maps(self, prepared: dict[View, PreparedView], views: list[View]) -> dict[View, np.ndarray]:
+        if not views:
+            return {}
+        logits = self.model("single").run(image=self._batch([prepared[v] for v in views]))
+        return dict(zip(views, sigmoid(logits)[:, 0]))
+
+    def fused_maps(self, prepared: dict[View, PreparedView], ipsi_maps: dict[View, np.ndarray],
+                   bi_maps: dict[View, np.ndarray]) -> dict[View, np.ndarray]:
+        views = [v for v in prepared if v in ipsi_maps and v in bi_maps]
+        if not views:
+            return {}
+        logits = self.model("fusion").run(image=self._batch([prepared[v] for v in views]),
+                                           ipsi_map=np.stack([ipsi_maps[v] for v in views])[:, None],
+                                           bi_map=np.stack([bi_maps[v] for v in views])[:, None])
+        return dict(zip(views, sigmoid(logits)[:, 0]))
 
     def branches(self, images: dict[View, MammoImage], which: tuple[str, ...] = ("bidual", "ipsidual")
                  ) -> dict[View, ViewDetections]:
         """Every view of a study (pixels loaded) -> nipple and the dual-view branches' outputs
         (``which`` of them: evaluating one branch alone needs only its model)."""
-        prepared = {v: prepare(img, self.spec) for v, img in images.items()}
-        nipples = {v: self.nipple(p) for v, p in prepared.items()}
+        prepared = self.prepare_views(images)
+        nipples = self.nipples(prepared)
+        bi_maps = self.bilateral_maps(prepared, nipples) if "bidual" in which else {}
+        detections = self.ipsilateral(prepared, nipples) if "ipsidual" in which else {}
         out: dict[View, ViewDetections] = {}
         for view, main in prepared.items():
-            bi, ipsi = view.bilateral, view.ipsilateral
-            result = ViewDetections(view, main, BRANCHES[3], nipples[view])
-            if bi in prepared and "bidual" in which:
-                result.bi_map = self.bilateral_map(main, prepared[bi], view.projection, (nipples[view], nipples[bi]))
-            if ipsi in prepared and "ipsidual" in which:
-                boxes, scores = self.ipsilateral_detections(main, prepared[ipsi], (nipples[view], nipples[ipsi]))
+            result = ViewDetections(view, main, BRANCHES[3], nipples[view], bi_map=bi_maps.get(view))
+            if view in detections:
+                boxes, scores = detections[view]
                 result.ipsi_map = render_detections(boxes, scores, main.pixels.shape)
                 result.regions = [(tuple(float(v) for v in b), float(s)) for b, s in zip(boxes, scores)]
             out[view] = result
         return out
 
-    def run(self, images: dict[View, MammoImage]) -> dict[View, ViewDetections]:
-        """Every view of a study (pixels loaded) -> its findings and the branch that made them."""
-        out = self.branches(images)
-        for result in out.values():
-            if result.bi_map is not None and result.ipsi_map is not None:
-                result.branch = BRANCHES[0]
-                result.final_map = self.fused_map(result.prepared, result.ipsi_map, result.bi_map)
+    def decide(self, out: dict[View, ViewDetections]) -> None:
+        """The fall-back rule of the module docstring: branch, final map and findings of every view."""
+        prepared = {v: r.prepared for v, r in out.items()}
+        fused = self.fused_maps(prepared, {v: r.ipsi_map for v, r in out.items() if r.ipsi_map is not None},
+                                {v: r.bi_map for v, r in out.items() if r.bi_map is not None})
+        alone = self.single_maps(prepared, [v for v, r in out.items() if r.bi_map is None and r.ipsi_map is None])
+        for view, result in out.items():
+            if view in fused:
+                result.branch, result.final_map = BRANCHES[0], fused[view]
             elif result.bi_map is not None:
                 result.branch, result.final_map = BRANCHES[1], result.bi_map
             elif result.ipsi_map is not None:
                 result.branch = BRANCHES[2]  # the detector's own boxes are the findings
             else:
-                result.final_map = self.single_map(result.prepared)
+                result.final_map = alone[view]
             if result.final_map is not None:
                 result.regions = map_regions(result.final_map)
+
+    def run(self, images: dict[View, MammoImage]) -> dict[View, ViewDetections]:
+        """Every view of a study (pixels loaded) -> its findings and the branch that made them."""
+        out = self.branches(images)
+        self.decide(out)
         return out
