@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mommi.errors import (
@@ -47,23 +48,36 @@ def load_studies(
     keep_pixels: bool = True,
     allow_for_processing: bool = False,
     progress: ProgressCallback | None = None,
+    workers: int = 1,
 ) -> StudyCollection:
-    """Find every study under ``paths``. Bad files are reported, never fatal."""
+    """Find every study under ``paths``. Bad files are reported, never fatal.
+
+    ``workers`` > 1 decodes files in a thread pool: JPEG 2000 and JPEG-LS decoding
+    dominates the load time of a compressed study, and the codecs run in C.
+    """
     found = discover(paths)
-    images: list[MammoImage] = []
     errors: list[StudyInputError] = list(found.errors)
     ignored = list(found.ignored)
-    for index, path in enumerate(found.files, start=1):
+    wanted = []
+    for path in found.files:
         if _is_unlabelled_raster(path) and path not in found.explicit:
             # masks, thumbnails and screenshots next to a study: not an error when found in a folder
             ignored.append(path)
-            continue
+        else:
+            wanted.append(path)
+
+    def read(path: Path) -> MammoImage | StudyInputError:
         try:
-            images.append(read_image(path, keep_pixels=keep_pixels))
+            return read_image(path, keep_pixels=keep_pixels)
         except StudyInputError as exc:
-            errors.append(exc)
-        if progress is not None:
-            progress(index, len(found.files), path)
+            return exc
+
+    images: list[MammoImage] = []
+    with ThreadPoolExecutor(max_workers=max(int(workers), 1)) as pool:
+        for index, (path, outcome) in enumerate(zip(wanted, pool.map(read, wanted)), start=1):
+            (errors if isinstance(outcome, StudyInputError) else images).append(outcome)  # type: ignore[arg-type]
+            if progress is not None:
+                progress(index, len(wanted), path)
     studies, orphans = group_into_studies(images, errors, allow_for_processing)
     for folder in found.empty_folders:
         orphans.append(NoStudyFoundError(folder, "this folder holds no image files"))

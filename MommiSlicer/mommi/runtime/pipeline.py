@@ -1,0 +1,264 @@
+"""The whole analysis of one study on ONNX Runtime: the engine behind `mommi analyze` and both front ends.
+
+Stages (DESIGN.md, plus the single-view map as evidence and last fall-back): load ->
+preprocess -> nipple -> single -> bilateral -> ipsilateral -> fusion -> findings -> malignancy, each batched over the views it applies to and
+timed. Sessions are created once per ``Pipeline`` (SHA-256 checked by the zoo
+loader) and reused for every study. A zoo that lacks a later model still
+analyses: the stage falls back to what is there (fusion missing: the bilateral
+map; classifier missing: no malignancy scores) and the result says so in its
+warnings. ``progress(stage, fraction)`` is called as stages finish and
+``cancel()`` is polled between stages; a cancelled analysis raises
+``AnalysisCancelled`` and leaves nothing half-written (outputs are written by
+``mommi.runtime.outputs`` from a finished result only).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from mommi import __version__
+from mommi.findings.contours import ellipse_contour, region_contour
+from mommi.findings.render import render_detections
+from mommi.preprocess.model_input import PreparedView
+from mommi.runtime.detection_chain import BRANCHES, DetectionChain, map_regions
+from mommi.runtime.malignancy import MalignancyClassifier
+from mommi.runtime.result import Evidence, FindingResult, StudyResult, ViewResult
+from mommi.runtime.zoo import ZooError, default_manifest_path, read_manifest
+from mommi.study.loader import load_study
+from mommi.study.model import MammoImage, Study, View
+
+STAGES = ("load", "preprocess", "nipple", "single", "bilateral", "ipsilateral", "fusion", "findings", "malignancy")
+#: findings below this detection score are not reported: about 0.6 false positives per image at 0.90
+#: recall for the lite tri-view chain on the synthetic test set (fusion-lite card); `--min-score` changes it
+DEFAULT_MIN_SCORE = 0.2
+#: the same mass in CC and MLO lies at about the same distance from the nipple (METHOD.md's ipsilateral
+#: prior): findings of one breast whose nipple distances differ by less than this share are linked
+PARTNER_TOLERANCE = 0.15
+
+ProgressCallback = Callable[[str, float], None]
+CancelCheck = Callable[[], bool]
+
+
+class AnalysisCancelled(Exception):
+    """The caller's cancel() returned True; no result was produced."""
+
+
+class Pipeline:
+    def __init__(self, zoo: Path | None = None, device: str = "auto", min_score: float = DEFAULT_MIN_SCORE,
+                 size: str = "lite") -> None:
+        self.zoo, self.device, self.min_score = zoo, device, float(min_score)
+        self.chain = DetectionChain(zoo, device, size)
+        self.missing: dict[str, str] = {}  # task -> why it is not available
+        for task in ("single", "bidual", "ipsidual", "fusion"):
+            try:
+                self.chain.model(task)
+            except ZooError as exc:
+                self.missing[task] = str(exc)
+        if "single" in self.missing:
+            raise ZooError(f"the zoo has no single-view model, the last fall-back: {self.missing['single']}")
+        try:
+            self.classifier: MalignancyClassifier | None = MalignancyClassifier(zoo, device, f"malignancy-{size}",
+                                                                                max_batch=64)
+        except ZooError as exc:
+            self.classifier, self.missing["malignancy"] = None, str(exc)
+        self.zoo_version = str(read_manifest(zoo or default_manifest_path()).get("zoo_version", "unknown"))
+
+    @property
+    def provider(self) -> str:
+        return self.chain.model("nipple").provider
+
+    def models(self) -> dict[str, str]:
+        loaded = list(self.chain.loaded_models()) + ([self.classifier.model] if self.classifier else [])
+        return {m.name: m.entry["sha256"] for m in loaded}
+
+    def load(self, path: Path, workers: int = 4) -> tuple[Study, float]:
+        """The study at ``path`` with pixels, and the seconds it took (decoding in parallel)."""
+        start = time.perf_counter()
+        study = load_study(path, workers=workers)
+        return study, time.perf_counter() - start
+
+    def analyze_path(self, path: Path, progress: ProgressCallback | None = None,
+                     cancel: CancelCheck | None = None) -> tuple[Study, StudyResult]:
+        study, seconds = self.load(path)
+        return study, self.analyze(study, progress, cancel, load_seconds=seconds)
+
+    def analyze(self, study: Study, progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
+                load_seconds: float | None = None) -> StudyResult:
+        timings: dict[str, float] = {} if load_seconds is None else {"load": load_seconds}
+        warnings = _input_warnings(study)
+        images = {v: img for v, img in study.images.items() if img.pixels is not None}
+        clock = [time.perf_counter()]
+
+        def done(stage: str) -> None:
+            now = time.perf_counter()
+            timings[stage] = timings.get(stage, 0.0) + now - clock[0]
+            clock[0] = now
+            if progress is not None:
+                progress(stage, (STAGES.index(stage) + 1) / len(STAGES))
+            if cancel is not None and cancel():
+                raise AnalysisCancelled(f"analysis of study {study.study_uid} cancelled after {stage}")
+
+        chain = self.chain
+        prepared = chain.prepare_views(images)
+        done("preprocess")
+        nipples = chain.nipples(prepared)
+        done("nipple")
+        single_maps = chain.single_maps(prepared, list(prepared))  # the last fall-back, and evidence for all
+        done("single")
+        bi_maps = chain.bilateral_maps(prepared, nipples) if "bidual" not in self.missing else {}
+        done("bilateral")
+        detections = chain.ipsilateral(prepared, nipples) if "ipsidual" not in self.missing else {}
+        ipsi_maps = {v: render_detections(b, s, prepared[v].pixels.shape) for v, (b, s) in detections.items()}
+        done("ipsilateral")
+        fused = chain.fused_maps(prepared, ipsi_maps, bi_maps) if "fusion" not in self.missing else {}
+        done("fusion")
+        views, findings, maps = {}, [], {}
+        for view, main in prepared.items():
+            branch, final = _decide(view, bi_maps, ipsi_maps, fused, single_maps)
+            if branch != _ideal_branch(view, prepared):
+                warnings.append(_fallback_warning(view, branch, prepared, self.missing))
+            regions = map_regions(final) if branch != BRANCHES[2] else \
+                [(tuple(float(v) for v in b), float(s)) for b, s in zip(*detections[view])]
+            kept = [(box, score) for box, score in regions if score >= self.min_score]
+            evidence_maps = {"single": single_maps.get(view), "bilateral": bi_maps.get(view),
+                             "ipsilateral": ipsi_maps.get(view), "fused": fused.get(view)}
+            image = images[view]
+            nipple = main.transform.to_original(np.array([nipples[view]]))[0]
+            views[view.value] = _view_result(image, branch, nipple)
+            for n, (box, score) in enumerate(sorted(kept, key=lambda r: -r[1]), start=1):
+                contour = ellipse_contour(box) if branch == BRANCHES[2] else region_contour(final, box, score)
+                findings.append(_finding(f"{view.value}-{n}", view, main, image, box, contour, score, branch,
+                                         evidence_maps))
+            maps[view.value] = (main.transform.invert(final.astype(np.float32)),
+                                main.transform.invert(main.mask.astype(np.uint8)).astype(bool))
+        _link_partners(findings, views)
+        done("findings")
+        if self.classifier is not None:
+            self._score_malignancy(findings, images)
+        else:
+            warnings.append("malignancy classifier not in the model zoo: findings have no malignancy probability "
+                            "or BI-RADS estimate")
+        done("malignancy")
+        timings["total"] = sum(timings.values())
+        return StudyResult(
+            study_uid=study.study_uid, patient_key=study.patient_key, views=views, findings=findings,
+            warnings=warnings, timings_s={k: round(v, 4) for k, v in timings.items()}, models=self.models(),
+            zoo_version=self.zoo_version, provider=self.provider, device_requested=self.device,
+            min_score=self.min_score, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            mommi_version=__version__, maps={k: m for k, (m, _) in maps.items()},
+            masks={k: m for k, (_, m) in maps.items()},
+        )
+
+    def _score_malignancy(self, findings: list[FindingResult], images: dict[View, MammoImage]) -> None:
+        """Every finding's patch of every view in one batch (chunked by the classifier)."""
+        assert self.classifier is not None
+        from mommi.findings.birads import nearest_birads
+        from mommi.findings.calibration import apply_temperature
+        from mommi.preprocess.patches import cut_patches
+
+        if not findings:
+            return
+        patches = np.concatenate([cut_patches(images[View(f.view)].pixels, [f.box_px], self.classifier.spec)
+                                  for f in findings])
+        logits, values = self.classifier.raw(patches)
+        probabilities = apply_temperature(logits, self.classifier.temperature)
+        for finding, p, z, v in zip(findings, probabilities, logits, values):
+            finding.malignancy, finding.malignancy_logit = round(float(p), 5), round(float(z), 5)
+            finding.malignancy_calibrated = self.classifier.calibrated
+            finding.birads_value, finding.birads = round(float(v), 5), nearest_birads(float(v))
+
+
+def _ideal_branch(view: View, prepared: dict[View, PreparedView]) -> str:
+    bi, ipsi = view.bilateral in prepared, view.ipsilateral in prepared
+    return BRANCHES[0] if bi and ipsi else BRANCHES[1] if bi else BRANCHES[2] if ipsi else BRANCHES[3]
+
+
+def _decide(view: View, bi: dict, ipsi: dict, fused: dict, single: dict) -> tuple[str, np.ndarray]:
+    """The branch that reads ``view`` (DetectionChain's rule) given what ran, and its map."""
+    if view in fused:
+        return BRANCHES[0], fused[view]
+    if view in bi:
+        return BRANCHES[1], bi[view]
+    if view in ipsi:
+        return BRANCHES[2], ipsi[view]
+    return BRANCHES[3], single[view]
+
+
+def _fallback_warning(view: View, branch: str, prepared: dict[View, PreparedView], missing: dict[str, str]) -> str:
+    absent = [v.value for v in (view.bilateral, view.ipsilateral) if v not in prepared]
+    if absent:
+        return f"{view.value}: {' and '.join(absent)} not in the study; read by the {branch} branch"
+    model = next((m for m in ("fusion", "bidual", "ipsidual") if m in missing), "a model")
+    return f"{view.value}: {model}-lite is not in the model zoo; read by the {branch} branch instead"
+
+
+def _input_warnings(study: Study) -> list[str]:
+    warnings = list(study.warnings)
+    warnings += [f"{v.value} not in the study" for v in study.missing_views]
+    warnings += [f"{s.image.path.name} set aside: {s.reason}" for s in study.set_aside]
+    warnings += [f"{e}" for e in study.errors]
+    for view, image in study.images.items():
+        warnings += [f"{view.value}: {w}" for w in image.warnings]
+        if image.pixels is None:
+            warnings.append(f"{view.value}: pixels not loaded; view not analysed")
+    return warnings
+
+
+def _view_result(image: MammoImage, branch: str, nipple: np.ndarray) -> ViewResult:
+    spacing = [image.spacing.row_mm, image.spacing.col_mm] if image.spacing else None
+    return ViewResult(view=image.view.value if image.view else image.label, path=str(image.path),
+                      sop_instance_uid=image.sop_instance_uid, rows=image.rows, cols=image.cols, spacing_mm=spacing,
+                      branch=branch, nipple_px=[round(float(nipple[0]), 2), round(float(nipple[1]), 2)])
+
+
+def _peak(prob: np.ndarray | None, box: tuple[float, ...]) -> float | None:
+    if prob is None:
+        return None
+    x0, y0, x1, y1 = (int(round(v)) for v in box[:4])
+    window = prob[max(y0, 0) : max(y1, y0) + 1, max(x0, 0) : max(x1, x0) + 1]
+    return round(float(window.max()), 5) if window.size else 0.0
+
+
+def _finding(ident: str, view: View, main: PreparedView, image: MammoImage, box: tuple[float, ...],
+             contour: np.ndarray, score: float, branch: str, maps: dict[str, np.ndarray | None]) -> FindingResult:
+    to_original = main.transform
+    box_px = [round(float(v), 2) for v in to_original.box_to_original(box)]
+    contour_px = [[round(float(x), 2), round(float(y), 2)] for x, y in to_original.to_original(contour)]
+    finding = FindingResult(id=ident, view=view.value, box_px=box_px, contour_px=contour_px, score=round(score, 5),
+                            branch=branch, evidence=Evidence(**{k: _peak(m, box) for k, m in maps.items()}))
+    if image.spacing:
+        sy, sx = image.spacing.row_mm, image.spacing.col_mm
+        finding.box_mm = [round(box_px[0] * sx, 3), round(box_px[1] * sy, 3), round(box_px[2] * sx, 3),
+                          round(box_px[3] * sy, 3)]
+        finding.contour_mm = [[round(x * sx, 3), round(y * sy, 3)] for x, y in contour_px]
+    return finding
+
+
+def _link_partners(findings: list[FindingResult], views: dict[str, ViewResult]) -> None:
+    """Pair each breast's CC and MLO findings by nipple distance (mm where known), best scores first."""
+    def distance(f: FindingResult) -> float:
+        v = views[f.view]
+        sy, sx = v.spacing_mm or (1.0, 1.0)
+        cx, cy = (f.box_px[0] + f.box_px[2]) / 2.0, (f.box_px[1] + f.box_px[3]) / 2.0
+        return float(np.hypot((cx - v.nipple_px[0]) * sx, (cy - v.nipple_px[1]) * sy))  # type: ignore[index]
+
+    for side in ("L", "R"):
+        cc = [f for f in findings if f.view == f"{side}-CC"]
+        mlo = [f for f in findings if f.view == f"{side}-MLO"]
+        pairs = []
+        for a in cc:
+            for b in mlo:
+                da, db = distance(a), distance(b)
+                gap = abs(da - db) / max(da, db, 1e-6)
+                if gap <= PARTNER_TOLERANCE:
+                    pairs.append((-(a.score + b.score), gap, a, b))
+        used: set[str] = set()
+        for _, _, a, b in sorted(pairs, key=lambda p: (p[0], p[1])):
+            if a.id not in used and b.id not in used:
+                a.ipsilateral_partner, b.ipsilateral_partner = b.id, a.id
+                used.update((a.id, b.id))
