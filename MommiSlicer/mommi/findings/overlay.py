@@ -18,7 +18,9 @@ import numpy as np
 from mommi.runtime.result import FindingResult
 
 VIEWS = ("L-CC", "R-CC", "L-MLO", "R-MLO")
-HEAT_THRESHOLD = 0.05
+#: the heat map is painted from this probability: the lite networks' background sits near 0.07
+#: everywhere in the breast, and painting it would tint all normal tissue
+HEAT_THRESHOLD = 0.1
 # RGB colours; contours use them exactly (no anti-aliasing) so a reader can tell the bands apart.
 GREEN, AMBER, RED, NEUTRAL = (40, 220, 40), (255, 176, 0), (255, 40, 40), (210, 210, 210)
 CYAN = (0, 255, 255)

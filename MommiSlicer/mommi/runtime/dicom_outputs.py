@@ -23,6 +23,7 @@ shifted by +0.5 on the way out (``PIXEL_CENTRE_OFFSET``) so they overlay exactly
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ def write_segmentations(result: StudyResult, images: Mapping[Any, MammoImage], o
         )
         try:
             seg = hd.seg.Segmentation(
-                source_images=[source],
+                source_images=[_seg_source(source)],
                 pixel_array=prob,
                 segmentation_type=hd.seg.SegmentationTypeValues.FRACTIONAL,
                 fractional_type=hd.seg.SegmentationFractionalTypeValues.PROBABILITY,
@@ -147,6 +148,22 @@ def write_segmentations(result: StudyResult, images: Mapping[Any, MammoImage], o
             raise DicomOutputError(f"{path}: cannot write the segmentation ({exc})") from exc
         written.append(path)
     return written
+
+
+def _seg_source(source: pydicom.Dataset) -> pydicom.Dataset:
+    """The source header as the SEG constructor should see it.
+
+    A mammogram has no Frame of Reference, so the SEG is tied to it pixel for pixel
+    by the Derivation Image functional group and needs no Pixel Measures (DICOM
+    PS3.3 C.7.6.16.2.1; highdicom PR #183). highdicom 0.28 nevertheless copies a
+    bare Pixel Spacing into a Pixel Measures Sequence without Slice Thickness,
+    which its own ``segread`` then rejects: without Pixel Spacing it writes none.
+    """
+    if "FrameOfReferenceUID" in source or "PixelSpacing" not in source:
+        return source
+    stripped = copy.deepcopy(source)  # a header without pixel data: cheap
+    del stripped.PixelSpacing
+    return stripped
 
 
 def _checked_map(result: StudyResult, view: str, source: pydicom.Dataset, path: Path) -> np.ndarray:

@@ -1,0 +1,150 @@
+"""`mommi analyze`, `mommi demo` and `mommi analyze-batch`: the product's main job on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mommi.cli import exit_codes
+
+DEMO_SEED = 7
+
+
+def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--zoo", type=Path, default=None, help="zoo folder or manifest (default: the checkout's)")
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+                        help="auto: CUDA when ONNX Runtime really gets it, else CPU (default)")
+    parser.add_argument("--min-score", type=float, default=None,
+                        help="report findings from this detection score (default 0.2: about 0.6 false positives "
+                        "per image on the synthetic test set)")
+    parser.add_argument("--no-dicom", action="store_true", help="skip the DICOM Segmentation and SR outputs")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    analyze = commands.add_parser(
+        "analyze", help="analyse one four-view study: findings, probability maps, malignancy, DICOM SEG/SR",
+        description="Run the whole MommiNet-v2 pipeline (nipple, bilateral, ipsilateral and fusion networks, "
+        "findings, malignancy classifier) on one study through ONNX Runtime and write result.json, maps.npz, "
+        "an overlay PNG per view, a four-view sheet and DICOM Segmentation + Structured Report files to --out. "
+        "Research software: not for clinical use.",
+        epilog=exit_codes.EPILOG,
+    )
+    analyze.add_argument("study", type=Path, help="folder or files of one study (DICOM, or PNG/PGM with sidecars)")
+    analyze.add_argument("--out", type=Path, required=True, metavar="DIR")
+    analyze.add_argument("--json", action="store_true", help="print result.json instead of the summary")
+    _add_runtime_options(analyze)
+    analyze.set_defaults(handler=run_analyze)
+
+    demo = commands.add_parser(
+        "demo", help="make a synthetic four-view study, analyse it and show where the outputs are",
+        description="Writes one synthetic four-view DICOM study (3D phantom, seed 7) into DIR/study, analyses "
+        "it with the model zoo and writes every output of `mommi analyze` into DIR/result.",
+        epilog=exit_codes.EPILOG,
+    )
+    demo.add_argument("--out", type=Path, default=Path("mommi-demo"), metavar="DIR",
+                      help="where to put the study and the results (default ./mommi-demo)")
+    _add_runtime_options(demo)
+    demo.set_defaults(handler=run_demo)
+
+    batch = commands.add_parser(
+        "analyze-batch", help="analyse every study under a folder (resumable, one bad study never stops it)",
+        description="Find every study under ROOT and analyse each into OUT/<study>/; studies whose result.json "
+        "exists are skipped, so an interrupted batch continues where it stopped. A study that fails is "
+        "recorded with its error and the batch goes on. Writes OUT/summary.csv.",
+        epilog="exit codes: 0 every study analysed or skipped; 1 some studies failed; 3 no study found",
+    )
+    batch.add_argument("root", type=Path)
+    batch.add_argument("--out", type=Path, required=True, metavar="DIR")
+    batch.add_argument("--workers", type=int, default=1, help="studies analysed in parallel (processes)")
+    _add_runtime_options(batch)
+    batch.set_defaults(handler=run_batch)
+
+
+def _pipeline(args: argparse.Namespace) -> Any:
+    from mommi.runtime.pipeline import DEFAULT_MIN_SCORE, Pipeline
+    from mommi.runtime.zoo import manifest_path_of
+
+    min_score = DEFAULT_MIN_SCORE if args.min_score is None else args.min_score
+    return Pipeline(manifest_path_of(args.zoo), args.device, min_score)
+
+
+def _progress(stage: str, fraction: float) -> None:
+    if sys.stderr.isatty():
+        print(f"\r{stage:<12} {fraction:4.0%}", end="\n" if fraction >= 1 else "", file=sys.stderr)
+
+
+def summary_table(document: dict[str, Any]) -> str:
+    lines = [f"study {document['study_uid']} ({document['patient_key']}): {len(document['findings'])} findings "
+             f"with score >= {document['min_score']:g}"]
+    for name, view in document["views"].items():
+        lines.append(f"  {name:<6} {view['branch']}")
+    if document["findings"]:
+        lines.append(f"  {'finding':<9} {'score':>6} {'malig.':>7} {'BI-RADS':>7}  partner   box (px)")
+        for f in document["findings"]:
+            malignancy = "-" if f["malignancy"] is None else f"{f['malignancy']:.2f}"
+            box = ", ".join(f"{v:.0f}" for v in f["box_px"])
+            lines.append(f"  {f['id']:<9} {f['score']:>6.2f} {malignancy:>7} {f['birads'] or '-':>7}  "
+                         f"{f['ipsilateral_partner'] or '-':<9} [{box}]")
+    timings = document["timings_s"]
+    lines.append(f"  time {timings.get('total', 0):.2f} s on {document['provider']} ("
+                 + ", ".join(f"{k} {v:.2f}" for k, v in timings.items() if k != "total") + ")")
+    lines += [f"  warning: {w}" for w in document["warnings"]]
+    return "\n".join(lines)
+
+
+def _analyze_into(pipeline: Any, study_path: Path, out: Path, dicom: bool) -> dict[str, Any]:
+    from mommi.runtime.outputs import RESULT_FILE, write_outputs
+
+    study, result = pipeline.analyze_path(study_path, progress=_progress)
+    write_outputs(result, study, out, dicom=dicom)
+    return json.loads((out / RESULT_FILE).read_text(encoding="utf-8"))
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    from mommi.errors import StudyInputError
+    from mommi.runtime.zoo import ZooError
+
+    try:
+        document = _analyze_into(_pipeline(args), args.study, args.out, not args.no_dicom)
+    except (StudyInputError, ZooError, ValueError, OSError) as exc:
+        print(f"mommi analyze: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
+    print(json.dumps(document, indent=1) if args.json else summary_table(document) + f"\n  outputs in {args.out}")
+    return exit_codes.OK
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from mommi.data.synth import synthesize
+    from mommi.runtime.zoo import ZooError
+
+    study_root = args.out / "study"
+    if not any(study_root.rglob("*.dcm")):
+        print(f"writing a synthetic four-view study (seed {DEMO_SEED}) to {study_root} ...", file=sys.stderr)
+        synthesize(study_root, 1, seed=DEMO_SEED, normal_fraction=0.0)
+    try:
+        document = _analyze_into(_pipeline(args), study_root, args.out / "result", not args.no_dicom)
+    except (ZooError, ValueError, OSError) as exc:
+        print(f"mommi demo: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
+    print(summary_table(document))
+    print(f"\noutputs in {args.out / 'result'}:")
+    for role, name in sorted(document["files"].items()):
+        print(f"  {role:<16} {args.out / 'result' / name}")
+    print(f"  {'result':<16} {args.out / 'result' / 'result.json'}")
+    return exit_codes.OK
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    from mommi.runtime.batch import run_batch as batch
+
+    summary = batch(args.root, args.out, args.workers, zoo=args.zoo, device=args.device, min_score=args.min_score,
+                    dicom=not args.no_dicom, progress=sys.stderr.isatty())
+    if summary.studies == 0:
+        print(f"mommi analyze-batch: no study found under {args.root}", file=sys.stderr)
+        return exit_codes.NOTHING_FOUND
+    print(f"{summary.studies} studies: {summary.done} analysed, {summary.skipped} already done, "
+          f"{summary.failed} failed; summary in {summary.csv_path}")
+    return exit_codes.PROBLEMS if summary.failed else exit_codes.OK

@@ -1,0 +1,126 @@
+"""`mommi analyze-batch`: every study under a folder, resumable, one bad study never stopping the rest.
+
+Studies are found from their headers only (fast), then each is analysed in a
+worker process that builds its own ``Pipeline`` once (ONNX Runtime sessions are
+per process). A study's folder is complete when its ``result.json`` exists, since
+``write_outputs`` writes that file last; such studies are skipped when the batch
+is run again. Every study, analysed, skipped or failed, gets a row in
+``summary.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from mommi.study.loader import load_studies
+from mommi.study.model import Study
+
+SUMMARY_FILE = "summary.csv"
+COLUMNS = ("study_uid", "patient_key", "folder", "status", "findings", "max_malignancy", "seconds", "error")
+
+_worker: dict[str, Any] = {}
+
+
+@dataclass
+class BatchSummary:
+    studies: int
+    done: int
+    skipped: int
+    failed: int
+    csv_path: Path
+
+
+def folder_name(study: Study) -> str:
+    """A file-system-safe, unique folder name: patient key and study UID."""
+    text = f"{study.patient_key}_{study.study_uid}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:150]
+
+
+def _study_files(study: Study) -> list[str]:
+    return [str(i.path) for i in study.images.values()] + [str(s.image.path) for s in study.set_aside]
+
+
+def _initialise(options: dict[str, Any]) -> None:
+    from mommi.runtime.pipeline import DEFAULT_MIN_SCORE, Pipeline
+    from mommi.runtime.zoo import manifest_path_of
+
+    min_score = options["min_score"] if options["min_score"] is not None else DEFAULT_MIN_SCORE
+    _worker["pipeline"] = Pipeline(manifest_path_of(options["zoo"]), options["device"], min_score)
+    _worker["dicom"] = options["dicom"]
+
+
+def _analyse(files: list[str], folder: str) -> dict[str, Any]:
+    """One study in a worker: never raises, returns its summary row."""
+    from mommi.runtime.outputs import write_outputs
+
+    start = time.perf_counter()
+    row: dict[str, Any] = {"folder": Path(folder).name, "status": "failed"}
+    try:
+        pipeline = _worker["pipeline"]
+        study, seconds = pipeline.load([Path(f) for f in files])
+        row.update(study_uid=study.study_uid, patient_key=study.patient_key)
+        result = pipeline.analyze(study, load_seconds=seconds)
+        write_outputs(result, study, Path(folder), dicom=_worker["dicom"])
+        malignancy = [f.malignancy for f in result.findings if f.malignancy is not None]
+        row.update(status="done", findings=len(result.findings),
+                   max_malignancy=round(max(malignancy), 4) if malignancy else "")
+    except Exception as exc:  # a bad study is recorded, never fatal to the batch
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        (Path(folder) / "error.txt").parent.mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+    row["seconds"] = round(time.perf_counter() - start, 2)
+    return row
+
+
+def run_batch(root: Path, out: Path, workers: int = 1, zoo: Path | None = None, device: str = "auto",
+              min_score: float | None = None, dicom: bool = True, progress: bool = True) -> BatchSummary:
+    collection = load_studies([root], keep_pixels=False)
+    studies = [s for s in collection.studies if s.images]
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    pending: list[tuple[Study, Path]] = []
+    for study in studies:
+        folder = out / folder_name(study)
+        if (folder / "result.json").is_file():
+            rows.append({"study_uid": study.study_uid, "patient_key": study.patient_key, "folder": folder.name,
+                         "status": "skipped (already done)"})
+        else:
+            pending.append((study, folder))
+    options = {"zoo": zoo, "device": device, "min_score": min_score, "dicom": dicom}
+    if pending:
+        bar = tqdm(total=len(pending), desc="studies", disable=not progress)
+        if workers <= 1:
+            _initialise(options)
+            for study, folder in pending:
+                rows.append(_analyse(_study_files(study), str(folder)) | _identity(study))
+                bar.update()
+        else:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_initialise, initargs=(options,)) as pool:
+                futures = [(study, pool.submit(_analyse, _study_files(study), str(folder)))
+                           for study, folder in pending]
+                for study, future in futures:
+                    rows.append(future.result() | _identity(study))
+                    bar.update()
+        bar.close()
+    csv_path = out / SUMMARY_FILE
+    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k, "") for k in COLUMNS})
+    failed = sum(1 for r in rows if r["status"] == "failed")
+    skipped = sum(1 for r in rows if r["status"].startswith("skipped"))
+    return BatchSummary(len(studies), len(rows) - failed - skipped, skipped, failed, csv_path)
+
+
+def _identity(study: Study) -> dict[str, str]:
+    return {"study_uid": study.study_uid, "patient_key": study.patient_key}

@@ -1,0 +1,119 @@
+"""Writing a finished StudyResult to disk: result.json, maps.npz, overlays, the four-view sheet, DICOM.
+
+``result.json`` is written last and atomically: its presence means the folder is
+complete (`mommi analyze-batch` skips such studies when resumed). The probability
+maps are stored as uint8 (probability x 255, rounded) so that a full-field
+mammogram's map stays a few MB compressed; ``maps.npz`` holds ``prob_<VIEW>``
+and ``mask_<VIEW>`` for every analysed view, in original pixel geometry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mommi.findings.overlay import four_view_sheet, hanging_flips, render_view, write_png
+from mommi.runtime.result import StudyResult
+from mommi.study.model import MammoImage, Study
+
+RESULT_FILE = "result.json"
+MAPS_FILE = "maps.npz"
+SHEET_FILE = "four-view.png"
+SR_FILE = "findings-sr.dcm"
+#: probability maps are stored as round(p * MAP_SCALE) in uint8
+MAP_SCALE = 255
+
+
+@dataclass
+class WrittenOutputs:
+    folder: Path
+    files: dict[str, str] = field(default_factory=dict)  # role -> path relative to the folder
+    warnings: list[str] = field(default_factory=list)
+
+
+def quantised(prob: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(prob * MAP_SCALE), 0, MAP_SCALE).astype(np.uint8)
+
+
+def write_maps(result: StudyResult, path: Path) -> Path:
+    arrays: dict[str, np.ndarray] = {}
+    for view, prob in result.maps.items():
+        arrays[f"prob_{view}"] = quantised(prob)
+    for view, mask in result.masks.items():
+        arrays[f"mask_{view}"] = mask.astype(bool)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def read_maps(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(probability maps as float32 in [0, 1], breast masks) per view, from a maps.npz."""
+    with np.load(path) as data:
+        probs = {k[5:]: data[k].astype(np.float32) / MAP_SCALE for k in data.files if k.startswith("prob_")}
+        masks = {k[5:]: data[k] for k in data.files if k.startswith("mask_")}
+    return probs, masks
+
+
+def _images_by_name(study: Study) -> dict[str, MammoImage]:
+    return {view.value: image for view, image in study.images.items()}
+
+
+def render_overlays(result: StudyResult, study: Study, folder: Path) -> dict[str, str]:
+    images = _images_by_name(study)
+    panels, files = {}, {}
+    for name, view in result.views.items():
+        image = images.get(name)
+        if image is None or image.pixels is None:
+            continue
+        transform = image.to_model
+        flips = hanging_flips(name, bool(transform and transform.flip_horizontal),
+                              bool(transform and transform.flip_vertical))
+        prob = result.maps.get(name)
+        if prob is not None and name in result.masks:
+            prob = np.where(result.masks[name], prob, 0.0)  # nothing to show outside the breast
+        rgb = render_view(image.pixels, prob, result.findings_of(name), view.nipple_px,
+                          f"{name}  ({view.branch})", flip_horizontal=flips[0], flip_vertical=flips[1])
+        files[f"overlay_{name}"] = write_png(folder / f"overlay-{name}.png", rgb).name
+        panels[name] = rgb
+    files["sheet"] = write_png(folder / SHEET_FILE, four_view_sheet(panels)).name
+    return files
+
+
+def write_dicom(result: StudyResult, study: Study, folder: Path) -> tuple[dict[str, str], list[str]]:
+    from mommi.runtime.dicom_outputs import dicom_sources, write_segmentations, write_structured_report
+
+    images = _images_by_name(study)
+    sources = dicom_sources(images)
+    warnings = [f"{name}: not a DICOM file, so no DICOM Segmentation or SR references it"
+                for name in result.views if name not in sources]
+    if not sources:
+        return {}, warnings
+    files = {f"seg_{p.stem[4:]}": p.name for p in write_segmentations(result, images, folder)}
+    files["sr"] = write_structured_report(result, images, folder / SR_FILE).name
+    return files, warnings
+
+
+def write_outputs(result: StudyResult, study: Study, folder: Path, dicom: bool = True,
+                  overlays: bool = True) -> WrittenOutputs:
+    """Every output of one study into ``folder``; result.json (listing the files) last."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = WrittenOutputs(folder)
+    written.files["maps"] = write_maps(result, folder / MAPS_FILE).name
+    if overlays:
+        written.files.update(render_overlays(result, study, folder))
+    if dicom:
+        files, warnings = write_dicom(result, study, folder)
+        written.files.update(files)
+        written.warnings += warnings
+    document: dict[str, Any] = result.to_dict()
+    document["warnings"] = list(document["warnings"]) + written.warnings
+    document["files"] = dict(written.files)
+    temporary = folder / (RESULT_FILE + ".part")
+    temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    os.replace(temporary, folder / RESULT_FILE)
+    written.files["result"] = RESULT_FILE
+    return written
