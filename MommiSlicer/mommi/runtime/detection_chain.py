@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mommi.findings.nipple import nipple_from_heatmap
+from mommi.findings.nipple import nipple_in_breast
 from mommi.findings.regions import regions_from_probability
 from mommi.findings.render import render_detections
 from mommi.preprocess.model_input import InputSpec, PreparedView, prepare
@@ -101,7 +101,7 @@ class DetectionChain:
         if not views:
             return {}
         heatmaps = sigmoid(self.model("nipple").run(image=self._batch([prepared[v] for v in views])))[:, 0]
-        return {v: nipple_from_heatmap(h)[:2] for v, h in zip(views, heatmaps)}
+        return {v: nipple_in_breast(h, prepared[v].mask)[:2] for v, h in zip(views, heatmaps)}
 
     def bilateral_maps(self, prepared: dict[View, PreparedView], nipples: dict[View, tuple[float, float]]
                        ) -> dict[View, np.ndarray]:

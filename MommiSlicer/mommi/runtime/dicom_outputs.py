@@ -60,6 +60,9 @@ MALIGNANCY = codes.DCM.ProbabilityOfCancer
 #: has no 4A/4B/4C; using them would make a machine guess read as a clinical
 #: assessment. A private scheme keeps the value machine-readable and honest.
 BIRADS_ESTIMATE = hd.sr.CodedConcept("MSBIRADS", PRIVATE_SCHEME, "Estimated BI-RADS category (model output)")
+#: Study-level counts of the analysis (their own group; see ``_study_group``).
+FINDING_COUNT = hd.sr.CodedConcept("MSNFIND", PRIVATE_SCHEME, "Number of mass findings")
+SCORE_THRESHOLD = hd.sr.CodedConcept("MSMINSCORE", PRIVATE_SCHEME, "Mass detection score threshold")
 
 
 class DicomOutputError(ValueError):
@@ -217,6 +220,27 @@ def _group(finding: FindingResult, source: pydicom.Dataset, algorithm: hd.sr.Alg
     )
 
 
+def _study_group(result: StudyResult, findings: int, sources: Mapping[str, pydicom.Dataset],
+                 algorithm: hd.sr.AlgorithmIdentification) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """How many findings the analysis reported on these images, and at which score threshold.
+
+    Always present, so that "no mass found above the threshold" is stated rather
+    than implied by silence, and because highdicom's TID 1500 builder needs at
+    least one measurement group (a study without findings has no ROI groups).
+    """
+    no_units = codes.UCUM.NoUnits
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="study"),
+        algorithm_id=algorithm,
+        measurements=[
+            hd.sr.Measurement(name=FINDING_COUNT, value=findings, unit=no_units, algorithm_id=algorithm),
+            hd.sr.Measurement(name=SCORE_THRESHOLD, value=float(result.min_score), unit=no_units,
+                              algorithm_id=algorithm),
+        ],
+        source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(ds) for ds in sources.values()],
+    )
+
+
 def write_structured_report(result: StudyResult, images: Mapping[Any, MammoImage], out_path: Path) -> Path | None:
     """Write the study's findings as a Comprehensive 3D SR; None when no view is DICOM (nothing to reference).
 
@@ -235,7 +259,8 @@ def write_structured_report(result: StudyResult, images: Mapping[Any, MammoImage
             uid=hd.UID(), name=MANUFACTURER, manufacturer_name=MANUFACTURER, model_name=MODEL_NAME),
     )
     try:
-        groups = [_group(f, sources[f.view], algorithm) for f in result.findings if f.view in sources]
+        rois = [_group(f, sources[f.view], algorithm) for f in result.findings if f.view in sources]
+        groups = [_study_group(result, len(rois), sources, algorithm), *rois]
         report = hd.sr.MeasurementReport(
             observation_context=hd.sr.ObservationContext(observer_device_context=observer),
             procedure_reported=codes.SCT.Mammography,

@@ -28,7 +28,7 @@ from mommi.preprocess.model_input import PreparedView
 from mommi.runtime.detection_chain import BRANCHES, DetectionChain, map_regions
 from mommi.runtime.malignancy import MalignancyClassifier
 from mommi.runtime.result import Evidence, FindingResult, StudyResult, ViewResult
-from mommi.runtime.zoo import ZooError, default_manifest_path, read_manifest
+from mommi.runtime.zoo import ModelNotInZooError, ZooError, default_manifest_path, read_manifest
 from mommi.study.loader import load_study
 from mommi.study.model import MammoImage, Study, View
 
@@ -57,14 +57,14 @@ class Pipeline:
         for task in ("single", "bidual", "ipsidual", "fusion"):
             try:
                 self.chain.model(task)
-            except ZooError as exc:
+            except ModelNotInZooError as exc:  # a tampered or missing file is not a fall-back: it raises
                 self.missing[task] = str(exc)
         if "single" in self.missing:
             raise ZooError(f"the zoo has no single-view model, the last fall-back: {self.missing['single']}")
         try:
             self.classifier: MalignancyClassifier | None = MalignancyClassifier(zoo, device, f"malignancy-{size}",
                                                                                 max_batch=64)
-        except ZooError as exc:
+        except ModelNotInZooError as exc:
             self.classifier, self.missing["malignancy"] = None, str(exc)
         self.zoo_version = str(read_manifest(zoo or default_manifest_path()).get("zoo_version", "unknown"))
 
@@ -121,7 +121,7 @@ class Pipeline:
         views, findings, maps = {}, [], {}
         for view, main in prepared.items():
             branch, final = _decide(view, bi_maps, ipsi_maps, fused, single_maps)
-            if branch != _ideal_branch(view, prepared):
+            if branch != BRANCHES[0]:
                 warnings.append(_fallback_warning(view, branch, prepared, self.missing))
             regions = map_regions(final) if branch != BRANCHES[2] else \
                 [(tuple(float(v) for v in b), float(s)) for b, s in zip(*detections[view])]
@@ -174,11 +174,6 @@ class Pipeline:
             finding.birads_value, finding.birads = round(float(v), 5), nearest_birads(float(v))
 
 
-def _ideal_branch(view: View, prepared: dict[View, PreparedView]) -> str:
-    bi, ipsi = view.bilateral in prepared, view.ipsilateral in prepared
-    return BRANCHES[0] if bi and ipsi else BRANCHES[1] if bi else BRANCHES[2] if ipsi else BRANCHES[3]
-
-
 def _decide(view: View, bi: dict, ipsi: dict, fused: dict, single: dict) -> tuple[str, np.ndarray]:
     """The branch that reads ``view`` (DetectionChain's rule) given what ran, and its map."""
     if view in fused:
@@ -200,7 +195,6 @@ def _fallback_warning(view: View, branch: str, prepared: dict[View, PreparedView
 
 def _input_warnings(study: Study) -> list[str]:
     warnings = list(study.warnings)
-    warnings += [f"{v.value} not in the study" for v in study.missing_views]
     warnings += [f"{s.image.path.name} set aside: {s.reason}" for s in study.set_aside]
     warnings += [f"{e}" for e in study.errors]
     for view, image in study.images.items():

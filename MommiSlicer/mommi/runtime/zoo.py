@@ -55,6 +55,11 @@ class ZooError(Exception):
     """A model that is missing from the zoo, or whose file does not match its SHA-256."""
 
 
+class ModelNotInZooError(ZooError):
+    """The manifest does not list the model: a zoo that has not shipped it yet (callers may fall back).
+    A listed model whose file is missing or altered is a plain ZooError: never silently skipped."""
+
+
 def manifest_path_of(path: Path | None) -> Path | None:
     """A zoo given as its folder or its manifest file -> the manifest file (None: the default zoo)."""
     if path is None:
@@ -69,7 +74,7 @@ def verified_model_path(name: str, manifest: Path | None = None) -> tuple[Path, 
     entry = next((m for m in data.get("models", []) if m["name"] == name), None)
     if entry is None:
         known = ", ".join(m["name"] for m in data.get("models", [])) or "none"
-        raise ZooError(f"model {name!r} is not in the zoo {manifest} (models: {known})")
+        raise ModelNotInZooError(f"model {name!r} is not in the zoo {manifest} (models: {known})")
     path = manifest.parent / entry["file"]
     if not path.is_file():
         raise ZooError(f"model {name!r}: file {path} is missing")
