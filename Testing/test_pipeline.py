@@ -142,25 +142,49 @@ def test_tampered_model_is_refused_and_an_unshipped_one_falls_back(tmp_path: Pat
         Pipeline(zoo / "manifest.json", device="cpu")
 
 
-def test_batch_is_resumable_and_survives_a_bad_study(demo: Path, tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    shutil.copytree(demo / "study", root / "good")
-    bad = root / "bad"
-    bad.mkdir()
-    for path in sorted((root / "good").rglob("*.dcm")):
+def _corrupt_rle_copy(source: Path, target: Path) -> None:
+    """The study as another patient's, RLE-compressed with a corrupt stream: its headers read, its
+    pixels do not (the RLE decoder panics on it)."""
+    target.mkdir(parents=True)
+    for path in sorted(source.rglob("*.dcm")):
         ds = pydicom.dcmread(path)
         ds.PatientID, ds.StudyInstanceUID = "BROKEN-1", "1.2.3.4.5.6.7"
         ds.SOPInstanceUID = pydicom.uid.generate_uid()
-        ds.PixelData = ds.PixelData[: len(ds.PixelData) // 3]  # truncated pixel data
-        ds.save_as(bad / path.name)
+        ds.compress(pydicom.uid.RLELossless)
+        data = bytearray(ds.PixelData)
+        data[200:-8:7] = b"\x80" * len(data[200:-8:7])  # RLE run headers that overrun the frame
+        ds.PixelData = bytes(data)
+        ds.save_as(target / path.name)
+
+
+def test_corrupt_compressed_pixels_are_a_typed_error_naming_the_file(demo: Path, tmp_path: Path) -> None:
+    from mommi.errors import UnreadablePixelDataError
+    from mommi.study.loader import read_image
+
+    _corrupt_rle_copy(demo / "study", tmp_path / "bad")
+    path = sorted((tmp_path / "bad").glob("*.dcm"))[0]
+    with pytest.raises(UnreadablePixelDataError, match="could not be decoded.*RLE Lossless") as caught:
+        read_image(path)
+    assert str(path) in str(caught.value)
+
+
+def test_batch_is_resumable_and_survives_a_bad_study(demo: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(demo / "study", root / "good")
+    _corrupt_rle_copy(root / "good", root / "bad")
     out = tmp_path / "out"
-    code = main(["analyze-batch", str(root), "--out", str(out), "--device", "cpu", "--no-dicom"])
+    code = main(["analyze-batch", str(root), "--out", str(out), "--device", "cpu", "--no-dicom", "--workers", "2"])
     rows = list(csv.DictReader((out / "summary.csv").open()))
-    statuses = sorted(r["status"] for r in rows)
-    assert code == exit_codes.OK and statuses == ["done"]  # the broken files never formed a study
-    assert main(["analyze-batch", str(root), "--out", str(out), "--device", "cpu", "--no-dicom"]) == exit_codes.OK
+    assert code == exit_codes.PROBLEMS  # the broken files are reported, the good study analysed
+    done = [r for r in rows if r["status"] == "done"]
+    failed = sorted(Path(r["file"]).name for r in rows if r["status"] == "failed")
+    assert len(done) == 1 and (out / done[0]["folder"] / "result.json").is_file()
+    assert failed == sorted(p.name for p in (root / "bad").glob("*.dcm"))
+    assert all("could not be decoded" in r["error"] for r in rows if r["status"] == "failed")
+    assert main(["analyze-batch", str(root), "--out", str(out), "--device", "cpu", "--no-dicom"]) == \
+        exit_codes.PROBLEMS
     rows = list(csv.DictReader((out / "summary.csv").open()))
-    assert [r["status"] for r in rows] == ["skipped (already done)"]
+    assert sorted(r["status"] for r in rows) == ["failed"] * 4 + ["skipped (already done)"]
 
 
 def _mias_study_as_dicom(mias_dir: Path, number: int, out: Path) -> Path:
@@ -236,3 +260,13 @@ def test_nipple_search_stays_on_the_breast() -> None:
     x, y, peak = nipple_in_breast(heatmap, mask)
     assert peak == pytest.approx(0.6) and abs(x - (30 * 4 + 1.5)) < 1 and abs(y - (40 * 4 + 1.5)) < 1
     assert nipple_in_breast(heatmap, np.zeros_like(mask))[2] == pytest.approx(0.9)  # no breast: unchanged
+
+
+def test_a_study_that_fails_during_analysis_is_recorded_not_raised(tmp_path: Path) -> None:
+    """Files can vanish or break between discovery and analysis (a network share, a copy in progress)."""
+    from mommi.runtime import batch
+
+    batch._initialise({"zoo": None, "device": "cpu", "min_score": None, "dicom": False})
+    row = batch._analyse([str(tmp_path / "gone" / "L_CC.dcm")], str(tmp_path / "out" / "study"))
+    assert row["status"] == "failed" and "L_CC.dcm" in row["error"]
+    assert "Traceback" in (tmp_path / "out" / "study" / "error.txt").read_text()

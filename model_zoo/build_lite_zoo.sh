@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 DATA=${1:-../data}
 MIAS=${MIAS:-../shared/data/mias}
 IPSI_EPOCHS=${IPSI_EPOCHS:-5}
-CLS_EPOCHS=${CLS_EPOCHS:-12}
+CLS_EPOCHS=${CLS_EPOCHS:-20}
 mkdir -p "$DATA"
 
 # 1. data: 400 synthetic training/validation studies, 200 unseen test studies, MIAS

@@ -54,7 +54,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Find every study under ROOT and analyse each into OUT/<study>/; studies whose result.json "
         "exists are skipped, so an interrupted batch continues where it stopped. A study that fails is "
         "recorded with its error and the batch goes on. Writes OUT/summary.csv.",
-        epilog="exit codes: 0 every study analysed or skipped; 1 some studies failed; 3 no study found",
+        epilog="exit codes: 0 every study analysed or skipped; 1 a study or file failed; 3 no study found",
     )
     batch.add_argument("root", type=Path)
     batch.add_argument("--out", type=Path, required=True, metavar="DIR")
@@ -142,9 +142,9 @@ def run_batch(args: argparse.Namespace) -> int:
 
     summary = batch(args.root, args.out, args.workers, zoo=args.zoo, device=args.device, min_score=args.min_score,
                     dicom=not args.no_dicom, progress=sys.stderr.isatty())
-    if summary.studies == 0:
+    if summary.studies == 0 and summary.failed == 0:
         print(f"mommi analyze-batch: no study found under {args.root}", file=sys.stderr)
         return exit_codes.NOTHING_FOUND
-    print(f"{summary.studies} studies: {summary.done} analysed, {summary.skipped} already done, "
-          f"{summary.failed} failed; summary in {summary.csv_path}")
+    print(f"{summary.studies} studies: {summary.done} analysed, {summary.skipped} already done; "
+          f"{summary.failed} failures (studies or unreadable files); summary in {summary.csv_path}")
     return exit_codes.PROBLEMS if summary.failed else exit_codes.OK

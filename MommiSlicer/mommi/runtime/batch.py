@@ -5,7 +5,8 @@ worker process that builds its own ``Pipeline`` once (ONNX Runtime sessions are
 per process). A study's folder is complete when its ``result.json`` exists, since
 ``write_outputs`` writes that file last; such studies are skipped when the batch
 is run again. Every study, analysed, skipped or failed, gets a row in
-``summary.csv``.
+``summary.csv``, and so does every file that could not be read (it belongs to no
+study: discovery decodes each file once, so an unreadable image is found there).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mommi.study.loader import load_studies
 from mommi.study.model import Study
 
 SUMMARY_FILE = "summary.csv"
-COLUMNS = ("study_uid", "patient_key", "folder", "status", "findings", "max_malignancy", "seconds", "error")
+COLUMNS = ("study_uid", "patient_key", "folder", "status", "findings", "max_malignancy", "seconds", "error", "file")
 
 _worker: dict[str, Any] = {}
 
@@ -86,7 +87,9 @@ def run_batch(root: Path, out: Path, workers: int = 1, zoo: Path | None = None, 
     collection = load_studies([root], keep_pixels=False)
     studies = [s for s in collection.studies if s.images]
     out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
+    # files that belong to no study because they cannot be read are failures of the batch too
+    rows: list[dict[str, Any]] = [{"status": "failed", "error": str(e), "file": str(e.path or "")}
+                                  for e in collection.errors]
     pending: list[tuple[Study, Path]] = []
     for study in studies:
         folder = out / folder_name(study)
@@ -119,7 +122,8 @@ def run_batch(root: Path, out: Path, workers: int = 1, zoo: Path | None = None, 
             writer.writerow({k: row.get(k, "") for k in COLUMNS})
     failed = sum(1 for r in rows if r["status"] == "failed")
     skipped = sum(1 for r in rows if r["status"].startswith("skipped"))
-    return BatchSummary(len(studies), len(rows) - failed - skipped, skipped, failed, csv_path)
+    done = sum(1 for r in rows if r["status"] == "done")
+    return BatchSummary(len(studies), done, skipped, failed, csv_path)
 
 
 def _identity(study: Study) -> dict[str, str]:

@@ -59,6 +59,14 @@ def _decode(ds: Dataset, path: Path) -> np.ndarray:
         raise UnreadablePixelDataError(
             path, f"the image pixels could not be decoded ({name}): {message}"
         ) from exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - pylibjpeg-rle (Rust) panics on corrupt streams
+        name = transfer_syntax.name if transfer_syntax is not None else "unknown transfer syntax"
+        raise UnreadablePixelDataError(
+            path, f"the image pixels could not be decoded ({name}): the decoder failed on a corrupt "
+                  f"stream ({type(exc).__name__})"
+        ) from exc
 
 
 def decode_display_pixels(ds: Dataset, path: Path) -> tuple[np.ndarray, str, list[str]]:

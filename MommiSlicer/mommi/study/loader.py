@@ -38,7 +38,11 @@ def read_image(path: Path, keep_pixels: bool = True) -> MammoImage:
         raise
     except MemoryError as exc:
         raise StudyInputError(path, "the image is too large to load in the memory available") from exc
-    except Exception as exc:  # a reader bug must not stop the rest of the study
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a reader bug must not stop the rest of the study;
+        # codecs written in Rust (pylibjpeg-rle) panic on corrupt streams with pyo3's PanicException,
+        # which derives from BaseException, not Exception
         log.exception("unexpected error reading %s", path)
         raise StudyInputError(path, f"unexpected error while reading ({type(exc).__name__}: {exc})") from exc
 
