@@ -392,7 +392,7 @@ def report(machine: dict[str, Any], study: dict[str, Any], devices: dict[str, di
         label = "load (DICOM decode)" if stage == "load" else stage
         rows.append([label] + [fmt(median_stage(measured[d], stage)) for d in names])
     rows.append(["**total**"] + [f"**{fmt(median_stage(measured[d], 'total'))}**" for d in names])
-    rows.append(["findings"] + [str(measured[d]["runs"][-1]["findings"]) for d in names])
+    rows.append(["findings reported (count)"] + [str(measured[d]["runs"][-1]["findings"]) for d in names])
     print(table(["stage"] + [f"{d} s" for d in names], rows))
     if "cpu" in measured:
         total = median_stage(measured["cpu"], "total")
@@ -484,12 +484,10 @@ def describe_study(folder: Path) -> str:
 
 
 def main() -> None:
-    from mommi.data.phantom.config import SIZES
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed analyses per device, after one warm-up")
-    parser.add_argument("--size", choices=list(SIZES), default="lite",
-                        help="synthetic study size (the models read the lite grid whatever the size)")
+    parser.add_argument("--size", default="lite", help="synthetic study size, a key of "
+                        "mommi.data.phantom.config.SIZES (lite, clinical); the models read the lite grid either way")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic study")
     parser.add_argument("--study", type=Path, help="benchmark this study folder (e.g. real DICOM) instead")
     parser.add_argument("--zoo", type=Path, help="model zoo manifest (default: the checkout's)")
@@ -505,6 +503,10 @@ def main() -> None:
     if args.worker:
         args.worker_out.write_text(json.dumps(worker(args), indent=1))
         return
+    from mommi.data.phantom.config import SIZES
+
+    if args.size not in SIZES:
+        parser.error(f"--size: choose from {', '.join(SIZES)}")
 
     with tempfile.TemporaryDirectory(prefix="mommi-bench-") as tmp:
         if args.study:
