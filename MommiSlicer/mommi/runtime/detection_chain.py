@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mommi.findings.nipple import nipple_in_breast
-from mommi.findings.regions import regions_from_probability
+from mommi.findings.regions import CANDIDATE_THRESHOLD, regions_from_probability
 from mommi.findings.render import render_detections
 from mommi.preprocess.model_input import InputSpec, PreparedView, prepare
 from mommi.preprocess.registration import register_bilateral
@@ -37,9 +37,14 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def map_regions(prob: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
-    """Findings of a probability map as (grid box, score) pairs."""
-    return [(tuple(float(v) for v in r.box), r.score) for r in regions_from_probability(prob)]  # type: ignore[misc]
+def map_regions(prob: np.ndarray, threshold: float = CANDIDATE_THRESHOLD
+                ) -> list[tuple[tuple[float, float, float, float], float]]:
+    """Findings of a probability map as (grid box, score) pairs, from peaks of at least ``threshold``.
+
+    A region depends only on its own peak, so a caller that drops findings below a score can pass it
+    here and skip tracing the many low peaks of a map's flat background."""
+    return [(tuple(float(v) for v in r.box), r.score)  # type: ignore[misc]
+            for r in regions_from_probability(prob, threshold=threshold)]
 
 
 def spec_of(model: ZooModel) -> InputSpec:

@@ -23,6 +23,7 @@ import numpy as np
 
 from mommi import __version__
 from mommi.findings.contours import ellipse_contour, region_contour
+from mommi.findings.regions import CANDIDATE_THRESHOLD
 from mommi.findings.render import render_detections
 from mommi.preprocess.model_input import PreparedView
 from mommi.runtime.detection_chain import BRANCHES, DetectionChain, map_regions
@@ -123,7 +124,7 @@ class Pipeline:
             branch, final = _decide(view, bi_maps, ipsi_maps, fused, single_maps)
             if branch != BRANCHES[0]:
                 warnings.append(_fallback_warning(view, branch, prepared, self.missing))
-            regions = map_regions(final) if branch != BRANCHES[2] else \
+            regions = map_regions(final, max(self.min_score, CANDIDATE_THRESHOLD)) if branch != BRANCHES[2] else \
                 [(tuple(float(v) for v in b), float(s)) for b, s in zip(*detections[view])]
             kept = [(box, score) for box, score in regions if score >= self.min_score]
             evidence_maps = {"single": single_maps.get(view), "bilateral": bi_maps.get(view),
