@@ -82,7 +82,8 @@ def test_module_cmake_lists_exactly_the_files_on_disk() -> None:
         if p.relative_to(MODULE_DIR / "mommi").parts[0] not in NOT_IN_SLICER
     }
     assert _cmake_list("MODULE_PYTHON_SCRIPTS") == on_disk
-    resources = {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "mommi").rglob("*.onnx")}
+    resources = {str(p.relative_to(MODULE_DIR)) for pattern in ("*.onnx", "*.csv")
+                 for p in (MODULE_DIR / "mommi").rglob(pattern)}
     assert _cmake_list("MODULE_PYTHON_RESOURCES") == resources
     assert "slicerMacroBuildScriptedModule(" in (MODULE_DIR / "CMakeLists.txt").read_text()
 

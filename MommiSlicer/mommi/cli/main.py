@@ -8,7 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from mommi import __version__
-from mommi.cli import analyze_cmd, data_cmd, eval_cmd, exit_codes, info_cmd, malignancy_cmd, study_cmd, train_cmd, zoo_cmd
+from mommi.cli import (
+    analyze_cmd, data_cmd, eval_cmd, exit_codes, feedback_cmd, info_cmd, malignancy_cmd, study_cmd, train_cmd, zoo_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     info_cmd.register(commands)
     study_cmd.register(commands)
     analyze_cmd.register(commands)
+    feedback_cmd.register(commands)
     data_cmd.register(commands)
     eval_cmd.register(commands)
     malignancy_cmd.register(commands)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mommi.cli import exit_codes
+from mommi.errors import DatasetImportError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,6 +26,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("task", choices=("nipple", "single", "bidual", "ipsidual", "fusion", "malignancy"))
     parser.add_argument("--manifest", type=Path, action="append", required=True,
                         help="training manifest (repeat to combine datasets)")
+    parser.add_argument("--feedback", type=Path, action="append", default=None, metavar="BATCH",
+                        help="feedback export batch (folder or zip; repeat for several): readers' accepted, edited "
+                        "and added masses join the training split, rejected findings are hard negatives; use with "
+                        "--init-from to fine-tune a model")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="checkpoints and logs")
     parser.add_argument("--config", choices=("lite", "full"), default="lite")
     parser.add_argument("--epochs", type=int, default=12)
@@ -77,9 +82,23 @@ def run(args: argparse.Namespace) -> int:
                       [str(p) for p in args.detections] if args.detections else None, args.loss_weighting,
                       args.classification_weight, str(args.cache) if args.cache else None)
     try:
-        result = train(cfg, args.manifest, args.out, progress=sys.stderr.isatty())
-    except ValueError as exc:
+        manifests = list(args.manifest) + _feedback_manifests(args.feedback or [], args.out)
+        result = train(cfg, manifests, args.out, progress=sys.stderr.isatty())
+    except (ValueError, DatasetImportError) as exc:
         print(f"mommi train: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
     print(json.dumps(result))
     return exit_codes.OK
+
+
+def _feedback_manifests(batches: list[Path], out: Path) -> list[Path]:
+    """Each feedback batch as a manifest file in the run folder (the loop reads manifests by path)."""
+    from mommi.data.importers.feedback import import_feedback
+
+    paths = []
+    for batch in batches:
+        manifest = import_feedback(batch)
+        batch_id = manifest.records[0].extra["batch_id"] if manifest.records else batch.stem
+        out.mkdir(parents=True, exist_ok=True)
+        paths.append(manifest.write(out / f"feedback-{batch_id}.json"))
+    return paths

@@ -7,6 +7,8 @@
   ours, BI-RADS 1 (normal tissue), so the regression head also learns what a
   false detection looks like.
 - Validation and test use detected patches only (paper).
+- Findings a reader rejected (feedback batches, kind ``rejected``) are training
+  patches too: hard negatives, labelled like an unmatched detection.
 - Unknown labels are NaN: a MIAS mass (no BI-RADS) trains the binary head only, a
   mass without pathology the regression head only.
 
@@ -106,10 +108,13 @@ def build_patch_samples(manifests: list[Manifest], split: str, detections: dict[
             progress(done, len(records))
         found = select_detections(detections.get(record.image_id, []), min_score, per_image)
         gold = [f for f in record.findings if f.kind == "mass"] if with_gold else []
-        if not found and not gold:
+        # detections a reader rejected (feedback batches): hard negatives, not malignant, normal tissue
+        rejected = [f for f in record.findings if f.kind == "rejected"] if with_gold else []
+        if not found and not gold and not rejected:
             continue
         pixels = load_record_image(manifest, record).pixels
         rows = [(f.box, *mass_labels(f), False, False) for f in gold]
+        rows += [(f.box, 0.0, float(birads_value(NORMAL_TISSUE_BIRADS)), True, False) for f in rejected]
         rows += [(b[:4], m, v, True, hit) for b, (m, v, hit) in zip(found, label_detections(record, found))]
         rows = [r for r in rows if not (np.isnan(r[1]) and np.isnan(r[2]))]
         if not rows:

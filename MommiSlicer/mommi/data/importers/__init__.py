@@ -16,7 +16,7 @@ Importer = Callable[[Path], Manifest]
 
 def importers() -> dict[str, Importer]:
     """Format name -> importer (imported lazily: each module has its own parsing needs)."""
-    from mommi.data.importers import cbis_ddsm, inbreast, mias, synthetic, vindr
+    from mommi.data.importers import cbis_ddsm, feedback, inbreast, mias, synthetic, vindr
 
     return {
         "mias": mias.import_mias,
@@ -24,4 +24,5 @@ def importers() -> dict[str, Importer]:
         "vindr-mammo": vindr.import_vindr,
         "inbreast": inbreast.import_inbreast,
         "synthetic": synthetic.import_synthetic,
+        "feedback": feedback.import_feedback,
     }

@@ -1,0 +1,82 @@
+"""Feedback export batches (`mommi feedback export`) -> a training manifest.
+
+What readers decided becomes training data:
+- accepted, edited and reader-added findings are masses with the reader's final
+  geometry (pathology from the biopsy result where one was given, BI-RADS from
+  the reader where set);
+- rejected findings are hard negatives: kind ``rejected`` with the model's box.
+  The detection networks see them as background (like any unmarked tissue); the
+  malignancy classifier gets them as not-malignant patches (``mommi.data.patches``);
+- findings nobody decided on (pending) are kept as kind ``pending`` and used by
+  neither, since silence is not an answer.
+
+Every record is in the ``train`` split: a batch fine-tunes a model whose
+validation data stay those of its original manifests. A zip batch is unpacked
+once next to the zip after its manifest has been verified.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from mommi.errors import DatasetImportError
+from mommi.data.manifest import Finding, Manifest, Record
+
+SOURCE = "feedback"
+
+
+def _batch_folder(path: Path) -> Path:
+    from mommi.feedback.export import ExportError, verify_batch
+
+    try:
+        verify_batch(path)
+    except (ExportError, OSError, ValueError, KeyError) as exc:
+        raise DatasetImportError(path, f"not a valid feedback batch ({exc})") from exc
+    if path.is_dir():
+        return path
+    folder = path.with_name(path.name + ".unpacked")
+    if not (folder / "manifest.json").is_file():
+        with zipfile.ZipFile(path) as archive:
+            archive.extractall(folder)
+    return folder
+
+
+def _box(coco: list[float]) -> list[float]:
+    x, y, w, h = coco
+    return [x, y, x + w, y + h]
+
+
+def import_feedback(source: Path) -> Manifest:
+    folder = _batch_folder(Path(source)).resolve()
+    manifest_data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    coco = json.loads((folder / "annotations.json").read_text(encoding="utf-8"))
+    batch = manifest_data["batch_id"]
+    by_image: dict[int, list[dict]] = {}
+    for annotation in coco["annotations"]:
+        by_image.setdefault(annotation["image_id"], []).append(annotation)
+    manifest = Manifest(source=SOURCE, root=str(folder))
+    for image in coco["images"]:
+        laterality, projection = image["view"].split("-")
+        findings = []
+        for a in by_image.get(image["id"], []):
+            reader = a.get("reader") or {}
+            extra = {"feedback": a["decision"], "finding_id": a["finding_id"], "origin": a["origin"]}
+            if a["decision"] == "rejected":
+                findings.append(Finding(kind="rejected", box=_box((a.get("model") or {}).get("bbox") or a["bbox"]),
+                                        extra=extra))
+            elif a["decision"] == "accepted":
+                biopsy = reader.get("biopsy")
+                findings.append(Finding(kind="mass", box=_box(a["bbox"]),
+                                        pathology=biopsy if biopsy in ("benign", "malignant") else None,
+                                        birads=reader.get("birads"), extra=extra))
+            else:
+                findings.append(Finding(kind="pending", box=_box(a["bbox"]), extra=extra))
+        spacing = image.get("spacing_mm")
+        manifest.records.append(Record(
+            patient_id=image["study"], study_id=image["study"], image_id=f"feedback-{batch}/{image['file_name']}",
+            view=projection, laterality=laterality, image_path=image["file_name"], source=SOURCE,
+            spacing_mm=list(spacing) if spacing else None, width=image["width"], height=image["height"],
+            findings=findings, split="train", extra={"batch_id": batch}))
+    return manifest

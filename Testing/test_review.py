@@ -1,0 +1,225 @@
+"""Review and feedback end to end: a scripted review survives a killed process, undo/redo, validation,
+export batches (folder and zip, reproducible, filtered, de-identified, verified by their manifest),
+and the training code reading them back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from mommi.cli import exit_codes
+from mommi.cli.main import main
+from mommi.feedback.export import ExportError, ExportFilters, export_batch, verify_batch
+from mommi.review.session import ReviewError, ReviewSession
+from mommi.review.store import ReviewStore
+
+ZOO = json.loads((Path(__file__).resolve().parents[1] / "model_zoo" / "manifest.json").read_text())
+pytestmark = pytest.mark.skipif(not {"nipple-lite", "single-lite"} <= {m["name"] for m in ZOO["models"]},
+                                reason="the shipped zoo lacks the models the analysis needs")
+
+SCRIPTED_REVIEW = textwrap.dedent("""
+    import os, signal, sys
+    from mommi.review.session import ReviewSession
+    from mommi.review.store import ReviewStore
+    session = ReviewSession(ReviewStore(sys.argv[1]), sys.argv[2], reader="dr-a")
+    first, second = [f.id for f in session.findings[:2]]
+    session.accept(first)
+    session.set_birads("4B", first)
+    session.reject(second)
+    session.edit_geometry([10, 12, 60, 70], finding_id=first)
+    added = session.add_mass("R-CC", [100, 100, 140, 150])
+    session.set_biopsy("malignant", added.id)
+    session.comment("spiculated margin", first)
+    session.set_birads("5", added.id)
+    session.undo()  # takes back BI-RADS 5 of the added mass
+    print("written", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("review")
+    assert main(["demo", "--out", str(out), "--device", "cpu", "--no-dicom"]) == exit_codes.OK
+    return out / "result"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ReviewStore:
+    with ReviewStore(tmp_path / "review.sqlite") as opened:
+        yield opened
+
+
+def test_scripted_review_survives_a_killed_process(analysed: Path, tmp_path: Path) -> None:
+    db = tmp_path / "review.sqlite"
+    run = subprocess.run([sys.executable, "-c", SCRIPTED_REVIEW, str(db), str(analysed)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == -signal.SIGKILL and "written" in run.stdout, run.stderr
+    with ReviewStore(db) as reopened:
+        assert reopened.integrity_ok()
+        session = ReviewSession(reopened, analysed, reader="dr-b")
+        first, second = session.findings[0], session.findings[1]
+        assert first.decision == "accepted" and first.birads == "4B" and first.edited
+        assert first.box_px == [10.0, 12.0, 60.0, 70.0] and first.comments == ["spiculated margin"]
+        assert second.decision == "rejected"
+        added = session.state.findings["R-CC-R1"]
+        assert added.origin == "reader" and added.biopsy == "malignant" and added.birads is None  # undone
+        assert session.status == "in progress" and session.can_redo
+        events = reopened.events(session.study_uid)
+        assert [e.action for e in events][-2:] == ["set_birads", "undo"] and {e.reader for e in events} == {"dr-a"}
+        edit = next(e for e in events if e.action == "edit_geometry")
+        assert edit.before["box_px"] == first.original["box_px"] and edit.after["box_px"] == first.box_px
+        assert all(e.model_version for e in events)
+
+
+def test_navigation_undo_redo_and_validation(analysed: Path, store: ReviewStore) -> None:
+    session = ReviewSession(store, analysed, reader="dr-a")
+    ids = [f.id for f in session.findings]
+    assert session.selected.id == ids[0]
+    assert session.next().id == ids[1 % len(ids)] and session.previous().id == ids[0]
+    assert session.previous().id == ids[-1]  # wraps around
+    session.select(ids[0])
+    session.accept()
+    session.set_birads("4a")
+    assert session.selected.birads == "4A"
+    assert session.undo() and session.selected.birads is None
+    assert session.undo() and session.selected.decision == "pending"
+    assert not session.undo() and not session.can_undo
+    assert session.redo() and session.selected.decision == "accepted"
+    session.reject()  # a new action clears what could be redone
+    assert not session.redo() and session.selected.decision == "rejected"
+    count = len(store.events(session.study_uid))
+    with pytest.raises(ReviewError, match="BI-RADS '7'"):
+        session.set_birads("7")
+    with pytest.raises(ReviewError, match="leaves the"):
+        session.edit_geometry([0, 0, 10_000, 20])
+    with pytest.raises(ReviewError, match="no finding"):
+        session.accept("L-CC-99")
+    with pytest.raises(ReviewError, match="biopsy"):
+        session.set_biopsy("maybe")
+    assert len(store.events(session.study_uid)) == count  # nothing invalid was stored
+    session.set_status("done")
+    assert session.status == "done"
+
+
+def test_two_sessions_see_each_others_decisions(analysed: Path, store: ReviewStore) -> None:
+    a = ReviewSession(store, analysed, reader="dr-a")
+    b = ReviewSession(store, analysed, reader="dr-b", role="annotator")
+    a.accept(a.findings[0].id)
+    assert b.refresh().findings[a.findings[0].id].decision == "accepted"
+    assert store.events(a.study_uid)[-1].role == "radiologist"
+
+
+def _reviewed(store: ReviewStore, analysed: Path) -> ReviewSession:
+    session = ReviewSession(store, analysed, reader="dr-a")
+    first, second = [f.id for f in session.findings[:2]]
+    session.accept(first)
+    session.edit_geometry([20, 20, 70, 80], finding_id=first)
+    session.set_biopsy("malignant", first)
+    session.reject(second)
+    session.add_mass("L-MLO", [200, 200, 240, 250])
+    session.set_status("done")
+    return session
+
+
+def test_export_batch_is_verified_reproducible_filtered_and_deidentified(analysed: Path, store: ReviewStore,
+                                                                          tmp_path: Path) -> None:
+    session = _reviewed(store, analysed)
+    salt = b"test-salt"
+    one = export_batch(store, tmp_path / "one", salt=salt)
+    two = export_batch(store, tmp_path / "two", salt=salt)
+    zipped = export_batch(store, tmp_path / "three", as_zip=True, salt=salt)
+    manifest = verify_batch(one.path)
+    assert verify_batch(zipped.path)["batch_id"] == manifest["batch_id"] == two.batch_id == one.batch_id
+    assert {p.name: p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()} == \
+        {p.name: p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
+    assert manifest["counts"]["studies"] == 1 and manifest["counts"]["images"] == 4
+    assert manifest["counts"]["findings"]["edited"] == 1 and manifest["counts"]["findings"]["rejected"] == 1
+    assert manifest["counts"]["findings"]["added"] == 1
+    coco = json.loads((one.path / "annotations.json").read_text())
+    edited = next(a for a in coco["annotations"] if a["edited"])
+    assert edited["bbox"] == [20.0, 20.0, 50.0, 60.0] and edited["model"]["bbox"] != edited["bbox"]
+    assert edited["reader"]["biopsy"] == "malignant" and edited["model"]["score"] is not None
+    added = next(a for a in coco["annotations"] if a["origin"] == "reader")
+    assert added["model"] is None and added["decision"] == "accepted"
+    original = {pydicom.dcmread(v.path).PatientID for v in session.views.values()}
+    for image in coco["images"]:
+        ds = pydicom.dcmread(one.path / image["file_name"])
+        assert ds.PatientIdentityRemoved == "YES" and ds.PatientID not in original
+        assert ds.SOPInstanceUID == image["sop_instance_uid"] != ""
+        assert ds.StudyInstanceUID == image["study"] != session.study_uid
+    (one.path / "findings.csv").write_text("tampered")
+    with pytest.raises(ExportError, match="findings.csv does not match"):
+        verify_batch(one.path)
+    with pytest.raises(ExportError, match="already exists"):
+        export_batch(store, tmp_path / "two", salt=salt)
+    assert export_batch(store, tmp_path / "other-reader", ExportFilters(reader="dr-z"), salt=salt).counts["studies"] == 0
+    assert export_batch(store, tmp_path / "unread", ExportFilters(status="in progress"), salt=salt).counts["studies"] == 0
+    late = store.events(session.study_uid)[-1].created
+    assert export_batch(store, tmp_path / "later", ExportFilters(since=late + "1"), salt=salt).counts["studies"] == 0
+    assert not list(tmp_path.glob(".*"))  # no staging folder left behind
+
+
+def test_feedback_cli_export_and_stats(analysed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "review.sqlite"
+    with ReviewStore(db) as store:
+        _reviewed(store, analysed)
+    env = {"MOMMI_REVIEW_DB": str(db)}
+    os.environ.update(env)
+    try:
+        assert main(["feedback", "stats", "--json"]) == exit_codes.OK
+        stats = json.loads(capsys.readouterr().out)
+        assert stats["studies"] == {"done": 1} and stats["findings"]["rejected"] == 1
+        assert main(["feedback", "export", "--out", str(tmp_path / "batch"), "--zip", "--reader", "dr-a"]) == \
+            exit_codes.OK
+        assert "batch " in capsys.readouterr().out and (tmp_path / "batch.zip").is_file()
+    finally:
+        del os.environ["MOMMI_REVIEW_DB"]
+
+
+def test_training_reads_a_batch_back(analysed: Path, store: ReviewStore, tmp_path: Path) -> None:
+    from mommi.data.importers.feedback import import_feedback
+
+    _reviewed(store, analysed)
+    batch = export_batch(store, tmp_path / "batch", as_zip=True, salt=b"s").path
+    manifest = import_feedback(batch)
+    assert len(manifest.records) == 4 and {r.split for r in manifest.records} == {"train"}
+    kinds = sorted((f.kind, f.extra["origin"]) for r in manifest.records for f in r.findings)
+    assert ("rejected", "model") in kinds and ("mass", "reader") in kinds
+    edited = next(f for r in manifest.records for f in r.findings if f.kind == "mass" and f.pathology)
+    assert edited.box == [20.0, 20.0, 70.0, 80.0] and edited.pathology == "malignant"
+    torch = pytest.importorskip("torch", reason="PyTorch is in the train extra; the retraining step needs it")
+    from mommi.data.patches import load_samples
+
+    from mommi.data.importers.synthetic import import_synthetic
+    from mommi.data.split import assign_splits
+    from mommi.data.synth import synthesize
+
+    synthesize(tmp_path / "s", 2, seed=4, normal_fraction=0.0)
+    validation = assign_splits(import_synthetic(tmp_path / "s"), seed=0, fractions=(0.0, 1.0, 0.0))
+    val = validation.write(tmp_path / "val.json")
+    detections = tmp_path / "detections.json"  # validation uses detected patches: masses and a false one
+    detections.write_text(json.dumps({"images": {
+        r.image_id: {"boxes": [[*f.box, 0.9] for f in r.findings if f.kind == "mass"] + [[20, 20, 80, 80, 0.5]]}
+        for r in validation.records}}))
+    run = tmp_path / "run"
+    assert main(["train", "malignancy", "--manifest", str(val), "--feedback", str(batch), "--detections",
+                 str(detections), "--out", str(run), "--epochs", "1", "--cache", str(tmp_path / "cache"),
+                 "--batch-size", "2"]) == exit_codes.OK
+    (train_file,) = (tmp_path / "cache").glob("patches-train-*.npz")
+    samples = load_samples(train_file)
+    # the samples it was given: the edited mass (biopsy malignant) as a gold patch, the rejected finding
+    # as a hard negative; the added mass carries no label (no biopsy, no BI-RADS), so it cannot train this head
+    assert len(samples) == 2
+    assert samples.malignant[~samples.detected].tolist() == [1.0]
+    assert samples.malignant[samples.detected].tolist() == [0.0] and not samples.matched.any()
+    assert any(p.endswith(".json") and "feedback-" in p
+               for p in torch.load(run / "best.pt", weights_only=False)["manifests"])
