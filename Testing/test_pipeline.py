@@ -270,3 +270,25 @@ def test_a_study_that_fails_during_analysis_is_recorded_not_raised(tmp_path: Pat
     row = batch._analyse([str(tmp_path / "gone" / "L_CC.dcm")], str(tmp_path / "out" / "study"))
     assert row["status"] == "failed" and "L_CC.dcm" in row["error"]
     assert "Traceback" in (tmp_path / "out" / "study" / "error.txt").read_text()
+
+
+@pytest.mark.parametrize("vendor,syntax", [("HOLOGIC", None), ("GE", "1.2.840.10008.1.2.5"),
+                                           ("HOLOGIC", "1.2.840.10008.1.2.4.90")])
+def test_vendor_dicom_studies_analyse_with_every_output(tmp_path: Path, pipeline: Pipeline, vendor: str,
+                                                         syntax: str | None) -> None:
+    """The foundation's vendor fixtures (GE MONOCHROME1 with a sigmoid VOI LUT, Hologic with its
+    windows; uncompressed, RLE, JPEG 2000) go through the whole pipeline and every output."""
+    from dicom_factory import Patient, mammogram, write
+
+    from mommi.runtime.outputs import write_outputs
+
+    patient = Patient(patient_id=f"VENDOR-{vendor}")
+    for index, (side, view) in enumerate((("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO"))):
+        ds = mammogram(patient, side, view, vendor=vendor, rows=320, cols=256, seed=index)
+        write(ds, tmp_path / "study" / f"{side}{view}.dcm", transfer_syntax=syntax)
+    study, result = pipeline.analyze_path(tmp_path / "study")
+    written = write_outputs(result, study, tmp_path / "out")
+    assert sorted(result.views) == ["L-CC", "L-MLO", "R-CC", "R-MLO"]
+    assert {"result", "maps", "sheet", "sr", "seg_L-CC"} <= set(written.files)
+    for name, view in result.views.items():
+        assert result.maps[name].shape == (view.rows, view.cols) == (320, 256)
