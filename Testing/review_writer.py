@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from mommi.review.store import ReviewStore
+from mommi.feedback.store import ReviewStore
 
 STUDY_UID = "1.2.826.0.1.3680043.8.498.42"
 PATIENT_KEY = "patient-0042"

@@ -19,7 +19,7 @@ from mommi.cli import exit_codes
 from mommi.cli.main import main
 from mommi.feedback.export import ExportError, ExportFilters, export_batch, verify_batch
 from mommi.review.session import ReviewError, ReviewSession
-from mommi.review.store import ReviewStore
+from mommi.feedback.store import ReviewStore
 
 ZOO = json.loads((Path(__file__).resolve().parents[1] / "model_zoo" / "manifest.json").read_text())
 pytestmark = pytest.mark.skipif(not {"nipple-lite", "single-lite"} <= {m["name"] for m in ZOO["models"]},
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(not {"nipple-lite", "single-lite"} <= {m["name"]
 SCRIPTED_REVIEW = textwrap.dedent("""
     import os, signal, sys
     from mommi.review.session import ReviewSession
-    from mommi.review.store import ReviewStore
+    from mommi.feedback.store import ReviewStore
     session = ReviewSession(ReviewStore(sys.argv[1]), sys.argv[2], reader="dr-a")
     first, second = [f.id for f in session.findings[:2]]
     session.accept(first)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mommi.review.store import (
+from mommi.feedback.store import (
     ENV_VAR,
     MIGRATIONS,
     SCHEMA_VERSION,

@@ -48,14 +48,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _store(args: argparse.Namespace):  # noqa: ANN202 - ReviewStore, imported lazily
-    from mommi.review.store import ReviewStore, default_store_path
+    from mommi.feedback.store import ReviewStore, default_store_path
 
     return ReviewStore(default_store_path(args.db))
 
 
 def run_export(args: argparse.Namespace) -> int:
     from mommi.feedback.export import ExportError, ExportFilters, export_batch
-    from mommi.review.store import ReviewStoreError
+    from mommi.feedback.store import ReviewStoreError
 
     filters = ExportFilters(args.since, args.until, args.reader, args.status)
     try:
@@ -74,8 +74,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from mommi.review.state import derive
-    from mommi.review.store import ReviewStoreError
+    from mommi.feedback.state import derive
+    from mommi.feedback.store import ReviewStoreError
 
     try:
         with _store(args) as store:

@@ -1,6 +1,6 @@
-"""Feedback export: what leaves the site when readers send cases back for training.
+"""Readers' decisions: the append-only review store, the state derived from it, and export batches.
 
-``mommi.feedback.deid`` de-identifies the exported images following DICOM PS3.15's
-Basic Application Level Confidentiality Profile (UIDs remapped consistently within a
-batch; burned-in annotation flagged for review, pixels never altered).
+``store`` keeps every review event (SQLite; portable SQL); ``state`` replays them over
+the model's findings; ``export`` writes de-identified batches (``deid``: DICOM PS3.15's
+Basic Application Level Confidentiality Profile) that the training code reads back.
 """

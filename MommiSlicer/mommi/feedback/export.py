@@ -35,8 +35,8 @@ from typing import Any
 import pydicom
 
 from mommi.feedback.deid import Deidentifier
-from mommi.review.state import STATUSES, StudyState, derive
-from mommi.review.store import ReviewStore, StudyRecord, settings_path
+from mommi.feedback.state import STATUSES, StudyState, derive
+from mommi.feedback.store import ReviewStore, StudyRecord, settings_path
 
 BATCH_SCHEMA = "mommi-feedback-batch"
 BATCH_VERSION = 1

@@ -1,1 +1,1 @@
-"""Radiologists' review decisions: an append-only event store beside the model's findings."""
+"""The review presenter: ReviewSession, the one way both front ends change review state (no GUI toolkit)."""

@@ -4,7 +4,7 @@ A session opens a study's result for one reader, keeps the reading order and the
 selection (user-interface state, not stored), and turns every action into an
 event written to the store before the call returns, so that a crash or a killed
 process loses nothing the reader did. The state shown is always re-derived from
-the store (``mommi.review.state``), including what other sessions wrote.
+the store (``mommi.feedback.state``), including what other sessions wrote.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from mommi.findings.birads import BIRADS_CATEGORIES
-from mommi.review.state import BIOPSY, STATUSES, FindingState, StudyState, derive
-from mommi.review.store import ReviewStore
+from mommi.feedback.state import BIOPSY, STATUSES, FindingState, StudyState, derive
+from mommi.feedback.store import ReviewStore
 from mommi.runtime.result import StudyResult
 
 
