@@ -110,3 +110,6 @@ mommi eval-malignancy --manifest "$DATA/mias.json" --split test --detections "${
 
 # 9. metrics into the manifest, the model cards and model_zoo/ablation.md
 mommi zoo record-metrics --zoo model_zoo --eval "$DATA/eval"
+
+# 10. the regression test's expected findings on the demo study follow the new models
+python Testing/regression/record_expected.py

@@ -151,7 +151,11 @@ def _write_content(folder: Path, chosen: list[tuple[StudyRecord, StudyState, lis
     warnings: list[str] = []
     models: dict[str, str] = {}
     for study, state, events in chosen:
-        result = json.loads(Path(study.result_path).read_text(encoding="utf-8")) if study.result_path else {}
+        try:
+            result = json.loads(Path(study.result_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ExportError(f"study {study.study_uid}: its analysis result {study.result_path or '(none recorded)'} "
+                              f"cannot be read, so its images cannot be found ({exc})") from exc
         models.update(result.get("models", {}))
         views = result.get("views", {})
         image_ids: dict[str, int] = {}
