@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from mommi import __version__
 from mommi.cli import (
-    analyze_cmd, data_cmd, eval_cmd, exit_codes, feedback_cmd, info_cmd, malignancy_cmd, study_cmd, train_cmd, zoo_cmd,
+    analyze_cmd, data_cmd, eval_cmd, exit_codes, feedback_cmd, info_cmd, malignancy_cmd, reader_cmd, study_cmd,
+    train_cmd, zoo_cmd,
 )
 
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     study_cmd.register(commands)
     analyze_cmd.register(commands)
     feedback_cmd.register(commands)
+    reader_cmd.register(commands)
     data_cmd.register(commands)
     eval_cmd.register(commands)
     malignancy_cmd.register(commands)
