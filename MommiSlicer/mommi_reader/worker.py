@@ -113,7 +113,7 @@ class AnalysisWorker(QObject):
         self.progress.emit(token, "load", 0.0)
         start = time.perf_counter()
         try:
-            study = load_study([Path(p) for p in paths], workers=4)
+            study = load_study([Path(p) for p in paths])
             loaded = prepare_study(study, time.perf_counter() - start)
         except StudyInputError as exc:
             self.failed.emit(token, "Cannot open the study", str(exc))

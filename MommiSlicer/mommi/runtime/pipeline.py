@@ -77,11 +77,10 @@ class Pipeline:
         loaded = list(self.chain.loaded_models()) + ([self.classifier.model] if self.classifier else [])
         return {m.name: m.entry["sha256"] for m in loaded}
 
-    def load(self, path: Path | list[Path], workers: int = 4) -> tuple[Study, float]:
-        """The study at ``path`` (a folder or its files) with pixels, and the seconds it took (decoding in
-        parallel)."""
+    def load(self, path: Path | list[Path]) -> tuple[Study, float]:
+        """The study at ``path`` (a folder or its files) with pixels, and the seconds it took."""
         start = time.perf_counter()
-        study = load_study(path, workers=workers)
+        study = load_study(path)
         return study, time.perf_counter() - start
 
     def analyze_path(self, path: Path | list[Path], progress: ProgressCallback | None = None,
