@@ -47,6 +47,7 @@ def test_demo_writes_every_output(demo: Path) -> None:
     if "fusion-lite" in ZOO_MODELS:
         assert {v.branch for v in result.views.values()} == {"tri-view"}
     assert result.provider == "CPUExecutionProvider" and set(result.models) <= ZOO_MODELS
+    assert result.providers == {name: "CPUExecutionProvider" for name in result.models}
     assert set(result.timings_s) >= {"load", "nipple", "findings", "malignancy", "total"}
     probs, masks = read_maps(folder / "maps.npz")
     study = load_study(demo / "study")

@@ -73,9 +73,15 @@ class Pipeline:
     def provider(self) -> str:
         return self.chain.model("nipple").provider
 
+    def _loaded(self) -> list:
+        return list(self.chain.loaded_models()) + ([self.classifier.model] if self.classifier else [])
+
     def models(self) -> dict[str, str]:
-        loaded = list(self.chain.loaded_models()) + ([self.classifier.model] if self.classifier else [])
-        return {m.name: m.entry["sha256"] for m in loaded}
+        return {m.name: m.entry["sha256"] for m in self._loaded()}
+
+    def providers(self) -> dict[str, str]:
+        """The execution provider each session really got (a CUDA request can leave some on the CPU)."""
+        return {m.name: m.provider for m in self._loaded()}
 
     def load(self, path: Path | list[Path]) -> tuple[Study, float]:
         """The study at ``path`` (a folder or its files) with pixels, and the seconds it took."""
@@ -149,7 +155,8 @@ class Pipeline:
         return StudyResult(
             study_uid=study.study_uid, patient_key=study.patient_key, views=views, findings=findings,
             warnings=warnings, timings_s={k: round(v, 4) for k, v in timings.items()}, models=self.models(),
-            zoo_version=self.zoo_version, provider=self.provider, device_requested=self.device,
+            zoo_version=self.zoo_version, provider=self.provider, providers=self.providers(),
+            device_requested=self.device,
             min_score=self.min_score, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             mommi_version=__version__, maps={k: m for k, (m, _) in maps.items()},
             masks={k: m for k, (_, m) in maps.items()},

@@ -91,6 +91,7 @@ class StudyResult:
     min_score: float
     created: str  # ISO 8601, UTC
     mommi_version: str
+    providers: dict[str, str] = field(default_factory=dict)  # zoo model name -> provider its session got
     maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # final probability map per view
     masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # breast mask per view
 
@@ -112,6 +113,7 @@ class StudyResult:
             "models": dict(self.models),
             "zoo_version": self.zoo_version,
             "provider": self.provider,
+            "providers": dict(self.providers),
             "device_requested": self.device_requested,
             "min_score": self.min_score,
         }
@@ -129,7 +131,7 @@ class StudyResult:
                 views={k: ViewResult(**v) for k, v in data["views"].items()},
                 findings=[FindingResult.from_dict(f) for f in data["findings"]],
                 warnings=list(data["warnings"]), timings_s=dict(data["timings_s"]), models=dict(data["models"]),
-                zoo_version=data["zoo_version"], provider=data["provider"],
+                zoo_version=data["zoo_version"], provider=data["provider"], providers=dict(data.get("providers", {})),
                 device_requested=data["device_requested"], min_score=float(data["min_score"]),
                 created=data["created"], mommi_version=data["mommi_version"],
             )
