@@ -1,13 +1,19 @@
-"""MommiSlicer: the 3D Slicer module (thin: all the work is in the `mommi` engine).
+"""MommiSlicer: the 3D Slicer module (thin: the work is in ``mommi`` and ``MommiSlicerLib``).
 
-This first version checks a study folder and shows what the engine found (views,
-geometry, warnings, per-file errors). Analysis, overlays and review come with the
-pipeline and the module issues. Research use only, not for clinical use.
+Loads a four-view mammography study from a folder or from Slicer's DICOM database, runs
+MommiNet-v2 on a worker thread (polled with a QTimer; MRML is changed only on the main
+thread), hangs the views 2x2 (R left, L right, CC above MLO) with the probability map as a
+heat overlay, shows findings as Markups ROIs and in the shared findings panel, and records
+every review action (accept, reject, moved ROI, added ROI, BI-RADS, ...) through
+``mommi.review.ReviewSession``. Research use only, not for clinical use.
 """
 
 from __future__ import annotations
 
 import os
+import platform
+import sys
+from pathlib import Path
 
 import ctk
 import qt
@@ -19,6 +25,22 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 
+# MommiSlicerLib imports only the standard library, numpy, vtk and (lazily) the engine, so a
+# missing engine dependency shows as a message in the module, not as a module that fails to load.
+from MommiSlicerLib import dependencies, layout
+from MommiSlicerLib.paths import resource
+
+
+def _panel():
+    """The findings-panel texts (imports the engine: only once the dependencies are installed)."""
+    from MommiSlicerLib import panel
+
+    return panel
+
+#: poll interval of the running analysis (ms): the GUI never waits on the worker
+POLL_MS = 100
+DEVICES = (("Auto (GPU when available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
+
 
 class MommiSlicer(ScriptedLoadableModule):
     def __init__(self, parent):
@@ -28,67 +50,514 @@ class MommiSlicer(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["MommiSlicer developers"]
         self.parent.helpText = (
-            "Multi-view mammography mass detection (MommiNet-v2). Choose a folder with a "
-            "four-view study (DICOM, or PNG/PGM with JSON sidecars) and press Inspect to see "
-            "the views found and any problem with the files. RESEARCH USE ONLY: the models "
-            "are research models and must not be used for diagnosis."
+            "Multi-view mammography mass detection and malignancy scoring (MommiNet-v2). Choose a "
+            "four-view study (a folder, or a study loaded from the DICOM database), press Analyze, then "
+            "review each finding: accept or reject it in the findings panel, drag its box (Markups ROI) "
+            "to correct it, or place a new ROI on a mammogram to add a missed mass. Every decision is "
+            "stored in the review database and can be exported as a feedback batch for retraining. "
+            "On first use, press 'Install dependencies' (ONNX Runtime, pydicom plug-ins, ...).<br><br>"
+            "<b>RESEARCH USE ONLY.</b> The models are research models trained on public and synthetic "
+            "data; they are not cleared by any regulator and must not be used to diagnose, screen or "
+            "treat anyone."
         )
         self.parent.acknowledgementText = (
-            "Implements the method of Z. Yang, Z. Cao et al., 'MommiNet-v2: Mammographic "
-            "Multi-View Mass Identification Networks', Medical Image Analysis 2021 "
-            "(doi:10.1016/j.media.2021.102204)."
+            "Implements the method of Z. Yang, Z. Cao, Y. Zhang, Y. Tang, X. Lin, R. Ouyang, M. Wu, "
+            "M. Han, J. Xiao, L. Huang, S. Wu, P. Chang, J. Ma: 'MommiNet-v2: Mammographic multi-view "
+            "mass identification networks', Medical Image Analysis 73 (2021) 102204, "
+            "doi:10.1016/j.media.2021.102204. Research use only."
         )
 
 
 class MommiSlicerLogic(ScriptedLoadableModuleLogic):
-    """Importable without widgets; the engine is imported on use so that a missing
-    dependency shows as a message, not as a module that fails to load."""
+    """The module's state for one open study; importable and usable without the widget.
 
+    The engine is imported on use, so that a missing dependency is a message, not a module
+    that does not load.
+    """
+
+    def __init__(self):
+        ScriptedLoadableModuleLogic.__init__(self)
+        self.nodes = None  # MommiSlicerLib.scene_builder.StudyNodes
+        self.session = None  # mommi.review.session.ReviewSession
+        self.sync = None  # MommiSlicerLib.roi_sync.RoiSync
+        self.store = None  # mommi.feedback.store.ReviewStore
+        self.outcome = None  # MommiSlicerLib.analysis_job.JobOutcome
+        self.opacity = 0.5
+
+    # ------------------------------------------------------------------ input
     def inspect(self, folder: str) -> dict:
         from mommi.study import load_studies
         from mommi.study.report import inspection_report
 
         return inspection_report(load_studies([folder], keep_pixels=False))
 
+    def dicom_files(self, item_id: int) -> list[Path]:
+        """The files of a subject hierarchy item (patient, study, series or volume) in the DICOM database."""
+        sh = slicer.mrmlScene.GetSubjectHierarchyNode()
+        db = slicer.dicomDatabase
+        if db is None:
+            raise ValueError("Slicer's DICOM database is not open (open the DICOM module once)")
+        files: list[str] = []
+        import vtk
+
+        items = [item_id]
+        ids = vtk.vtkIdList()
+        sh.GetItemChildren(item_id, ids, True)
+        items += [ids.GetId(i) for i in range(ids.GetNumberOfIds())]
+        for item in items:
+            study_uid = sh.GetItemAttribute(item, "DICOM.StudyInstanceUID") or (
+                sh.GetItemUID(item, "DICOM") if sh.GetItemLevel(item) == "Study" else "")
+            if study_uid:
+                for series in db.seriesForStudy(study_uid):
+                    files += list(db.filesForSeries(series))
+            node = sh.GetItemDataNode(item)
+            uids = node.GetAttribute("DICOM.instanceUIDs") if node is not None else None
+            for uid in (uids or "").split():
+                path = db.fileForInstance(uid)
+                if path:
+                    files.append(path)
+        unique = sorted(set(files))
+        if not unique:
+            raise ValueError("the selected item has no DICOM files in the database; choose a study loaded "
+                             "from the DICOM module")
+        return [Path(f) for f in unique]
+
+    # ------------------------------------------------------------------ analysis
+    def start_analysis(self, source, device: str, results_root: Path | None = None):
+        """Start the pipeline on a worker thread; poll the returned job's ``state()``."""
+        from MommiSlicerLib.analysis_job import AnalysisJob
+
+        return AnalysisJob(source, device=device, results_root=results_root).start()
+
+    def show_result(self, outcome, reader: str, store_path: str | None = None) -> None:
+        """Build the study's nodes and open the review (main thread only)."""
+        from mommi.feedback.store import ReviewStore, default_store_path
+        from mommi.review.session import ReviewSession
+        from MommiSlicerLib.roi_sync import RoiSync
+        from MommiSlicerLib.scene_builder import build_study_scene
+
+        self.close_study()
+        self.store = ReviewStore(default_store_path(store_path or None))
+        self.session = ReviewSession(self.store, outcome.folder, reader=reader)
+        self.outcome = outcome
+        self.nodes = build_study_scene(slicer.mrmlScene, outcome.study, outcome.result, self.session.findings,
+                                       result_folder=str(outcome.folder))
+        self.sync = RoiSync(slicer.mrmlScene, self.nodes, self.session,
+                            on_change=lambda finding_id: self._changed(finding_id),
+                            on_error=lambda message: slicer.util.warningDisplay(message, windowTitle="MommiSlicer"))
+        self.sync.attach()
+        layout.register_layout(slicer.mrmlScene)
+
+    def _changed(self, finding_id):
+        callback = getattr(self, "on_change", None)
+        if callback is not None:
+            callback(finding_id)
+
+    def refresh(self) -> None:
+        """After a review action: ROIs, names, colours and the table follow the review state."""
+        if self.sync is not None:
+            self.sync.refresh()
+
+    def close_study(self) -> None:
+        from MommiSlicerLib.scene_builder import remove_study_nodes
+
+        if self.sync is not None:
+            self.sync.detach()
+        if self.nodes is not None:
+            remove_study_nodes(slicer.mrmlScene, self.nodes)
+        if self.store is not None:
+            self.store.close()
+        self.nodes = self.session = self.sync = self.store = self.outcome = None
+
+    # ------------------------------------------------------------------ display (needs the GUI)
+    def show_in_layout(self) -> None:
+        """Switch to the 2x2 hanging and put each view, with its heat map, in its slice view."""
+        manager = slicer.app.layoutManager()
+        if manager is None or self.nodes is None:
+            return
+        manager.setLayout(layout.register_layout(slicer.mrmlScene))
+        for view, name in layout.VIEW_NAMES.items():
+            widget = manager.sliceWidget(name)
+            if widget is None:
+                continue
+            composite = widget.mrmlSliceCompositeNode()
+            volume, prob = self.nodes.volumes.get(view), self.nodes.maps.get(view)
+            composite.SetBackgroundVolumeID(volume.GetID() if volume else None)
+            composite.SetForegroundVolumeID(prob.GetID() if prob else None)
+            composite.SetForegroundOpacity(self.opacity)
+            composite.SetLabelVolumeID(None)
+            slice_node = widget.mrmlSliceNode()
+            slice_node.SetOrientation("Axial")
+            widget.sliceLogic().FitSliceToAll()
+            if volume is not None:
+                slice_node.SetSliceOffset(self.nodes.geometry(view).plane_z)
+
+    def set_overlay_opacity(self, value: float) -> None:
+        self.opacity = float(value)
+        manager = slicer.app.layoutManager()
+        for name in layout.VIEW_NAMES.values():
+            widget = manager.sliceWidget(name) if manager is not None else None
+            if widget is not None:
+                widget.mrmlSliceCompositeNode().SetForegroundOpacity(self.opacity)
+
+    def jump_to(self, finding_id: str) -> None:
+        """Centre the finding's view on its ROI (only that view: the others keep their planes)."""
+        manager = slicer.app.layoutManager()
+        roi = self.nodes.rois.get(finding_id) if self.nodes else None
+        if manager is None or roi is None:
+            return
+        widget = manager.sliceWidget(layout.VIEW_NAMES[roi.GetAttribute("MommiSlicer.View")])
+        if widget is not None:
+            centre = [float(v) for v in roi.GetCenter()]
+            widget.mrmlSliceNode().JumpSliceByCentering(*centre)
+
+    # ------------------------------------------------------------------ outputs
+    def export_feedback(self, out: Path):
+        from mommi.feedback.export import export_batch
+
+        if self.store is None:
+            from mommi.feedback.store import ReviewStore, default_store_path
+            with ReviewStore(default_store_path()) as store:
+                return export_batch(store, Path(out))
+        return export_batch(self.store, Path(out))
+
+    def save_scene(self, path: Path) -> Path:
+        from MommiSlicerLib.scene_io import save_mrb
+
+        return save_mrb(slicer.mrmlScene, path)
+
 
 class MommiSlicerWidget(ScriptedLoadableModuleWidget):
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
         self.logic = MommiSlicerLogic()
-        form = qt.QFormLayout()
-        self.layout.addLayout(form)
+        self.logic.on_change = lambda finding_id: self._show_review(finding_id)
+        self.job = None
+        self.timer = qt.QTimer()
+        self.timer.setInterval(POLL_MS)
+        self.timer.connect("timeout()", self._poll)
+
+        inputs = ctk.ctkCollapsibleButton()
+        inputs.text = "Study"
+        self.layout.addWidget(inputs)
+        form = qt.QFormLayout(inputs)
+        self.folderRadio = qt.QRadioButton("Folder")
+        self.dicomRadio = qt.QRadioButton("DICOM database")
+        self.folderRadio.checked = True
+        sources = qt.QHBoxLayout()
+        sources.addWidget(self.folderRadio)
+        sources.addWidget(self.dicomRadio)
+        form.addRow("Source:", sources)
         self.folderEdit = ctk.ctkPathLineEdit()
         self.folderEdit.filters = ctk.ctkPathLineEdit.Dirs
         self.folderEdit.settingKey = "MommiSlicer/StudyFolder"
         self.folderEdit.toolTip = "Folder with a four-view study (DICOM, or PNG/PGM with sidecars)"
         form.addRow("Study folder:", self.folderEdit)
-        self.inspectButton = qt.QPushButton("Inspect")
-        self.inspectButton.toolTip = "Find the studies in the folder and check every file"
-        self.inspectButton.connect("clicked()", self._inspect)
-        form.addRow(self.inspectButton)
-        self.report = qt.QPlainTextEdit()
-        self.report.setReadOnly(True)
-        self.layout.addWidget(self.report)
+        self.studySelector = slicer.qMRMLSubjectHierarchyComboBox()
+        self.studySelector.setMRMLScene(slicer.mrmlScene)
+        self.studySelector.toolTip = "A study loaded from Slicer's DICOM database (DICOM module > Load)"
+        form.addRow("DICOM study:", self.studySelector)
+        self.deviceCombo = qt.QComboBox()
+        for text, value in DEVICES:
+            self.deviceCombo.addItem(text, value)
+        self.deviceCombo.toolTip = "Where ONNX Runtime runs; the provider really used is reported"
+        form.addRow("Device:", self.deviceCombo)
+        self.readerEdit = qt.QLineEdit(qt.QSettings().value("MommiSlicer/Reader", os.environ.get("USER", "")))
+        self.readerEdit.toolTip = "Your name: every review decision is stored under it"
+        form.addRow("Reader:", self.readerEdit)
+        self.analyzeButton = qt.QPushButton("Analyze")
+        self.analyzeButton.toolTip = "Run MommiNet-v2 on the study (press again to cancel)"
+        form.addRow(self.analyzeButton)
+        self.progressBar = qt.QProgressBar()
+        self.progressBar.setRange(0, 100)
+        self.progressBar.setValue(0)
+        form.addRow(self.progressBar)
+        self.statusLabel = qt.QLabel("")
+        self.statusLabel.wordWrap = True
+        form.addRow(self.statusLabel)
+        self.opacitySlider = ctk.ctkSliderWidget()
+        self.opacitySlider.minimum, self.opacitySlider.maximum = 0.0, 1.0
+        self.opacitySlider.singleStep = 0.05
+        self.opacitySlider.value = self.logic.opacity
+        self.opacitySlider.toolTip = "Opacity of the probability map over the mammograms"
+        form.addRow("Overlay opacity:", self.opacitySlider)
+
+        review = ctk.ctkCollapsibleButton()
+        review.text = "Findings"
+        self.layout.addWidget(review)
+        review_layout = qt.QVBoxLayout(review)
+        self.panel = slicer.util.loadUI(str(resource("UI/findings_panel.ui")))
+        review_layout.addWidget(self.panel)
+        self.ui = slicer.util.childWidgetVariables(self.panel)
+        self.addMassButton = qt.QPushButton("Add mass (place ROI)")
+        self.addMassButton.toolTip = "Draw a box on a mammogram: a mass the model missed"
+        review_layout.addWidget(self.addMassButton)
+
+        tools = ctk.ctkCollapsibleButton()
+        tools.text = "Feedback, scene and dependencies"
+        tools.collapsed = True
+        self.layout.addWidget(tools)
+        tools_layout = qt.QVBoxLayout(tools)
+        self.exportButton = qt.QPushButton("Export feedback batch...")
+        self.saveButton = qt.QPushButton("Save study scene (.mrb)...")
+        self.installButton = qt.QPushButton("Install dependencies...")
+        self.installButton.toolTip = "Install ONNX Runtime and the engine's packages into Slicer's Python"
+        for button in (self.exportButton, self.saveButton, self.installButton):
+            tools_layout.addWidget(button)
         self.layout.addStretch(1)
 
-    def _inspect(self):
-        folder = self.folderEdit.currentPath
-        if not folder or not os.path.isdir(folder):
-            slicer.util.errorDisplay("Choose an existing folder first.")
+        table = self.ui.findingsTable
+        self._filling = False
+        self._panel_ready = False
+
+        self.analyzeButton.connect("clicked()", self.onAnalyze)
+        self.opacitySlider.connect("valueChanged(double)", self.logic.set_overlay_opacity)
+        self.exportButton.connect("clicked()", self.onExport)
+        self.saveButton.connect("clicked()", self.onSave)
+        self.installButton.connect("clicked()", self.onInstall)
+        self.addMassButton.connect("clicked()", self.onAddMass)
+        table.connect("itemSelectionChanged()", self._row_selected)
+        self.ui.acceptButton.connect("clicked()", lambda: self._act(lambda s: s.accept()))
+        self.ui.rejectButton.connect("clicked()", lambda: self._act(lambda s: s.reject()))
+        self.ui.nextButton.connect("clicked()", lambda: self._act(lambda s: s.next(), jump=True))
+        self.ui.previousButton.connect("clicked()", lambda: self._act(lambda s: s.previous(), jump=True))
+        self.ui.undoButton.connect("clicked()", lambda: self._act(lambda s: s.undo()))
+        self.ui.redoButton.connect("clicked()", lambda: self._act(lambda s: s.redo()))
+        self.ui.biradsCombo.connect("activated(int)", lambda i: self._chosen(self.ui.biradsCombo, i, "set_birads"))
+        self.ui.biopsyCombo.connect("activated(int)", lambda i: self._chosen(self.ui.biopsyCombo, i, "set_biopsy"))
+        self.ui.statusCombo.connect(
+            "activated(int)", lambda i: self._act(lambda s: s.set_status(self.ui.statusCombo.itemText(i))))
+        self.ui.commentButton.connect("clicked()", self._comment)
+        self.ui.commentEdit.connect("returnPressed()", self._comment)
+        self._show_review(None)
+
+    def cleanup(self):
+        self.timer.stop()
+        if self.job is not None:
+            self.job.cancel()
+        self.logic.close_study()
+
+    # ------------------------------------------------------------------ analysis
+    def onAnalyze(self):
+        if self.job is not None:  # the button is Cancel while a job runs
+            self.job.cancel()
+            self.statusLabel.text = "Cancelling after the current stage..."
+            return
+        if not self.readerEdit.text.strip():
+            slicer.util.errorDisplay("Enter your name as reader first: every decision is stored under it.")
             return
         try:
-            from mommi.study.report import render_inspection
+            source = self._source()
+        except ValueError as exc:
+            slicer.util.errorDisplay(str(exc))
+            return
+        if dependencies.not_ready():
+            slicer.util.warningDisplay("MommiSlicer's Python packages are not installed yet. "
+                                       "Use 'Install dependencies...' first.")
+            return
+        qt.QSettings().setValue("MommiSlicer/Reader", self.readerEdit.text.strip())
+        self.job = self.logic.start_analysis(source, self.deviceCombo.currentData)
+        self.analyzeButton.text = "Cancel"
+        self.progressBar.setValue(0)
+        self.statusLabel.text = "Analysing..."
+        self.timer.start()
 
-            with slicer.util.tryWithErrorDisplay("Inspection failed.", waitCursor=True):
-                self.report.setPlainText(render_inspection(self.logic.inspect(folder)))
-        except ImportError as exc:
-            slicer.util.errorDisplay(f"A MommiSlicer dependency is missing: {exc}")
+    def _source(self):
+        if self.folderRadio.checked:
+            folder = self.folderEdit.currentPath
+            if not folder or not os.path.isdir(folder):
+                raise ValueError("Choose an existing study folder first.")
+            return Path(folder)
+        item = self.studySelector.currentItem()
+        if not item:
+            raise ValueError("Choose a study from the DICOM database first (load it with the DICOM module).")
+        return self.logic.dicom_files(item)
+
+    def _poll(self):
+        state = self.job.state()
+        self.progressBar.setValue(int(round(100 * state.fraction)))
+        if state.status == "running":
+            self.statusLabel.text = f"Analysing: {state.stage}"
+            return
+        self.timer.stop()
+        job, self.job = self.job, None
+        self.analyzeButton.text = "Analyze"
+        self.statusLabel.text = state.message
+        if state.status == "failed":
+            slicer.util.errorDisplay(state.message, windowTitle="MommiSlicer: analysis failed")
+        if state.status != "done":
+            return
+        with slicer.util.tryWithErrorDisplay("Cannot show the analysis.", waitCursor=True):
+            self.logic.show_result(job.outcome, self.readerEdit.text.strip())
+            self.logic.show_in_layout()
+            warnings = "\n".join(job.outcome.warnings)
+            self.statusLabel.text = state.message + (f"\n{warnings}" if warnings else "")
+            self._show_review(None)
+
+    # ------------------------------------------------------------------ review
+    def _act(self, action, jump: bool = False):
+        session = self.logic.session
+        if session is None:
+            return
+        from mommi.feedback.store import ReviewStoreError
+        from mommi.review.session import ReviewError
+
+        try:
+            action(session)
+        except ReviewError as exc:
+            slicer.util.warningDisplay(str(exc), windowTitle="MommiSlicer")
+        except ReviewStoreError as exc:
+            slicer.util.errorDisplay(f"{exc}\n\nThis action was NOT stored; try again.", windowTitle="Not saved")
+        self.logic.refresh()
+        self._show_review(None)
+        if jump and session.selected_id:
+            self.logic.jump_to(session.selected_id)
+
+    def _chosen(self, combo, index, method):
+        text = combo.itemText(index)
+        if text != _panel().NOT_SET:
+            self._act(lambda s: getattr(s, method)(text))
+
+    def _comment(self):
+        text = self.ui.commentEdit.text.strip()
+        if text:
+            self._act(lambda s: s.comment(text))
+            self.ui.commentEdit.clear()
+
+    def _row_selected(self):
+        if self._filling or self.logic.session is None:
+            return
+        rows = self.ui.findingsTable.selectionModel().selectedRows()
+        if rows:
+            finding_id = self.ui.findingsTable.item(rows[0].row(), 0).text()
+            self._act(lambda s: s.select(finding_id))
+            self.logic.jump_to(finding_id)
+
+    def _prepare_panel(self) -> bool:
+        """Combo items and columns come from the engine, so they are filled once it can be imported."""
+        if self._panel_ready:
+            return True
+        try:
+            panel = _panel()
+        except ImportError:
+            self.ui.studyLabel.text = "Dependencies missing: use 'Install dependencies...' below."
+            return False
+        self._fill_combo(self.ui.biradsCombo, panel.BIRADS_ITEMS)
+        self._fill_combo(self.ui.biopsyCombo, panel.BIOPSY_ITEMS)
+        self._fill_combo(self.ui.statusCombo, panel.STATUS_ITEMS)
+        self.ui.findingsTable.setColumnCount(len(panel.COLUMNS))
+        self.ui.findingsTable.setHorizontalHeaderLabels(list(panel.COLUMNS))
+        self._panel_ready = True
+        return True
+
+    def _show_review(self, finding_id):
+        """Fill the findings panel from the review session (the only source of review state)."""
+        if not self._prepare_panel():
+            return
+        panel = _panel()
+        session, ui = self.logic.session, self.ui
+        if session is not None and finding_id:
+            session.select(finding_id) if finding_id in session.state.findings else None
+        self._filling = True
+        try:
+            ui.studyLabel.text = f"Study {session.study_uid}" if session else "No study open"
+            rows = panel.rows(session) if session else []
+            table = ui.findingsTable
+            table.clearSelection()
+            table.setRowCount(len(rows))
+            for r, values in enumerate(rows):
+                for c, text in enumerate(values):
+                    table.setItem(r, c, qt.QTableWidgetItem(text))
+                if session.selected_id == values[0]:
+                    table.selectRow(r)
+            selected = session.selected if session else None
+            for widget in (ui.acceptButton, ui.rejectButton, ui.biradsCombo, ui.biopsyCombo, ui.commentEdit,
+                           ui.commentButton):
+                widget.enabled = selected is not None
+            ui.nextButton.enabled = ui.previousButton.enabled = bool(rows)
+            ui.statusCombo.enabled = session is not None
+            ui.undoButton.enabled = bool(session and session.can_undo)
+            ui.redoButton.enabled = bool(session and session.can_redo)
+            ui.statusCombo.setCurrentIndex(max(0, ui.statusCombo.findText(session.status if session else "unread")))
+            ui.biradsCombo.setCurrentIndex(max(0, ui.biradsCombo.findText(selected.birads or panel.NOT_SET))
+                                           if selected else 0)
+            ui.biopsyCombo.setCurrentIndex(max(0, ui.biopsyCombo.findText(selected.biopsy or panel.NOT_SET))
+                                           if selected else 0)
+            ui.commentsList.clear()
+            for text in (selected.comments if selected else []):
+                ui.commentsList.addItem(text)
+            ui.detailsLabel.text = panel.details(selected)
+            self.addMassButton.enabled = self.exportButton.enabled = session is not None
+        finally:
+            self._filling = False
+
+    def onAddMass(self):
+        """Place a new ROI; RoiSync records it as an added mass when the placement ends."""
+        roi = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "New mass")
+        roi.CreateDefaultDisplayNodes()
+        slicer.modules.markups.logic().SetActiveList(roi)
+        interaction = slicer.app.applicationLogic().GetInteractionNode()
+        interaction.SetPlaceModePersistence(0)
+        interaction.SetCurrentInteractionMode(interaction.Place)
+
+    # ------------------------------------------------------------------ outputs and set-up
+    def onExport(self):
+        folder = qt.QFileDialog.getSaveFileName(self.parent, "Export feedback batch to (a new folder)", "",
+                                                "Folder (*)")
+        if not folder:
+            return
+        with slicer.util.tryWithErrorDisplay("Export failed.", waitCursor=True):
+            result = self.logic.export_feedback(Path(folder))
+            slicer.util.infoDisplay(f"Feedback batch {result.batch_id} written to {result.path}\n{result.counts}")
+
+    def onSave(self):
+        path = qt.QFileDialog.getSaveFileName(self.parent, "Save study scene", "", "Medical Reality Bundle (*.mrb)")
+        if path:
+            with slicer.util.tryWithErrorDisplay("Saving the scene failed.", waitCursor=True):
+                self.logic.save_scene(Path(path if path.endswith(".mrb") else path + ".mrb"))
+
+    def onInstall(self):
+        want_gpu = self.deviceCombo.currentData in ("auto", "cuda")
+        wanted = dependencies.requirements_for(sys.platform, platform.machine(), want_gpu)
+        todo = dependencies.missing(wanted)
+        if not todo:
+            slicer.util.infoDisplay("Every MommiSlicer dependency is installed.")
+            return
+        conflict = dependencies.conflicting_runtime(todo)
+        if not slicer.util.confirmOkCancelDisplay(dependencies.install_message(todo, conflict),
+                                                  windowTitle="MommiSlicer: install dependencies"):
+            return
+        how, install = dependencies.installer(slicer)
+        with slicer.util.tryWithErrorDisplay(f"Installing with {how} failed.", waitCursor=True):
+            if conflict:
+                slicer.util.pip_uninstall(conflict)
+            install(todo)
+            restart = dependencies.restart_needed(todo) + ([conflict] if conflict else [])
+            if restart:
+                slicer.util.infoDisplay(dependencies.restart_message(restart))
+            else:
+                slicer.util.infoDisplay("Installed. You can analyse a study now.")
+
+    @staticmethod
+    def _fill_combo(combo, items):
+        combo.clear()
+        for item in items:
+            combo.addItem(item)
 
 
 class MommiSlicerTest(ScriptedLoadableModuleTest):
+    """The whole flow inside Slicer on a synthetic study: analyse, hang, review, export, save and reload."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear(0)
+
     def runTest(self):
         self.setUp()
         self.test_empty_folder_has_no_study()
+        self.setUp()
+        self.test_layout_is_registered()
+        self.setUp()
+        self.test_whole_flow_on_a_synthetic_study()
 
     def test_empty_folder_has_no_study(self):
         import tempfile
@@ -98,3 +567,74 @@ class MommiSlicerTest(ScriptedLoadableModuleTest):
         self.assertEqual(report["counts"]["studies"], 0)
         self.assertEqual(report["errors"][0]["code"], "no_study")
         self.delayDisplay("MommiSlicer: empty folder reported correctly")
+
+    def test_layout_is_registered(self):
+        layout_id = layout.register_layout(slicer.mrmlScene)
+        self.assertTrue(slicer.app.layoutManager().layoutLogic().GetLayoutNode().IsLayoutDescription(layout_id))
+        slicer.app.layoutManager().setLayout(layout_id)
+        for name in layout.VIEW_NAMES.values():
+            self.assertIsNotNone(slicer.app.layoutManager().sliceWidget(name), name)
+        self.delayDisplay("MommiSlicer: mammography layout shown")
+
+    def test_whole_flow_on_a_synthetic_study(self):
+        import tempfile
+
+        import numpy as np
+
+        try:
+            from mommi.data.synth import synthesize  # a checkout has it; the installed extension does not
+        except ImportError:
+            self.delayDisplay("MommiSlicer: mommi.data is not installed with the extension; flow test skipped")
+            return
+        from MommiSlicerLib.scene_builder import find_study_nodes, ijk_to_ras_of
+
+        work = Path(tempfile.mkdtemp(prefix="mommi-selftest-"))
+        (folder,) = synthesize(work / "study", 1, seed=7, normal_fraction=0.0)
+        logic = MommiSlicerLogic()
+        job = logic.start_analysis(folder, "cpu", results_root=work / "results")
+        while job.state().status == "running":  # poll as the widget does, keeping the GUI alive
+            slicer.app.processEvents()
+            job.wait(0.05)
+        state = job.state()
+        self.assertEqual(state.status, "done", state.message)
+        logic.show_result(job.outcome, "selftest", store_path=str(work / "review.sqlite"))
+        logic.show_in_layout()
+        result, nodes, session = job.outcome.result, logic.nodes, logic.session
+        self.assertEqual(set(nodes.volumes), set(result.views))
+        self.assertEqual(set(nodes.rois), {f.id for f in result.findings})
+        self.delayDisplay("MommiSlicer: study hung with findings")
+
+        finding = session.findings[0]
+        roi, volume = nodes.rois[finding.id], nodes.volumes[finding.view]
+        matrix = ijk_to_ras_of(volume)
+        centre = np.array([float(v) for v in roi.GetCenter()])
+        centre[:2] += matrix[:2, :2] @ np.array([5.0, 5.0])
+        roi.SetCenter(*centre)
+        edits = [e for e in logic.store.events(session.study_uid) if e.action == "edit_geometry"]
+        self.assertEqual(len(edits), 1)
+        x0, y0, x1, y1 = finding.box_px
+        np.testing.assert_allclose(edits[0].after["box_px"], [x0 + 5, y0 + 5, x1 + 5, y1 + 5], atol=0.01)
+        session.accept()
+        logic.refresh()
+
+        target = nodes.volumes["L-MLO"]
+        from MommiSlicerLib.geometry import box_to_roi
+        centre, size = box_to_roi([20, 30, 60, 75], ijk_to_ras_of(target))
+        added = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "added")
+        added.SetCenter(*centre)
+        added.SetSize(*size)
+        self.assertEqual(len([e for e in logic.store.events(session.study_uid) if e.action == "add_finding"]), 1)
+        self.delayDisplay("MommiSlicer: ROI edit and added mass recorded")
+
+        batch = logic.export_feedback(work / "batch")
+        self.assertTrue((batch.path / "manifest.json").is_file())
+        mrb = logic.save_scene(work / "study.mrb")
+        rois = len(nodes.rois)
+        logic.close_study()
+        slicer.mrmlScene.Clear(0)
+        slicer.util.loadScene(str(mrb))
+        again = find_study_nodes(slicer.mrmlScene)
+        self.assertIsNotNone(again)
+        self.assertEqual(len(again.rois), rois)
+        self.assertEqual(set(again.volumes), set(result.views))
+        self.delayDisplay("MommiSlicer: whole flow passed")

@@ -80,7 +80,7 @@ def test_module_cmake_lists_exactly_the_files_on_disk() -> None:
     on_disk = {"MommiSlicer.py"} | {
         str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "mommi").rglob("*.py")
         if p.relative_to(MODULE_DIR / "mommi").parts[0] not in NOT_IN_SLICER
-    }
+    } | {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "MommiSlicerLib").rglob("*.py")}
     assert _cmake_list("MODULE_PYTHON_SCRIPTS") == on_disk
     resources = {str(p.relative_to(MODULE_DIR)) for pattern in ("*.onnx", "*.csv")
                  for p in (MODULE_DIR / "mommi").rglob(pattern)}
@@ -93,6 +93,25 @@ def test_slicer_module_declares_its_four_classes() -> None:
     classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
     assert {"MommiSlicer", "MommiSlicerWidget", "MommiSlicerLogic", "MommiSlicerTest"} <= classes
     assert (ROOT / "Resources" / "Icons" / "MommiSlicer.png").is_file()
+    subprocess.run([sys.executable, "-m", "py_compile", str(MODULE_DIR / "MommiSlicer.py")], check=True)
+
+
+def test_slicer_library_imports_no_gui_toolkit() -> None:
+    """MommiSlicerLib is testable outside Slicer: neither Qt nor Slicer's GUI modules at import."""
+    modules = sorted("MommiSlicerLib." + p.stem for p in (MODULE_DIR / "MommiSlicerLib").glob("*.py")
+                     if p.stem != "__init__")
+    code = (
+        f"import sys; sys.path.insert(0, {str(MODULE_DIR)!r})\n"
+        "import importlib\n"
+        "for m in " + repr(modules) + ":\n"
+        "    try: importlib.import_module(m)\n"
+        "    except ImportError as exc:\n"
+        "        if 'vtk' not in str(exc): raise  # the MRML modules need vtk, nothing more\n"
+        "bad = [m for m in ('PyQt5', 'qt', 'ctk', 'torch') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "", f"MommiSlicerLib imported {result.stdout.strip()}"
 
 
 def test_engine_imports_neither_gui_nor_slicer_nor_torch() -> None:

@@ -1,0 +1,162 @@
+"""Which Python packages MommiSlicer needs inside Slicer, and how to install them on request.
+
+Slicer ships its own Python without ONNX Runtime, pydicom's JPEG plugins or highdicom. We
+never install at import time (a module that pip-installs while Slicer starts blocks the
+application and surprises the user); the module asks, and installs only after the user
+agreed. The decision logic is plain Python here so it is tested in CI:
+
+- ``requirements_for(platform, machine, want_gpu)``: the engine's requirements plus exactly
+  one ONNX Runtime: ``onnxruntime-gpu`` only where PyPI has CUDA wheels (Linux and Windows on
+  x86_64), ``onnxruntime`` everywhere else (macOS, ARM) even when a GPU was asked for.
+- ``missing(requirements)``: the ones not satisfied by what is installed.
+- ``restart_needed(installed)``: installing over a module already imported in this process
+  (numpy, or the other ONNX Runtime) only takes effect after a restart.
+- ``installer()``: ``pip_ensure`` where the Slicer version has it (``slicer.pydeps`` from 5.11;
+  ``slicer.packaging`` in some builds), ``slicer.util.pip_install`` otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from MommiSlicerLib.paths import resources_dir
+
+REQUIREMENTS = "requirements.txt"
+REQUIREMENTS_CPU = "requirements-cpu.txt"
+REQUIREMENTS_GPU = "requirements-gpu.txt"
+#: (platform prefix, machine) pairs for which onnxruntime-gpu publishes CUDA wheels
+CUDA_WHEEL_PLATFORMS = {("linux", "x86_64"), ("linux", "amd64"), ("win32", "amd64"), ("win32", "x86_64")}
+#: distribution name -> top-level modules it provides (for the restart check)
+IMPORT_NAMES = {
+    "numpy": ("numpy",), "pydicom": ("pydicom",), "pylibjpeg": ("pylibjpeg",),
+    "pylibjpeg-libjpeg": ("libjpeg",), "pylibjpeg-openjpeg": ("openjpeg",), "pylibjpeg-rle": ("rle",),
+    "opencv-python-headless": ("cv2",), "scipy": ("scipy",), "highdicom": ("highdicom",), "tqdm": ("tqdm",),
+    "onnxruntime": ("onnxruntime",), "onnxruntime-gpu": ("onnxruntime",),
+}
+
+
+def read_requirements(path: Path) -> list[str]:
+    """Requirement lines of a requirements file (comments and blank lines dropped)."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            lines.append(line)
+    return lines
+
+
+def cuda_wheel_available(platform: str, machine: str) -> bool:
+    """Whether onnxruntime-gpu has a CUDA wheel for this platform (``sys.platform``, ``platform.machine()``)."""
+    system = "win32" if platform.startswith("win") else "linux" if platform.startswith("linux") else platform
+    return (system, machine.lower()) in CUDA_WHEEL_PLATFORMS
+
+
+def requirements_for(platform: str, machine: str, want_gpu: bool, folder: Path | None = None) -> list[str]:
+    """The engine's requirements and the one ONNX Runtime that fits this computer and choice."""
+    folder = folder or resources_dir()
+    runtime = REQUIREMENTS_GPU if want_gpu and cuda_wheel_available(platform, machine) else REQUIREMENTS_CPU
+    return read_requirements(folder / REQUIREMENTS) + read_requirements(folder / runtime)
+
+
+def requirement_name(requirement: str) -> str:
+    """The normalised distribution name of a requirement line ("pydicom>=3.0,<4" -> "pydicom")."""
+    return re.split(r"[\s<>=!~;\[]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def satisfied(requirement: str, version_of: Callable[[str], str | None] | None = None) -> bool:
+    """Whether an installed distribution satisfies ``requirement`` (name and version range)."""
+    version_of = version_of or _installed_version
+    installed = version_of(requirement_name(requirement))
+    if installed is None:
+        return False
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # pragma: no cover - Slicer bundles packaging; without it, presence is enough
+        return True
+    return Requirement(requirement).specifier.contains(installed, prereleases=True)
+
+
+def missing(requirements: Iterable[str], version_of: Callable[[str], str | None] | None = None) -> list[str]:
+    return [r for r in requirements if not satisfied(r, version_of)]
+
+
+def not_ready(folder: Path | None = None, version_of: Callable[[str], str | None] | None = None) -> list[str]:
+    """What is missing before an analysis can run: engine requirements, and an ONNX Runtime (either one)."""
+    folder = folder or resources_dir()
+    todo = missing(read_requirements(folder / REQUIREMENTS), version_of)
+    runtimes = read_requirements(folder / REQUIREMENTS_CPU) + read_requirements(folder / REQUIREMENTS_GPU)
+    if not any(satisfied(r, version_of) for r in runtimes):
+        todo.append(runtimes[0])
+    return todo
+
+
+def conflicting_runtime(requirements: Sequence[str], version_of: Callable[[str], str | None] | None = None
+                        ) -> str | None:
+    """The other ONNX Runtime if it is installed (the two packages overwrite each other's files)."""
+    version_of = version_of or _installed_version
+    names = {requirement_name(r) for r in requirements}
+    for wanted, other in (("onnxruntime", "onnxruntime-gpu"), ("onnxruntime-gpu", "onnxruntime")):
+        if wanted in names and version_of(other) is not None:
+            return other
+    return None
+
+
+def restart_needed(installed: Iterable[str], loaded: Iterable[str] | None = None) -> list[str]:
+    """Requirements whose modules were already imported in this process: the new files load only after a restart."""
+    loaded = set(sys.modules if loaded is None else loaded)
+    return [r for r in installed
+            if any(m in loaded for m in IMPORT_NAMES.get(requirement_name(r), (requirement_name(r),)))]
+
+
+def _installed_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def installer(slicer_module: object) -> tuple[str, Callable[[list[str]], None]]:
+    """(how, install function) for this Slicer: ``pip_ensure`` if it exists, else ``pip_install``.
+
+    The user has already agreed in the module's own dialog, so pip_ensure's prompt is off.
+    """
+    for holder_name in ("pydeps", "packaging"):
+        holder = getattr(slicer_module, holder_name, None)
+        if holder is None:
+            try:
+                holder = __import__(f"slicer.{holder_name}", fromlist=["pip_ensure"])
+            except ImportError:
+                holder = None
+        ensure = getattr(holder, "pip_ensure", None) if holder is not None else None
+        if ensure is not None:
+            def run_ensure(requirements: list[str], ensure: Callable = ensure) -> None:
+                from packaging.requirements import Requirement
+
+                ensure([Requirement(r) for r in requirements], prompt_install=False, requester="MommiSlicer")
+            return f"slicer.{holder_name}.pip_ensure", run_ensure
+    util = getattr(slicer_module, "util")
+
+    def run_pip_install(requirements: list[str]) -> None:
+        # no shell runs pip here, so "<" and ">" need no quotes; requirement lines hold no spaces
+        util.pip_install(" ".join(r.replace(" ", "") for r in requirements))
+    return "slicer.util.pip_install", run_pip_install
+
+
+def install_message(requirements: Sequence[str], conflict: str | None) -> str:
+    """What the confirmation dialog says before anything is installed."""
+    text = ("MommiSlicer needs these Python packages in Slicer's Python environment:\n\n  "
+            + "\n  ".join(requirements) + "\n\nThey are downloaded from PyPI (several hundred MB with "
+            "ONNX Runtime). Install them now?")
+    if conflict:
+        text += (f"\n\n{conflict} is installed and will be uninstalled first: the two ONNX Runtime "
+                 "packages overwrite each other's files.")
+    return text
+
+
+def restart_message(names: Sequence[str]) -> str:
+    return ("Installed. These packages were already loaded in this Slicer session and take effect only "
+            f"after a restart: {', '.join(names)}. Restart Slicer (File > Restart) before analysing.")

@@ -1,0 +1,50 @@
+"""What the shared findings panel (``Resources/UI/findings_panel.ui``) shows, as plain data.
+
+The desktop reader fills the same .ui from a ``ReviewSession`` with PyQt5; Slicer's Python
+has its own Qt bindings (PythonQt), so the widgets are filled in ``MommiSlicer.py`` while the
+texts come from here: the two front ends show the same columns and wording, and the texts are
+tested without any Qt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mommi.feedback.state import BIOPSY, STATUSES
+from mommi.findings.birads import BIRADS_CATEGORIES
+
+NOT_SET = "not set"
+COLUMNS = ("Finding", "Score", "Malignancy", "BI-RADS", "Decision")
+BIRADS_ITEMS = (NOT_SET, *BIRADS_CATEGORIES)
+BIOPSY_ITEMS = (NOT_SET, *BIOPSY)
+STATUS_ITEMS = tuple(STATUSES)
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def rows(session: Any) -> list[tuple[str, ...]]:
+    """One row per finding in reading order (model findings by score, then the reader's own)."""
+    out = []
+    for f in session.findings:
+        birads = f"{f.birads} (reader)" if f.birads else (f.model_birads or "")
+        out.append((f.id, _number(f.score), _number(f.malignancy), birads,
+                    f.decision + (", edited" if f.edited else "")))
+    return out
+
+
+def details(finding: Any) -> str:
+    """Rich text about the selected finding (None: nothing selected)."""
+    if finding is None:
+        return "No finding selected."
+    x0, y0, x1, y1 = finding.box_px
+    origin = "added by a reader" if finding.origin == "reader" else f"model (score {_number(finding.score)})"
+    lines = [f"<b>{finding.id}</b> on {finding.view}: {origin}",
+             f"box {x0:.0f}, {y0:.0f} to {x1:.0f}, {y1:.0f} px" + (" (edited)" if finding.edited else "")]
+    original = finding.original or {}
+    if original.get("branch"):
+        lines.append(f"read by the {original['branch']} branch")
+    if original.get("ipsilateral_partner"):
+        lines.append(f"same mass in the other view: {original['ipsilateral_partner']}")
+    return "<br>".join(lines)

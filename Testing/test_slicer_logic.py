@@ -1,0 +1,428 @@
+"""MommiSlicerLib against the real MRML of the slicer-core wheel (no Slicer application, no GUI).
+
+A synthetic four-view study is analysed once with the shipped model zoo; the scene built
+from that real result is checked node by node: volumes and their IJK -> RAS geometry, the
+probability maps with the heat table, one ROI per finding placed exactly over its box, the
+findings table; then the review loop (an ROI moved or resized is an edit in ORIGINAL pixels,
+a new ROI an added mass, both as events in a ReviewStore) and an .mrb round trip. The
+dependency decisions (which ONNX Runtime, restart or not) are plain Python and run even
+without slicer-core.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+MODULE_DIR = Path(__file__).resolve().parents[1] / "MommiSlicer"
+if str(MODULE_DIR) not in sys.path:  # MommiSlicerLib is Slicer-side code, not part of the pip package
+    sys.path.insert(0, str(MODULE_DIR))
+
+from MommiSlicerLib import dependencies  # noqa: E402  (pure Python: no MRML needed)
+from MommiSlicerLib.appearance import AMBER, GREEN, GREY, RED, heat_rgba, malignancy_colour  # noqa: E402
+from MommiSlicerLib.geometry import ViewGeometry, box_to_roi, ras_bounds_to_box  # noqa: E402
+
+RESOURCES = MODULE_DIR.parent / "Resources"
+
+
+# ---------------------------------------------------------------------- pure Python (always run)
+@pytest.mark.parametrize("platform, machine, want_gpu, runtime", [
+    ("linux", "x86_64", True, "onnxruntime-gpu"),
+    ("win32", "AMD64", True, "onnxruntime-gpu"),
+    ("linux", "aarch64", True, "onnxruntime"),
+    ("darwin", "arm64", True, "onnxruntime"),
+    ("darwin", "x86_64", True, "onnxruntime"),
+    ("linux", "x86_64", False, "onnxruntime"),
+])
+def test_requirements_choose_one_runtime_where_a_wheel_exists(platform, machine, want_gpu, runtime) -> None:
+    reqs = dependencies.requirements_for(platform, machine, want_gpu, RESOURCES)
+    names = [dependencies.requirement_name(r) for r in reqs]
+    assert names[-1] == runtime and ("onnxruntime" in names) != ("onnxruntime-gpu" in names)
+    for name in ("numpy", "pydicom", "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle",
+                 "opencv-python-headless", "scipy", "highdicom", "tqdm"):
+        assert name in names, name
+
+
+def test_requirements_files_match_the_pip_package() -> None:
+    """Slicer gets the same version ranges as `pip install mommislicer[cpu]` / `[gpu]`."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10
+        import tomli as tomllib
+    project = tomllib.loads((MODULE_DIR.parent / "pyproject.toml").read_text())["project"]
+    assert dependencies.read_requirements(RESOURCES / "requirements.txt") == \
+        [r.split("#")[0].strip() for r in project["dependencies"]]
+    assert dependencies.read_requirements(RESOURCES / "requirements-cpu.txt") == project["optional-dependencies"]["cpu"]
+    assert dependencies.read_requirements(RESOURCES / "requirements-gpu.txt") == project["optional-dependencies"]["gpu"]
+
+
+def test_missing_conflict_and_restart_decisions() -> None:
+    installed = {"numpy": "1.26.4", "onnxruntime": "1.18.0", "scipy": "1.9.0"}.get
+    reqs = ["numpy>=1.24", "scipy>=1.10", "pydicom>=3.0,<4", "onnxruntime-gpu>=1.17"]
+    assert dependencies.missing(reqs, installed) == ["scipy>=1.10", "pydicom>=3.0,<4", "onnxruntime-gpu>=1.17"]
+    assert dependencies.conflicting_runtime(reqs, installed) == "onnxruntime"
+    assert dependencies.conflicting_runtime(["onnxruntime>=1.17"], installed) is None
+    # scipy and ONNX Runtime already imported: the new files load only after a restart; pydicom was not
+    assert dependencies.restart_needed(["scipy>=1.10", "pydicom>=3.0,<4", "onnxruntime-gpu>=1.17"],
+                                       loaded={"scipy", "onnxruntime", "numpy"}) == \
+        ["scipy>=1.10", "onnxruntime-gpu>=1.17"]
+    assert "restart" in dependencies.restart_message(["scipy"]).lower()
+    # ready to analyse with either runtime; not without one
+    everything = {"numpy": "2.0", "pydicom": "3.0.1", "pylibjpeg": "2.0", "pylibjpeg-libjpeg": "2.3",
+                  "pylibjpeg-openjpeg": "2.4", "pylibjpeg-rle": "2.1", "opencv-python-headless": "4.10",
+                  "scipy": "1.14", "highdicom": "0.23", "tqdm": "4.66"}
+    assert dependencies.not_ready(RESOURCES, {**everything, "onnxruntime-gpu": "1.20"}.get) == []
+    assert dependencies.not_ready(RESOURCES, everything.get) == ["onnxruntime>=1.17"]
+    assert dependencies.not_ready(RESOURCES, {**everything, "pydicom": "2.4"}.get)[0] == "pydicom>=3.0,<4"
+
+
+def test_installer_prefers_pip_ensure_and_falls_back_to_pip_install() -> None:
+    calls: list[tuple] = []
+
+    class Util:
+        @staticmethod
+        def pip_install(text):
+            calls.append(("pip_install", text))
+
+    class Pydeps:
+        @staticmethod
+        def pip_ensure(requirements, **kwargs):
+            calls.append(("pip_ensure", [str(r) for r in requirements], kwargs))
+
+    class Old:  # a Slicer without pip_ensure
+        util = Util()
+
+    class New(Old):
+        pydeps = Pydeps()
+
+    how, install = dependencies.installer(New())
+    install(["numpy>=1.24", "onnxruntime>=1.17"])
+    assert how == "slicer.pydeps.pip_ensure"
+    assert calls[-1] == ("pip_ensure", ["numpy>=1.24", "onnxruntime>=1.17"],
+                         {"prompt_install": False, "requester": "MommiSlicer"})
+    how, install = dependencies.installer(Old())
+    install(["numpy>=1.24", "pydicom>=3.0,<4"])
+    assert how == "slicer.util.pip_install"
+    assert calls[-1] == ("pip_install", "numpy>=1.24 pydicom>=3.0,<4")
+
+
+def test_module_loads_without_the_engine_dependencies() -> None:
+    """MommiSlicer.py's top-level imports must work in a fresh Slicer (no pydicom yet) to offer the install."""
+    import subprocess
+
+    code = (f"import sys; sys.path.insert(0, {str(MODULE_DIR)!r})\n"
+            "sys.modules.update({m: None for m in ('pydicom', 'cv2', 'scipy', 'onnxruntime', 'highdicom')})\n"
+            "from MommiSlicerLib import dependencies, layout, paths\n"
+            "print(dependencies.not_ready() is not None, layout.layout_xml().count('vtkMRMLSliceNode'))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "4"]
+
+
+def test_layout_order_is_the_engines_hanging_order() -> None:
+    from MommiSlicerLib import layout
+    from mommi.study.model import HANGING_ORDER
+
+    assert layout.HANGING_ORDER == tuple(v.value for v in HANGING_ORDER)
+
+
+def test_colours_follow_the_malignancy_bands() -> None:
+    assert [malignancy_colour(m) for m in (None, 0.0, 0.29, 0.3, 0.69, 0.7, 1.0)] == \
+        [GREY, GREEN, GREEN, AMBER, AMBER, RED, RED]
+    assert heat_rgba(0)[3] == 0.0 and heat_rgba(255) == (1.0, 1.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("view, canonical_h", [("R-CC", False), ("R-CC", True), ("L-MLO", False), ("L-MLO", True)])
+def test_box_round_trips_through_ras_for_every_flip(view, canonical_h) -> None:
+    geometry = ViewGeometry.of(view, 300, 200, (0.1, 0.07), canonical_h, False)
+    matrix = geometry.ijk_to_ras()
+    box = [12.0, 40.5, 80.25, 190.0]
+    centre, size = box_to_roi(box, matrix)
+    bounds = [v for axis in range(3) for v in (centre[axis] - size[axis] / 2, centre[axis] + size[axis] / 2)]
+    assert ras_bounds_to_box(bounds, np.linalg.inv(matrix)) == pytest.approx(box)
+    assert size[:2] == pytest.approx([(80.25 - 12.0) * 0.07, (190.0 - 40.5) * 0.1])
+    # hanging: the chest wall of an R view is on screen right (RAS -x), of an L view on screen left
+    chest_wall_col = 199 if canonical_h else 0  # canonical_h: the file has the chest wall on the right
+    chest_x = (matrix @ [chest_wall_col, 0, 0, 1])[0]
+    other_x = (matrix @ [199 - chest_wall_col, 0, 0, 1])[0]
+    assert (chest_x < other_x) == view.startswith("R")
+
+
+# ---------------------------------------------------------------------- MRML (slicer-core)
+try:
+    import slicer  # the slicer-core wheel: 3D Slicer's MRML without the application
+    HAVE_MRML = hasattr(slicer, "vtkMRMLScene")
+    WHY = "the 'slicer' module found is not slicer-core (is the unrelated PyPI package 'slicer' installed?)"
+except ImportError:
+    slicer, HAVE_MRML = None, False
+    WHY = "slicer-core (3D Slicer's MRML as a wheel) is not installed: pip install slicer-core"
+
+if HAVE_MRML:
+    from MommiSlicerLib import layout, scene_io
+    from MommiSlicerLib.analysis_job import AnalysisJob
+    from MommiSlicerLib.appearance import HEAT_TABLE_NAME
+    from MommiSlicerLib.roi_sync import RoiSync
+    from MommiSlicerLib.scene_builder import (
+        FINDING_ID, TABLE_COLUMNS, build_study_scene, find_study_nodes, ijk_to_ras_of, table_rows,
+    )
+    from mommi.feedback.store import ReviewStore
+    from mommi.review.session import ReviewSession
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    """One synthetic four-view study with masses, analysed by the real pipeline on a worker thread."""
+    if not HAVE_MRML:
+        pytest.skip(WHY)
+    from mommi.data.synth import synthesize
+
+    root = tmp_path_factory.mktemp("slicer-study")
+    (folder,) = synthesize(root / "study", 1, seed=7, normal_fraction=0.0)
+    job = AnalysisJob(folder, device="cpu", results_root=root / "results").start()
+    state = job.wait(timeout=300)
+    assert state.status == "done", state.message
+    assert job.outcome.result.findings, "the demo study should have findings"
+    return job.outcome
+
+
+@pytest.fixture
+def built(analysed, tmp_path):
+    context = scene_io.standalone_context()
+    store = ReviewStore(tmp_path / "review.sqlite")
+    session = ReviewSession(store, analysed.folder, reader="dr-test")
+    nodes = build_study_scene(context.scene, analysed.study, analysed.result, session.findings,
+                              result_folder=str(analysed.folder))
+    sync = RoiSync(context.scene, nodes, session).attach()
+    yield context, nodes, session, sync, store
+    sync.detach()
+    store.close()
+    context.close()
+
+
+def _bounds_box(roi, volume) -> list[float]:
+    bounds = [0.0] * 6
+    roi.GetRASBounds(bounds)
+    from MommiSlicerLib.scene_builder import ras_to_ijk_of
+    return ras_bounds_to_box(bounds, ras_to_ijk_of(volume))
+
+
+def test_volumes_have_the_views_pixels_and_spacing(built, analysed) -> None:
+    context, nodes, *_ = built
+    result, study = analysed.result, analysed.study
+    assert set(nodes.volumes) == set(result.views) == {"R-CC", "L-CC", "R-MLO", "L-MLO"}
+    images = {v.value: img for v, img in study.images.items()}
+    for view, volume in nodes.volumes.items():
+        info = result.views[view]
+        assert volume.IsA("vtkMRMLScalarVolumeNode") and volume.GetName() == view
+        assert volume.GetImageData().GetDimensions() == (info.cols, info.rows, 1)  # a 2-D image: one slice
+        assert volume.GetSpacing() == pytest.approx((info.spacing_mm[1], info.spacing_mm[0], 1.0))
+        array = slicer.util.arrayFromVolume(volume)
+        assert array.shape == (1, info.rows, info.cols)
+        np.testing.assert_allclose(array[0], images[view].pixels, atol=1e-6)
+        matrix = ijk_to_ras_of(volume)
+        assert abs(matrix[0, 0]) == pytest.approx(info.spacing_mm[1]) and abs(matrix[1, 1]) == pytest.approx(
+            info.spacing_mm[0])
+        display = volume.GetDisplayNode()
+        assert display.GetWindow() == pytest.approx(1.0) and display.GetLevel() == pytest.approx(0.5)
+    # each view on its own plane, in hanging order
+    zs = [ijk_to_ras_of(nodes.volumes[v])[2, 3] for v in ("R-CC", "L-CC", "R-MLO", "L-MLO")]
+    assert zs == sorted(zs) and len(set(zs)) == 4
+
+
+def test_probability_maps_use_the_heat_table(built, analysed) -> None:
+    context, nodes, *_ = built
+    heat = nodes.heat
+    assert heat.IsA("vtkMRMLColorTableNode") and heat.GetName() == HEAT_TABLE_NAME
+    assert heat.GetNumberOfColors() == 256
+    rgba = [0.0] * 4
+    heat.GetColor(0, rgba)
+    assert rgba[3] == 0.0  # probability 0 is transparent
+    heat.GetColor(255, rgba)
+    assert rgba == pytest.approx([1.0, 1.0, 1.0, 1.0])
+    for view, prob in nodes.maps.items():
+        assert prob.GetDisplayNode().GetColorNodeID() == heat.GetID()
+        np.testing.assert_allclose(slicer.util.arrayFromVolume(prob)[0], analysed.result.maps[view], atol=1e-6)
+        np.testing.assert_allclose(ijk_to_ras_of(prob), ijk_to_ras_of(nodes.volumes[view]))
+
+
+def test_each_finding_is_an_roi_over_its_box(built, analysed) -> None:
+    context, nodes, session, *_ = built
+    findings = analysed.result.findings
+    assert set(nodes.rois) == {f.id for f in findings}
+    for finding in findings:
+        roi = nodes.rois[finding.id]
+        assert roi.IsA("vtkMRMLMarkupsROINode")
+        volume = nodes.volumes[finding.view]
+        matrix = ijk_to_ras_of(volume)
+        x0, y0, x1, y1 = finding.box_px
+        corner_a, corner_b = (matrix @ [x0, y0, 0, 1])[:3], (matrix @ [x1, y1, 0, 1])[:3]
+        assert list(roi.GetCenter())[:2] == pytest.approx(list((corner_a + corner_b)[:2] / 2))
+        assert list(roi.GetSize())[:2] == pytest.approx(list(np.abs(corner_b - corner_a)[:2]))
+        assert roi.GetCenter()[2] == pytest.approx(matrix[2, 3])
+        assert _bounds_box(roi, volume) == pytest.approx(finding.box_px, abs=1e-4)  # float32 bounds
+        assert finding.id in roi.GetName() and f"score {finding.score:.2f}" in roi.GetName()
+        if finding.malignancy is not None:
+            assert f"malignancy {finding.malignancy:.2f}" in roi.GetName()
+        if finding.birads:
+            assert f"BI-RADS {finding.birads}" in roi.GetName() and finding.birads in roi.GetDescription()
+        assert roi.GetDisplayNode().GetSelectedColor() == pytest.approx(malignancy_colour(finding.malignancy))
+
+
+def test_findings_table_lists_every_finding(built, analysed) -> None:
+    context, nodes, session, *_ = built
+    table = nodes.table
+    assert table.IsA("vtkMRMLTableNode")
+    assert [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())] == list(TABLE_COLUMNS)
+    rows = table_rows(table)
+    assert [r[0] for r in rows] == [f.id for f in session.findings]
+    by_id = {f.id: f for f in analysed.result.findings}
+    for row in rows:
+        finding = by_id[row[0]]
+        assert row[1] == finding.view and float(row[2]) == pytest.approx(finding.score, abs=1e-3)
+        assert row[5] == "pending"
+        assert [float(v) for v in row[6:]] == pytest.approx(finding.box_px, abs=0.01)
+
+
+def test_layout_is_registered_with_the_layout_node(built) -> None:
+    context, *_ = built
+    assert layout.register_layout(context.scene) == layout.LAYOUT_ID
+    node = context.scene.GetFirstNodeByClass("vtkMRMLLayoutNode")
+    assert node.IsLayoutDescription(layout.LAYOUT_ID)
+    xml = node.GetLayoutDescription(layout.LAYOUT_ID)
+    # R views left of L views, CC row above MLO row
+    positions = {view: xml.index(f'singletontag="{name}"') for view, name in layout.VIEW_NAMES.items()}
+    assert positions["R-CC"] < positions["L-CC"] < positions["R-MLO"] < positions["L-MLO"]
+    assert xml.startswith('<layout type="vertical">') and xml.count('<layout type="horizontal">') == 2
+    assert layout.register_layout(context.scene) == layout.LAYOUT_ID  # registering twice is harmless
+
+
+def test_moving_an_roi_records_an_edit_in_original_pixels(built) -> None:
+    context, nodes, session, sync, store = built
+    finding = session.findings[0]
+    roi, volume = nodes.rois[finding.id], nodes.volumes[finding.view]
+    matrix = ijk_to_ras_of(volume)
+    x0, y0, x1, y1 = finding.box_px
+    shift = np.array([10.0, -6.0])  # pixels: 10 columns right, 6 rows up
+    centre = np.array(roi.GetCenter())
+    centre[:2] += matrix[:2, :2] @ shift
+    roi.SetCenter(*centre)  # as the end of a drag leaves it
+    expected = [x0 + 10, y0 - 6, x1 + 10, y1 - 6]
+    events = [e for e in store.events(session.study_uid) if e.action == "edit_geometry"]
+    assert len(events) == 1 and events[0].finding_id == finding.id and events[0].reader == "dr-test"
+    assert events[0].after["box_px"] == pytest.approx(expected, abs=0.01)
+    assert events[0].before["box_px"] == pytest.approx([x0, y0, x1, y1], abs=0.01)
+    state = session.state.findings[finding.id]
+    assert state.edited and state.box_px == pytest.approx(expected, abs=0.01)
+    row = next(r for r in table_rows(nodes.table) if r[0] == finding.id)
+    assert "edited" in row[5] and float(row[6]) == pytest.approx(x0 + 10, abs=0.01)
+    # resizing is an edit too; renaming is not
+    roi.SetSize(roi.GetSize()[0] * 2, roi.GetSize()[1], roi.GetSize()[2])
+    roi.SetName("renamed")
+    edits = [e for e in store.events(session.study_uid) if e.action == "edit_geometry"]
+    assert len(edits) == 2
+    new = edits[-1].after["box_px"]
+    assert new[2] - new[0] == pytest.approx(2 * (x1 - x0), abs=0.02)
+    # a drag writes one event at its end, not one per mouse move
+    roi.InvokeEvent(slicer.vtkMRMLMarkupsNode.PointStartInteractionEvent)
+    for step in range(5):
+        centre = np.array(roi.GetCenter())
+        centre[:2] += matrix[:2, :2] @ np.array([1.0, 0.0])
+        roi.SetCenter(*centre)
+    assert len([e for e in store.events(session.study_uid) if e.action == "edit_geometry"]) == 2
+    roi.InvokeEvent(slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent)
+    assert len([e for e in store.events(session.study_uid) if e.action == "edit_geometry"]) == 3
+    # undo puts the ROI back where the review state says
+    session.undo()
+    sync.refresh()
+    assert _bounds_box(roi, volume) == pytest.approx(new, abs=0.01)
+
+
+def test_adding_an_roi_adds_a_mass(built) -> None:
+    context, nodes, session, sync, store = built
+    volume = nodes.volumes["L-MLO"]
+    matrix = ijk_to_ras_of(volume)
+    box = [20.0, 30.0, 60.0, 75.0]
+    centre, size = box_to_roi(box, matrix)
+    before = len(session.findings)
+    roi = context.scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "R")
+    roi.CreateDefaultDisplayNodes()
+    roi.SetCenter(*centre)  # centre first: the ROI's control point appears, placed, with the size
+    roi.SetSize(*size)
+    added = [e for e in store.events(session.study_uid) if e.action == "add_finding"]
+    assert len(added) == 1
+    finding_id = added[0].finding_id
+    assert finding_id.startswith("L-MLO-R") and added[0].after["view"] == "L-MLO"
+    assert added[0].after["box_px"] == pytest.approx(box, abs=0.01)
+    assert len(session.findings) == before + 1
+    assert roi.GetAttribute(FINDING_ID) == finding_id and nodes.rois[finding_id] is roi
+    assert roi.GetName().startswith(finding_id)
+    assert roi.GetDisplayNode().GetSelectedColor() == pytest.approx(GREY)
+    assert table_rows(nodes.table)[-1][0] == finding_id
+    # moving the new ROI edits the added finding, it does not add another
+    roi.SetCenter(centre[0], centre[1] - 1.0, centre[2])
+    assert len([e for e in store.events(session.study_uid) if e.action == "add_finding"]) == 1
+    assert [e.finding_id for e in store.events(session.study_uid) if e.action == "edit_geometry"] == [finding_id]
+    # an ROI off every image is left alone
+    stray = context.scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "stray")
+    stray.SetCenter(5000, 5000, 0)
+    stray.SetSize(5, 5, 1)
+    assert len([e for e in store.events(session.study_uid) if e.action == "add_finding"]) == 1
+    assert stray.GetAttribute(FINDING_ID) is None
+
+
+def test_scene_survives_an_mrb_round_trip(built, analysed, tmp_path) -> None:
+    context, nodes, session, sync, store = built
+    session.accept()  # a decision shown in the table and kept in the scene
+    sync.refresh()
+    before = {
+        "volumes": {v: (n.GetSpacing(), ijk_to_ras_of(n), slicer.util.arrayFromVolume(n).copy())
+                    for v, n in nodes.volumes.items()},
+        "maps": {v: slicer.util.arrayFromVolume(n).copy() for v, n in nodes.maps.items()},
+        "rois": {i: (r.GetCenter(), r.GetSize(), r.GetName(), r.GetDisplayNode().GetSelectedColor())
+                 for i, r in nodes.rois.items()},
+        "rows": table_rows(nodes.table),
+    }
+    path = scene_io.save_mrb(context.scene, tmp_path / "study.mrb")
+    sync.detach()
+
+    other = scene_io.standalone_context()
+    try:
+        scene_io.load_mrb(other.scene, path)
+        again = find_study_nodes(other.scene)
+        assert again is not None and again.study_uid == session.study_uid
+        assert again.result_folder == str(analysed.folder)
+        assert set(again.volumes) == set(before["volumes"]) and set(again.maps) == set(before["maps"])
+        for view, (spacing, matrix, array) in before["volumes"].items():
+            volume = again.volumes[view]
+            assert volume.GetSpacing() == pytest.approx(spacing)
+            np.testing.assert_allclose(ijk_to_ras_of(volume), matrix)
+            np.testing.assert_array_equal(slicer.util.arrayFromVolume(volume), array)
+        for view, array in before["maps"].items():
+            np.testing.assert_array_equal(slicer.util.arrayFromVolume(again.maps[view]), array)
+            assert again.maps[view].GetDisplayNode().GetColorNode().GetName() == HEAT_TABLE_NAME
+        assert set(again.rois) == set(before["rois"])
+        for finding_id, (centre, size, name, colour) in before["rois"].items():
+            roi = again.rois[finding_id]
+            assert roi.GetCenter() == pytest.approx(centre) and roi.GetSize() == pytest.approx(size)
+            assert roi.GetName() == name and roi.GetDisplayNode().GetSelectedColor() == pytest.approx(colour)
+        assert table_rows(again.table) == before["rows"]
+        assert "accepted" in before["rows"][0][5]
+        # the review goes on in the reloaded scene: an edit there reaches the same store
+        resumed = RoiSync(other.scene, again, session).attach()
+        finding = session.findings[0]
+        roi = again.rois[finding.id]
+        roi.SetCenter(roi.GetCenter()[0], roi.GetCenter()[1], roi.GetCenter()[2])  # no change: nothing written
+        assert not [e for e in store.events(session.study_uid) if e.action == "edit_geometry"]
+        matrix = ijk_to_ras_of(again.volumes[finding.view])
+        centre = np.array(roi.GetCenter())
+        centre[:2] += matrix[:2, :2] @ np.array([3.0, 4.0])
+        roi.SetCenter(*centre)
+        (edit,) = [e for e in store.events(session.study_uid) if e.action == "edit_geometry"]
+        x0, y0, x1, y1 = finding.box_px
+        assert edit.after["box_px"] == pytest.approx([x0 + 3, y0 + 4, x1 + 3, y1 + 4], abs=0.01)
+        resumed.detach()
+    finally:
+        other.close()
