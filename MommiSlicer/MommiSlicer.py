@@ -61,9 +61,8 @@ class MommiSlicer(ScriptedLoadableModule):
             "treat anyone."
         )
         self.parent.acknowledgementText = (
-            "Implements the method of Z. Yang, Z. Cao, Y. Zhang, Y. Tang, X. Lin, R. Ouyang, M. Wu, "
-            "M. Han, J. Xiao, L. Huang, S. Wu, P. Chang, J. Ma: 'MommiNet-v2: Mammographic multi-view "
-            "mass identification networks', Medical Image Analysis 73 (2021) 102204, "
+            "Implements the method of Z. Yang, Z. Cao et al., 'MommiNet-v2: Mammographic multi-view "
+            "mass identification networks', Medical Image Analysis (2021), "
             "doi:10.1016/j.media.2021.102204. Research use only."
         )
 
