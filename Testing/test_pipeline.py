@@ -293,3 +293,21 @@ def test_vendor_dicom_studies_analyse_with_every_output(tmp_path: Path, pipeline
     assert {"result", "maps", "sheet", "sr", "seg_L-CC"} <= set(written.files)
     for name, view in result.views.items():
         assert result.maps[name].shape == (view.rows, view.cols) == (320, 256)
+
+
+def test_decoding_in_processes_gives_the_same_study_and_the_same_errors(demo: Path, tmp_path: Path) -> None:
+    """`load_studies(processes=N)` forks decoders (JPEG 2000 holds the GIL, so threads would not help):
+    same pixels, and typed errors survive the trip back from the worker process."""
+    from mommi.errors import UnreadablePixelDataError
+    from mommi.study.loader import load_studies
+
+    shutil.copytree(demo / "study", tmp_path / "good")
+    _corrupt_rle_copy(demo / "study", tmp_path / "bad")
+    serial = load_studies([tmp_path])
+    forked = load_studies([tmp_path], processes=2)
+    assert len(forked.studies) == len(serial.studies) == 1
+    for view, image in serial.studies[0].images.items():
+        assert np.array_equal(forked.studies[0].images[view].pixels, image.pixels)
+    assert sorted(type(e).__name__ for e in forked.errors) == ["UnreadablePixelDataError"] * 4
+    assert sorted(str(e.path) for e in forked.errors) == sorted(str(e.path) for e in serial.errors)
+    assert all(isinstance(e, UnreadablePixelDataError) and e.reason for e in forked.errors)

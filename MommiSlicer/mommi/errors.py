@@ -30,6 +30,9 @@ class StudyInputError(MommiError):
         where = f"{self.path}: " if self.path is not None else ""
         super().__init__(f"{where}{reason}")
 
+    def __reduce__(self):  # noqa: ANN204 - pickling: errors cross process boundaries (parallel decoding, batches)
+        return type(self), (self.path, self.reason), self.__dict__
+
     def to_dict(self) -> dict[str, str | None]:
         return {
             "code": self.code,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,8 @@ def _pipeline(args: argparse.Namespace) -> Any:
     from mommi.runtime.zoo import manifest_path_of
 
     min_score = DEFAULT_MIN_SCORE if args.min_score is None else args.min_score
-    return Pipeline(manifest_path_of(args.zoo), args.device, min_score)
+    cores = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
+    return Pipeline(manifest_path_of(args.zoo), args.device, min_score, decode_processes=cores)
 
 
 def _progress(stage: str, fraction: float) -> None:

@@ -51,8 +51,10 @@ class AnalysisCancelled(Exception):
 
 class Pipeline:
     def __init__(self, zoo: Path | None = None, device: str = "auto", min_score: float = DEFAULT_MIN_SCORE,
-                 size: str = "lite") -> None:
+                 size: str = "lite", decode_processes: int = 1) -> None:
         self.zoo, self.device, self.min_score = zoo, device, float(min_score)
+        #: processes that decode a study's files (``load_studies``); the command line uses one per core
+        self.decode_processes = decode_processes
         self.chain = DetectionChain(zoo, device, size)
         self.missing: dict[str, str] = {}  # task -> why it is not available
         for task in ("single", "bidual", "ipsidual", "fusion"):
@@ -86,7 +88,7 @@ class Pipeline:
     def load(self, path: Path | list[Path]) -> tuple[Study, float]:
         """The study at ``path`` (a folder or its files) with pixels, and the seconds it took."""
         start = time.perf_counter()
-        study = load_study(path)
+        study = load_study(path, processes=self.decode_processes)
         return study, time.perf_counter() - start
 
     def analyze_path(self, path: Path | list[Path], progress: ProgressCallback | None = None,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from mommi.errors import (
@@ -46,34 +49,52 @@ def read_image(path: Path, keep_pixels: bool = True) -> MammoImage:
         raise StudyInputError(path, f"unexpected error while reading ({type(exc).__name__}: {exc})") from exc
 
 
+def _read_or_error(path: Path, keep_pixels: bool) -> MammoImage | StudyInputError:
+    try:
+        return read_image(path, keep_pixels=keep_pixels)
+    except StudyInputError as exc:
+        return exc
+
+
+def _can_fork() -> bool:
+    """Forking is safe only from the main thread of a process (a GUI's worker thread must not fork)."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.current_thread() is threading.main_thread()
+
+
 def load_studies(
     paths: Iterable[str | Path],
     keep_pixels: bool = True,
     allow_for_processing: bool = False,
     progress: ProgressCallback | None = None,
+    processes: int = 1,
 ) -> StudyCollection:
     """Find every study under ``paths``. Bad files are reported, never fatal.
 
-    Files are decoded one after another: a thread pool does not help, because the JPEG 2000
-    decoder holds Python's GIL (measured: four 3328 x 2560 views in 5.2 s serially, 5.4 s with
-    four threads); two processes take 2.9 s, but forking inside the reader's analysis thread is
-    not safe, so that is left for a later change.
+    ``processes`` > 1 decodes files in forked processes: the JPEG 2000 decoder holds Python's GIL,
+    so threads gain nothing (measured: four 3328 x 2560 views in 5.2 s serially, 5.4 s with four
+    threads, 2.9 s with two processes). Called from anything but a main thread, or where fork is
+    not available, files are decoded one after another.
     """
     found = discover(paths)
-    images: list[MammoImage] = []
     errors: list[StudyInputError] = list(found.errors)
     ignored = list(found.ignored)
-    for index, path in enumerate(found.files, start=1):
+    wanted = []
+    for path in found.files:
         if _is_unlabelled_raster(path) and path not in found.explicit:
             # masks, thumbnails and screenshots next to a study: not an error when found in a folder
             ignored.append(path)
-            continue
-        try:
-            images.append(read_image(path, keep_pixels=keep_pixels))
-        except StudyInputError as exc:
-            errors.append(exc)
+        else:
+            wanted.append(path)
+    if processes > 1 and len(wanted) > 1 and _can_fork():
+        with ProcessPoolExecutor(min(processes, len(wanted)), mp_context=multiprocessing.get_context("fork")) as pool:
+            outcomes = pool.map(_read_or_error, wanted, [keep_pixels] * len(wanted))
+    else:
+        outcomes = (_read_or_error(path, keep_pixels) for path in wanted)
+    images: list[MammoImage] = []
+    for index, (path, outcome) in enumerate(zip(wanted, outcomes), start=1):
+        (errors if isinstance(outcome, StudyInputError) else images).append(outcome)  # type: ignore[arg-type]
         if progress is not None:
-            progress(index, len(found.files), path)
+            progress(index, len(wanted), path)
     studies, orphans = group_into_studies(images, errors, allow_for_processing)
     for folder in found.empty_folders:
         orphans.append(NoStudyFoundError(folder, "this folder holds no image files"))
