@@ -120,3 +120,20 @@ def test_shipped_classifier_scores_the_chains_findings_in_any_batch(synthetic_st
         assert len(scores) == len(boxes)
         single = [classifier.classify(pixels, [b])[0].probability for b in boxes]
         assert [s.probability for s in scores] == pytest.approx(single, abs=1e-5)
+
+
+@pytest.mark.parametrize("entry", MODELS, ids=lambda m: m["name"])
+def test_shipped_checkpoint_is_the_one_the_model_was_exported_from(entry: dict) -> None:
+    """Feedback fine-tunes the shipped models from these files (`mommi train ... --init-from`)."""
+    from mommi.runtime.zoo import sha256_of
+
+    path = ZOO / entry["checkpoint"]
+    assert sha256_of(path) == entry["checkpoint_sha256"] and path.stat().st_size < 8 * 2**20
+    assert entry["checkpoint"] in (ZOO / entry["card"]).read_text()
+    torch = pytest.importorskip("torch", reason="loading a checkpoint into its network needs the train extra")
+    from mommi.train.loop import TrainConfig, build_model
+
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = TrainConfig(**saved["config"])
+    model = build_model(entry["task"], cfg.config, cfg.fuse_stage, cfg.geometry)
+    model.load_state_dict(saved["model"])  # strict: every weight of the network, nothing else

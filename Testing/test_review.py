@@ -211,9 +211,11 @@ def test_training_reads_a_batch_back(analysed: Path, store: ReviewStore, tmp_pat
         r.image_id: {"boxes": [[*f.box, 0.9] for f in r.findings if f.kind == "mass"] + [[20, 20, 80, 80, 0.5]]}
         for r in validation.records}}))
     run = tmp_path / "run"
+    shipped = Path(__file__).resolve().parents[1] / "model_zoo" / "checkpoints" / "malignancy-lite.pt"
+    init = ["--init-from", str(shipped)] if shipped.is_file() else []  # fine-tune the shipped classifier
     assert main(["train", "malignancy", "--manifest", str(val), "--feedback", str(batch), "--detections",
                  str(detections), "--out", str(run), "--epochs", "1", "--cache", str(tmp_path / "cache"),
-                 "--batch-size", "2"]) == exit_codes.OK
+                 "--batch-size", "2", *init]) == exit_codes.OK
     (train_file,) = (tmp_path / "cache").glob("patches-train-*.npz")
     samples = load_samples(train_file)
     # the samples it was given: the edited mass (biopsy malignant) as a gold patch, the rejected finding

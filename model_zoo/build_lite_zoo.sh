@@ -108,7 +108,13 @@ mommi eval-malignancy --manifest "$DATA/synth-test.json" --split test \
 mommi eval-malignancy --manifest "$DATA/mias.json" --split test --detections "${TRAIN_DETS[1]}" \
   --out "$DATA/eval/malignancy-mias"
 
-# 9. metrics into the manifest, the model cards and model_zoo/ablation.md
+# 9. the training checkpoints of the shipped models (fine-tuning from feedback starts from them), then metrics
+#    into the manifest, the model cards and model_zoo/ablation.md
+mkdir -p model_zoo/checkpoints
+for pair in nipple-lite:nipple single-lite:single bidual-lite:bidual ipsidual-lite:ipsidual fusion-lite:fusion \
+            malignancy-lite:malignancy-learned; do
+  cp "$DATA/runs/${pair#*:}/best.pt" "model_zoo/checkpoints/${pair%%:*}.pt"
+done
 mommi zoo record-metrics --zoo model_zoo --eval "$DATA/eval"
 
 # 10. the regression test's expected findings on the demo study follow the new models

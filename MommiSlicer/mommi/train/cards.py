@@ -7,12 +7,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mommi.runtime.zoo import MANIFEST_NAME, read_manifest, write_manifest
+from mommi.runtime.zoo import MANIFEST_NAME, read_manifest, sha256_of, write_manifest
 from mommi.train.classifier_card import classifier_metrics, comparison_rows, render_classifier_card
 
 BUILD_SCRIPT = "model_zoo/build_lite_zoo.sh"
 #: hand-written findings per task (model_zoo/notes/<task>.md), copied into the generated cards
 NOTES_DIR = "notes"
+#: training checkpoints of the shipped models (`mommi train ... --init-from` fine-tunes them)
+CHECKPOINTS_DIR = "checkpoints"
 DATASETS = {
     "synth-test": "200 synthetic studies (seed 200) never seen in training, all 800 views",
     "mias": "mini-MIAS validation split (patient-level, seed 0)",
@@ -82,6 +84,14 @@ def _verdicts(entry: dict[str, Any], comparison: dict[str, Any]) -> list[str]:
     return out
 
 
+def checkpoint_line(entry: dict[str, Any]) -> str:
+    if not entry.get("checkpoint"):
+        return "- Training checkpoint: not shipped"
+    return (f"- Training checkpoint: `{entry['checkpoint']}` (SHA-256 `{entry['checkpoint_sha256']}`), the file this "
+            f"ONNX model was exported from; `mommi train {entry['task']} ... --init-from model_zoo/{entry['checkpoint']}` "
+            "fine-tunes it (e.g. on feedback batches)")
+
+
 def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes: str = "", ablation: str = "") -> str:
     """The card's text; ``notes`` (hand-written Markdown: what was tried and found) goes in as is, and
     the tri-view ``ablation`` tables go into the cards of the ipsilateral and fusion networks."""
@@ -106,6 +116,7 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         + (f", relation geometry {entry['config']['geometry']}" if entry["config"].get("geometry") else ""),
         f"- Exported {entry['exported']} with the legacy ONNX exporter (opset 17); ONNX Runtime vs PyTorch "
         f"max |difference| {entry['parity_max_abs_diff']:.2g}",
+        checkpoint_line(entry),
         "",
         "## Training data",
         "Training manifests: " + ", ".join(f"`{Path(p).name}`" for p in entry.get("training_data", [])) + ".",
@@ -198,6 +209,13 @@ def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
             dataset = report_path.parent.name[len(entry["task"]) + 1 :]
             entry["metrics"][dataset] = metrics_of(json.loads(report_path.read_text()))
         entry["card"] = f"cards/{entry['name']}.md"
+        checkpoint = zoo / CHECKPOINTS_DIR / f"{entry['name']}.pt"
+        # the training checkpoint travels with the zoo so that feedback can fine-tune the shipped model;
+        # it is listed only when it is the very file the ONNX model was exported from
+        if checkpoint.is_file() and sha256_of(checkpoint) == entry.get("checkpoint_sha256"):
+            entry["checkpoint"] = f"{CHECKPOINTS_DIR}/{checkpoint.name}"
+        else:
+            entry.pop("checkpoint", None)
     by_task = {m["task"]: m for m in manifest["models"]}
     ablation = ablation_table(eval_dir)
     written = []
@@ -209,7 +227,8 @@ def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
         notes = notes_path.read_text(encoding="utf-8") if notes_path.exists() else ""
         path = zoo / entry["card"]
         if entry["task"] == "malignancy":
-            text = render_classifier_card(entry, comparison_rows(eval_dir), notes, PURPOSE["malignancy"], BUILD_SCRIPT)
+            text = render_classifier_card(entry, comparison_rows(eval_dir), notes, PURPOSE["malignancy"], BUILD_SCRIPT,
+                                          checkpoint_line(entry))
         else:
             text = render_card(entry, comparison, notes, ablation)
         path.write_text(text, encoding="utf-8")

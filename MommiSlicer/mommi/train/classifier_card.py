@@ -66,7 +66,7 @@ def comparison_table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def render_classifier_card(entry: dict[str, Any], rows: list[dict[str, Any]], notes: str, purpose: str,
-                           build_script: str) -> str:
+                           build_script: str, checkpoint_line: str = "") -> str:
     config = entry["config"]
     patch = entry["normalisation"].get("patch", {})
     lines = [
@@ -89,6 +89,7 @@ def render_classifier_card(entry: dict[str, Any], rows: list[dict[str, Any]], no
         f"best epoch {config['epochs_run']} (shipped), seed {config['seed']}, batch {config['batch_size']}, lr {config['lr']}",
         f"- Exported {entry['exported']} with the legacy ONNX exporter (opset 17); ONNX Runtime vs PyTorch "
         f"max |difference| {entry['parity_max_abs_diff']:.2g}",
+        checkpoint_line,
         "",
         "## Training data",
         "Training manifests: " + ", ".join(f"`{Path(p).name}`" for p in entry.get("training_data", [])) + ".",
