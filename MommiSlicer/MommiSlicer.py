@@ -33,9 +33,9 @@ from MommiSlicerLib.paths import resource
 
 def _panel():
     """The findings-panel texts (imports the engine: only once the dependencies are installed)."""
-    from MommiSlicerLib import panel
+    from mommi.review import panel_text
 
-    return panel
+    return panel_text
 
 #: poll interval of the running analysis (ms): the GUI never waits on the worker
 POLL_MS = 100

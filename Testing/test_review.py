@@ -225,3 +225,19 @@ def test_training_reads_a_batch_back(analysed: Path, store: ReviewStore, tmp_pat
     assert samples.malignant[samples.detected].tolist() == [0.0] and not samples.matched.any()
     assert any(p.endswith(".json") and "feedback-" in p
                for p in torch.load(run / "best.pt", weights_only=False)["manifests"])
+
+
+def test_panel_texts_shared_by_both_front_ends(analysed: Path, store: ReviewStore) -> None:
+    from mommi.review import panel_text
+
+    session = ReviewSession(store, analysed, reader="dr-a")
+    first = session.findings[0]
+    session.set_birads("4C", first.id)
+    session.edit_geometry([10, 10, 40, 50], finding_id=first.id)
+    rows = panel_text.rows(session)
+    assert [r[0] for r in rows] == [f.id for f in session.findings] and len(rows[0]) == len(panel_text.COLUMNS)
+    assert rows[0][3] == "4C (reader)" and rows[0][4] == "pending, edited" and rows[0][1] == f"{first.score:.2f}"
+    text = panel_text.details(session.state.findings[first.id])
+    assert f"<b>{first.id}</b>" in text and "box 10, 10 to 40, 50 px (edited)" in text and "branch" in text
+    assert panel_text.details(None) == "No finding selected."
+    assert panel_text.BIRADS_ITEMS[1:] == ("1", "2", "3", "4A", "4B", "4C", "5", "6")

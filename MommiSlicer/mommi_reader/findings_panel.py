@@ -16,16 +16,15 @@ from PyQt5.QtCore import QObject, Qt, pyqtSignal
 from PyQt5.QtGui import QBrush
 from PyQt5.QtWidgets import QComboBox, QHeaderView, QTableWidgetItem, QWidget
 
-from mommi.feedback.state import BIOPSY, STATUSES, FindingState
-from mommi.findings.birads import BIRADS_CATEGORIES
+from mommi.feedback.state import STATUSES, FindingState
+from mommi.review import panel_text
+from mommi.review.panel_text import BIOPSY_ITEMS, BIRADS_ITEMS, COLUMNS, NOT_SET
 from mommi.review.session import ReviewSession
 
 from mommi_reader.imaging import finding_colour
 from mommi_reader.resources import ui_file
 
 UI_FILE = "findings_panel.ui"
-NOT_SET = "not set"
-COLUMNS = ("Finding", "Score", "Malignancy", "BI-RADS", "Decision")  # the id names the view (L-CC-1)
 MALIGNANCY_COLUMN = 2
 
 
@@ -54,12 +53,12 @@ class FindingsPanel(QObject):
         super().__init__(parent)
         self.widget = load_panel(parent)
         w = self.widget
-        self._fill_combo(w.biradsCombo, (NOT_SET, *BIRADS_CATEGORIES))  # the engine's list, not a copy
-        self._fill_combo(w.biopsyCombo, (NOT_SET, *BIOPSY))
+        self._fill_combo(w.biradsCombo, BIRADS_ITEMS)  # the engine's lists, the same as in Slicer
+        self._fill_combo(w.biopsyCombo, BIOPSY_ITEMS)
         self._fill_combo(w.statusCombo, STATUSES)
         table = w.findingsTable
         table.setColumnCount(len(COLUMNS))
-        table.setHorizontalHeaderLabels(COLUMNS)
+        table.setHorizontalHeaderLabels(list(COLUMNS))
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         table.horizontalHeader().setStretchLastSection(True)
         table.itemSelectionChanged.connect(self._row_selected)
@@ -130,7 +129,7 @@ class FindingsPanel(QObject):
             w.commentsList.clear()
             if selected is not None:
                 w.commentsList.addItems(selected.comments)
-            w.detailsLabel.setText(_details(selected))
+            w.detailsLabel.setText(panel_text.details(selected))
         finally:
             self._filling = False
 
@@ -139,10 +138,7 @@ class FindingsPanel(QObject):
         table.clearSelection()
         table.setRowCount(len(findings))
         for row, finding in enumerate(findings):
-            birads = f"{finding.birads} (reader)" if finding.birads else (finding.model_birads or "")
-            values = (finding.id, _number(finding.score), _number(finding.malignancy), birads,
-                      finding.decision + (", edited" if finding.edited else ""))
-            for column, text in enumerate(values):
+            for column, text in enumerate(panel_text.row(finding)):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.UserRole, finding.id)
                 if column == MALIGNANCY_COLUMN:
@@ -151,22 +147,3 @@ class FindingsPanel(QObject):
             if selected is not None and finding.id == selected.id:
                 table.selectRow(row)
                 table.scrollToItem(table.item(row, 0))
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
-
-
-def _details(finding: FindingState | None) -> str:
-    if finding is None:
-        return "No finding selected."
-    x0, y0, x1, y1 = finding.box_px
-    origin = "added by a reader" if finding.origin == "reader" else f"model (score {_number(finding.score)})"
-    lines = [f"<b>{finding.id}</b> on {finding.view}: {origin}",
-             f"box {x0:.0f}, {y0:.0f} to {x1:.0f}, {y1:.0f} px" + (" (edited)" if finding.edited else "")]
-    original = finding.original or {}
-    if original.get("branch"):
-        lines.append(f"read by the {original['branch']} branch")
-    if original.get("ipsilateral_partner"):
-        lines.append(f"same mass in the other view: {original['ipsilateral_partner']}")
-    return "<br>".join(lines)

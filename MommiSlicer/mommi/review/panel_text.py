@@ -1,9 +1,8 @@
 """What the shared findings panel (``Resources/UI/findings_panel.ui``) shows, as plain data.
 
-The desktop reader fills the same .ui from a ``ReviewSession`` with PyQt5; Slicer's Python
-has its own Qt bindings (PythonQt), so the widgets are filled in ``MommiSlicer.py`` while the
-texts come from here: the two front ends show the same columns and wording, and the texts are
-tested without any Qt.
+Both front ends fill the same .ui from a ``ReviewSession``: the desktop reader with PyQt5,
+Slicer with its own bindings (PythonQt). The columns, items and wording come from here, so the
+two show the same texts, and the texts are tested without any Qt.
 """
 
 from __future__ import annotations
@@ -24,14 +23,16 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+def row(finding: Any) -> tuple[str, ...]:
+    """The table row of one finding, in COLUMNS order."""
+    birads = f"{finding.birads} (reader)" if finding.birads else (finding.model_birads or "")
+    return (finding.id, _number(finding.score), _number(finding.malignancy), birads,
+            finding.decision + (", edited" if finding.edited else ""))
+
+
 def rows(session: Any) -> list[tuple[str, ...]]:
     """One row per finding in reading order (model findings by score, then the reader's own)."""
-    out = []
-    for f in session.findings:
-        birads = f"{f.birads} (reader)" if f.birads else (f.model_birads or "")
-        out.append((f.id, _number(f.score), _number(f.malignancy), birads,
-                    f.decision + (", edited" if f.edited else "")))
-    return out
+    return [row(f) for f in session.findings]
 
 
 def details(finding: Any) -> str:
