@@ -12,42 +12,11 @@ Cancellation is a flag the pipeline reads between stages (``Pipeline.analyze``'s
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-_pipelines: dict[tuple[str, str], Any] = {}
-_pipelines_lock = threading.Lock()
-
-
-def shared_pipeline(zoo: Path | None, device: str) -> Any:
-    """One ``Pipeline`` per (zoo, device) in this process: its ONNX sessions are costly to create."""
-    from mommi.runtime.pipeline import Pipeline
-    from mommi.runtime.zoo import manifest_path_of
-
-    key = (str(zoo or ""), device)
-    with _pipelines_lock:
-        if key not in _pipelines:
-            _pipelines[key] = Pipeline(manifest_path_of(zoo), device)
-        return _pipelines[key]
-
-
-def default_results_root(env: dict[str, str] | None = None, platform: str | None = None) -> Path:
-    """Per-user cache for analysis results (the desktop reader's default location too)."""
-    env = dict(os.environ) if env is None else env
-    platform = platform or sys.platform
-    if platform.startswith("win"):
-        base = Path(env.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "mommislicer" / "results"
-
 
 @dataclass
 class JobState:
@@ -74,8 +43,10 @@ class AnalysisJob:
 
     def __init__(self, source: Path | list[Path], device: str = "auto", zoo: Path | None = None,
                  results_root: Path | None = None) -> None:
+        from mommi.runtime.outputs import results_cache_root  # the engine is imported on use
+
         self.source, self.device, self.zoo = source, device, zoo
-        self.results_root = results_root or default_results_root()
+        self.results_root = results_root or results_cache_root()
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._state = JobState("running", "starting", 0.0)
@@ -108,7 +79,7 @@ class AnalysisJob:
         from mommi.errors import MommiError
         from mommi.runtime.batch import folder_name
         from mommi.runtime.outputs import write_outputs
-        from mommi.runtime.pipeline import AnalysisCancelled
+        from mommi.runtime.pipeline import AnalysisCancelled, shared_pipeline
         from mommi.runtime.zoo import ZooError
 
         start = time.perf_counter()

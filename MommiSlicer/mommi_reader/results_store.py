@@ -19,10 +19,8 @@ import json
 import zipfile
 from pathlib import Path
 
-from PyQt5.QtCore import QStandardPaths
-
 from mommi.runtime.batch import folder_name
-from mommi.runtime.outputs import MAPS_FILE, RESULT_FILE, read_maps
+from mommi.runtime.outputs import MAPS_FILE, RESULT_FILE, read_maps, results_cache_root
 from mommi.runtime.pipeline import DEFAULT_MIN_SCORE
 from mommi.runtime.result import StudyResult
 from mommi.runtime.zoo import default_manifest_path, manifest_path_of, read_manifest
@@ -32,9 +30,8 @@ LOCATIONS = ("cache", "beside", "folder")
 
 
 def cache_root() -> Path:
-    """The per-user cache folder for results (``~/.cache/mommislicer/results`` on Linux)."""
-    base = QStandardPaths.writableLocation(QStandardPaths.GenericCacheLocation)
-    return Path(base or Path.home() / ".cache") / "mommislicer" / "results"
+    """The per-user cache folder for results, shared with the Slicer module (``mommi.runtime.outputs``)."""
+    return results_cache_root()
 
 
 def results_folder(study: Study, location: str = "cache", folder: str | Path | None = None) -> Path:

@@ -16,7 +16,6 @@ raised here can reach Qt's event loop.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,8 @@ from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
 from mommi.errors import MommiError, StudyInputError
 from mommi.runtime.outputs import write_outputs
-from mommi.runtime.pipeline import AnalysisCancelled, Pipeline
-from mommi.runtime.zoo import ZooError, manifest_path_of
+from mommi.runtime.pipeline import AnalysisCancelled, shared_pipeline
+from mommi.runtime.zoo import ZooError
 from mommi.study.loader import load_studies, load_study
 from mommi.study.model import Study
 
@@ -35,19 +34,6 @@ from mommi_reader.results_store import load_saved, results_folder
 from mommi_reader.study_data import AnalysisOutcome, ScanResult, entry_of, heat_maps, prepare_study
 
 log = logging.getLogger(__name__)
-
-_pipelines: dict[tuple[str, str], Pipeline] = {}
-_pipelines_lock = threading.Lock()
-
-
-def shared_pipeline(zoo: Path | None, device: str) -> Pipeline:
-    """One Pipeline per (zoo, device) in this process, created on first use."""
-    key = (str(zoo or ""), device)
-    with _pipelines_lock:
-        if key not in _pipelines:
-            _pipelines[key] = Pipeline(manifest_path_of(zoo), device)
-        return _pipelines[key]
-
 
 @dataclass
 class WorkerOptions:

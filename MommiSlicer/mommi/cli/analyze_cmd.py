@@ -65,12 +65,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _pipeline(args: argparse.Namespace) -> Any:
-    from mommi.runtime.pipeline import DEFAULT_MIN_SCORE, Pipeline
+    from mommi.runtime.pipeline import Pipeline
     from mommi.runtime.zoo import manifest_path_of
 
-    min_score = DEFAULT_MIN_SCORE if args.min_score is None else args.min_score
     cores = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
-    return Pipeline(manifest_path_of(args.zoo), args.device, min_score, decode_processes=cores)
+    return Pipeline(manifest_path_of(args.zoo), args.device, args.min_score, decode_processes=cores)
 
 
 def _progress(stage: str, fraction: float) -> None:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mommi.cli import exit_codes
 
 
@@ -89,7 +91,7 @@ def run_eval(args: argparse.Namespace) -> int:
               "manifests": [str(p) for p in args.manifest], "provider": classifier.provider} | report
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    known = samples.malignant == samples.malignant  # not NaN
+    known = ~np.isnan(samples.malignant)
     try:
         plot_roc(roc_curves(samples, logits), args.out / "roc.png", f"{entry['name']} on {args.split}")
         if known.any():
@@ -132,7 +134,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         return _problem("zoo calibrate", exc)
     manifest_path = manifest_path_of(args.zoo) or default_manifest_path()
     calibration["fitted_on"] = {"manifests": [p.name for p in args.manifest], "split": args.split}
-    known = samples.malignant == samples.malignant
+    known = ~np.isnan(samples.malignant)
     plot = manifest_path.parent / "cards" / f"{args.model}-reliability-{args.split}.png"
     try:
         plot_reliability(apply_temperature(logits[known], 1.0),

@@ -51,11 +51,10 @@ def _study_files(study: Study) -> list[str]:
 
 
 def _initialise(options: dict[str, Any]) -> None:
-    from mommi.runtime.pipeline import DEFAULT_MIN_SCORE, Pipeline
+    from mommi.runtime.pipeline import Pipeline
     from mommi.runtime.zoo import manifest_path_of
 
-    min_score = options["min_score"] if options["min_score"] is not None else DEFAULT_MIN_SCORE
-    _worker["pipeline"] = Pipeline(manifest_path_of(options["zoo"]), options["device"], min_score)
+    _worker["pipeline"] = Pipeline(manifest_path_of(options["zoo"]), options["device"], options["min_score"])
     _worker["dicom"] = options["dicom"]
 
 

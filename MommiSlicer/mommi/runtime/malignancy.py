@@ -64,9 +64,13 @@ class MalignancyClassifier:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
         return np.concatenate(logits), np.concatenate(values)
 
-    def classify(self, pixels: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[MalignancyScore]:
-        """Scores of boxes (x0, y0, x1, y1) in the ORIGINAL pixels of one image (values in [0, 1])."""
-        logits, values = self.raw(cut_patches(pixels, [b[:4] for b in boxes], self.spec))
+    def scores(self, patches: np.ndarray) -> list[MalignancyScore]:
+        """Calibrated scores of (N, 1, S, S) patches cut by ``cut_patches`` (from one image or several)."""
+        logits, values = self.raw(patches)
         probabilities = apply_temperature(logits, self.temperature)
         return [MalignancyScore(float(p), float(z), float(v), nearest_birads(float(v)), self.calibrated)
                 for p, z, v in zip(probabilities, logits, values)]
+
+    def classify(self, pixels: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[MalignancyScore]:
+        """Scores of boxes (x0, y0, x1, y1) in the ORIGINAL pixels of one image (values in [0, 1])."""
+        return self.scores(cut_patches(pixels, [b[:4] for b in boxes], self.spec))

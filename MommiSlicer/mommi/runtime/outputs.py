@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,20 @@ class WrittenOutputs:
     folder: Path
     files: dict[str, str] = field(default_factory=dict)  # role -> path relative to the folder
     warnings: list[str] = field(default_factory=list)
+
+
+def results_cache_root(env: dict[str, str] | None = None, platform: str | None = None) -> Path:
+    """The per-user cache folder where the front ends keep analysis results by default (study folders
+    may be read-only): ``~/.cache/mommislicer/results`` on Linux, the platform's cache folder elsewhere."""
+    env = dict(os.environ) if env is None else env
+    platform = platform or sys.platform
+    if platform.startswith("win"):
+        base = Path(env.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "mommislicer" / "results"
 
 
 def quantised(prob: np.ndarray) -> np.ndarray:

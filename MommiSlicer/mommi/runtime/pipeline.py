@@ -14,6 +14,7 @@ warnings. ``progress(stage, fraction)`` is called as stages finish and
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -50,9 +51,11 @@ class AnalysisCancelled(Exception):
 
 
 class Pipeline:
-    def __init__(self, zoo: Path | None = None, device: str = "auto", min_score: float = DEFAULT_MIN_SCORE,
+    def __init__(self, zoo: Path | None = None, device: str = "auto", min_score: float | None = None,
                  size: str = "lite", decode_processes: int = 1) -> None:
-        self.zoo, self.device, self.min_score = zoo, device, float(min_score)
+        """``min_score`` None: DEFAULT_MIN_SCORE."""
+        self.zoo, self.device = zoo, device
+        self.min_score = DEFAULT_MIN_SCORE if min_score is None else float(min_score)
         #: processes that decode a study's files (``load_studies``); the command line uses one per core
         self.decode_processes = decode_processes
         self.chain = DetectionChain(zoo, device, size)
@@ -167,20 +170,16 @@ class Pipeline:
     def _score_malignancy(self, findings: list[FindingResult], images: dict[View, MammoImage]) -> None:
         """Every finding's patch of every view in one batch (chunked by the classifier)."""
         assert self.classifier is not None
-        from mommi.findings.birads import nearest_birads
-        from mommi.findings.calibration import apply_temperature
         from mommi.preprocess.patches import cut_patches
 
         if not findings:
             return
         patches = np.concatenate([cut_patches(images[View(f.view)].pixels, [f.box_px], self.classifier.spec)
                                   for f in findings])
-        logits, values = self.classifier.raw(patches)
-        probabilities = apply_temperature(logits, self.classifier.temperature)
-        for finding, p, z, v in zip(findings, probabilities, logits, values):
-            finding.malignancy, finding.malignancy_logit = round(float(p), 5), round(float(z), 5)
-            finding.malignancy_calibrated = self.classifier.calibrated
-            finding.birads_value, finding.birads = round(float(v), 5), nearest_birads(float(v))
+        for finding, score in zip(findings, self.classifier.scores(patches)):
+            finding.malignancy, finding.malignancy_logit = round(score.probability, 5), round(score.logit, 5)
+            finding.malignancy_calibrated = score.calibrated
+            finding.birads_value, finding.birads = round(score.birads_value, 5), score.birads
 
 
 def _decide(view: View, bi: dict, ipsi: dict, fused: dict, single: dict) -> tuple[str, np.ndarray]:
@@ -266,3 +265,19 @@ def _link_partners(findings: list[FindingResult], views: dict[str, ViewResult]) 
             if a.id not in used and b.id not in used:
                 a.ipsilateral_partner, b.ipsilateral_partner = b.id, a.id
                 used.update((a.id, b.id))
+
+
+_shared: dict[tuple[str, str], Pipeline] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_pipeline(zoo: Path | None, device: str) -> Pipeline:
+    """One Pipeline per (zoo, device) in this process, created on first use: its ONNX Runtime
+    sessions are costly to create, and both front ends analyse study after study with them."""
+    from mommi.runtime.zoo import manifest_path_of
+
+    key = (str(zoo or ""), device)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = Pipeline(manifest_path_of(zoo), device)
+        return _shared[key]
