@@ -232,8 +232,13 @@ def write(ds: Dataset, path: Path, transfer_syntax: str | None = None, preamble:
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds.file_meta = meta
-    if transfer_syntax is not None:
+    if transfer_syntax is not None and UID(transfer_syntax).is_compressed:
         ds.compress(transfer_syntax)
+    elif transfer_syntax is not None:  # an uncompressed encoding such as Implicit VR Little Endian
+        meta.TransferSyntaxUID = transfer_syntax
+        ds.save_as(path, enforce_file_format=True, implicit_vr=UID(transfer_syntax).is_implicit_VR,
+                   little_endian=UID(transfer_syntax).is_little_endian)
+        return path
     ds.save_as(path, enforce_file_format=True)
     return path
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import csv
 import plistlib
+import re
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.uid import UID, ImplicitVRLittleEndian, generate_uid
 
 import dicom_factory as f
 
@@ -86,12 +88,61 @@ UID_A = "1.3.6.1.4.1.9590.100.1.2.422112722213189649807611434612228974994"
 UID_B = "1.3.6.1.4.1.9590.100.1.2.342386194811267636608694132590482924515"
 
 
-def eight_bit(pixels: np.ndarray, description: str, patient_id: str) -> Dataset:
-    """An 8-bit secondary capture with the given pixels, as CBIS-DDSM stores masks and crops."""
-    ds = f.scanned_film(f.Patient(patient_id=patient_id), description=description)
+def cbis_dataset(subject: str, description: str, pixels: np.ndarray) -> Dataset:
+    """A DICOM object as CBIS-DDSM distributes it, copied from a real file's header.
+
+    Secondary Capture written by MATLAB, modality MG, PatientID = PatientName = the
+    subject folder name (``Mass-Training_P_00001_LEFT_CC``, ``..._CC_1`` for an
+    abnormality's mask and crop), a Study Instance UID of its own per subject, the
+    view only in PatientOrientation ('CC' / 'MLO', one value, not the standard's two)
+    and the side in the series-level Laterality; no ImageLaterality, no ViewPosition,
+    no pixel spacing of any kind; a private block (0013,1010) 'CBIS-DDSM'.
+    """
+    match = re.match(r"^(?:Mass|Calc)-(?:Training|Test)_P_\d+_(LEFT|RIGHT)_(CC|MLO)", subject)
+    side, view = (match.group(1)[0], match.group(2)) if match else ("", "")
+    ds = Dataset()
+    ds.SOPClassUID = UID(f.SECONDARY_CAPTURE)
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyDate = "20160720"
+    ds.ContentDate = "20160426"
+    ds.StudyTime = "084501.123"
+    ds.AccessionNumber = ""
+    ds.Modality = "MG"
+    ds.ConversionType = "WSD"
+    ds.ReferringPhysicianName = ""
+    ds.SeriesDescription = description
+    ds.PatientName = subject
+    ds.PatientID = subject
+    ds.PatientBirthDate = ""
+    ds.PatientSex = ""
+    ds.BodyPartExamined = "BREAST"
+    ds.SecondaryCaptureDeviceManufacturer = "MathWorks"
+    ds.SecondaryCaptureDeviceManufacturerModelName = "MATLAB"
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.StudyID = "DDSM"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.PatientOrientation = view
+    ds.Laterality = side
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = pixels.shape
-    ds.PixelData = pixels.astype(np.uint8).tobytes()
+    bits = 8 if pixels.dtype == np.uint8 else 16
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
+    ds.PixelData = pixels.tobytes()
+    ds.private_block(0x0013, "CTP", create=True).add_new(0x10, "LO", "CBIS-DDSM")
     return ds
+
+
+def write_cbis(ds: Dataset, path: Path) -> Path:
+    """CBIS-DDSM files are Implicit VR Little Endian."""
+    return f.write(ds, path, transfer_syntax=ImplicitVRLittleEndian)
+
+
+def eight_bit(pixels: np.ndarray, description: str, subject: str) -> Dataset:
+    """An 8-bit mask or crop of an abnormality subject (``..._LEFT_CC_1``), as CBIS-DDSM stores them."""
+    return cbis_dataset(subject, description, pixels.astype(np.uint8))
 
 
 def rect_mask(x0: int, y0: int, x1: int, y1: int, rows: int = ROWS, cols: int = COLS) -> np.ndarray:
@@ -101,24 +152,28 @@ def rect_mask(x0: int, y0: int, x1: int, y1: int, rows: int = ROWS, cols: int = 
     return mask
 
 
-def cbis_full_image(tree: Path, subject: str, patient_id: str, side: str, view: str, spacing: bool = False) -> Path:
-    """The full mammogram, in folders named like the NBIA downloader names them."""
-    ds = f.mammogram(f.Patient(patient_id=patient_id), side[0], view, rows=ROWS, cols=COLS)
-    ds.SeriesDescription = "full mammogram images"
-    if not spacing:  # CBIS-DDSM DICOMs carry no spacing
-        del ds.PixelSpacing, ds.ImagerPixelSpacing
-    return f.write(ds, tree / subject / "07-20-2016-DDSM-74994" / "1.000000-full mammogram images-24515" / "1-1.dcm")
+def cbis_full_pixels(subject: str, rows: int = ROWS, cols: int = COLS, seed: int = 0) -> np.ndarray:
+    """16-bit film densities of a breast whose chest wall is on the side a DDSM film has it."""
+    chest_wall = "left" if "_LEFT_" in subject else "right"
+    return f.breast_phantom(rows, cols, chest_wall, bits=16, seed=seed)
 
 
-def cbis_roi(tree: Path, subject: str, patient_id: str, mask: np.ndarray, one_series: bool = False) -> Path:
+def cbis_full_image(tree: Path, subject: str, rows: int = ROWS, cols: int = COLS, seed: int = 0,
+                    study_folder: str = "07-20-2016-DDSM-NA-74994") -> Path:
+    """The full mammogram, in folders named as the NBIA Data Retriever names them."""
+    ds = cbis_dataset(subject, "full mammogram images", cbis_full_pixels(subject, rows, cols, seed))
+    return write_cbis(ds, tree / subject / study_folder / "1.000000-full mammogram images-24515" / "1-1.dcm")
+
+
+def cbis_roi(tree: Path, subject: str, mask: np.ndarray, one_series: bool = False) -> Path:
     """The ROI subject: a mask and a cropped image, in two series (or one, a known quirk)."""
-    study = tree / subject / "07-21-2016-DDSM-09887"
+    study = tree / subject / "07-21-2016-DDSM-NA-09887"
     crop_series = "1.000000-ROI mask images-92468" if one_series else "1.000000-cropped images-21987"
     mask_series = "1.000000-ROI mask images-92468"
     crop = eight_bit(np.full((12, 10), 120, np.uint8), "ROI mask images" if one_series else "cropped images",
-                     patient_id)
-    f.write(crop, study / crop_series / "1-1.dcm")
-    return f.write(eight_bit(mask, "ROI mask images", patient_id), study / mask_series / "1-2.dcm")
+                     subject)
+    write_cbis(crop, study / crop_series / "1-1.dcm")
+    return write_cbis(eight_bit(mask, "ROI mask images", subject), study / mask_series / "1-2.dcm")
 
 
 def cbis_row(patient: str, side: str, view: str, abn: int, subject: str, roi_subject: str, **values: str) -> dict:
@@ -156,21 +211,20 @@ def build_cbis(root: Path) -> Path:
     """
     tree = root / "CBIS-DDSM"
     s1 = "Mass-Training_P_00001_LEFT_CC"
-    cbis_full_image(tree, s1, "P_00001", "LEFT", "CC")
-    cbis_roi(tree, f"{s1}_1", "P_00001", rect_mask(5, 10, 14, 19))
-    cbis_roi(tree, f"{s1}_2", "P_00001", rect_mask(30, 40, 39, 49))
+    cbis_full_image(tree, s1)
+    cbis_roi(tree, f"{s1}_1", rect_mask(5, 10, 14, 19))
+    cbis_roi(tree, f"{s1}_2", rect_mask(30, 40, 39, 49))
     s2 = "Mass-Training_P_00001_LEFT_MLO"
-    cbis_full_image(tree, s2, "P_00001", "LEFT", "MLO")
-    cbis_roi(tree, f"{s2}_1", "P_00001", rect_mask(0, 0, 47, 63), one_series=True)
+    cbis_full_image(tree, s2)
+    cbis_roi(tree, f"{s2}_1", rect_mask(0, 0, 47, 63), one_series=True)
     # P_00002: the tree matches the CSV paths exactly (an older download layout)
     s3 = "Mass-Test_P_00002_RIGHT_MLO"
     exact = f"{UID_A}/{UID_B}"
-    ds = f.mammogram(f.Patient(patient_id="P_00002"), "R", "MLO", rows=ROWS, cols=COLS)
-    f.write(ds, tree / s3 / exact / "000000.dcm")
-    f.write(eight_bit(rect_mask(20, 30, 20, 30), "ROI mask images", "P_00002"), tree / f"{s3}_1" / exact / "000001.dcm")
-    f.write(eight_bit(np.ones((4, 4), np.uint8), "cropped images", "P_00002"), tree / f"{s3}_1" / exact / "000000.dcm")
+    write_cbis(cbis_dataset(s3, "full mammogram images", cbis_full_pixels(s3)), tree / s3 / exact / "000000.dcm")
+    write_cbis(eight_bit(rect_mask(20, 30, 20, 30), "ROI mask images", f"{s3}_1"), tree / f"{s3}_1" / exact / "000001.dcm")
+    write_cbis(eight_bit(np.ones((4, 4), np.uint8), "cropped images", f"{s3}_1"), tree / f"{s3}_1" / exact / "000000.dcm")
     s5 = "Mass-Training_P_00004_LEFT_CC"
-    cbis_full_image(tree, s5, "P_00004", "LEFT", "CC")
+    cbis_full_image(tree, s5)
 
     train = [
         cbis_row("P_00001", "LEFT", "CC", 1, s1, f"{s1}_1", pathology="MALIGNANT", assessment="4"),
@@ -288,11 +342,25 @@ def plist_bytes(rois: list[dict]) -> bytes:
     return plistlib.dumps({"Images": [{"ImageIndex": 0, "NumberOfROIs": len(rois), "ROIs": rois}]})
 
 
+def inbreast_dataset(patient_id: str, side: str, view: str, rows: int = ROWS, cols: int = COLS,
+                     seed: int = 0) -> Dataset:
+    """An INbreast DICOM: a Siemens MammoNovation FFDM whose anonymised header kept no view,
+    no laterality and no study date; only the file name says which view it is."""
+    ds = f.mammogram(f.Patient(patient_id=patient_id), side, "MLO" if view == "ML" else view, rows=rows,
+                     cols=cols, seed=seed)
+    for keyword in ("ViewPosition", "ImageLaterality", "ViewCodeSequence", "PatientOrientation", "StudyDate",
+                    "AcquisitionDate", "ContentDate", "PixelSpacing", "ImagerPixelSpacing"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.Manufacturer, ds.ManufacturerModelName = "SIEMENS", "Mammomat Novation DR"
+    return ds
+
+
 def build_inbreast(root: Path) -> Path:
     """Four images of two patients: AllDICOMs, AllXML (three files) and the ';' CSV."""
     rows = []
     for file_id, name_hash, side, view, birads, patient_id in INBREAST_IMAGES:
-        ds = f.mammogram(f.Patient(patient_id=patient_id), side, "MLO" if view == "ML" else view, rows=ROWS, cols=COLS)
+        ds = inbreast_dataset(patient_id, side, view, seed=len(rows))
         f.write(ds, root / "AllDICOMs" / f"{file_id}_{name_hash}_MG_{side}_{view}_ANON.dcm")
         rows.append({"Patient ID": "removed", "Patient age": "removed", "Laterality": side, "View": view,
                      "Acquisition date": "201001", "File Name": file_id, "ACR": "2", "Bi-Rads": birads})

@@ -208,7 +208,7 @@ def test_cbis_mask_found_by_size_and_exact_path(cbis_fixture: Path) -> None:
     assert test.extra["source_split"] == "test" and test.laterality == "R" and test.view == "MLO"
     assert test.findings[0].box == [20, 30, 20, 30] and test.findings[0].pathology == "malignant"
     assert test.findings[0].mask_path.endswith("000001.dcm")
-    assert test.spacing_mm == [0.065, 0.065]  # only when the header has a spacing
+    assert test.spacing_mm is None  # CBIS-DDSM files carry no pixel spacing of any kind
 
 
 def test_cbis_tree_inside_an_nbia_manifest_folder(cbis_fixture: Path, tmp_path: Path) -> None:
@@ -320,7 +320,8 @@ def test_inbreast_records_and_findings(inbreast_fixture: Path) -> None:
     rcc = records["22678622"]
     assert (rcc.laterality, rcc.view, rcc.image_birads) == ("R", "CC", "6")
     assert rcc.image_path == "AllDICOMs/22678622_61b13c59bcba149e_MG_R_CC_ANON.dcm"
-    assert (rcc.width, rcc.height, rcc.spacing_mm) == (fx.COLS, fx.ROWS, [0.065, 0.065])
+    # the anonymised headers keep no spacing: INbreast's documented 70 micrometre pixels
+    assert (rcc.width, rcc.height, rcc.spacing_mm) == (fx.COLS, fx.ROWS, [0.07, 0.07])
     # "removed" in the header and the CSV: the patient hash of the file name is used
     assert rcc.patient_id == "61b13c59bcba149e" and rcc.extra["density"] == "2"
     (mass,) = rcc.findings

@@ -63,6 +63,8 @@ CSV_COLUMNS = ("File Name", "Bi-Rads")
 MASS_NAMES = {"mass"}
 VIEWS = {"ML": "MLO"}
 ANONYMISED = {"", "removed"}
+#: INbreast's detector pixel (Moreira et al. 2012), for headers that kept no spacing
+DOCUMENTED_SPACING_MM = 0.07
 _FILE_NAME = re.compile(r"^(?P<file_id>\d+)_(?P<hash>[0-9a-z]+)_MG_(?P<side>[LR])_(?P<view>[A-Z]+)_ANON$", re.I)
 _POINT = re.compile(r"^\(?\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)")
 
@@ -134,7 +136,7 @@ def _record(root: Path, path: Path, rows: dict[str, dict[str, str]]) -> Record |
     return Record(
         patient_id=patient, study_id=str(header.get("StudyInstanceUID", "") or patient), image_id=file_id,
         view=view, laterality=laterality, image_path=path.relative_to(root).as_posix(), source=SOURCE,
-        spacing_mm=header_spacing(header), width=width, height=height, findings=findings,
+        spacing_mm=header_spacing(header) or [DOCUMENTED_SPACING_MM] * 2, width=width, height=height, findings=findings,
         image_birads=image_birads, extra=extra,
     )
 
