@@ -11,12 +11,15 @@ Each builder returns what the tests need to know about what it wrote.
 from __future__ import annotations
 
 import csv
+import json
 import plistlib
 import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 from pydicom.uid import UID, ImplicitVRLittleEndian, generate_uid
 
 import dicom_factory as f
@@ -369,4 +372,237 @@ def build_inbreast(root: Path) -> Path:
             xml.parent.mkdir(parents=True, exist_ok=True)
             xml.write_bytes(plist_bytes(INBREAST_ROIS[file_id]))
     write_csv(root / "INbreast.csv", INBREAST_COLUMNS, rows, delimiter=";")
+    return root
+
+
+# ----------------------------------------------------------------------------- CMMD
+
+CMMD_MANIFEST = "manifest-1616439774456"  # the NBIA Data Retriever's download folder
+CMMD_CLINICAL_STEM = "CMMD_clinicaldata_revision"
+CMMD_CLINICAL_COLUMNS = ["ID1", "LeftRight", "Age", "number", "abnormality", "classification", "subtype"]
+CMMD_ROWS, CMMD_COLS = 160, 128  # 160 rows x 128 columns (width 128, height 160)
+
+#: clinical rows as the .xlsx holds them (numbers as numbers, an empty subtype as an empty cell)
+CMMD_CLINICAL = [
+    ("D1-0001", "L", 44, 2, "mass", "Benign", None),          # the right breast has no row
+    ("D1-0002", "L", 51, 2, "calcification", "Malignant", None),
+    ("D1-0002", "R", 51, 2, "mass", "Benign", None),
+    ("D2-0001", "R", 60, 2, "both", "Malignant", "Luminal B"),
+    ("D2-0099", "L", 38, 2, "mass", "Malignant", "triple negative"),  # no images downloaded
+]
+
+#: (ID1, study folder, series folder, file, side, view) of every DICOM file written
+CMMD_IMAGES = [
+    ("D1-0001", "07-18-2010-NA-NA-79377", "1.000000-NA-70244", "1-1.dcm", "L", "CC"),
+    ("D1-0001", "07-18-2010-NA-NA-79377", "1.000000-NA-70244", "1-2.dcm", "L", "MLO"),
+    ("D1-0001", "07-18-2010-NA-NA-79377", "1.000000-NA-70244", "1-3.dcm", "R", "CC"),
+    ("D1-0001", "07-18-2010-NA-NA-79377", "1.000000-NA-70244", "1-4.dcm", "R", "MLO"),
+    ("D1-0002", "07-20-2011-NA-NA-17735", "1.000000-NA-10325", "1-1.dcm", "L", "CC"),
+    ("D1-0002", "07-20-2011-NA-NA-17735", "1.000000-NA-10325", "1-2.dcm", "R", "MLO"),
+    ("D2-0001", "07-18-2012-NA-NA-51473", "1.000000-NA-40963", "1-1.dcm", "R", "CC"),
+    ("D2-0001", "07-18-2012-NA-NA-51473", "1.000000-NA-40963", "1-2.dcm", "R", "MLO"),
+]
+
+#: image_id -> expected record.extra of the importer
+CMMD_EXPECTED_EXTRA = {
+    "D1-0001_1-1": {"lesion_location_known": False, "breast_pathology": "benign", "abnormality": "mass", "age": 44},
+    "D1-0001_1-3": {"lesion_location_known": False},
+    "D1-0002_1-1": {"lesion_location_known": False, "breast_pathology": "malignant",
+                    "abnormality": "calcification", "age": 51},
+    "D1-0002_1-2": {"lesion_location_known": False, "breast_pathology": "benign", "abnormality": "mass", "age": 51},
+    "D2-0001_1-2": {"lesion_location_known": False, "breast_pathology": "malignant", "abnormality": "both",
+                    "subtype": "Luminal B", "age": 60},
+}
+
+
+def cmmd_dataset(patient_id: str, study_uid: str, side: str, view: str, number: int, seed: int = 0) -> Dataset:
+    """A CMMD DICOM as TCIA distributes it: Digital Mammography X-Ray For Presentation,
+    MG, 8-bit MONOCHROME2, PatientID = ID1, the side in ImageLaterality and the view
+    ONLY in ViewCodeSequence (SNOMED CT, scheme "SCT"); no ViewPosition, no
+    PatientOrientation and no pixel spacing of any kind."""
+    ds = Dataset()
+    ds.SOPClassUID = UID(f.MG_PRESENTATION)
+    ds.SOPInstanceUID = generate_uid()
+    ds.Modality = "MG"
+    ds.PresentationIntentType = "FOR PRESENTATION"
+    ds.PatientID = patient_id
+    ds.PatientName = patient_id
+    ds.PatientSex = "F"
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = number
+    ds.BodyPartExamined = "BREAST"
+    ds.Manufacturer = "SIEMENS"
+    ds.ImageLaterality = side
+    code, meaning = f.VIEW_CODES_SCT[view]
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code, "SCT", meaning
+    ds.ViewCodeSequence = Sequence([item])
+    pixels = f.breast_phantom(CMMD_ROWS, CMMD_COLS, "left" if side == "L" else "right", bits=8,
+                              seed=seed).astype(np.uint8)
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = pixels.tobytes()
+    return ds
+
+
+def write_xlsx(path: Path, sheet: str, columns: list[str], rows: list[tuple]) -> Path:
+    """A one-sheet workbook as openpyxl writes it (None -> an empty cell)."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    worksheet = workbook.active
+    worksheet.title = sheet
+    worksheet.append(columns)
+    for row in rows:
+        worksheet.append(list(row))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook.save(path)
+    return path
+
+
+def write_cmmd_clinical_csv(folder: Path, delimiter: str = ",") -> Path:
+    """The clinical file as a spreadsheet's CSV export (numbers without '.0', empty cells empty)."""
+    rows = [dict(zip(CMMD_CLINICAL_COLUMNS, ["" if v is None else str(v) for v in row], strict=True))
+            for row in CMMD_CLINICAL]
+    return write_csv(folder / f"{CMMD_CLINICAL_STEM}.csv", CMMD_CLINICAL_COLUMNS, rows, delimiter=delimiter)
+
+
+def build_cmmd(root: Path) -> Path:
+    """CMMD as downloaded: <root>/manifest-.../CMMD/<ID1>/<study>/<series>/1-<k>.dcm, clinical .xlsx at <root>.
+
+    Writes the eight DICOM files of CMMD_IMAGES (D1-0001 with all four views, whose
+    right breast has no clinical row; D1-0002 with one view per breast, each with its
+    own row; D2-0001 with a subtype) and CMMD_clinicaldata_revision.xlsx (sheet
+    "Sheet1") holding CMMD_CLINICAL, including D2-0099 whose images are absent. The
+    tests expect eight records, no findings, and CMMD_EXPECTED_EXTRA.
+    """
+    tree = root / CMMD_MANIFEST / "CMMD"
+    studies: dict[str, str] = {}
+    for seed, (patient, study, series, name, side, view) in enumerate(CMMD_IMAGES):
+        study_uid = studies.setdefault(patient, generate_uid())
+        ds = cmmd_dataset(patient, study_uid, side, view, int(name[2]), seed=seed)
+        f.write(ds, tree / patient / study / series / name)
+    write_xlsx(root / f"{CMMD_CLINICAL_STEM}.xlsx", "Sheet1", CMMD_CLINICAL_COLUMNS, CMMD_CLINICAL)
+    return root
+
+
+# ------------------------------------------------------------------------- CDD-CESM
+
+CDD_LOW_ENERGY = "Low energy images of CDD-CESM"
+CDD_SUBTRACTED = "Subtracted images of CDD-CESM"
+CDD_SEGMENTATIONS = "Radiology_hand_drawn_segmentations_v2.csv"
+CDD_ANNOTATION_STEM = "Radiology manual annotations"
+CDD_VIA_HEADER = "#filename,file_size,file_attributes,region_count,region_id,region_shape_attributes,region_attributes"
+CDD_COLUMNS = ["Image_name", "Patient_ID", "Side", "Type", "Age", "Breast density (ACR)", "BIRADS", "Findings",
+               "View", "Tags", "Machine", "Pathology Classification/ Follow up"]
+CDD_ROWS, CDD_COLS = 160, 128  # every JPEG: 160 rows x 128 columns (width 128, height 160)
+
+#: low-energy (DM) JPEGs written; P2_R_DM_CC is a 3-channel colour JPEG
+CDD_DM_IMAGES = ["P1_L_DM_CC", "P1_L_DM_MLO", "P1_R_DM_CC", "P1_R_DM_MLO", "P2_R_DM_CC", "P2_R_DM_MLO",
+                 "P5_L_DM_CC"]
+CDD_COLOUR = "P2_R_DM_CC"
+#: subtracted (CM) JPEGs written: never recorded
+CDD_CM_IMAGES = ["P1_L_CM_CC", "P1_L_CM_MLO", "P2_R_CM_CC"]
+
+#: rows of the annotation sheet "all" (numbers as numbers); "P1_R_DM_MLO " keeps a stray
+#: space, P2_R_DM_MLO's Side disagrees with its file name, P7 has no image
+CDD_SHEET = [
+    ("P1_L_DM_CC", "1", "L", "DM", 45, "C", 4, "irregular Mass", "CC", "", "GE", "Malignant"),
+    ("P1_L_DM_MLO", "1", "L", "DM", 45, "C", 4, "mass", "MLO", "", "GE", "Malignant"),
+    ("P1_R_DM_CC", "1", "R", "DM", 45, "C", 1, None, "CC", None, "GE", "Normal"),
+    ("P1_R_DM_MLO ", "1", "R", "DM", 45, "C", 1, None, "MLO", None, "GE", "Normal"),
+    ("P1_L_CM_CC", "1", "L", "CESM", 45, "C", 4, "mass", "CC", "", "GE", "Malignant"),
+    ("P2_R_DM_CC", "2", "R", "DM", 61, "B", "3$5", "Mass and calcifications", "CC", "", "Hologic",
+     "Benign$Malignant"),
+    ("P2_R_DM_MLO", "2", "L", "DM", 61, "B", 2, "architectural distortion", "MLO", "", "Hologic", "Benign"),
+    ("P5_L_DM_CC", "5", "L", "DM", 52, "D", 3, "oval circumscribed mass", "CC", "", "GE", "Benign"),
+    ("P7_L_DM_CC", "7", "L", "DM", 39, "A", 2, "mass", "CC", "", "GE", "Benign"),
+]
+
+THETA_90 = 1.5707963267948966  # VIA's ellipse angle is in radians
+
+#: VIA rows: (#filename as written, region shape or {} for an image without a region)
+CDD_REGIONS = [
+    ("P1_L_DM_CC.jpg", {"name": "polygon", "all_points_x": [30, 50, 45, 28], "all_points_y": [40, 42, 70, 60]}),
+    ("P1_L_CM_CC.jpg", {"name": "polygon", "all_points_x": [1, 2, 3], "all_points_y": [1, 2, 3]}),
+    ("P1_L_DM_MLO.jpg", {"name": "ellipse", "cx": 60, "cy": 80, "rx": 10.5, "ry": 6}),
+    ("P1_L_DM_MLO.jpg", {"name": "ellipse", "cx": 90, "cy": 50, "rx": 20, "ry": 10, "theta": THETA_90}),
+    ("P1_R_DM_CC.jpg", {}),
+    ("P2_R_DM_CC.jpg", {"name": "circle", "cx": 100, "cy": 120, "r": 40}),
+    ("P2_R_DM_CC.jpg", {"name": "point", "cx": 20, "cy": 30}),
+    ("P2_R_CM_CC.jpg", {"name": "circle", "cx": 10, "cy": 10, "r": 5}),
+    ("P2_R_DM_MLO.jpg", {"name": "polyline", "all_points_x": [10, 20, 30], "all_points_y": [10, 15, 12]}),
+    ("P5_L_DM_CC .jpg", {"name": "polygon", "all_points_x": [10.4, 20.6, 15.2], "all_points_y": [5.5, 6.1, 25.9]}),
+]
+
+#: image_id -> expected mass boxes (inclusive pixel indices)
+CDD_EXPECTED_MASSES = {
+    "P1_L_DM_CC": [[28, 40, 50, 70]],
+    "P1_L_DM_MLO": [[49, 74, 71, 86], [80, 30, 100, 70]],  # ellipse; ellipse turned by 90 degrees
+    "P2_R_DM_CC": [[60, 80, 127, 159]],                       # circle clipped to the image
+    "P5_L_DM_CC": [[10, 5, 21, 26]],                          # "P5_L_DM_CC .jpg" in the VIA export
+}
+
+
+def via_quote(text: str) -> str:
+    """A CSV field quoted as VIA (and the csv module) quotes it: in '"', inner quotes doubled."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def write_via_csv(path: Path, regions: list[tuple[str, dict]], sizes: dict[str, int]) -> Path:
+    """The VIA 2 export: JSON columns always quoted, region_count / region_id per file name."""
+    counts: dict[str, int] = {}
+    for name, shape in regions:
+        counts[name] = counts.get(name, 0) + (1 if shape else 0)
+    lines, seen = [CDD_VIA_HEADER], {}
+    for name, shape in regions:
+        region_id = seen.get(name, 0)
+        seen[name] = region_id + 1
+        shape_text = json.dumps(shape, separators=(",", ":")) if shape else "{}"
+        lines.append(",".join([name, str(sizes.get(name.replace(" ", ""), 0)), via_quote("{}"), str(counts[name]),
+                               str(region_id if shape else 0), via_quote(shape_text), via_quote("{}")]))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_cdd_annotation_csv(root: Path, delimiter: str = ",") -> Path:
+    """The annotation sheet as a spreadsheet's CSV export."""
+    rows = [dict(zip(CDD_COLUMNS, ["" if v is None else str(v) for v in row], strict=True)) for row in CDD_SHEET]
+    return write_csv(root / f"{CDD_ANNOTATION_STEM}.csv", CDD_COLUMNS, rows, delimiter=delimiter)
+
+
+def cdd_jpeg(path: Path, side: str, seed: int, colour: bool = False) -> int:
+    """A breast-shaped 8-bit JPEG (3-channel when ``colour``); returns its file size."""
+    pixels = f.breast_phantom(CDD_ROWS, CDD_COLS, "left" if side == "L" else "right", bits=8,
+                              seed=seed).astype(np.uint8)
+    if colour:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), pixels):
+        raise OSError(f"cannot write {path}")
+    return path.stat().st_size
+
+
+def build_cdd_cesm(root: Path) -> Path:
+    """CDD-CESM as downloaded: the two image folders, the VIA export and the annotation .xlsx.
+
+    Writes the low-energy JPEGs CDD_DM_IMAGES (P1 with four views, P2_R_DM_CC in
+    colour) and the subtracted JPEGs CDD_CM_IMAGES, the VIA export CDD_REGIONS
+    (polygon, ellipses with and without theta, circle, point, polyline, a "{}" row, CM
+    rows, a "P5_L_DM_CC .jpg" file name) and "Radiology manual annotations.xlsx"
+    (sheet "all") holding CDD_SHEET. The tests expect seven records, the mass boxes
+    CDD_EXPECTED_MASSES, and P2_R_DM_MLO's polyline and P2_R_DM_CC's point as other
+    findings.
+    """
+    sizes = {}
+    for seed, name in enumerate(CDD_DM_IMAGES + CDD_CM_IMAGES):
+        folder = CDD_LOW_ENERGY if "_DM_" in name else CDD_SUBTRACTED
+        sizes[f"{name}.jpg"] = cdd_jpeg(root / folder / f"{name}.jpg", name.split("_")[1], seed,
+                                        colour=name == CDD_COLOUR)
+    write_via_csv(root / CDD_SEGMENTATIONS, CDD_REGIONS, sizes)
+    write_xlsx(root / f"{CDD_ANNOTATION_STEM}.xlsx", "all", CDD_COLUMNS, CDD_SHEET)
     return root

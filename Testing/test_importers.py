@@ -1,4 +1,4 @@
-"""Dataset importers: MIAS, CBIS-DDSM, VinDr-Mammo and INbreast -> training manifest.
+"""Dataset importers: MIAS, CBIS-DDSM, VinDr-Mammo, INbreast, CMMD and CDD-CESM -> training manifest.
 
 Each importer is run on a small copy of its dataset written in the documented
 layout (see importer_fixtures.py); MIAS is also checked against the real files.
@@ -15,7 +15,11 @@ import numpy as np
 import pytest
 
 import importer_fixtures as fx
+from mommi.data.importers import importers
+from mommi.data.importers._common import read_sheet
 from mommi.data.importers.cbis_ddsm import import_cbis_ddsm
+from mommi.data.importers.cdd_cesm import highest_birads, image_key, import_cdd_cesm, mentions_mass, shape_box
+from mommi.data.importers.cmmd import import_cmmd
 from mommi.data.importers.inbreast import import_inbreast
 from mommi.data.importers.mias import import_mias
 from mommi.data.importers.vindr import import_vindr, parse_categories
@@ -368,3 +372,278 @@ def test_inbreast_missing_or_malformed(inbreast_fixture: Path, tmp_path: Path) -
     with pytest.raises(DatasetImportError) as no_dicoms:
         import_inbreast(copy)
     assert no_dicoms.value.path.name == "AllDICOMs"
+
+
+# ----------------------------------------------------------------------------- CMMD
+
+
+@pytest.fixture(scope="module")
+def cmmd_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fx.build_cmmd(tmp_path_factory.mktemp("cmmd"))
+
+
+def test_importers_are_registered() -> None:
+    registry = importers()
+    assert registry["cmmd"] is import_cmmd and registry["cdd-cesm"] is import_cdd_cesm
+
+
+def test_cmmd_records_views_and_breast_pathology(cmmd_fixture: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        manifest = import_cmmd(cmmd_fixture)
+    records = by_id(manifest)
+    assert manifest.source == "cmmd" and manifest.root == str(cmmd_fixture.resolve())
+    assert sorted(records) == ["D1-0001_1-1", "D1-0001_1-2", "D1-0001_1-3", "D1-0001_1-4", "D1-0002_1-1",
+                               "D1-0002_1-2", "D2-0001_1-1", "D2-0001_1-2"]
+    # laterality from ImageLaterality, the view from ViewCodeSequence alone
+    expected = {f"{p}_{n[:-4]}": (side, view) for p, _, _, n, side, view in fx.CMMD_IMAGES}
+    assert {k: (r.laterality, r.view) for k, r in records.items()} == expected
+    one = records["D1-0001_1-1"]
+    assert (one.patient_id, one.study_id) == ("D1-0001", "D1-0001")
+    assert one.image_path == (f"{fx.CMMD_MANIFEST}/CMMD/D1-0001/07-18-2010-NA-NA-79377/1.000000-NA-70244/1-1.dcm")
+    assert (one.width, one.height, one.spacing_mm, one.image_birads) == (fx.CMMD_COLS, fx.CMMD_ROWS, None, None)
+    assert all(r.findings == [] and r.extra["lesion_location_known"] is False for r in records.values())
+    for image_id, extra in fx.CMMD_EXPECTED_EXTRA.items():
+        assert records[image_id].extra == extra, image_id
+    # the right breast of D1-0001 has no clinical row: no pathology key at all
+    assert all("breast_pathology" not in records[i].extra for i in ("D1-0001_1-3", "D1-0001_1-4"))
+    assert "D2-0099" in caplog.text  # a clinical row without images is reported
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_cmmd_clinical_csv_export(cmmd_fixture: Path, tmp_path: Path, delimiter: str) -> None:
+    copy = tmp_path / "cmmd"
+    shutil.copytree(cmmd_fixture, copy)
+    (copy / "CMMD_clinicaldata_revision.xlsx").unlink()
+    fx.write_cmmd_clinical_csv(copy, delimiter=delimiter)
+    records = by_id(import_cmmd(copy))
+    for image_id, extra in fx.CMMD_EXPECTED_EXTRA.items():
+        assert records[image_id].extra == extra, image_id
+
+
+def test_cmmd_clinical_file_inside_the_manifest_folder(cmmd_fixture: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "cmmd"
+    shutil.copytree(cmmd_fixture, copy)
+    (copy / "CMMD_clinicaldata_revision.xlsx").rename(copy / fx.CMMD_MANIFEST / "CMMD_clinicaldata_revision.xlsx")
+    records = by_id(import_cmmd(copy))
+    assert records["D2-0001_1-1"].extra["breast_pathology"] == "malignant"
+    # the CMMD folder straight under the source works as well
+    (copy / fx.CMMD_MANIFEST).rename(copy / "download")
+    shutil.move(copy / "download" / "CMMD", copy / "CMMD")
+    shutil.move(copy / "download" / "CMMD_clinicaldata_revision.xlsx", copy)
+    records = by_id(import_cmmd(copy))
+    assert records["D1-0001_1-1"].image_path.startswith("CMMD/D1-0001/") and len(records) == 8
+
+
+def test_read_sheet_renders_cells_as_text(tmp_path: Path) -> None:
+    path = fx.write_xlsx(tmp_path / "t.xlsx", "Sheet1", [" ID1 ", "Age", "x"],
+                         [("D1-0001 ", 44.0, None), (None, None, None), ("D1-0002", 3.5, "a")])
+    assert read_sheet(path, ["ID1", "Age"]) == [{"ID1": "D1-0001", "Age": "44", "x": ""},
+                                                {"ID1": "D1-0002", "Age": "3.5", "x": "a"}]
+    with pytest.raises(DatasetImportError, match="'classification'") as no_column:
+        read_sheet(path, ["ID1", "classification"])
+    assert no_column.value.path == path
+    with pytest.raises(DatasetImportError, match="no sheet 'all'"):
+        read_sheet(path, ["ID1"], sheet="all")
+    (tmp_path / "broken.xlsx").write_text("not a zip")
+    with pytest.raises(DatasetImportError, match="cannot read the spreadsheet") as broken:
+        read_sheet(tmp_path / "broken.xlsx", ["ID1"])
+    assert broken.value.path.name == "broken.xlsx"
+
+
+def test_cmmd_view_unknown_skips_only_that_image(cmmd_fixture: Path, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    copy = tmp_path / "cmmd"
+    shutil.copytree(cmmd_fixture, copy)
+    path = copy / fx.CMMD_MANIFEST / "CMMD/D1-0002/07-20-2011-NA-NA-17735/1.000000-NA-10325/1-2.dcm"
+    ds = fx.cmmd_dataset("D1-0002", "1.2.3", "R", "MLO", 2)
+    del ds.ViewCodeSequence
+    fx.f.write(ds, path)
+    with caplog.at_level(logging.WARNING):
+        records = by_id(import_cmmd(copy))
+    assert "D1-0002_1-2" not in records and len(records) == 7
+    assert "1-2.dcm" in caplog.text
+
+
+def test_cmmd_round_trip(cmmd_fixture: Path, tmp_path: Path) -> None:
+    assert_round_trip(import_cmmd(cmmd_fixture), tmp_path)
+
+
+def test_cmmd_missing_or_malformed(cmmd_fixture: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "cmmd"
+    shutil.copytree(cmmd_fixture, copy)
+    (copy / "CMMD_clinicaldata_revision.xlsx").unlink()
+    with pytest.raises(DatasetImportError, match="not found") as no_clinical:
+        import_cmmd(copy)
+    assert no_clinical.value.path.name == "CMMD_clinicaldata_revision.xlsx"
+    fx.write_xlsx(copy / "CMMD_clinicaldata_revision.xlsx", "Sheet1", ["ID1", "LeftRight", "Age"], [])
+    with pytest.raises(DatasetImportError, match="'classification'") as no_column:
+        import_cmmd(copy)
+    assert no_column.value.path.name == "CMMD_clinicaldata_revision.xlsx"
+    fx.write_xlsx(copy / "CMMD_clinicaldata_revision.xlsx", "Sheet1", fx.CMMD_CLINICAL_COLUMNS, fx.CMMD_CLINICAL)
+    shutil.rmtree(copy / fx.CMMD_MANIFEST)
+    with pytest.raises(DatasetImportError) as no_tree:
+        import_cmmd(copy)
+    assert no_tree.value.path.name == "CMMD"
+
+
+# ------------------------------------------------------------------------- CDD-CESM
+
+
+@pytest.fixture(scope="module")
+def cdd_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fx.build_cdd_cesm(tmp_path_factory.mktemp("cdd"))
+
+
+def test_cdd_cesm_records(cdd_fixture: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        manifest = import_cdd_cesm(cdd_fixture)
+    records = by_id(manifest)
+    assert manifest.source == "cdd-cesm" and manifest.root == str(cdd_fixture.resolve())
+    # only the low-energy images: the subtracted (CM) images are never recorded
+    assert sorted(records) == sorted(fx.CDD_DM_IMAGES)
+    assert not any("Subtracted" in r.image_path or "_CM_" in r.image_id for r in records.values())
+    one = records["P1_L_DM_CC"]
+    assert (one.patient_id, one.study_id, one.laterality, one.view) == ("P1", "P1", "L", "CC")
+    assert one.image_path == "Low energy images of CDD-CESM/P1_L_DM_CC.jpg"
+    assert (one.width, one.height, one.spacing_mm, one.image_birads) == (fx.CDD_COLS, fx.CDD_ROWS, None, "4")
+    assert one.extra == {"file_name": "P1_L_DM_CC.jpg", "image_pathology": "malignant", "density": "C",
+                         "machine": "GE", "findings": "irregular Mass", "age": 45}
+    colour = records[fx.CDD_COLOUR]
+    assert (colour.width, colour.height) == (fx.CDD_COLS, fx.CDD_ROWS)  # a 3-channel JPEG
+    # P2_R_DM_MLO: the sheet says L, the file name R: the file name wins, with a warning
+    assert records["P2_R_DM_MLO"].laterality == "R" and "P2_R_DM_MLO" in caplog.text
+    assert "P7_L_DM_CC" in caplog.text  # listed in the sheet, not on disk
+
+
+def test_cdd_cesm_via_shapes_become_boxes(cdd_fixture: Path) -> None:
+    records = by_id(import_cdd_cesm(cdd_fixture))
+    masses = {k: [f.box for f in r.findings] for k, r in records.items() if r.findings}
+    assert masses == fx.CDD_EXPECTED_MASSES
+    polygon = records["P1_L_DM_CC"].findings[0]
+    assert polygon.kind == "mass" and polygon.extra == {"shape": "polygon",
+                                                        "polygon": [[30, 40], [50, 42], [45, 70], [28, 60]]}
+    assert polygon.center == [39.0, 55.0] and polygon.pathology == "malignant"
+    assert [f.extra["shape"] for f in records["P1_L_DM_MLO"].findings] == ["ellipse", "ellipse"]
+    assert records["P2_R_DM_CC"].findings[0].extra == {"shape": "circle"}
+    # a point has no extent: never a mass box, kept as an other finding with its centre
+    (point,) = records["P2_R_DM_CC"].extra["other_findings"]
+    assert point == {"shape": "point", "center": [20.0, 30.0], "findings": "Mass and calcifications"}
+    # findings that are not masses keep their box as other findings
+    assert records["P2_R_DM_MLO"].findings == []
+    assert records["P2_R_DM_MLO"].extra["other_findings"] == [
+        {"shape": "polyline", "box": [10, 10, 30, 15], "findings": "architectural distortion"}]
+    # "{}" (no region) and no VIA row at all: normal images, nothing invented
+    for normal in ("P1_R_DM_CC", "P1_R_DM_MLO"):
+        assert records[normal].findings == [] and "other_findings" not in records[normal].extra
+        assert records[normal].extra["image_pathology"] == "normal"
+
+
+def test_cdd_cesm_stray_spaces_and_compound_values(cdd_fixture: Path) -> None:
+    records = by_id(import_cdd_cesm(cdd_fixture))
+    # "P5_L_DM_CC .jpg" in the VIA export and "P1_R_DM_MLO " in the sheet still match
+    assert records["P5_L_DM_CC"].findings[0].pathology == "benign"
+    assert records["P1_R_DM_MLO"].image_birads == "1"
+    compound = records["P2_R_DM_CC"]
+    assert compound.image_birads == "5"  # "3$5": the highest category
+    assert [f.pathology for f in compound.findings] == [None]  # "Benign$Malignant": which box is which?
+    assert compound.extra["pathology_text"] == "Benign$Malignant" and compound.extra["birads_text"] == "3$5"
+    assert "image_pathology" not in compound.extra
+    assert records["P2_R_DM_MLO"].extra["image_pathology"] == "benign"
+
+
+@pytest.mark.parametrize(("shape", "box"), [
+    ({"name": "polygon", "all_points_x": [3, 9, 5], "all_points_y": [4, 2, 8]}, [3, 2, 9, 8]),
+    ({"name": "polyline", "all_points_x": [-5, 9], "all_points_y": [4, 200]}, [0, 4, 9, 159]),
+    ({"name": "ellipse", "cx": 50, "cy": 60, "rx": 10, "ry": 4}, [40, 56, 60, 64]),
+    ({"name": "ellipse", "cx": 50, "cy": 60, "rx": 10, "ry": 4, "theta": fx.THETA_90}, [46, 50, 54, 70]),
+    # 45 degrees: half extents sqrt((100 + 16) / 2) = 7.62 in x and y
+    ({"name": "ellipse", "cx": 50, "cy": 60, "rx": 10, "ry": 4, "theta": 0.7853981633974483}, [42, 52, 58, 68]),
+    ({"name": "circle", "cx": 5.5, "cy": 6, "r": 3}, [2, 3, 9, 9]),
+    ({"name": "rect", "x": 10, "y": 20, "width": 5, "height": 6}, [10, 20, 15, 26]),
+])
+def test_cdd_cesm_shape_box(shape: dict, box: list[int]) -> None:
+    assert shape_box(shape, fx.CDD_COLS, fx.CDD_ROWS) == box
+
+
+@pytest.mark.parametrize("shape", [
+    {"name": "point", "cx": 1, "cy": 2},
+    {"name": "circle", "cx": 500, "cy": 500, "r": 3},   # outside the image
+    {"name": "ellipse", "cx": 5, "cy": 5, "rx": "x", "ry": 2},
+    {"name": "polygon", "all_points_x": [1, 2], "all_points_y": [1]},
+])
+def test_cdd_cesm_shape_box_refuses(shape: dict) -> None:
+    with pytest.raises(ValueError):
+        shape_box(shape, fx.CDD_COLS, fx.CDD_ROWS)
+
+
+def test_cdd_cesm_small_parsers() -> None:
+    assert image_key("P5_L_DM_CC .jpg") == image_key(" P5_L_DM_CC") == "P5_L_DM_CC"
+    assert [highest_birads(t) for t in ("3$2", "4$5", "4", "", "0", "4a$4")] == ["3", "5", "4", None, None, "4A"]
+    assert mentions_mass("Irregular MASS") and mentions_mass("masses")
+    assert not mentions_mass("non-mass enhancement") and not mentions_mass("calcifications")
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_cdd_cesm_annotation_csv_export(cdd_fixture: Path, tmp_path: Path, delimiter: str) -> None:
+    copy = tmp_path / "cdd"
+    shutil.copytree(cdd_fixture, copy)
+    (copy / "Radiology manual annotations.xlsx").unlink()
+    fx.write_cdd_annotation_csv(copy, delimiter=delimiter)
+    assert by_id(import_cdd_cesm(copy)) == by_id(import_cdd_cesm(cdd_fixture))
+
+
+def test_cdd_cesm_compound_pathology_that_agrees(cdd_fixture: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "cdd"
+    shutil.copytree(cdd_fixture, copy)
+    column = fx.CDD_COLUMNS.index("Pathology Classification/ Follow up")
+    sheet = [row[:column] + ("Benign$Benign",) if row[0] == "P5_L_DM_CC" else row for row in fx.CDD_SHEET]
+    fx.write_xlsx(copy / "Radiology manual annotations.xlsx", "all", fx.CDD_COLUMNS, sheet)
+    record = by_id(import_cdd_cesm(copy))["P5_L_DM_CC"]
+    assert record.extra["image_pathology"] == "benign" and record.findings[0].pathology == "benign"
+    assert "pathology_text" not in record.extra
+
+
+def test_cdd_cesm_round_trip(cdd_fixture: Path, tmp_path: Path) -> None:
+    manifest = import_cdd_cesm(cdd_fixture)
+    assert_round_trip(manifest, tmp_path)
+    assert import_cdd_cesm(cdd_fixture).records == manifest.records  # deterministic
+
+
+def test_cdd_cesm_missing_or_malformed(cdd_fixture: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "cdd"
+    shutil.copytree(cdd_fixture, copy)
+    (copy / "Radiology manual annotations.xlsx").unlink()
+    with pytest.raises(DatasetImportError, match="not found") as no_sheet:
+        import_cdd_cesm(copy)
+    assert no_sheet.value.path.name == "Radiology manual annotations.xlsx"
+    fx.write_xlsx(copy / "Radiology manual annotations.xlsx", "Sheet1", fx.CDD_COLUMNS, fx.CDD_SHEET)
+    with pytest.raises(DatasetImportError, match="no sheet 'all'"):
+        import_cdd_cesm(copy)
+    fx.write_xlsx(copy / "Radiology manual annotations.xlsx", "all", fx.CDD_COLUMNS[:6], [])
+    with pytest.raises(DatasetImportError, match="'BIRADS'"):
+        import_cdd_cesm(copy)
+    fx.write_xlsx(copy / "Radiology manual annotations.xlsx", "all", fx.CDD_COLUMNS, fx.CDD_SHEET)
+    (copy / fx.CDD_SEGMENTATIONS).unlink()
+    with pytest.raises(DatasetImportError) as no_via:
+        import_cdd_cesm(copy)
+    assert no_via.value.path.name == fx.CDD_SEGMENTATIONS
+    shutil.rmtree(copy / fx.CDD_LOW_ENERGY)
+    with pytest.raises(DatasetImportError) as no_images:
+        import_cdd_cesm(copy)
+    assert no_images.value.path.name == fx.CDD_LOW_ENERGY
+
+
+def test_cdd_cesm_bad_region_json_drops_only_that_region(cdd_fixture: Path, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    copy = tmp_path / "cdd"
+    shutil.copytree(cdd_fixture, copy)
+    regions = [*fx.CDD_REGIONS, ("P1_L_DM_CC.jpg", {"name": "hexagon"})]
+    fx.write_via_csv(copy / fx.CDD_SEGMENTATIONS, regions, {})
+    via = copy / fx.CDD_SEGMENTATIONS
+    via.write_text(via.read_text(encoding="utf-8") + 'P1_L_DM_MLO.jpg,0,"{}",1,0,"{""name"":",""\n',
+                   encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        records = by_id(import_cdd_cesm(copy))
+    assert [f.box for f in records["P1_L_DM_CC"].findings] == fx.CDD_EXPECTED_MASSES["P1_L_DM_CC"]
+    assert len(records["P1_L_DM_MLO"].findings) == 2
+    assert "hexagon" in caplog.text and "not JSON" in caplog.text

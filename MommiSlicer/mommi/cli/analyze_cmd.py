@@ -33,7 +33,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "Research software: not for clinical use.",
         epilog=exit_codes.EPILOG,
     )
-    analyze.add_argument("study", type=Path, help="folder or files of one study (DICOM, or PNG/PGM with sidecars)")
+    analyze.add_argument("study", type=Path, help="folder or files of one study (DICOM, PNG/PGM/JPEG with sidecars, or a public "
+                         "dataset's files as distributed: CBIS-DDSM, INbreast, VinDr-Mammo, CMMD, CDD-CESM)")
     analyze.add_argument("--out", type=Path, required=True, metavar="DIR")
     analyze.add_argument("--json", action="store_true", help="print result.json instead of the summary")
     _add_runtime_options(analyze)

@@ -45,10 +45,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Read a public dataset in its documented layout and write one training "
         "manifest (JSON) with a seeded patient-level train/val/test split.",
         epilog="formats: mias (PGM + Info.txt), cbis-ddsm (DICOM tree + description CSVs), "
-        "vindr-mammo (DICOM + CSVs), inbreast (DICOM + XML + INbreast.csv), synthetic (mommi synth "
-        "output). exit codes: 0 written; 1 the dataset could not be imported; 2 usage error",
+        "vindr-mammo (DICOM + CSVs), inbreast (DICOM + XML + INbreast.csv), cmmd (DICOM + clinical .xlsx, "
+        "no lesion locations), cdd-cesm (low-energy JPEGs + VIA segmentation CSV + annotation .xlsx), "
+        "synthetic (mommi synth output). exit codes: 0 written; 1 the dataset could not be imported; 2 usage error",
     )
-    imp.add_argument("format", choices=("mias", "cbis-ddsm", "vindr-mammo", "inbreast", "synthetic"))
+    imp.add_argument("format", choices=("mias", "cbis-ddsm", "vindr-mammo", "inbreast", "cmmd", "cdd-cesm",
+                                        "synthetic"))
     imp.add_argument("source", type=Path, metavar="SRC", help="the dataset folder")
     imp.add_argument("--out", type=Path, required=True, metavar="MANIFEST", help="manifest JSON to write")
     imp.add_argument("--seed", type=int, default=0, help="seed of the patient-level split (default 0)")

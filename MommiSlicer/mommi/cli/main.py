@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from mommi import __version__
 from mommi.cli import (
-    analyze_cmd, data_cmd, eval_cmd, exit_codes, feedback_cmd, info_cmd, malignancy_cmd, reader_cmd, study_cmd,
-    train_cmd, zoo_cmd,
+    analyze_cmd, benchmark_cmd, data_cmd, eval_cmd, exit_codes, feedback_cmd, info_cmd, malignancy_cmd, reader_cmd,
+    study_cmd, train_cmd, zoo_cmd,
 )
 
 
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     reader_cmd.register(commands)
     data_cmd.register(commands)
     eval_cmd.register(commands)
+    benchmark_cmd.register(commands)
     malignancy_cmd.register(commands)
     train_cmd.register(commands)
     zoo_cmd.register(commands)

@@ -16,7 +16,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     study = commands.add_parser(
         "study",
         help="study input: find and check four-view studies",
-        description="Commands about study input (DICOM, or PNG/PGM with a JSON sidecar).",
+        description="Commands about study input (DICOM, or PNG/PGM/JPEG with a JSON sidecar; the public datasets "
+        "CBIS-DDSM, INbreast, VinDr-Mammo, CMMD and CDD-CESM as they are distributed).",
     )
     sub = study.add_subparsers(dest="study_command", metavar="SUBCOMMAND")
     sub.required = True
@@ -24,7 +25,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "inspect",
         help="list the studies under the paths, their views, geometry, warnings and errors",
         description="Find the studies under the given files and folders and print, per study, "
-        "the views found, image size, pixel spacing (and the tag it came from), photometric "
+        "the dataset profile used (if any), the views found, image size, pixel spacing (and the tag it came "
+        "from), photometric "
         "interpretation, presentation intent, warnings and per-file errors. Every pixel is "
         "decoded, so a file that inspects cleanly will load for analysis.",
         epilog="exit codes: 0 all files read; 1 studies found but some files had errors; "

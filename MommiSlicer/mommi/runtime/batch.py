@@ -7,11 +7,16 @@ per process). A study's folder is complete when its ``result.json`` exists, sinc
 is run again. Every study, analysed, skipped or failed, gets a row in
 ``summary.csv``, and so does every file that could not be read (it belongs to no
 study: discovery decodes each file once, so an unreadable image is found there).
+
+``analyse_jobs`` is that analysis of a list of (files, folder) jobs on its own, so
+`mommi benchmark` analyses a dataset's exams with the same workers, resumability
+and one-row-per-job accounting.
 """
 
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import re
 import time
 import traceback
@@ -29,6 +34,16 @@ SUMMARY_FILE = "summary.csv"
 COLUMNS = ("study_uid", "patient_key", "folder", "status", "findings", "max_malignancy", "seconds", "error", "file")
 
 _worker: dict[str, Any] = {}
+SKIPPED = "skipped (already done)"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One study to analyse: its files (loaded as any study is, dataset profiles included) and the
+    folder its outputs go to."""
+
+    files: tuple[str, ...]
+    folder: Path
 
 
 @dataclass
@@ -56,6 +71,7 @@ def _initialise(options: dict[str, Any]) -> None:
 
     _worker["pipeline"] = Pipeline(manifest_path_of(options["zoo"]), options["device"], options["min_score"])
     _worker["dicom"] = options["dicom"]
+    _worker["overlays"] = options.get("overlays", True)
 
 
 def _analyse(files: list[str], folder: str) -> dict[str, Any]:
@@ -69,7 +85,7 @@ def _analyse(files: list[str], folder: str) -> dict[str, Any]:
         study, seconds = pipeline.load([Path(f) for f in files])
         row.update(study_uid=study.study_uid, patient_key=study.patient_key)
         result = pipeline.analyze(study, load_seconds=seconds)
-        write_outputs(result, study, Path(folder), dicom=_worker["dicom"])
+        write_outputs(result, study, Path(folder), dicom=_worker["dicom"], overlays=_worker.get("overlays", True))
         malignancy = [f.malignancy for f in result.findings if f.malignancy is not None]
         row.update(status="done", findings=len(result.findings),
                    max_malignancy=round(max(malignancy), 4) if malignancy else "")
@@ -81,6 +97,48 @@ def _analyse(files: list[str], folder: str) -> dict[str, Any]:
     return row
 
 
+def analyse_jobs(jobs: list[Job], workers: int = 1, zoo: Path | None = None, device: str = "auto",
+                 min_score: float | None = None, dicom: bool = True, overlays: bool = True, progress: bool = True,
+                 desc: str = "studies") -> list[dict[str, Any]]:
+    """Analyse every job in ``workers`` processes; one row per job, in job order.
+
+    Resumable: a job whose folder holds ``result.json`` (written last by
+    ``write_outputs``) is not analysed again and gets status ``SKIPPED``. A job that
+    fails gets status "failed" and its error (and ``error.txt`` in its folder); the
+    others go on. Each worker process builds its ``Pipeline`` once.
+    """
+    rows: list[dict[str, Any] | None] = [None] * len(jobs)
+    pending = []
+    for index, job in enumerate(jobs):
+        if (job.folder / "result.json").is_file():
+            rows[index] = {"folder": job.folder.name, "status": SKIPPED}
+        else:
+            pending.append(index)
+    options = {"zoo": zoo, "device": device, "min_score": min_score, "dicom": dicom, "overlays": overlays}
+    if pending:
+        bar = tqdm(total=len(pending), desc=desc, disable=not progress)
+        if workers <= 1:
+            _initialise(options)
+            for index in pending:
+                job = jobs[index]
+                rows[index] = _analyse(list(job.files), str(job.folder))
+                bar.update()
+        else:
+            # forkserver, not fork: a fork of a process that already runs ONNX Runtime sessions (their thread
+            # pools hold locks) can deadlock in the child; the server process is clean
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            with ProcessPoolExecutor(max_workers=workers, initializer=_initialise, initargs=(options,),
+                                     mp_context=context) as pool:
+                futures = [(index, pool.submit(_analyse, list(jobs[index].files), str(jobs[index].folder)))
+                            for index in pending]
+                for index, future in futures:
+                    rows[index] = future.result()
+                    bar.update()
+        bar.close()
+    return [row for row in rows if row is not None]
+
+
 def run_batch(root: Path, out: Path, workers: int = 1, zoo: Path | None = None, device: str = "auto",
               min_score: float | None = None, dicom: bool = True, progress: bool = True) -> BatchSummary:
     collection = load_studies([root], keep_pixels=False)
@@ -89,30 +147,11 @@ def run_batch(root: Path, out: Path, workers: int = 1, zoo: Path | None = None, 
     # files that belong to no study because they cannot be read are failures of the batch too
     rows: list[dict[str, Any]] = [{"status": "failed", "error": str(e), "file": str(e.path or "")}
                                   for e in collection.errors]
-    pending: list[tuple[Study, Path]] = []
-    for study in studies:
-        folder = out / folder_name(study)
-        if (folder / "result.json").is_file():
-            rows.append({"study_uid": study.study_uid, "patient_key": study.patient_key, "folder": folder.name,
-                         "status": "skipped (already done)"})
-        else:
-            pending.append((study, folder))
-    options = {"zoo": zoo, "device": device, "min_score": min_score, "dicom": dicom}
-    if pending:
-        bar = tqdm(total=len(pending), desc="studies", disable=not progress)
-        if workers <= 1:
-            _initialise(options)
-            for study, folder in pending:
-                rows.append(_analyse(_study_files(study), str(folder)) | _identity(study))
-                bar.update()
-        else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_initialise, initargs=(options,)) as pool:
-                futures = [(study, pool.submit(_analyse, _study_files(study), str(folder)))
-                           for study, folder in pending]
-                for study, future in futures:
-                    rows.append(future.result() | _identity(study))
-                    bar.update()
-        bar.close()
+    jobs = [Job(tuple(_study_files(study)), out / folder_name(study)) for study in studies]
+    results = [row | _identity(study) for row, study in
+               zip(analyse_jobs(jobs, workers, zoo, device, min_score, dicom, progress=progress), studies)]
+    # skipped studies first, then the analysed ones, as the summary has always listed them
+    rows += [r for r in results if r["status"] == SKIPPED] + [r for r in results if r["status"] != SKIPPED]
     csv_path = out / SUMMARY_FILE
     with csv_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")

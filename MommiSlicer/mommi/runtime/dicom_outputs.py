@@ -24,7 +24,9 @@ shifted by +0.5 on the way out (``PIXEL_CENTRE_OFFSET``) so they overlay exactly
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +106,27 @@ def dicom_sources(images: Mapping[Any, MammoImage]) -> dict[str, pydicom.Dataset
             for view, image in images.items() if image.file_format.upper() == "DICOM"}
 
 
+def _library_images(sources: Mapping[str, pydicom.Dataset]) -> list[pydicom.Dataset]:
+    """Source images highdicom can describe in the SR's image library (TID 1601).
+
+    Its projection-radiography descriptors need ImagerPixelSpacing; scanned films
+    re-issued as MG Secondary Captures (CBIS-DDSM) have none. Those images are still
+    referenced as evidence and by their findings' regions, only not in the library.
+    """
+    return [ds for ds in sources.values() if ds.get("Modality") != "MG" or "ImagerPixelSpacing" in ds]
+
+
+@contextmanager
+def _names_as_given() -> Iterator[None]:
+    """highdicom warns about one-component person names copied from the source images (a research
+    dataset's PatientName is often an identifier such as 'Mass-Test_P_00173_LEFT_CC'); they are not ours
+    to change, and the warning would reach the user's terminal on every analysis."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
+        yield
+
+
+@_names_as_given()
 def write_segmentations(result: StudyResult, images: Mapping[Any, MammoImage], out_dir: Path) -> list[Path]:
     """Write ``seg-<VIEW>.dcm`` for every DICOM view; returns the files written (raster views skipped)."""
     sources = dicom_sources(images)
@@ -241,6 +264,7 @@ def _study_group(result: StudyResult, findings: int, sources: Mapping[str, pydic
     )
 
 
+@_names_as_given()
 def write_structured_report(result: StudyResult, images: Mapping[Any, MammoImage], out_path: Path) -> Path | None:
     """Write the study's findings as a Comprehensive 3D SR; None when no view is DICOM (nothing to reference).
 
@@ -265,7 +289,7 @@ def write_structured_report(result: StudyResult, images: Mapping[Any, MammoImage
             observation_context=hd.sr.ObservationContext(observer_device_context=observer),
             procedure_reported=codes.SCT.Mammography,
             imaging_measurements=groups,
-            referenced_images=list(sources.values()),
+            referenced_images=_library_images(sources) or None,
         )
         sr = hd.sr.Comprehensive3DSR(
             evidence=list(sources.values()),

@@ -14,6 +14,7 @@ warnings. ``progress(stage, fraction)`` is called as stages finish and
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -201,9 +202,20 @@ def _fallback_warning(view: View, branch: str, prepared: dict[View, PreparedView
     return f"{view.value}: {model}-lite is not in the model zoo; read by the {branch} branch instead"
 
 
+def _short_path(path: Path, study: Study) -> str:
+    """The file relative to the folder holding all of the study's files: datasets such as CBIS-DDSM
+    name every file 1-1.dcm, so the name alone does not say which one was set aside."""
+    files = [str(i.path.resolve()) for i in study.images.values()] + [str(s.image.path.resolve())
+                                                                      for s in study.set_aside]
+    try:
+        return str(path.resolve().relative_to(os.path.commonpath(files)))
+    except ValueError:  # different drives, or a single file: its own name is unambiguous then
+        return path.name
+
+
 def _input_warnings(study: Study) -> list[str]:
     warnings = list(study.warnings)
-    warnings += [f"{s.image.path.name} set aside: {s.reason}" for s in study.set_aside]
+    warnings += [f"{_short_path(s.image.path, study)} set aside: {s.reason}" for s in study.set_aside]
     warnings += [f"{e}" for e in study.errors]
     for view, image in study.images.items():
         warnings += [f"{view.value}: {w}" for w in image.warnings]

@@ -4,10 +4,13 @@ Rules, in order:
 1. The same SOP Instance UID twice: the first file (path order) is kept, the
    others are set aside as duplicates.
 2. Images are grouped by Study Instance UID (research images: the sidecar's
-   study_id). Inside one study every image must belong to one patient (PatientID,
-   else PatientName); images of another patient under the same study UID are
-   refused with MixedPatientsError, the majority patient's images are kept.
-3. Work-up views (ML, XCCL, spot, magnification, ...) and FOR PROCESSING images are
+   study_id), or by the exam key of a dataset profile where a public dataset gives
+   each view its own Study UID (CBIS-DDSM). Inside one study every image must belong
+   to one patient (PatientID, else PatientName, or the woman a profile names);
+   images of another patient under the same study UID are refused with
+   MixedPatientsError, the majority patient's images are kept.
+3. Work-up views (ML, XCCL, spot, magnification, ...), FOR PROCESSING images and
+   files a dataset profile sets aside (ROI masks, crops, subtracted CESM images) are
    set aside with the reason (FOR PROCESSING only when not explicitly allowed).
 4. Two images claiming the same screening view: the most recent acquisition is
    used (then the higher Instance Number, then the later path); the other is set
@@ -47,7 +50,7 @@ def group_into_studies(
     duplicates: dict[str, list[SetAside]] = defaultdict(list)
     first_of_uid: dict[str, MammoImage] = {}
     for image in images:
-        study_key = image.study_uid or f"no-study-uid:{_patient_identity(image)}:{image.study_date}"
+        study_key = image.exam_key or image.study_uid or f"no-study-uid:{_patient_identity(image)}:{image.study_date}"
         earlier = first_of_uid.get(image.sop_instance_uid)
         if earlier is not None:
             duplicates[study_key].append(
@@ -64,7 +67,7 @@ def group_into_studies(
         studies.append(study)
 
     orphans: list[StudyInputError] = []
-    by_uid = {s.study_uid: s for s in studies}
+    by_uid = {s.study_uid: s for s in studies}  # an exam key where a profile grouped the files
     for error in file_errors:
         owner = by_uid.get(error.study_uid or "")
         (owner.errors if owner is not None else orphans).append(error)
@@ -79,11 +82,17 @@ def _build_study(study_key: str, members: list[MammoImage], allow_for_processing
     patient = max(identities, key=lambda p: (identities[p], p == first_identity))
     sample = next(m for m in members if _patient_identity(m) == patient)
     study = Study(
-        study_uid=sample.study_uid or study_key,
+        study_uid=sample.exam_key or sample.study_uid or study_key,
         patient_key=patient_key(patient),
         study_date=sample.study_date,
+        profile=", ".join(sorted({m.profile for m in members if m.profile})),
     )
-    if not sample.study_uid:
+    if sample.exam_key:
+        uids = {m.study_uid for m in members if m.study_uid}
+        if len(uids) > 1:
+            study.warnings.append(f"{sample.profile}: one exam gathered from {len(uids)} Study Instance UIDs "
+                                  "(the dataset gives each view its own)")
+    elif not sample.study_uid:
         study.warnings.append("images carry no Study Instance UID; grouped by patient and date")
 
     candidates: dict[View, list[MammoImage]] = defaultdict(list)
@@ -96,6 +105,8 @@ def _build_study(study_key: str, members: list[MammoImage], allow_for_processing
             )
             error.study_uid = study.study_uid
             study.errors.append(error)
+        elif image.set_aside_reason:
+            study.set_aside.append(SetAside(image, image.set_aside_reason))
         elif image.view is None:
             study.set_aside.append(SetAside(image, f"{image.label} is not a screening CC/MLO view"))
         elif image.is_for_processing and not allow_for_processing:

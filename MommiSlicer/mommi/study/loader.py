@@ -20,7 +20,8 @@ from mommi.study.dicom_reader import read_dicom
 from mommi.study.discovery import discover
 from mommi.study.grouping import group_into_studies
 from mommi.study.model import MammoImage, Study, StudyCollection
-from mommi.study.raster import RASTER_SUFFIXES, read_raster, sidecar_path
+from mommi.study.profiles import raster_profile
+from mommi.study.raster import RASTER_SUFFIXES, read_profiled_raster, read_raster, sidecar_path
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ def read_image(path: Path, keep_pixels: bool = True) -> MammoImage:
         raise MissingPathError(path, "the file does not exist or cannot be read (a broken link?)")
     try:
         if path.suffix.lower() in RASTER_SUFFIXES:
+            profile = raster_profile(path) if sidecar_path(path) is None else None  # a sidecar is the user's word
+            if profile is not None:
+                return read_profiled_raster(path, profile, keep_pixels=keep_pixels)
             return read_raster(path, keep_pixels=keep_pixels)
         return read_dicom(path, keep_pixels=keep_pixels)
     except StudyInputError:
@@ -102,7 +106,8 @@ def load_studies(
 
 
 def _is_unlabelled_raster(path: Path) -> bool:
-    return path.suffix.lower() in RASTER_SUFFIXES and sidecar_path(path) is None
+    """A PNG/PGM/JPEG that neither a sidecar nor a dataset profile explains (a mask, a thumbnail)."""
+    return path.suffix.lower() in RASTER_SUFFIXES and sidecar_path(path) is None and raster_profile(path) is None
 
 
 def load_study(paths: Iterable[str | Path] | str | Path, **kwargs: object) -> Study:

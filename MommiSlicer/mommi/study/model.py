@@ -117,11 +117,17 @@ class MammoImage:
     bits_stored: int | None = None
     file_format: str = "DICOM"
     warnings: list[str] = field(default_factory=list)
+    #: the dataset profile that read this file ("" for a standard mammogram), see mommi.study.profiles
+    profile: str = ""
+    #: groups the files of one exam whose Study Instance UIDs differ (CBIS-DDSM); "" to group by Study UID
+    exam_key: str = ""
+    #: why this file belongs to the exam but is not one of its views (a CBIS-DDSM ROI mask, ...)
+    set_aside_reason: str = ""
 
     @property
     def view(self) -> View | None:
         """The screening view, or None for ML, XCCL, spot, magnification, ..."""
-        if self.view_modifiers:
+        if self.view_modifiers or self.set_aside_reason:
             return None
         if self.view_position in (Projection.CC.value, Projection.MLO.value):
             return View.of(self.laterality, Projection(self.view_position))
@@ -171,6 +177,7 @@ class MammoImage:
             "acquisition_datetime": self.acquisition_datetime,
             "bits_stored": self.bits_stored,
             "file_format": self.file_format,
+            "profile": self.profile or None,
             "warnings": list(self.warnings),
         }
 
@@ -193,6 +200,8 @@ class Study:
     study_uid: str
     patient_key: str
     study_date: str = ""
+    #: the dataset profile(s) that read its files ("" for standard mammograms)
+    profile: str = ""
     images: dict[View, MammoImage] = field(default_factory=dict)
     set_aside: list[SetAside] = field(default_factory=list)
     errors: list[StudyInputError] = field(default_factory=list)
@@ -207,6 +216,7 @@ class Study:
             "study_uid": self.study_uid,
             "patient_key": self.patient_key,
             "study_date": self.study_date,
+            "profile": self.profile or None,
             "views": {v.value: self.images[v].summary() for v in HANGING_ORDER if v in self.images},
             "missing_views": [v.value for v in self.missing_views],
             "set_aside": [s.to_dict() for s in self.set_aside],

@@ -1,4 +1,4 @@
-"""Research images: PNG or PGM with a small JSON sidecar.
+"""Research images: PNG, PGM or JPEG with a small JSON sidecar, or named as a dataset profile knows them.
 
 Public datasets such as mini-MIAS ship PGM files without DICOM headers, so what
 DICOM tags would say is written in a sidecar next to the image, named
@@ -10,6 +10,8 @@ DICOM tags would say is written in a sidecar next to the image, named
 
 Only ``laterality`` and ``view`` are required. Without ``bits_stored`` 16-bit
 images are scaled by the smallest of 10/12/14/16 bits that holds their maximum.
+Files of a public dataset whose names say what a sidecar would (CDD-CESM's JPEG
+files) need no sidecar: their profile supplies the facts (``read_profiled_raster``).
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ import numpy as np
 from mommi.errors import ConflictingLateralityError, SidecarError, UnreadablePixelDataError
 from mommi.study.model import Laterality, MammoImage, PixelSpacing
 from mommi.study.orientation import orientation_transform
+from mommi.study.profiles import DatasetProfile
 
-RASTER_SUFFIXES = (".png", ".pgm")
+#: the start of the generic warning that a dataset profile's own explanation replaces
+_NO_SPACING = "no pixel spacing in the sidecar"
+
+RASTER_SUFFIXES = (".png", ".pgm", ".jpg", ".jpeg")
 _KNOWN_KEYS = {
     "laterality", "view", "pixel_spacing_mm", "patient_id", "patient_name", "study_id",
     "study_date", "chest_wall", "bits_stored", "photometric", "acquisition_datetime",
@@ -181,3 +187,28 @@ def read_raster(path: Path, keep_pixels: bool = True, sidecar: Sidecar | None = 
         file_format=path.suffix.upper().lstrip("."),
         warnings=warnings,
     )
+
+
+def read_profiled_raster(path: Path, profile: DatasetProfile, keep_pixels: bool = True) -> MammoImage:
+    """A dataset's raster image read with the facts its profile takes from the file name."""
+    facts = profile.facts(path, None)
+    if facts.laterality is None or facts.view_position is None:
+        raise SidecarError(path, f"the {profile.name} file name does not say which breast and view it shows")
+    if facts.set_aside:
+        return MammoImage(
+            path=path, rows=0, cols=0, laterality=facts.laterality, view_position=facts.view_position,
+            view_source=facts.view_source, patient_id=facts.patient or "", study_uid=facts.exam_key or "",
+            sop_instance_uid=f"file:{path.resolve()}", file_format=path.suffix.upper().lstrip("."),
+            profile=facts.profile, exam_key=facts.exam_key or "", set_aside_reason=facts.set_aside,
+        )
+    spacing = (facts.spacing.row_mm, facts.spacing.col_mm) if facts.spacing else None
+    sidecar = Sidecar(facts.laterality, facts.view_position, spacing, facts.patient or path.parent.name,
+                      facts.exam_key or facts.patient or path.parent.name, "", None, None, "MONOCHROME2", "")
+    image = read_raster(path, keep_pixels=keep_pixels, sidecar=sidecar)
+    if facts.spacing is not None:
+        image.spacing = facts.spacing
+    elif facts.spacing_note:
+        image.warnings = [w for w in image.warnings if not w.startswith(_NO_SPACING)] + [facts.spacing_note]
+    image.view_source, image.profile, image.exam_key = facts.view_source, facts.profile, facts.exam_key or ""
+    image.warnings += list(facts.warnings)
+    return image

@@ -8,6 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from mommi.study.model import StudyCollection
+from mommi.study.profiles import PROFILES
+
+
+def profile_rules(names: str) -> str:
+    """The rules of the named profile(s) ("CBIS-DDSM" or "CMMD, INbreast"), as the README lists them."""
+    wanted = {n.strip() for n in names.split(",")}
+    return "; ".join(p.rules for p in PROFILES if p.name in wanted)
 
 
 def inspection_report(collection: StudyCollection) -> dict[str, Any]:
@@ -37,6 +44,8 @@ def render_inspection(report: dict[str, Any]) -> str:
     for number, study in enumerate(report["studies"], start=1):
         date = study["study_date"] or "date unknown"
         lines.append(f"Study {number}: {study['study_uid']}  (patient {study['patient_key']}, {date})")
+        if study.get("profile"):
+            lines.append(f"  read with the {study['profile']} dataset profile: {profile_rules(study['profile'])}")
         header = f"  {'view':<6} {'size (cols x rows)':<18} {'spacing mm':<11} {'spacing from':<40} "
         header += f"{'photometric':<12} {'intent':<17} file"
         lines.append(header)
@@ -70,6 +79,6 @@ def render_inspection(report: dict[str, Any]) -> str:
     lines.append(
         f"{counts['studies']} stud{'y' if counts['studies'] == 1 else 'ies'}, "
         f"{counts['views']} views, {counts['set_aside']} set aside, {counts['errors']} file errors, "
-        f"{counts['ignored']} files ignored (not images, or PNG/PGM without a sidecar)"
+        f"{counts['ignored']} files ignored (not images, or PNG/PGM/JPEG that no sidecar or dataset profile explains)"
     )
     return "\n".join(lines)

@@ -16,13 +16,15 @@ Importer = Callable[[Path], Manifest]
 
 def importers() -> dict[str, Importer]:
     """Format name -> importer (imported lazily: each module has its own parsing needs)."""
-    from mommi.data.importers import cbis_ddsm, feedback, inbreast, mias, synthetic, vindr
+    from mommi.data.importers import cbis_ddsm, cdd_cesm, cmmd, feedback, inbreast, mias, synthetic, vindr
 
     return {
         "mias": mias.import_mias,
         "cbis-ddsm": cbis_ddsm.import_cbis_ddsm,
         "vindr-mammo": vindr.import_vindr,
         "inbreast": inbreast.import_inbreast,
+        "cmmd": cmmd.import_cmmd,
+        "cdd-cesm": cdd_cesm.import_cdd_cesm,
         "synthetic": synthetic.import_synthetic,
         "feedback": feedback.import_feedback,
     }

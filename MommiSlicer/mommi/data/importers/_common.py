@@ -1,4 +1,4 @@
-"""Helpers shared by the dataset importers: checked folders, CSV tables, DICOM headers.
+"""Helpers shared by the dataset importers: checked folders, CSV and .xlsx tables, DICOM headers.
 
 Every helper turns a missing or malformed file into a ``DatasetImportError`` that
 names the file, so an importer never stops with a bare KeyError or a pydicom
@@ -8,7 +8,9 @@ traceback that a user cannot act on.
 from __future__ import annotations
 
 import csv
+import zipfile
 from collections.abc import Iterable
+from datetime import date, datetime
 from pathlib import Path
 
 import pydicom
@@ -60,6 +62,71 @@ def read_table(path: Path, required: Iterable[str], delimiter: str = ",") -> lis
         raise DatasetImportError(path, f"cannot read the CSV file ({exc})") from exc
 
 
+def sniff_delimiter(path: Path, candidates: str = ",;") -> str:
+    """The candidate that occurs most often in the first line (the first candidate on a tie or no file).
+
+    For CSV exports of spreadsheets, which use ',' or ';' depending on the locale.
+    """
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
+            first = handle.readline()
+    except OSError:
+        return candidates[0]  # read_table reports the missing file
+    return max(candidates, key=lambda c: (first.count(c), -candidates.index(c)))
+
+
+def _cell_text(value: object) -> str:
+    """A spreadsheet cell as the text a CSV export would hold: 44.0 -> '44', None -> ''."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).upper()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def read_sheet(path: Path, required: Iterable[str], sheet: str | None = None) -> list[dict[str, str]]:
+    """Rows of one sheet of an .xlsx workbook as dicts of text, with read_table's contract.
+
+    The first row is the header; keys and values are stripped; numbers are
+    rendered without a trailing ".0" (Excel stores every number as a float);
+    entirely empty rows are dropped. ``sheet`` None takes the first sheet. A
+    missing file, sheet or column raises DatasetImportError naming the file.
+    """
+    require_file(path, "spreadsheet")
+    try:
+        import openpyxl
+        from openpyxl.utils.exceptions import InvalidFileException
+    except ImportError as exc:  # pragma: no cover - openpyxl is a base dependency
+        raise DatasetImportError(path, "reading .xlsx files needs openpyxl (pip install openpyxl)") from exc
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise DatasetImportError(path, f"cannot read the spreadsheet ({exc})") from exc
+    try:
+        if sheet is not None and sheet not in workbook.sheetnames:
+            found = ", ".join(repr(n) for n in workbook.sheetnames)
+            raise DatasetImportError(path, f"no sheet {sheet!r} (found {found})")
+        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+        rows = worksheet.iter_rows(values_only=True)
+        header = [_cell_text(v) for v in next(rows, ())]
+        missing = [name for name in required if name not in header]
+        if missing:
+            found = ", ".join(repr(h) for h in header if h) or "no header row"
+            raise DatasetImportError(path, f"missing column(s) {', '.join(map(repr, missing))} (found {found})")
+        table = []
+        for values in rows:
+            row = {name: _cell_text(v) for name, v in zip(header, values, strict=False) if name}
+            if any(row.values()):
+                table.append({name: row.get(name, "") for name in header if name})
+        return table
+    finally:
+        workbook.close()
+
+
 def read_header(path: Path) -> Dataset:
     """The DICOM header without the pixel data: cheap even for 40 MB mammograms."""
     try:
@@ -88,3 +155,15 @@ def box_centre(box: list[float]) -> list[float]:
 def sort_records(records: Iterable[Record]) -> list[Record]:
     """Records in image_id order (findings keep the dataset's own order): reruns are identical."""
     return sorted(records, key=lambda r: r.image_id)
+
+
+def read_spreadsheet(path: Path, required: Iterable[str], sheet: str | None = None) -> list[dict[str, str]]:
+    """An .xlsx sheet (read_sheet) or its CSV export (',' or ';' separated, read_table), by file suffix."""
+    if path.suffix.lower() == ".xlsx":
+        return read_sheet(path, required, sheet=sheet)
+    return read_table(path, required, delimiter=sniff_delimiter(path))
+
+
+def find_first(candidates: Iterable[Path]) -> Path | None:
+    """The first candidate that is a file, or None."""
+    return next((path for path in candidates if path.is_file()), None)

@@ -22,7 +22,9 @@ Choices:
   kept in ``finding.extra["polygon"]``; no mask files are written (mask_path None).
 - patient_id: the DICOM PatientID, else the CSV "Patient ID", else the hash in the
   file name (shared by the views of one patient); "removed" and empty values are
-  ignored, since INbreast blanks some identifiers with that word.
+  ignored, since INbreast blanks some identifiers with that word. study_id: the
+  hash in the file name (one exam per woman; the anonymised Study UIDs do not
+  group the views), as the INbreast dataset profile of study loading groups them.
 - image_birads from the CSV "Bi-Rads" (1, 2, 3, 4a, 4b, 4c, 5, 6). INbreast has no
   per-lesion pathology; BI-RADS 6 means a biopsy-proven malignancy, so the mass of
   a BI-RADS 6 image is marked "malignant" when the image holds exactly ONE mass
@@ -134,7 +136,7 @@ def _record(root: Path, path: Path, rows: dict[str, dict[str, str]]) -> Record |
     if others:
         extra["other_findings"] = others
     return Record(
-        patient_id=patient, study_id=str(header.get("StudyInstanceUID", "") or patient), image_id=file_id,
+        patient_id=patient, study_id=match["hash"], image_id=file_id,
         view=view, laterality=laterality, image_path=path.relative_to(root).as_posix(), source=SOURCE,
         spacing_mm=header_spacing(header) or [DOCUMENTED_SPACING_MM] * 2, width=width, height=height, findings=findings,
         image_birads=image_birads, extra=extra,
