@@ -100,8 +100,9 @@ def read_sheet(path: Path, required: Iterable[str], sheet: str | None = None) ->
     try:
         import openpyxl
         from openpyxl.utils.exceptions import InvalidFileException
-    except ImportError as exc:  # pragma: no cover - openpyxl is a base dependency
-        raise DatasetImportError(path, "reading .xlsx files needs openpyxl (pip install openpyxl)") from exc
+    except ImportError as exc:  # the "datasets" extra; the base install (and 3D Slicer) does without
+        raise DatasetImportError(path, "reading .xlsx files needs openpyxl: pip install 'mommislicer[datasets]', "
+                                       "or save the sheet as CSV beside it") from exc
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
