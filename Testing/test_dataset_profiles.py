@@ -271,3 +271,16 @@ def test_each_download_opens_as_distributed(builder, profile: str, tmp_path: Pat
     assert not any(s.errors for s in collection.studies)
     truth = [p for p in collection.ignored if p.suffix in (".csv", ".xlsx", ".xml")]
     assert truth, "the dataset's truth files are listed as ignored, not read as images"
+
+
+def test_cbis_roles_without_series_description(tmp_path: Path) -> None:
+    """Older downloads: a full image without SeriesDescription is still read; an abnormality's file is not."""
+    (full,) = cbis_exam(tmp_path / "CBIS-DDSM", views=(("LEFT", "CC"),))
+    for path in [full, *tmp_path.glob("CBIS-DDSM/*_1/*/*/*.dcm")]:
+        ds = pydicom.dcmread(path)
+        del ds.SeriesDescription
+        ds.save_as(path)
+    study = load_study(tmp_path)
+    assert list(study.images) == [View.L_CC]
+    assert len(study.set_aside) == 2 and all("abnormality 1 (ROI mask or cropped image)" in s.reason
+                                             for s in study.set_aside)

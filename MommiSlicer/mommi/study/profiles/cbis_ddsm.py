@@ -59,14 +59,14 @@ class CbisDdsmProfile(DatasetProfile):
 
 
 def _set_aside(abnormality: str | None, description: str) -> str | None:
-    """Why a file of an abnormality subject (or one not described as a full mammogram) is no view."""
+    """Why a file is part of the exam but no view: an abnormality's mask or crop (by SeriesDescription,
+    or by the ``_<k>`` subject when the description is missing); None for a full mammogram."""
     text = description.lower()
-    if abnormality is None and "full" in text:
-        return None
     of = f" of abnormality {abnormality}" if abnormality else ""
     if "mask" in text:
         return f"CBIS-DDSM ROI mask{of}: the ground-truth outline, not a view to read"
     if "crop" in text:
         return f"CBIS-DDSM cropped image{of}: a cut-out of the full mammogram, not a view to read"
-    return (f"CBIS-DDSM file{of} described as {description!r}, not as a full mammogram: "
-            "not a view to read")
+    if abnormality is not None:
+        return f"CBIS-DDSM file of abnormality {abnormality} (ROI mask or cropped image): not a view to read"
+    return None
