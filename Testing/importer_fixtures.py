@@ -282,6 +282,20 @@ VINDR_FINDINGS = [
 ]
 
 
+def vindr_dataset(study: str, series: str, image: str, side: str, view: str, rows: int = ROWS, cols: int = COLS,
+                  seed: int = 0) -> Dataset:
+    """A VinDr-Mammo file: de-identified by keeping a fixed list of tags (side, view, spacing, display
+    tags kept; PatientID, names and dates removed) and replacing the UIDs by the hashes that name the
+    study folder and the files (the CSVs' study_id, series_id, image_id)."""
+    ds = f.mammogram(f.Patient(patient_id=study), side, view, rows=rows, cols=cols, seed=seed)
+    for keyword in ("PatientID", "PatientName", "PatientBirthDate", "AccessionNumber", "StudyDate", "StudyTime",
+                    "AcquisitionDate", "AcquisitionTime", "ContentDate", "ContentTime", "StudyDescription"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study, series, image
+    return ds
+
+
 def build_vindr(root: Path) -> Path:
     """Two studies, five images (one not downloaded), six finding rows."""
     breast_rows, finding_rows = [], []
@@ -293,8 +307,7 @@ def build_vindr(root: Path) -> Path:
         breast_rows.append(row)
         info[image] = row
         if on_disk:
-            ds = f.mammogram(f.Patient(patient_id=study), side, view, rows=ROWS, cols=COLS)
-            f.write(ds, root / "images" / study / f"{image}.dicom")
+            f.write(vindr_dataset(study, f"ser_{study}", image, side, view), root / "images" / study / f"{image}.dicom")
     for image, categories, birads, box in VINDR_FINDINGS:
         values = ("", "", "", "") if box is None else tuple(str(v) for v in box)
         coords = dict(zip(("xmin", "ymin", "xmax", "ymax"), values, strict=True))

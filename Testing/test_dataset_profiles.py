@@ -177,7 +177,7 @@ def test_vindr_side_and_view_from_the_csv_when_the_header_lacks_them(tmp_path: P
     fx.build_vindr(tmp_path)
     path = tmp_path / "images" / "s1" / "i1_lmlo.dicom"
     ds = pydicom.dcmread(path)
-    for keyword in ("ImageLaterality", "ViewPosition", "ViewCodeSequence", "PatientOrientation", "PatientID"):
+    for keyword in ("ImageLaterality", "ViewPosition", "ViewCodeSequence", "PatientOrientation"):
         delattr(ds, keyword)
     ds.save_as(path)
     study = next(s for s in load_studies([tmp_path / "images"]).studies if View.L_MLO in s.images)
@@ -186,6 +186,18 @@ def test_vindr_side_and_view_from_the_csv_when_the_header_lacks_them(tmp_path: P
     assert image.patient_id == "VinDr-Mammo s1"
     # the other views of the study kept their header's answer (standard tags)
     assert study.images[View.L_CC].view_source.startswith("ImageLaterality")
+
+
+def test_vindr_study_analysed_without_dicom_outputs_for_hashed_uids(tmp_path: Path) -> None:
+    """VinDr-Mammo replaced every UID by a hash: no conformant SEG or SR can reference such files,
+    so the analysis writes everything else and says why there are none."""
+    fx.build_vindr(tmp_path / "vindr")
+    out = tmp_path / "result"
+    assert main(["analyze", str(tmp_path / "vindr" / "images" / "s1"), "--out", str(out), "--device", "cpu"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert sorted(result["views"]) == ["L-CC", "L-MLO", "R-CC"]
+    assert not list(out.glob("*.dcm"))
+    assert sum("not a valid DICOM UID" in w for w in result["warnings"]) == 3
 
 
 # ----------------------------------------------------------------------------- CMMD

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from mommi import __version__
@@ -39,6 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_invalid_uids() -> None:
+    """pydicom warns (twice: a warning and a log line) for every non-conformant UID it reads; public
+    datasets replace UIDs by hashes in every file (VinDr-Mammo), which would bury a batch's output. The
+    command line owns its process, so it silences those; the result says once, in words, what follows
+    from such UIDs (no DICOM output can reference the file). --debug shows them again."""
+    warnings.filterwarnings("ignore", message="Invalid value for VR UI")
+    logger = logging.getLogger("pydicom")
+    if not any(isinstance(f, _NoInvalidUid) for f in logger.filters):
+        logger.addFilter(_NoInvalidUid())
+
+
+class _NoInvalidUid(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Invalid value for VR UI" not in record.getMessage()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -46,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.debug:
+        _quiet_invalid_uids()
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:

@@ -35,7 +35,7 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.sr.codedict import codes
-from pydicom.uid import RLELossless
+from pydicom.uid import UID, RLELossless
 
 from mommi.runtime.result import FindingResult, StudyResult
 from mommi.study.model import MammoImage
@@ -97,13 +97,30 @@ def _read_source(path: Path, image: MammoImage) -> pydicom.Dataset:
     return ds
 
 
+def unreferable_reason(image: MammoImage) -> str | None:
+    """Why no DICOM object can reference this view (None: it can).
+
+    A reference is the source's Study, Series and SOP Instance UIDs; a raster image has
+    none, and some public datasets replaced them by hashes that are not UIDs
+    (VinDr-Mammo's de-identification), which a conformant SEG or SR cannot carry.
+    """
+    if image.file_format.upper() != "DICOM":
+        return "not a DICOM file"
+    bad = [name for name, uid in (("Study", image.study_uid), ("Series", image.series_uid),
+                                  ("SOP", image.sop_instance_uid)) if uid and not UID(uid).is_valid]
+    if bad:
+        return f"its {'/'.join(bad)} Instance UID is not a valid DICOM UID (a de-identification hash?)"
+    return None
+
+
 def dicom_sources(images: Mapping[Any, MammoImage]) -> dict[str, pydicom.Dataset]:
-    """Header of each view's source DICOM file, by view name; raster views are left out.
+    """Header of each view's source DICOM file, by view name; views no DICOM object can reference are
+    left out (see ``unreferable_reason``).
 
     Pixel data are not read: the outputs need only the identity and geometry.
     """
     return {_view_name(view): _read_source(Path(image.path), image)
-            for view, image in images.items() if image.file_format.upper() == "DICOM"}
+            for view, image in images.items() if unreferable_reason(image) is None}
 
 
 def _library_images(sources: Mapping[str, pydicom.Dataset]) -> list[pydicom.Dataset]:

@@ -99,12 +99,17 @@ def render_overlays(result: StudyResult, study: Study, folder: Path) -> dict[str
 
 
 def write_dicom(result: StudyResult, study: Study, folder: Path) -> tuple[dict[str, str], list[str]]:
-    from mommi.runtime.dicom_outputs import dicom_sources, write_segmentations, write_structured_report
+    from mommi.runtime.dicom_outputs import (
+        dicom_sources,
+        unreferable_reason,
+        write_segmentations,
+        write_structured_report,
+    )
 
     images = _images_by_name(study)
     sources = dicom_sources(images)
-    warnings = [f"{name}: not a DICOM file, so no DICOM Segmentation or SR references it"
-                for name in result.views if name not in sources]
+    warnings = [f"{name}: {unreferable_reason(images[name]) if name in images else 'not loaded'}, so no DICOM "
+                "Segmentation or SR references it" for name in result.views if name not in sources]
     if not sources:
         return {}, warnings
     files = {f"seg_{p.stem[4:]}": p.name for p in write_segmentations(result, images, folder)}
