@@ -168,3 +168,11 @@ def read_spreadsheet(path: Path, required: Iterable[str], sheet: str | None = No
 def find_first(candidates: Iterable[Path]) -> Path | None:
     """The first candidate that is a file, or None."""
     return next((path for path in candidates if path.is_file()), None)
+
+
+def copy_columns(row: dict[str, str], columns: Iterable[tuple[str, str]], extra: dict[str, object]) -> None:
+    """Non-empty ``row[column]`` into ``extra[key]`` for each (column, key); an age column as a number."""
+    for column, key in columns:
+        value = row.get(column, "")
+        if value:
+            extra[key] = int(value) if key == "age" and value.isdigit() else value

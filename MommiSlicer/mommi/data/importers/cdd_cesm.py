@@ -78,6 +78,7 @@ import cv2
 
 from mommi.data.importers._common import (
     box_centre,
+    copy_columns,
     find_first,
     read_spreadsheet,
     read_table,
@@ -276,13 +277,8 @@ def _labels(row: dict[str, str], findings: list[Finding], path: Path) -> dict[st
     birads = row.get("BIRADS", "")
     if "$" in birads:
         extra["birads_text"] = birads
-    for column, key in (("Breast density (ACR)", "density"), ("Machine", "machine"), ("Tags", "tags"),
-                        ("Findings", "findings")):
-        if row.get(column):
-            extra[key] = row[column]
-    age = row.get("Age", "")
-    if age:
-        extra["age"] = int(age) if age.isdigit() else age
+    copy_columns(row, (("Breast density (ACR)", "density"), ("Machine", "machine"), ("Tags", "tags"),
+                       ("Findings", "findings"), ("Age", "age")), extra)
     return extra
 
 

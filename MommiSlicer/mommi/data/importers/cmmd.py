@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from mommi.data.importers._common import (
+    copy_columns,
     find_first,
     header_size,
     header_spacing,
@@ -198,10 +199,5 @@ def clinical_extra(row: dict[str, str] | None, path: Path) -> dict[str, Any]:
     elif row.get("classification"):
         log.warning("%s: classification %r is not Benign/Malignant; breast pathology unknown", path,
                     row["classification"])
-    for column, key in (("abnormality", "abnormality"), ("subtype", "subtype")):
-        if row.get(column):
-            extra[key] = row[column]
-    age = row.get("Age", "")
-    if age:
-        extra["age"] = int(age) if age.isdigit() else age
+    copy_columns(row, (("abnormality", "abnormality"), ("subtype", "subtype"), ("Age", "age")), extra)
     return extra
