@@ -15,6 +15,7 @@ from mommi.data.manifest import Finding, Record
 from mommi.eval import lesion_metrics as lm
 from mommi.eval.benchmark import safe_id
 from mommi.eval.benchmark_datasets import DATASETS, select_records
+from mommi.runtime.pipeline import reporting_threshold
 
 BOX = [10.0, 10.0, 29.0, 29.0]
 
@@ -138,7 +139,9 @@ def test_vindr_benchmark_writes_every_output(vindr_run: tuple[Path, Path, int]) 
     assert report["malignancy"] is None  # VinDr-Mammo has no biopsy truth
     assert report["birads"]["level"].startswith("finding")
     assert report["birads"]["pairs"] + report["birads"]["unmatched"] == 3
-    assert report["settings"]["min_score"] == 0.05 and report["settings"]["report_score"] == 0.2
+    # the FROC keeps every candidate; counts use the product's reporting score, the zoo's operating point
+    assert report["settings"]["min_score"] == 0.05
+    assert report["settings"]["report_score"] == reporting_threshold(None)[0]
     text = (out / "report.md").read_text()
     assert "MommiNet-v2 (tri-view)" in text and "0.831" in text and "research models measured on this data" in text
     assert "BiDualNet-v2" in text and "IpsiDualNet-v2" in text and "single-view" in text

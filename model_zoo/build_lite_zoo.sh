@@ -117,5 +117,12 @@ for pair in nipple-lite:nipple single-lite:single bidual-lite:bidual ipsidual-li
 done
 mommi zoo record-metrics --zoo model_zoo --eval "$DATA/eval"
 
-# 10. the regression test's expected findings on the demo study follow the new models
+# 10. the default reporting threshold, set on real films: the lowest score with <= 0.5 false marks per image on
+#     the MIAS women the detection models were not trained on (val and test splits)
+mommi predict fusion --manifest "$DATA/mias.json" --split all --out "$DATA/eval/fusion-mias-all.json"
+mommi zoo operating-point --manifest "$DATA/mias.json" --predictions "$DATA/eval/fusion-mias-all.json" \
+  --splits val,test --max-fppi 0.5 --zoo model_zoo \
+  --set-on "mini-MIAS subset in ../shared/data/mias (scanned-film MLO views, read by the bilateral branch): the val and test splits of 'mommi data import mias --seed 0', 22 women whose films the detection models were not trained on (val chose the checkpoints)"
+
+# 11. the regression test's expected findings on the demo study follow the new models
 python Testing/regression/record_expected.py

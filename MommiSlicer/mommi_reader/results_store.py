@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mommi.runtime.batch import folder_name
 from mommi.runtime.outputs import MAPS_FILE, RESULT_FILE, read_maps, results_cache_root
-from mommi.runtime.pipeline import DEFAULT_MIN_SCORE
+from mommi.runtime.pipeline import reporting_threshold
 from mommi.runtime.result import StudyResult
 from mommi.runtime.zoo import default_manifest_path, manifest_path_of, read_manifest
 from mommi.study.model import Study
@@ -66,7 +66,7 @@ def load_saved(folder: Path, study_uid: str, zoo: Path | None) -> tuple[StudyRes
     version, models = zoo_fingerprint(zoo)
     if result.zoo_version != version or any(models.get(name) != sha for name, sha in result.models.items()):
         return None, "saved result was made by other models"
-    if abs(result.min_score - DEFAULT_MIN_SCORE) > 1e-9:
+    if abs(result.min_score - reporting_threshold(manifest_path_of(zoo))[0]) > 1e-9:
         return None, "saved result used another minimum score"
     if set(probs) != set(result.views):
         return None, "saved maps do not match the result"

@@ -19,8 +19,8 @@ def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
                         help="auto: CUDA when ONNX Runtime really gets it, else CPU (default)")
     parser.add_argument("--min-score", type=float, default=None,
-                        help="report findings from this detection score (default 0.2: about 0.6 false positives "
-                        "per image on the synthetic test set)")
+                        help="report findings from this detection score (default: the model zoo's operating "
+                        "point, set on real films for <= 0.5 false marks per image; result.json records it)")
     parser.add_argument("--no-dicom", action="store_true", help="skip the DICOM Segmentation and SR outputs")
 
 

@@ -53,6 +53,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     rec.add_argument("--zoo", type=Path, default=Path("model_zoo"))
     rec.add_argument("--eval", type=Path, required=True, metavar="EVAL", help="folder of evaluation reports")
     rec.set_defaults(handler=run_record)
+    op = sub.add_parser(
+        "operating-point", help="set the default reporting threshold on real films for a false-mark target",
+        description="Choose the lowest detection score at which the predictions on the images of --splits have "
+        "at most --max-fppi false marks per image (true mark: IoU > 0.2 with a mass), with patient-bootstrap CIs "
+        "of the sensitivity and false marks there, and record it as the zoo's operating point (the default "
+        "--min-score of `mommi analyze`, the reader and the Slicer module; result.json says so).",
+        epilog="exit codes: 0 recorded; 1 unreadable input or no threshold can be set; 2 usage error",
+    )
+    op.add_argument("--manifest", type=Path, required=True, help="ground truth (a training manifest)")
+    op.add_argument("--predictions", type=Path, required=True, help="`mommi predict fusion` output on it")
+    op.add_argument("--splits", default="val,test", help="comma-separated splits to set it on (default val,test)")
+    op.add_argument("--max-fppi", type=float, default=0.5, help="false marks per image allowed (default 0.5)")
+    op.add_argument("--set-on", required=True, metavar="TEXT", help="what data this is, for the record")
+    op.add_argument("--bootstrap", type=int, default=1000)
+    op.add_argument("--zoo", type=Path, default=Path("model_zoo"))
+    op.set_defaults(handler=run_operating_point)
     malignancy_cmd.register_calibrate(sub)
 
 
@@ -101,3 +117,27 @@ def run_record(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return exit_codes.OK if written else exit_codes.PROBLEMS
+
+
+def run_operating_point(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from mommi.data.manifest import Manifest, ManifestError
+    from mommi.eval.operating_point import OperatingPointError, choose_operating_point
+    from mommi.eval.report import PredictionsError, load_predictions
+    from mommi.runtime.zoo import manifest_path_of, read_manifest, write_manifest
+
+    zoo_manifest = manifest_path_of(args.zoo)
+    try:
+        point = choose_operating_point(Manifest.read(args.manifest), load_predictions(args.predictions),
+                                       [s.strip() for s in args.splits.split(",") if s.strip()], args.max_fppi,
+                                       bootstrap=args.bootstrap)
+    except (ManifestError, PredictionsError, OperatingPointError) as exc:
+        print(f"mommi zoo operating-point: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
+    data = read_manifest(zoo_manifest)
+    data["operating_point"] = {**point, "set_on": args.set_on, "set": date.today().isoformat()}
+    write_manifest(zoo_manifest, data)
+    print(json.dumps(data["operating_point"], indent=1))
+    print(f"recorded in {zoo_manifest}")
+    return exit_codes.OK

@@ -88,10 +88,11 @@ class BenchmarkRun:
 
     @property
     def report_score(self) -> float:
-        """The product's reporting score (never below what the run kept)."""
-        from mommi.runtime.pipeline import DEFAULT_MIN_SCORE
+        """The product's reporting score for this zoo (never below what the run kept)."""
+        from mommi.runtime.pipeline import reporting_threshold
+        from mommi.runtime.zoo import manifest_path_of
 
-        return max(self.min_score, DEFAULT_MIN_SCORE)
+        return max(self.min_score, reporting_threshold(manifest_path_of(self.options.zoo))[0])
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from mommi.study.loader import load_study
 from mommi.study.model import MammoImage, Study, View
 
 STAGES = ("load", "preprocess", "nipple", "single", "bilateral", "ipsilateral", "fusion", "findings", "malignancy")
-#: findings below this detection score are not reported: about 0.6 false positives per image at 0.90
-#: recall for the lite tri-view chain on the synthetic test set (fusion-lite card); `--min-score` changes it
+#: the reporting threshold of a zoo that records no operating point (set on real films by
+#: `mommi zoo operating-point`, see ``reporting_threshold``); `--min-score` overrides either
 DEFAULT_MIN_SCORE = 0.2
 #: the same mass in CC and MLO lies at about the same distance from the nipple (METHOD.md's ipsilateral
 #: prior): findings of one breast whose nipple distances differ by less than this share are linked
@@ -51,12 +51,26 @@ class AnalysisCancelled(Exception):
     """The caller's cancel() returned True; no result was produced."""
 
 
+def reporting_threshold(zoo: Path | None) -> tuple[float, dict | None]:
+    """The default reporting score and the zoo's recorded operating point (None: the built-in default).
+
+    The zoo manifest's ``operating_point`` was chosen on real films for a target number
+    of false marks per image (``mommi.eval.operating_point``); it travels with the
+    models it was measured for.
+    """
+    point = read_manifest(zoo or default_manifest_path()).get("operating_point")
+    if isinstance(point, dict) and isinstance(point.get("min_score"), (int, float)):
+        return float(point["min_score"]), point
+    return DEFAULT_MIN_SCORE, None
+
+
 class Pipeline:
     def __init__(self, zoo: Path | None = None, device: str = "auto", min_score: float | None = None,
                  size: str = "lite", decode_processes: int = 1) -> None:
-        """``min_score`` None: DEFAULT_MIN_SCORE."""
+        """``min_score`` None: the zoo's operating point (``reporting_threshold``)."""
         self.zoo, self.device = zoo, device
-        self.min_score = DEFAULT_MIN_SCORE if min_score is None else float(min_score)
+        default, self.operating_point = reporting_threshold(zoo)
+        self.min_score = default if min_score is None else float(min_score)
         #: processes that decode a study's files (``load_studies``); the command line uses one per core
         self.decode_processes = decode_processes
         self.chain = DetectionChain(zoo, device, size)
@@ -163,10 +177,19 @@ class Pipeline:
             warnings=warnings, timings_s={k: round(v, 4) for k, v in timings.items()}, models=self.models(),
             zoo_version=self.zoo_version, provider=self.provider, providers=self.providers(),
             device_requested=self.device,
-            min_score=self.min_score, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            min_score=self.min_score, operating_point=self._operating_point_record(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             mommi_version=__version__, maps={k: m for k, (m, _) in maps.items()},
             masks={k: m for k, (_, m) in maps.items()},
         )
+
+    def _operating_point_record(self) -> dict:
+        """What result.json says about the threshold in use: where it comes from and what it measured."""
+        if self.operating_point is not None and self.min_score == float(self.operating_point["min_score"]):
+            return {"source": "model zoo operating point", **self.operating_point}
+        if self.operating_point is None and self.min_score == DEFAULT_MIN_SCORE:
+            return {"source": "built-in default (the zoo records no operating point)", "min_score": self.min_score}
+        return {"source": "set by the caller (--min-score)", "min_score": self.min_score,
+                "zoo_operating_point": self.operating_point}
 
     def _score_malignancy(self, findings: list[FindingResult], images: dict[View, MammoImage]) -> None:
         """Every finding's patch of every view in one batch (chunked by the classifier)."""

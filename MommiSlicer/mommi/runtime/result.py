@@ -92,6 +92,8 @@ class StudyResult:
     created: str  # ISO 8601, UTC
     mommi_version: str
     providers: dict[str, str] = field(default_factory=dict)  # zoo model name -> provider its session got
+    #: where min_score comes from and, for the zoo's operating point, the data it was set on and what it measured
+    operating_point: dict[str, Any] = field(default_factory=dict)
     maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # final probability map per view
     masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # breast mask per view
 
@@ -116,6 +118,7 @@ class StudyResult:
             "providers": dict(self.providers),
             "device_requested": self.device_requested,
             "min_score": self.min_score,
+            "operating_point": dict(self.operating_point),
         }
 
     @classmethod
@@ -133,6 +136,7 @@ class StudyResult:
                 warnings=list(data["warnings"]), timings_s=dict(data["timings_s"]), models=dict(data["models"]),
                 zoo_version=data["zoo_version"], provider=data["provider"], providers=dict(data.get("providers", {})),
                 device_requested=data["device_requested"], min_score=float(data["min_score"]),
+                operating_point=dict(data.get("operating_point") or {}),
                 created=data["created"], mommi_version=data["mommi_version"],
             )
         except (KeyError, TypeError) as exc:

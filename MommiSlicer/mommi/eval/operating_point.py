@@ -1,0 +1,82 @@
+"""The default reporting threshold, chosen on real films for a target number of false marks per image.
+
+A reader judges the tool by its false marks: the product reports a finding only
+from a detection score at which, on real mammograms, at most ``max_fppi`` false
+marks per image were measured (DESIGN.md: <= 0.5 at the default operating point).
+The threshold is the LOWEST score that meets the target (so sensitivity is as high
+as the target allows), measured with the FROC's own matching (IoU > 0.2,
+``mommi.eval.froc.match``) on the images of the given splits, with 95% bootstrap
+CIs over patients for both the sensitivity and the false marks per image there.
+The result is recorded in the zoo manifest (``operating_point``) and in every
+``result.json``, with the data it was set on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mommi.data.manifest import Manifest
+from mommi.eval.froc import ImageResult, Matched, match
+
+
+class OperatingPointError(ValueError):
+    """No threshold can be set from these images (none chosen, no mass, ...)."""
+
+
+def _at(m: Matched, threshold: float, weights: np.ndarray) -> tuple[float, float]:
+    """(sensitivity, false marks per image) at ``threshold`` with per-patient multiplicities."""
+    images = weights[m.image_patient].sum()
+    masses = weights[m.mass_patient].sum()
+    false_marks = weights[m.fp_patient][m.fp_scores >= threshold].sum()
+    found = weights[m.mass_patient][m.mass_best_score >= threshold].sum()
+    return float(found / masses) if masses else float("nan"), float(false_marks / max(images, 1e-12))
+
+
+def lowest_threshold(m: Matched, max_fppi: float, floor: float) -> float:
+    """The lowest candidate score (>= ``floor``) whose false marks per image are <= ``max_fppi``."""
+    weights = np.ones(len(m.patients))
+    finite = m.mass_best_score[np.isfinite(m.mass_best_score)]
+    candidates = np.unique(np.concatenate([m.fp_scores, finite, [floor]]))
+    for threshold in candidates[candidates >= floor]:  # ascending: the first that meets the target
+        if _at(m, float(threshold), weights)[1] <= max_fppi:
+            return float(threshold)
+    return float(candidates.max()) + 1e-6  # nothing meets it: above every score (no marks at all)
+
+
+def choose_operating_point(
+    manifest: Manifest, predictions: dict[str, Any], splits: Sequence[str], max_fppi: float = 0.5,
+    floor: float = 0.05, bootstrap: int = 1000, seed: int = 0,
+) -> dict[str, Any]:
+    """The operating point on the images of ``splits`` (see the module docstring), as a JSON-ready dict."""
+    records = [r for r in manifest.records if r.split in splits]
+    if not records:
+        raise OperatingPointError(f"the manifest has no image in split(s) {', '.join(splits)}")
+    images = [ImageResult(r.image_id, r.patient_id, [f.box for f in r.findings if f.kind == "mass"],
+                          [(b[:4], float(b[4])) for b in predictions["images"].get(r.image_id, {}).get("boxes", [])])
+              for r in records]
+    m = match(images)
+    if not len(m.mass_best_score):
+        raise OperatingPointError("the chosen images hold no mass: sensitivity cannot be measured")
+    threshold = lowest_threshold(m, max_fppi, floor)
+    sensitivity, fppi = _at(m, threshold, np.ones(len(m.patients)))
+    rng = np.random.default_rng(seed)
+    samples = np.array([
+        _at(m, threshold, np.bincount(rng.integers(0, len(m.patients), len(m.patients)),
+                                      minlength=len(m.patients)).astype(float))
+        for _ in range(bootstrap)
+    ]).reshape(-1, 2)
+    ci = (lambda column: [round(float(np.nanpercentile(samples[:, column], q)), 4) for q in (2.5, 97.5)]) \
+        if bootstrap else (lambda column: [None, None])
+    return {
+        "min_score": threshold,  # not rounded: a rounded threshold could drop or add the marks it was set by
+        "target_false_marks_per_image": max_fppi,
+        "sensitivity": round(sensitivity, 4), "sensitivity_ci95": ci(0),
+        "false_marks_per_image": round(fppi, 4), "false_marks_per_image_ci95": ci(1),
+        "images": len(records), "patients": len(m.patients), "masses": int(len(m.mass_best_score)),
+        "splits": list(splits), "manifest_source": manifest.source, "model": predictions.get("model"),
+        "protocol": "lowest detection score with false marks per image <= target; true mark: IoU > 0.2 with a "
+                    "mass; 95% CI: patient bootstrap",
+    }
