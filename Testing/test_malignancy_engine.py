@@ -12,8 +12,10 @@ from mommi.eval.malignancy import AucError, evaluate_auc, roc_auc, roc_curve
 from mommi.findings.birads import (
     BIRADS_CATEGORIES,
     BIRADS_VALUES,
+    FINDING_ESTIMATE_CATEGORIES,
     BiradsError,
     birads_value,
+    finding_birads,
     nearest_birads,
 )
 from mommi.findings.calibration import (
@@ -66,6 +68,14 @@ def test_midpoints_between_neighbours_go_to_the_right_side() -> None:
         assert nearest_birads(mid - 1e-6) == low
         assert nearest_birads(mid + 1e-6) == high
         assert nearest_birads(mid) == low  # exact tie goes to the lower category
+
+
+def test_a_reported_finding_is_never_estimated_negative_or_biopsy_proven() -> None:
+    """BI-RADS 1 ("nothing to report") on a shown mark, or 6 (biopsy-proven), cannot be an image's estimate."""
+    assert finding_birads(0.0) == "2" and finding_birads(-0.3) == "2" and finding_birads(BIRADS_VALUES["1"]) == "2"
+    assert finding_birads(1.0) == "5" and finding_birads(BIRADS_VALUES["6"]) == "5"
+    for category in FINDING_ESTIMATE_CATEGORIES:
+        assert finding_birads(birads_value(category)) == category
 
 
 def test_lower_case_and_whitespace_accepted() -> None:

@@ -7,7 +7,8 @@ the category's index. The values are computed here from those distances (not
 copied from the rounded table), so the table and the code cannot drift apart.
 
 At inference the regressed value is shown as the nearest category
-(``nearest_birads``).
+(``nearest_birads``); for a finding the product reports, as the nearest category a
+reported finding can have (``finding_birads``: 2 to 5).
 """
 
 from __future__ import annotations
@@ -42,9 +43,16 @@ __all__ = [
     "BIRADS_DISTANCES",
     "BIRADS_VALUES",
     "BiradsError",
+    "FINDING_ESTIMATE_CATEGORIES",
     "birads_value",
+    "finding_birads",
     "nearest_birads",
 ]
+
+#: the categories the estimate of a REPORTED finding may take. BI-RADS 1 means "negative: nothing
+#: to report", so a mark that is shown cannot carry it, and 6 means "biopsy-proven malignancy",
+#: which no image can tell; a reader shown "BI-RADS 1" on a mark cannot make sense of it.
+FINDING_ESTIMATE_CATEGORIES: tuple[str, ...] = ("2", "3", "4A", "4B", "4C", "5")
 
 
 class BiradsError(ValueError):
@@ -93,3 +101,14 @@ def nearest_birads(value: float) -> str:
     distances = np.abs(_POSITIONS - number)
     index = int(np.flatnonzero(distances <= distances.min() + 1e-12)[0])
     return BIRADS_CATEGORIES[index]
+
+
+def finding_birads(value: float) -> str:
+    """The estimate shown for a reported finding: the nearest of ``FINDING_ESTIMATE_CATEGORIES``.
+
+    On the ordered scale the nearest category of a subset is the full scale's nearest
+    category clamped to the subset, so 1 becomes 2 and 6 becomes 5; the regressed value
+    itself (``birads_value`` of the result) is kept as the model gave it.
+    """
+    category = nearest_birads(value)
+    return {"1": FINDING_ESTIMATE_CATEGORIES[0], "6": FINDING_ESTIMATE_CATEGORIES[-1]}.get(category, category)

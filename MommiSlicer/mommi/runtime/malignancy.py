@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mommi.findings.birads import nearest_birads
+from mommi.findings.birads import finding_birads
 from mommi.findings.calibration import apply_temperature
 from mommi.preprocess.patches import PatchSpec, cut_patches
 from mommi.runtime.sessions import ZooModel, load_model
@@ -28,7 +28,7 @@ class MalignancyScore:
     probability: float  # calibrated where the zoo entry has a calibration
     logit: float  # raw network output
     birads_value: float  # normalised, [0, 1]
-    birads: str  # nearest category of METHOD.md's table
+    birads: str  # nearest category a reported finding can have (2-5; findings.birads.finding_birads)
     calibrated: bool
 
     def to_dict(self) -> dict[str, object]:
@@ -68,7 +68,7 @@ class MalignancyClassifier:
         """Calibrated scores of (N, 1, S, S) patches cut by ``cut_patches`` (from one image or several)."""
         logits, values = self.raw(patches)
         probabilities = apply_temperature(logits, self.temperature)
-        return [MalignancyScore(float(p), float(z), float(v), nearest_birads(float(v)), self.calibrated)
+        return [MalignancyScore(float(p), float(z), float(v), finding_birads(float(v)), self.calibrated)
                 for p, z, v in zip(probabilities, logits, values)]
 
     def classify(self, pixels: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[MalignancyScore]:
