@@ -11,7 +11,7 @@ from pathlib import Path
 from mommi.cli import exit_codes
 from mommi.data.phantom.config import SIZES
 from mommi.data.phantom.dicom_out import VARIANTS
-from mommi.errors import DatasetImportError
+from mommi.errors import DatasetImportError, StudyInputError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -21,17 +21,27 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Render N synthetic patients from a 3D breast phantom into four-view studies "
         "(MG, FOR PRESENTATION DICOM) with ground truth (mass boxes and masks, pathology, "
         "BI-RADS, nipples, 3D mass positions). Deterministic for a given seed.",
-        epilog="exit codes: 0 written; 2 usage error",
+        epilog="With --realism-report REAL_DIR it instead measures how close the phantom is to real films: "
+        "N studies per size are written to DIR/synthetic-<size>/ (reused when there), read back as the product "
+        "reads them, and compared with REAL_DIR (a mini-MIAS folder with Info.txt, or any folder of studies): "
+        "power-spectrum slope, intensity and texture statistics, mass sizes and contrasts, real-vs-synthetic "
+        "discriminators; written to DIR/realism.md and DIR/realism.json. "
+        "exit codes: 0 written; 1 the real images could not be read; 2 usage error",
     )
-    synth.add_argument("--studies", type=int, required=True, metavar="N", help="number of patients")
+    synth.add_argument("--studies", type=int, default=None, metavar="N",
+                       help="number of patients (required; with --realism-report per size, default 20)")
     synth.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    synth.add_argument("--size", choices=sorted(SIZES), default="lite",
-                       help="lite: 0.5 mm, 480x600 (fast training); clinical: 0.1 mm, 2400x3000")
+    synth.add_argument("--size", choices=(*sorted(SIZES), "both"), default=None,
+                       help="lite: 0.5 mm, 480x600 (fast training, the default); clinical: 0.1 mm, 2400x3000; "
+                       "both: only with --realism-report (its default)")
     synth.add_argument("--normal-fraction", type=float, default=0.3, metavar="F",
                        help="fraction of patients without masses (default 0.3)")
     synth.add_argument("--variant", choices=("mixed", *VARIANTS), default="standard",
                        help="DICOM header variant; 'mixed' cycles through all of them")
+    synth.add_argument("--realism-report", type=Path, default=None, metavar="REAL_DIR",
+                       help="compare synthetic studies with the real images in REAL_DIR and write "
+                       "DIR/realism.md and DIR/realism.json (see below)")
     synth.add_argument("--json", action="store_true", help="print a JSON summary")
     synth.set_defaults(handler=run_synth)
 
@@ -63,6 +73,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     from mommi.data.synth import synthesize
 
+    if args.realism_report is not None:
+        return run_realism_report(args)
+    if args.studies is None:
+        print("mommi synth: --studies N is required", file=sys.stderr)
+        return exit_codes.USAGE
+    if args.size == "both":
+        print("mommi synth: --size both is only for --realism-report; choose lite or clinical", file=sys.stderr)
+        return exit_codes.USAGE
+    args.size = args.size or "lite"
     if args.studies < 1:
         print("mommi synth: --studies must be at least 1", file=sys.stderr)
         return exit_codes.USAGE
@@ -87,6 +106,53 @@ def run_synth(args: argparse.Namespace) -> int:
         noun = "study" if summary["studies"] == 1 else "studies"
         print(f"wrote {summary['studies']} {noun} ({summary['normal_studies']} normal, {masses} masses) "
               f"to {args.out}; ground truth in each study's truth.json")
+    return exit_codes.OK
+
+
+def run_realism_report(args: argparse.Namespace) -> int:
+    """``mommi synth --realism-report REAL_DIR --out DIR``: measure the phantom against real films."""
+    from mommi.data.realism.report import SIZES_BOTH, RealismSettings, build_report
+
+    studies = 20 if args.studies is None else args.studies
+    if studies < 1:
+        print("mommi synth: --studies must be at least 1", file=sys.stderr)
+        return exit_codes.USAGE
+    if not args.realism_report.is_dir():
+        print(f"mommi synth: --realism-report {args.realism_report}: not a folder", file=sys.stderr)
+        return exit_codes.USAGE
+    sizes = SIZES_BOTH if args.size in (None, "both") else (args.size,)
+    settings = RealismSettings(studies=studies, sizes=sizes, seed=args.seed)
+
+    def log(message: str) -> None:
+        if not args.json:
+            print(message, file=sys.stderr)
+
+    try:
+        report = build_report(args.realism_report, args.out, settings, log=log)
+    except (DatasetImportError, StudyInputError) as exc:
+        print(f"mommi synth: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
+    if report["real"]["images"] == 0:
+        print(f"mommi synth: no readable real image in {args.realism_report}", file=sys.stderr)
+        return exit_codes.PROBLEMS
+    figures, disc = report["figures"], report["discriminators"]
+    summary = {
+        "report": str(args.out / "realism.md"), "json": str(args.out / "realism.json"),
+        "beta": {side: figures[side]["spectrum_beta"]["value"] for side in ("real", *sizes)},
+        "cnn_auc": {side: disc[side]["cnn"].get("auc") for side in (*sizes, "real_vs_real")},
+        "texture_auc": {side: disc[side]["texture"].get("auc") for side in (*sizes, "real_vs_real")},
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        def fmt(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.3f}"
+
+        print(f"wrote {summary['report']} and {summary['json']}")
+        print("beta: " + ", ".join(f"{k} {fmt(v)}" for k, v in summary["beta"].items()))
+        print("discriminator AUC (CNN): " + ", ".join(f"{k} {fmt(v)}" for k, v in summary["cnn_auc"].items()))
+        print("discriminator AUC (texture statistics): "
+              + ", ".join(f"{k} {fmt(v)}" for k, v in summary["texture_auc"].items()))
     return exit_codes.OK
 
 

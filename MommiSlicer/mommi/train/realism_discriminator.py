@@ -40,6 +40,23 @@ class PatchDiscriminator(nn.Module):
         return self.head(self.features(x).mean(dim=(2, 3))).squeeze(1)
 
 
+def _recalibrate_batch_norm(model: nn.Module, x: torch.Tensor) -> None:
+    """Batch-norm running statistics recomputed over the training patches at the final weights.
+
+    Why: with a few hundred steps the exponential running averages still remember the
+    first, random-weight batches, and the evaluation-mode network then sees shifted
+    features; a pass with a cumulative average (momentum None) gives the exact statistics.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+    model.train()
+    with torch.no_grad():
+        for start in range(0, len(x), 256):
+            model(x[start:start + 256])
+
+
 def fit_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, seed: int,
                 epochs: int = EPOCHS) -> np.ndarray:
     """Train on (N, H, W) patches in [0, 1] with labels 0/1; return logits for ``test_x``.
@@ -73,6 +90,7 @@ def fit_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, se
                 loss = loss_fn(model(batch), y[index])
                 loss.backward()
                 optimiser.step()
+        _recalibrate_batch_norm(model, x)
         model.eval()
         test = torch.from_numpy(np.ascontiguousarray(test_x, dtype=np.float32))[:, None] - 0.5
         with torch.no_grad():

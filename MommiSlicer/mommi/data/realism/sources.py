@@ -11,7 +11,6 @@ like a clinical archive.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +18,10 @@ from typing import Any
 
 import cv2
 
-
 from mommi.data.realism.masses import circle_region, enclosing_diameter_mm
 from mommi.data.realism.resample import TARGET_MM, AnalysedImage, analysed_image, resample
 from mommi.study import load_studies, read_image
 from mommi.study.model import MammoImage
-
-log = logging.getLogger(__name__)
 
 #: progress(done, total, what)
 Progress = Callable[[int, int, str], None]
@@ -70,11 +66,13 @@ def read_mias(folder: Path, target_mm: float = TARGET_MM, progress: Progress | N
     side = Side("real", "mias", has_mass_truth=True)
     for done, record in enumerate(manifest.records, start=1):
         image = load_record_image(manifest, record)
-        spacing = _spacing(image) or (tuple(record.spacing_mm) if record.spacing_mm else None)
+        spacing = _spacing(image)
+        if spacing is None and record.spacing_mm:
+            spacing = float(record.spacing_mm[0]), float(record.spacing_mm[1])
         if image.pixels is None or spacing is None:
             side.skipped.append(f"{record.image_path}: no pixel spacing")
             continue
-        analysed = analysed_image(record.patient_id, record.image_id, image.pixels, spacing, target_mm)  # type: ignore[arg-type]
+        analysed = analysed_image(record.patient_id, record.image_id, image.pixels, spacing, target_mm)
         scale = spacing[1] / target_mm
         for finding in record.findings:
             if finding.kind != "mass" or finding.center is None or "radius" not in finding.extra:
