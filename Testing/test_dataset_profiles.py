@@ -54,7 +54,7 @@ def cbis_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_profile_states_its_rules() -> None:
-    assert {p.name for p in PROFILES} == {"CBIS-DDSM", "INbreast", "VinDr-Mammo", "CMMD", "CDD-CESM"}
+    assert {p.name for p in PROFILES} == {"CBIS-DDSM", "INbreast", "VinDr-Mammo", "CMMD", "CDD-CESM", "mini-MIAS"}
     assert all(p.rules for p in PROFILES)
 
 

@@ -68,14 +68,18 @@ def test_mias_records_and_coordinates(mias_fixture: Path) -> None:
     # mdb010 is listed but absent, mdb011 present but not listed: neither is recorded
     assert sorted(records) == [f"mdb{n:03d}" for n in range(1, 10)]
     one = records["mdb001"]
-    assert (one.laterality, one.view, one.patient_id, one.study_id) == ("R", "MLO", "mias-001", "mias-001")
+    # odd file numbers are left breasts (the films' lead markers), even right
+    assert (one.laterality, one.view, one.patient_id, one.study_id) == ("L", "MLO", "mias-001", "mias-001")
+    assert one.extra["laterality_source"].startswith("MIAS file number: odd = left")
+    assert one.extra["chest_wall"] == "right"  # mirrored film: a left breast's chest wall on the image's right
     assert (one.width, one.height, one.spacing_mm, one.image_birads) == (1024, 1024, [0.2, 0.2], None)
     assert one.image_path == "mdb001.pgm" and one.extra["background_tissue"] == "G"
     # the schema's own example: y 425 from the bottom -> 1024 - 425 = 599 from the top
     (mass,) = one.findings
     assert mass.center == [535, 599] and mass.box == [338, 402, 732, 796]
     assert (mass.kind, mass.pathology, mass.birads) == ("mass", "benign", None)
-    assert records["mdb002"].laterality == "L" and records["mdb002"].patient_id == "mias-001"
+    assert records["mdb002"].laterality == "R" and records["mdb002"].patient_id == "mias-001"
+    assert records["mdb002"].extra["chest_wall"] == "left"
     assert records["mdb003"].patient_id == "mias-002" and records["mdb009"].patient_id == "mias-005"
 
 

@@ -198,7 +198,8 @@ def _mias_study_as_dicom(mias_dir: Path, number: int, out: Path) -> Path:
 
     for film in (number, number + 1):
         pixels = cv2.imread(str(mias_dir / f"mdb{film:03d}.pgm"), cv2.IMREAD_UNCHANGED)
-        ds = mammogram(patient, "R" if film % 2 else "L", "MLO", rows=1024, cols=1024, seed=film)
+        ds = mammogram(patient, "L" if film % 2 else "R", "MLO", rows=1024, cols=1024, seed=film)  # odd = left
+        del ds.PatientOrientation  # a scanned film: its (mirrored) orientation is for the image to show
         ds.PixelData = (pixels.astype(np.uint16) * 16).tobytes()  # 8-bit film -> 12 bits stored
         ds.PixelSpacing = ds.ImagerPixelSpacing = [0.2, 0.2]
         ds.WindowCenter, ds.WindowWidth = 2048, 4096

@@ -93,14 +93,15 @@ def _mias_pairs(mias_dir: Path, count: int) -> list[int]:
 
 
 def _mias_with_sidecars(mias_dir: Path, tmp_path: Path, numbers: list[int]) -> list[Path]:
-    """Link MIAS files into tmp with sidecars: even numbers are left, odd right (MIAS README)."""
+    """Link MIAS files into tmp with sidecars: odd numbers are left, even right, films mirrored
+    (../shared/data/README.md; mommi.study.profiles.mias)."""
     paths = []
     for number in numbers:
         source = mias_dir / f"mdb{number:03d}.pgm"
         target = tmp_path / source.name
         target.symlink_to(source)
         patient = f"mias-{(number + 1) // 2:03d}"
-        side = "L" if number % 2 == 0 else "R"
+        side = "L" if number % 2 else "R"
         sidecar = {"laterality": side, "view": "MLO", "pixel_spacing_mm": 0.2, "patient_id": patient}
         target.with_name(target.name + ".json").write_text(json.dumps(sidecar))
         paths.append(target)
@@ -123,16 +124,39 @@ def test_real_mias_images_load_through_the_pgm_path(mias_dir: Path, tmp_path: Pa
 
 
 @pytest.mark.mias
-def test_mias_chest_wall_is_found_on_every_image(mias_dir: Path, tmp_path: Path) -> None:
-    """MIAS is stored in the standard display (right breasts with the chest wall on the
-    right), so every right image must be flipped and no left one; almost all decisions
-    must come from the image itself, not from the fallback assumption."""
-    paths = _mias_with_sidecars(mias_dir, tmp_path, _mias_pairs(mias_dir, 200))
-    assert len(paths) >= 200
-    from_image = 0
-    for path in paths:
+def test_mias_sides_follow_the_lead_markers_and_the_films_are_mirrored(mias_dir: Path) -> None:
+    """Every film of the folder, read by the mini-MIAS profile: odd numbers left, even right (the lead
+    markers of mdb004 and mdb020 read "R ML", of mdb007 "L ML"); the chest wall as the image itself
+    shows it agrees with the mirroring rule (a right breast's on the image's left) wherever the image
+    is clear about it, which is almost every film, and every film is flipped to the model grid by it."""
+    from mommi.study.orientation import CONTENT_CONFIDENCE, chest_wall_from_content
+    from mommi.study.profiles.mias import LATERALITY_RULE, chest_wall_of
+
+    films = sorted(mias_dir.glob("mdb*.pgm"))
+    assert len(films) >= 200
+    hand_checked = {"mdb004": Laterality.RIGHT, "mdb007": Laterality.LEFT, "mdb020": Laterality.RIGHT}
+    confirmed = 0
+    for path in films:
         image = read_image(path)
-        assert image.to_model is not None
-        assert image.to_model.flip_horizontal == (image.laterality is Laterality.RIGHT), path.name
-        from_image += image.chest_wall_source == "image content"
-    assert from_image >= 0.95 * len(paths)
+        assert image.profile == "mini-MIAS" and image.view_source == LATERALITY_RULE
+        assert image.to_model is not None and image.pixels is not None
+        assert image.to_model.flip_horizontal == (image.laterality is Laterality.LEFT), path.name
+        content = chest_wall_from_content(image.pixels)
+        if content is not None and content.confidence >= CONTENT_CONFIDENCE:
+            assert content.side == chest_wall_of(image.laterality), path.name
+            confirmed += 1
+        if path.stem in hand_checked:
+            assert image.laterality is hand_checked[path.stem], path.name
+    assert confirmed >= 0.95 * len(films)
+
+
+@pytest.mark.mias
+def test_mias_folder_inspects_as_one_exam_per_woman(mias_dir: Path) -> None:
+    collection = load_studies([mias_dir], keep_pixels=False)
+    assert not collection.errors
+    assert len(collection.studies) == len(list(mias_dir.glob("mdb*.pgm"))) // 2
+    for study in collection.studies:
+        assert study.profile == "mini-MIAS" and set(study.images) == {View.L_MLO, View.R_MLO}
+        numbers = sorted(int(i.path.stem[3:]) for i in study.images.values())
+        assert numbers[0] % 2 == 1 and numbers[1] == numbers[0] + 1
+        assert study.images[View.L_MLO].path.stem == f"mdb{numbers[0]:03d}"  # odd: left

@@ -203,12 +203,17 @@ def read_profiled_raster(path: Path, profile: DatasetProfile, keep_pixels: bool 
         )
     spacing = (facts.spacing.row_mm, facts.spacing.col_mm) if facts.spacing else None
     sidecar = Sidecar(facts.laterality, facts.view_position, spacing, facts.patient or path.parent.name,
-                      facts.exam_key or facts.patient or path.parent.name, "", None, None, "MONOCHROME2", "")
+                      facts.exam_key or facts.patient or path.parent.name, "", facts.chest_wall, None,
+                      "MONOCHROME2", "")
     image = read_raster(path, keep_pixels=keep_pixels, sidecar=sidecar)
     if facts.spacing is not None:
         image.spacing = facts.spacing
     elif facts.spacing_note:
         image.warnings = [w for w in image.warnings if not w.startswith(_NO_SPACING)] + [facts.spacing_note]
     image.view_source, image.profile, image.exam_key = facts.view_source, facts.profile, facts.exam_key or ""
+    if facts.chest_wall is not None:  # declared by the dataset's convention, not by a sidecar
+        convention = f"{facts.profile} convention"
+        image.chest_wall_source = image.chest_wall_source.replace("sidecar", convention, 1)
+        image.warnings = [w.replace("sidecar puts", f"the {convention} puts", 1) for w in image.warnings]
     image.warnings += list(facts.warnings)
     return image

@@ -7,6 +7,12 @@
     mdb216 D CALC M *NOTE 3*        widely distributed calcifications: no location
     mdb059 F CIRC B                 a mass without a location
 
+Side: odd file numbers are LEFT breasts, even ones RIGHT, as the films' lead markers
+say (mdb004, mdb020 "R ML"; mdb007 "L ML"); the films are mirrored relative to the
+standard display, so a right breast's chest wall is on the image's left. Both rules
+live in ``mommi.study.profiles.mias`` (study loading reads MIAS folders by them too);
+each record names them in ``extra["laterality_source"]`` and ``extra["chest_wall"]``.
+
 Only circumscribed (CIRC), spiculated (SPIC) and ill-defined (MISC) masses with a
 location become findings; every other abnormality (and a mass without a location)
 goes to ``record.extra["other_findings"]`` so that the image is never mistaken for
@@ -38,6 +44,7 @@ from typing import Any
 from mommi.data.importers._common import require_dir, require_file, sort_records
 from mommi.data.manifest import Finding, Manifest, Record
 from mommi.errors import DatasetImportError
+from mommi.study.profiles.mias import LATERALITY_RULE, chest_wall_of, laterality_of, patient_of
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +162,10 @@ def pgm_size(path: Path) -> tuple[int, int] | None:
 
 
 def _record(ref: str, lines: list[InfoLine], image_path: str, width: int, height: int) -> Record:
-    """One image: even numbers are left breasts, odd right; (odd n, n + 1) is one patient."""
+    """One image: odd numbers are left breasts, even right; (odd n, n + 1) is one patient."""
     number = lines[0].number
-    patient = f"mias-{(number + 1) // 2:03d}"
+    patient = patient_of(number)
+    side = laterality_of(number)
     findings: list[Finding] = []
     others: list[dict[str, Any]] = []
     for line in lines:
@@ -167,12 +175,13 @@ def _record(ref: str, lines: list[InfoLine], image_path: str, width: int, height
             findings.append(_mass(line, width, height))
         else:
             others.append(_other(line, height))
-    extra: dict[str, Any] = {"background_tissue": lines[0].tissue}
+    extra: dict[str, Any] = {"background_tissue": lines[0].tissue, "laterality_source": LATERALITY_RULE,
+                             "chest_wall": chest_wall_of(side)}
     if others:
         extra["other_findings"] = others
     return Record(
         patient_id=patient, study_id=patient, image_id=ref, view="MLO",
-        laterality="L" if number % 2 == 0 else "R", image_path=image_path, source=SOURCE,
+        laterality=side.value, image_path=image_path, source=SOURCE,
         spacing_mm=list(SPACING_MM), width=width, height=height, findings=findings, extra=extra,
     )
 

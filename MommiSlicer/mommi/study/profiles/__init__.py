@@ -16,11 +16,12 @@ from mommi.study.profiles.cbis_ddsm import CbisDdsmProfile
 from mommi.study.profiles.cdd_cesm import CddCesmProfile
 from mommi.study.profiles.cmmd import CmmdProfile
 from mommi.study.profiles.inbreast import InbreastProfile
+from mommi.study.profiles.mias import MiasProfile
 from mommi.study.profiles.vindr import VindrProfile
 
 #: every profile, asked in this order; a file matches at most one (their markers exclude each other)
 PROFILES: tuple[DatasetProfile, ...] = (
-    CbisDdsmProfile(), InbreastProfile(), VindrProfile(), CmmdProfile(), CddCesmProfile(),
+    CbisDdsmProfile(), InbreastProfile(), VindrProfile(), CmmdProfile(), CddCesmProfile(), MiasProfile(),
 )
 
 

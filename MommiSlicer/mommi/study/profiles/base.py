@@ -34,6 +34,7 @@ class ProfileFacts:
     spacing: PixelSpacing | None = None  # the dataset's documented pixel size, for headers without one
     spacing_note: str | None = None  # why there is no spacing, replacing the generic warning
     set_aside: str | None = None  # the reason this file is part of the exam but not one of its views
+    chest_wall: str | None = None  # "left" / "right": the image side of the chest wall, for non-standard films
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
