@@ -13,6 +13,7 @@ from mommi.cli.main import main
 from mommi.data.manifest import Finding, Manifest, Record
 from mommi.eval.froc import ImageResult, box_iou, evaluate_froc, froc_curve, match, recall_at
 from mommi.eval.nipple import nipple_errors
+from mommi.eval.report import PredictionsError, evaluate
 
 G1 = [0, 0, 9, 9]
 G2 = [100, 100, 119, 119]
@@ -164,3 +165,18 @@ def test_zoo_record_metrics_writes_cards_with_comparison_and_notes(tmp_path: Pat
     assert recorded["bidual-lite"]["metrics"]["synth-test"]["masses"] == 3
     ablation = (zoo / "ablation.md").read_text()
     assert "| bilateral: BiDualNet | 6 | 3 | 0.667" in ablation and "| single view (baseline) | 6 | 3 | 0.000" in ablation
+
+
+def test_evaluate_joins_splits_given_with_commas(tmp_path: Path) -> None:
+    """--split val,test: the women a model was not trained on, evaluated together."""
+    manifest = Manifest.read(_manifest(tmp_path))
+    for record, split in zip(manifest.records, ("val", "val", "test", "test", "train", "train")):
+        record.split = split
+    predictions = {"schema": "mommi-predictions", "version": 1, "images": {
+        "img0": {"boxes": [[10, 10, 29, 29, 0.9]]}, "img2": {"boxes": []}, "img4": {"boxes": [[10, 10, 29, 29, 0.9]]}}}
+    joined = evaluate(manifest, predictions, "val,test", bootstrap=0)["froc"]
+    assert (joined["images"], joined["masses"]) == (4, 2)
+    assert joined["recall_at_fppi"]["1"]["recall"] == 0.5  # img0's mass found, img2's missed; img4 is train
+    assert evaluate(manifest, predictions, "train", bootstrap=0)["froc"]["recall_at_fppi"]["1"]["recall"] == 1.0
+    with pytest.raises(PredictionsError, match="no images in split"):
+        evaluate(manifest, predictions, "holdout", bootstrap=0)

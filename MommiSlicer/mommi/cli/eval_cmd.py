@@ -22,7 +22,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--manifest", type=Path, required=True, help="training manifest with the ground truth")
     parser.add_argument("--predictions", type=Path, required=True, help="mommi-predictions JSON")
-    parser.add_argument("--split", default="test", help="split to evaluate: train, val, test or all (default test)")
+    parser.add_argument("--split", default="test",
+                        help="split to evaluate: train, val, test, several joined by commas (val,test) or all "
+                        "(default test)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for report.json and froc.png")
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return exit_codes.OK
     froc = report["froc"]
-    print(f"{report.get('model') or 'predictions'} on {report['split']}: {froc['images']} images, "
+    print(f"{report.get('model') or 'predictions'} on {report['split'] or 'all images'}: {froc['images']} images, "
           f"{froc['patients']} patients, {froc['masses']} masses")
     for fppi, value in froc["recall_at_fppi"].items():
         lo, hi = value["ci95"]

@@ -39,7 +39,10 @@ def load_predictions(path: Path) -> dict[str, Any]:
 def evaluate(
     manifest: Manifest, predictions: dict[str, Any], split: str | None = "test", bootstrap: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    records = [r for r in manifest.records if split is None or r.split == split]
+    """FROC (and nipple error) on the images of ``split``: one split, several joined by commas
+    ("val,test": the women a model was not trained on), or None for every image."""
+    wanted = None if split is None else {s.strip() for s in split.split(",") if s.strip()}
+    records = [r for r in manifest.records if wanted is None or r.split in wanted]
     if not records:
         raise PredictionsError(f"the manifest has no images in split {split!r}")
     images, missing = [], 0
