@@ -19,7 +19,7 @@ import numpy as np
 
 from mommi.data.manifest import Manifest, Record
 from mommi.data.records import load_record_image
-from mommi.runtime.detection_chain import DetectionChain, ViewDetections, map_regions
+from mommi.runtime.detection_chain import Branch, DetectionChain, ViewDetections, map_regions
 from mommi.eval.report import PREDICTIONS_SCHEMA
 from mommi.study.model import View
 
@@ -49,7 +49,7 @@ def _view_prediction(task: str, result: ViewDetections) -> dict[str, Any] | None
         return None
     entry: dict[str, Any] = {"boxes": _rounded(result.boxes_in_original())}
     if task == "fusion":
-        entry["branch"] = result.branch
+        entry["branch"] = result.branch.value
     return entry
 
 
@@ -78,7 +78,7 @@ def predict_manifest(
                     images[records[view].image_id] = {"boxes": [], "nipple": [round(float(ox), 2), round(float(oy), 2)]}
             else:
                 for view, prob in chain.single_maps(prepared, list(prepared)).items():
-                    result = ViewDetections(view, prepared[view], "single-view", regions=map_regions(prob))
+                    result = ViewDetections(view, prepared[view], Branch.SINGLE_VIEW, regions=map_regions(prob))
                     images[records[view].image_id] = {"boxes": _rounded(result.boxes_in_original())}
         else:
             results = chain.run(loaded) if task == "fusion" else chain.branches(loaded, which=(task,))

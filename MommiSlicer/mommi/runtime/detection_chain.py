@@ -15,7 +15,9 @@ with both partners; a study with gaps should still be read):
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,29 @@ from mommi.preprocess.registration import register_bilateral
 from mommi.runtime.sessions import ZooModel, load_model
 from mommi.study.model import MammoImage, Projection, View
 
-BRANCHES = ("tri-view", "bilateral", "ipsilateral", "single-view")
+
+
+class Branch(str, Enum):
+    """Which part of the chain read a view; the value is what result.json and the front ends show."""
+
+    TRI_VIEW = "tri-view"
+    BILATERAL = "bilateral"
+    IPSILATERAL = "ipsilateral"
+    SINGLE_VIEW = "single-view"
+
+
+def choose_branch(view: View, fused: Container[View], bilateral: Container[View],
+                  ipsilateral: Container[View]) -> Branch:
+    """The fall-back rule of the module docstring, from the views each branch produced output for:
+    the one rule the pipeline and the evaluation both apply."""
+    if view in fused:
+        return Branch.TRI_VIEW
+    if view in bilateral:
+        return Branch.BILATERAL
+    if view in ipsilateral:
+        return Branch.IPSILATERAL
+    return Branch.SINGLE_VIEW
+
 #: IpsiDualNet keeps every detection above this score; the fusion network and FROC see them all
 DETECTION_FLOOR = 0.01
 
@@ -58,7 +82,7 @@ def spec_of(model: ZooModel) -> InputSpec:
 class ViewDetections:
     view: View
     prepared: PreparedView
-    branch: str
+    branch: Branch
     nipple: tuple[float, float] | None = None  # on the model grid
     bi_map: np.ndarray | None = None
     ipsi_map: np.ndarray | None = None
@@ -165,7 +189,7 @@ class DetectionChain:
         detections = self.ipsilateral(prepared, nipples) if "ipsidual" in which else {}
         out: dict[View, ViewDetections] = {}
         for view, main in prepared.items():
-            result = ViewDetections(view, main, BRANCHES[3], nipples[view], bi_map=bi_maps.get(view))
+            result = ViewDetections(view, main, Branch.SINGLE_VIEW, nipples[view], bi_map=bi_maps.get(view))
             if view in detections:
                 boxes, scores = detections[view]
                 result.ipsi_map = render_detections(boxes, scores, main.pixels.shape)
@@ -179,15 +203,17 @@ class DetectionChain:
         fused = self.fused_maps(prepared, {v: r.ipsi_map for v, r in out.items() if r.ipsi_map is not None},
                                 {v: r.bi_map for v, r in out.items() if r.bi_map is not None})
         alone = self.single_maps(prepared, [v for v, r in out.items() if r.bi_map is None and r.ipsi_map is None])
+        bilateral = {v for v, r in out.items() if r.bi_map is not None}
+        ipsilateral = {v for v, r in out.items() if r.ipsi_map is not None}
         for view, result in out.items():
-            if view in fused:
-                result.branch, result.final_map = BRANCHES[0], fused[view]
-            elif result.bi_map is not None:
-                result.branch, result.final_map = BRANCHES[1], result.bi_map
-            elif result.ipsi_map is not None:
-                result.branch = BRANCHES[2]  # the detector's own boxes are the findings
-            else:
+            result.branch = choose_branch(view, fused, bilateral, ipsilateral)
+            if result.branch is Branch.TRI_VIEW:
+                result.final_map = fused[view]
+            elif result.branch is Branch.BILATERAL:
+                result.final_map = result.bi_map
+            elif result.branch is Branch.SINGLE_VIEW:
                 result.final_map = alone[view]
+            # IPSILATERAL: the detector's own boxes are the findings (no final map)
             if result.final_map is not None:
                 result.regions = map_regions(result.final_map)
 

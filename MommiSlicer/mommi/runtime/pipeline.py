@@ -28,7 +28,7 @@ from mommi.findings.contours import ellipse_contour, region_contour
 from mommi.findings.regions import CANDIDATE_THRESHOLD
 from mommi.findings.render import render_detections
 from mommi.preprocess.model_input import PreparedView
-from mommi.runtime.detection_chain import BRANCHES, DetectionChain, map_regions
+from mommi.runtime.detection_chain import Branch, DetectionChain, choose_branch, map_regions
 from mommi.runtime.malignancy import MalignancyClassifier
 from mommi.runtime.result import Evidence, FindingResult, StudyResult, ViewResult
 from mommi.runtime.zoo import ModelNotInZooError, ZooError, default_manifest_path, read_manifest
@@ -147,19 +147,18 @@ class Pipeline:
         views, findings, maps = {}, [], {}
         for view, main in prepared.items():
             branch, final = _decide(view, bi_maps, ipsi_maps, fused, single_maps)
-            if branch != BRANCHES[0]:
+            if branch is not Branch.TRI_VIEW:
                 warnings.append(_fallback_warning(view, branch, prepared, self.missing))
-            regions = map_regions(final, max(self.min_score, CANDIDATE_THRESHOLD)) if branch != BRANCHES[2] else \
-                [(tuple(float(v) for v in b), float(s)) for b, s in zip(*detections[view])]
+            regions = _candidates(branch, final, detections.get(view), max(self.min_score, CANDIDATE_THRESHOLD))
             kept = [(box, score) for box, score in regions if score >= self.min_score]
             evidence_maps = {"single": single_maps.get(view), "bilateral": bi_maps.get(view),
                              "ipsilateral": ipsi_maps.get(view), "fused": fused.get(view)}
             image = images[view]
             nipple = main.transform.to_original(np.array([nipples[view]]))[0]
-            views[view.value] = _view_result(image, branch, nipple)
+            views[view.value] = _view_result(image, branch.value, nipple)
             for n, (box, score) in enumerate(sorted(kept, key=lambda r: -r[1]), start=1):
-                contour = ellipse_contour(box) if branch == BRANCHES[2] else region_contour(final, box, score)
-                findings.append(_finding(f"{view.value}-{n}", view, main, image, box, contour, score, branch,
+                contour = ellipse_contour(box) if branch is Branch.IPSILATERAL else region_contour(final, box, score)
+                findings.append(_finding(f"{view.value}-{n}", view, main, image, box, contour, score, branch.value,
                                          evidence_maps))
             maps[view.value] = (main.transform.invert(final.astype(np.float32)),
                                 main.transform.invert(main.mask.astype(np.uint8)).astype(bool))
@@ -206,23 +205,27 @@ class Pipeline:
             finding.birads_value, finding.birads = round(score.birads_value, 5), score.birads
 
 
-def _decide(view: View, bi: dict, ipsi: dict, fused: dict, single: dict) -> tuple[str, np.ndarray]:
-    """The branch that reads ``view`` (DetectionChain's rule) given what ran, and its map."""
-    if view in fused:
-        return BRANCHES[0], fused[view]
-    if view in bi:
-        return BRANCHES[1], bi[view]
-    if view in ipsi:
-        return BRANCHES[2], ipsi[view]
-    return BRANCHES[3], single[view]
+def _decide(view: View, bi: dict, ipsi: dict, fused: dict, single: dict) -> tuple[Branch, np.ndarray]:
+    """The branch that reads ``view`` (the chain's one rule, ``choose_branch``) given what ran, and its map."""
+    branch = choose_branch(view, fused, bi, ipsi)
+    maps = {Branch.TRI_VIEW: fused, Branch.BILATERAL: bi, Branch.IPSILATERAL: ipsi, Branch.SINGLE_VIEW: single}
+    return branch, maps[branch][view]
 
 
-def _fallback_warning(view: View, branch: str, prepared: dict[View, PreparedView], missing: dict[str, str]) -> str:
+def _candidates(branch: Branch, final: np.ndarray, detections: tuple | None, threshold: float) -> list:
+    """IpsiDualNet's own boxes where it read the view; elsewhere the regions of the final map."""
+    if branch is Branch.IPSILATERAL and detections is not None:
+        boxes, scores = detections
+        return [(tuple(float(v) for v in b), float(s)) for b, s in zip(boxes, scores)]
+    return map_regions(final, threshold)
+
+
+def _fallback_warning(view: View, branch: Branch, prepared: dict[View, PreparedView], missing: dict[str, str]) -> str:
     absent = [v.value for v in (view.bilateral, view.ipsilateral) if v not in prepared]
     if absent:
-        return f"{view.value}: {' and '.join(absent)} not in the study; read by the {branch} branch"
+        return f"{view.value}: {' and '.join(absent)} not in the study; read by the {branch.value} branch"
     model = next((m for m in ("fusion", "bidual", "ipsidual") if m in missing), "a model")
-    return f"{view.value}: {model}-lite is not in the model zoo; read by the {branch} branch instead"
+    return f"{view.value}: {model}-lite is not in the model zoo; read by the {branch.value} branch instead"
 
 
 def _short_path(path: Path, study: Study) -> str:
