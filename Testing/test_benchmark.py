@@ -113,13 +113,6 @@ def _rows(out: Path) -> list[dict[str, str]]:
     return list(csv.DictReader((out / "exams.csv").open(encoding="utf-8")))
 
 
-def _skip_if_views_unknown(out: Path, dataset: str) -> None:
-    rows = _rows(out)
-    if rows and all(r["status"] == "failed" and "cannot tell which" in r["error"] for r in rows):
-        pytest.skip(f"the {dataset} fixture files carry no view tags and the dataset profiles in mommi.study do not "
-                    f"identify them yet (UnknownViewError): {rows[0]['error'][:120]}")
-
-
 @pytest.fixture(scope="module")
 def vindr_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
     root = fx.build_vindr(tmp_path_factory.mktemp("vindr"))
@@ -129,7 +122,6 @@ def vindr_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int
 
 def test_vindr_benchmark_writes_every_output(vindr_run: tuple[Path, Path, int]) -> None:
     _, out, code = vindr_run
-    _skip_if_views_unknown(out, "VinDr-Mammo")
     assert code == exit_codes.OK
     for name in ("manifest.json", "predictions.json", "report.json", "report.md", "froc.png", "exams.csv"):
         assert (out / name).is_file(), name
@@ -157,7 +149,6 @@ def test_vindr_benchmark_writes_every_output(vindr_run: tuple[Path, Path, int]) 
 def test_benchmark_numbers_equal_mommi_eval_on_the_same_files(vindr_run: tuple[Path, Path, int],
                                                              tmp_path: Path) -> None:
     _, out, _ = vindr_run
-    _skip_if_views_unknown(out, "VinDr-Mammo")
     code = main(["eval", "--manifest", str(out / "manifest.json"), "--predictions", str(out / "predictions.json"),
                  "--split", "test", "--bootstrap", "50", "--out", str(tmp_path / "eval")])
     assert code == exit_codes.OK
@@ -169,7 +160,6 @@ def test_benchmark_numbers_equal_mommi_eval_on_the_same_files(vindr_run: tuple[P
 
 def test_a_second_run_skips_every_exam_and_gives_the_same_report(vindr_run: tuple[Path, Path, int]) -> None:
     root, out, _ = vindr_run
-    _skip_if_views_unknown(out, "VinDr-Mammo")
     before = (out / "report.json").read_text()
     assert _bench("vindr-mammo", root, out, "--split", "all") == exit_codes.OK
     assert [r["status"] for r in _rows(out)] == ["skipped (already done)"] * 2
@@ -190,7 +180,6 @@ def test_a_failing_exam_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
     (root / "images" / "s2" / "i2_lcc.dicom").write_bytes(b"not a dicom file" * 10)
     out = tmp_path / "out"
     code = _bench("vindr-mammo", root, out, "--split", "all")
-    _skip_if_views_unknown(out, "VinDr-Mammo")
     assert code == exit_codes.PROBLEMS
     rows = {r["exam_id"]: r for r in _rows(out)}
     assert rows["s2"]["status"] == "failed" and "i2_lcc.dicom" in rows["s2"]["error"]
@@ -223,7 +212,6 @@ def test_inbreast_benchmark(tmp_path: Path) -> None:
     root = fx.build_inbreast(tmp_path / "inbreast")
     out = tmp_path / "out"
     code = _bench("inbreast", root, out, "--split", "all")
-    _skip_if_views_unknown(out, "INbreast")
     assert code == exit_codes.OK, _rows(out)
     report = json.loads((out / "report.json").read_text())
     assert "no official" in report["split_note"]
@@ -236,7 +224,6 @@ def test_cbis_ddsm_benchmark(tmp_path: Path) -> None:
     root = fx.build_cbis(tmp_path / "cbis")
     out = tmp_path / "out"
     code = _bench("cbis-ddsm", root, out, "--split", "all")
-    _skip_if_views_unknown(out, "CBIS-DDSM")
     assert code == exit_codes.OK, _rows(out)
     report = json.loads((out / "report.json").read_text())
     assert report["counts"]["exams"] == 2 and report["counts"]["images"] == 3
@@ -259,7 +246,6 @@ def test_cmmd_benchmark_is_breast_level_without_froc(tmp_path: Path) -> None:
     root = _optional_builder("cmmd")(tmp_path / "cmmd")
     out = tmp_path / "out"
     code = _bench("cmmd", root, out)
-    _skip_if_views_unknown(out, "CMMD")
     assert code in (exit_codes.OK, exit_codes.PROBLEMS), _rows(out)
     report = json.loads((out / "report.json").read_text())
     assert report["detection"]["froc"] is None and "no lesion locations" in report["detection"]["reason"]
@@ -272,7 +258,6 @@ def test_cdd_cesm_benchmark(tmp_path: Path) -> None:
     root = _optional_builder("cdd-cesm")(tmp_path / "cdd")
     out = tmp_path / "out"
     code = _bench("cdd-cesm", root, out)
-    _skip_if_views_unknown(out, "CDD-CESM")
     assert code in (exit_codes.OK, exit_codes.PROBLEMS), _rows(out)
     report = json.loads((out / "report.json").read_text())
     assert "no official" in report["split_note"] and (out / "report.md").is_file()
