@@ -233,17 +233,8 @@ def test_cbis_ddsm_benchmark(tmp_path: Path) -> None:
     assert exams["P_00001"]["images"] == "2"  # both views of the patient analysed as one exam
 
 
-def _optional_builder(name: str):  # noqa: ANN202
-    from mommi.data.importers import importers
-
-    builder = getattr(fx, f"build_{name.replace('-', '_')}", None)
-    if name not in importers() or builder is None:
-        pytest.skip(f"the {name} importer or its fixture builder is not in this tree yet")
-    return builder
-
-
 def test_cmmd_benchmark_is_breast_level_without_froc(tmp_path: Path) -> None:
-    root = _optional_builder("cmmd")(tmp_path / "cmmd")
+    root = fx.build_cmmd(tmp_path / "cmmd")
     out = tmp_path / "out"
     code = _bench("cmmd", root, out)
     assert code in (exit_codes.OK, exit_codes.PROBLEMS), _rows(out)
@@ -255,7 +246,7 @@ def test_cmmd_benchmark_is_breast_level_without_froc(tmp_path: Path) -> None:
 
 
 def test_cdd_cesm_benchmark(tmp_path: Path) -> None:
-    root = _optional_builder("cdd-cesm")(tmp_path / "cdd")
+    root = fx.build_cdd_cesm(tmp_path / "cdd")
     out = tmp_path / "out"
     code = _bench("cdd-cesm", root, out)
     assert code in (exit_codes.OK, exit_codes.PROBLEMS), _rows(out)
