@@ -116,7 +116,7 @@ def test_cbis_inspect_names_the_profile(cbis_tree: Path, capsys: pytest.CaptureF
     text = capsys.readouterr().out
     assert "Study 1: CBIS-DDSM Calc-Test P_00173" in text
     assert text.count("read with the CBIS-DDSM dataset profile: side and view from PatientID") == 3
-    assert "ROI mask of abnormality 1" in text
+    assert "ROI mask of abnormality 1" in text and text.count("side and view from: PatientID (CBIS-DDSM)") == 3
     assert main(["study", "inspect", "--json", str(cbis_tree)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {s["profile"] for s in report["studies"]} == {"CBIS-DDSM"}

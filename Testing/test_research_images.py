@@ -160,3 +160,13 @@ def test_mias_folder_inspects_as_one_exam_per_woman(mias_dir: Path) -> None:
         numbers = sorted(int(i.path.stem[3:]) for i in study.images.values())
         assert numbers[0] % 2 == 1 and numbers[1] == numbers[0] + 1
         assert study.images[View.L_MLO].path.stem == f"mdb{numbers[0]:03d}"  # odd: left
+
+
+@pytest.mark.mias
+def test_mias_inspection_names_the_side_rule(mias_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mommi.cli.main import main
+
+    assert main(["study", "inspect", str(mias_dir)]) == 0
+    text = capsys.readouterr().out
+    studies = len(list(mias_dir.glob("mdb*.pgm"))) // 2
+    assert text.count("side and view from: MIAS file number: odd = left, even = right") == studies

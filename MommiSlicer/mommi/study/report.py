@@ -46,6 +46,9 @@ def render_inspection(report: dict[str, Any]) -> str:
         lines.append(f"Study {number}: {study['study_uid']}  (patient {study['patient_key']}, {date})")
         if study.get("profile"):
             lines.append(f"  read with the {study['profile']} dataset profile: {profile_rules(study['profile'])}")
+        sources = sorted({view["view_source"] for view in study["views"].values()})
+        if sources:
+            lines.append(f"  side and view from: {'; '.join(sources)}")
         header = f"  {'view':<6} {'size (cols x rows)':<18} {'spacing mm':<11} {'spacing from':<40} "
         header += f"{'photometric':<12} {'intent':<17} file"
         lines.append(header)
