@@ -13,7 +13,7 @@ from mommi.cli import exit_codes
 from mommi.cli.main import main
 from mommi.data.importers.synthetic import import_synthetic
 from mommi.data.manifest import Manifest
-from mommi.data.phantom.config import ImageSize, PhantomConfig
+from mommi.data.phantom.config import DEFAULT_PHANTOM, PHANTOMS, ImageSize, PhantomConfig
 from mommi.data.phantom.cues import measure_cues, roc_auc
 from mommi.data.phantom.dicom_out import VARIANTS
 from mommi.data.phantom.study import make_study
@@ -171,3 +171,41 @@ def test_synthetic_importer_matches_truth(synth_dir: Path) -> None:
     masses = sum(len(r.findings) for r in manifest.records)
     truths = [json.loads(p.read_text()) for p in synth_dir.glob("*/truth.json")]
     assert masses == sum(2 * len(t["masses_3d"]) for t in truths)  # each mass in both views of its breast
+
+
+# ------------------------------------------------------------------ phantom versions
+
+
+def test_phantom_versions_default_to_the_one_the_zoo_learned(tmp_path: Path) -> None:
+    """v1 stays the default (the shipped models and the demo regression were made with it)."""
+    assert DEFAULT_PHANTOM == "v1" and PHANTOMS["v1"] == PhantomConfig()
+    default = synthesize(tmp_path / "default", 1, seed=5)
+    v1 = synthesize(tmp_path / "v1", 1, seed=5, phantom="v1")
+    assert (default[0] / "L_CC.dcm").read_bytes() == (v1[0] / "L_CC.dcm").read_bytes()
+    assert json.loads((tmp_path / "v1" / "synth.json").read_text())["phantom"] == "v1"
+    with pytest.raises(ValueError, match="unknown phantom"):
+        synthesize(tmp_path / "x", 1, phantom="v9")
+
+
+def test_phantom_v2_masses_are_the_size_of_real_ones_and_deterministic(tmp_path: Path) -> None:
+    """v2: log-normal diameters around 18 mm within 4-40 mm (mini-MIAS: median 19.6 mm), the same
+    bytes for the same seed; and masses that replace dense tissue stand out less than in fat."""
+    config = PHANTOMS["v2"]
+    diameters = [m.diameter_mm for i in range(60)
+                 for m in make_study(np.random.default_rng([31, i]), config, TEST_SIZE, normal=False).masses]
+    assert len(diameters) >= 50 and all(4.0 <= d <= 40.0 + 1e-9 for d in diameters)
+    assert 14.0 <= float(np.median(diameters)) <= 24.0
+    a = synthesize(tmp_path / "a", 1, seed=8, phantom="v2")
+    b = synthesize(tmp_path / "b", 1, seed=8, phantom="v2")
+    assert (a[0] / "R_MLO.dcm").read_bytes() == (b[0] / "R_MLO.dcm").read_bytes()
+
+
+def test_phantom_v2_keeps_the_ipsilateral_cue_and_its_masses_are_subtler() -> None:
+    """The same mass at the same nipple distance in CC and MLO; and with real-sized, real-contrast masses a
+    single view separates them from normal tissue less well than in v1 (the bilateral cue weakens too:
+    README, "phantom versions")."""
+    v1 = [make_study(np.random.default_rng([21, i]), PHANTOMS["v1"], TEST_SIZE, normal=i % 5 == 0) for i in range(40)]
+    v2 = [make_study(np.random.default_rng([21, i]), PHANTOMS["v2"], TEST_SIZE, normal=i % 5 == 0) for i in range(40)]
+    before, after = measure_cues(v1, TEST_SIZE.pixel_mm), measure_cues(v2, TEST_SIZE.pixel_mm)
+    assert after.nipple_distance_within_15pct >= 0.9
+    assert after.single_view_auc < before.single_view_auc

@@ -1,6 +1,6 @@
 """Benchmark: synthetic studies per second per core, and the multi-view cue numbers.
 
-    python Testing/benchmarks/bench_synth.py [--lite 20] [--clinical 2] [--cue-studies 200]
+    python Testing/benchmarks/bench_synth.py [--lite 20] [--clinical 2] [--cue-studies 200] [--phantom v1|v2]
 
 One process on one core: the time includes rendering AND writing the DICOM files,
 masks and truth.json. The cue table is what the README's data section reports.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mommi.data.phantom.config import SIZES, PhantomConfig
+from mommi.data.phantom.config import DEFAULT_PHANTOM, PHANTOMS, SIZES
 from mommi.data.phantom.cues import measure_cues
 from mommi.data.phantom.study import make_study
 from mommi.data.synth import synthesize
@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--lite", type=int, default=20, help="lite studies to time")
     parser.add_argument("--clinical", type=int, default=2, help="clinical-size studies to time")
     parser.add_argument("--cue-studies", type=int, default=200, help="lite studies for the cue measurement")
+    parser.add_argument("--phantom", choices=sorted(PHANTOMS), default=DEFAULT_PHANTOM, help="phantom version")
     args = parser.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the target is per core
 
@@ -35,16 +36,16 @@ def main() -> None:
         size = SIZES[name]
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            synthesize(Path(tmp), count, seed=1, size=name)
+            synthesize(Path(tmp), count, seed=1, size=name, phantom=args.phantom)
             elapsed = time.perf_counter() - start
         print(f"{name:<10} {f'{size.cols}x{size.rows}':>12} {count:>8} {elapsed:>8.2f} {count / elapsed:>15.2f}")
 
     size = SIZES["lite"]
-    studies = [make_study(np.random.default_rng([2026, i]), PhantomConfig(), size, normal=i % 4 == 0)
+    studies = [make_study(np.random.default_rng([2026, i]), PHANTOMS[args.phantom], size, normal=i % 4 == 0)
                for i in range(args.cue_studies)]
     report = measure_cues(studies, size.pixel_mm)
     print()
-    print(f"cues on {args.cue_studies} lite studies ({report.masses} masses; "
+    print(f"cues on {args.cue_studies} lite studies, phantom {args.phantom} ({report.masses} masses; "
           f"{report.mass_regions} mass regions vs {report.normal_regions} normal regions)")
     print(f"  nipple distance CC vs MLO within 15%: {report.nipple_distance_within_15pct:.3f} "
           f"(median relative difference {report.median_relative_difference:.3f})")

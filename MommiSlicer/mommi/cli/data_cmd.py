@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from mommi.cli import exit_codes
-from mommi.data.phantom.config import SIZES
+from mommi.data.phantom.config import DEFAULT_PHANTOM, PHANTOMS, SIZES
 from mommi.data.phantom.dicom_out import VARIANTS
 from mommi.errors import DatasetImportError, StudyInputError
 
@@ -39,6 +39,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="fraction of patients without masses (default 0.3)")
     synth.add_argument("--variant", choices=("mixed", *VARIANTS), default="standard",
                        help="DICOM header variant; 'mixed' cycles through all of them")
+    synth.add_argument("--phantom", choices=sorted(PHANTOMS), default=DEFAULT_PHANTOM,
+                       help=f"phantom version (default {DEFAULT_PHANTOM}, the one the shipped zoo learned; v2: masses "
+                       "matched to real films in size and contrast)")
     synth.add_argument("--realism-report", type=Path, default=None, metavar="REAL_DIR",
                        help="compare synthetic studies with the real images in REAL_DIR and write "
                        "DIR/realism.md and DIR/realism.json (see below)")
@@ -92,14 +95,14 @@ def run_synth(args: argparse.Namespace) -> int:
 
     try:
         folders = synthesize(args.out, args.studies, args.seed, args.size, args.normal_fraction, args.variant,
-                             progress=progress)
+                             progress=progress, phantom=args.phantom)
     except ValueError as exc:
         print(f"mommi synth: {exc}", file=sys.stderr)
         return exit_codes.USAGE
     truths = [json.loads((f / "truth.json").read_text()) for f in folders]
     masses = sum(len(t["masses_3d"]) for t in truths)
     summary = {"out": str(args.out), "studies": len(folders), "normal_studies": sum(t["normal"] for t in truths),
-               "masses": masses, "seed": args.seed, "size": args.size}
+               "masses": masses, "seed": args.seed, "size": args.size, "phantom": args.phantom}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -121,7 +124,7 @@ def run_realism_report(args: argparse.Namespace) -> int:
         print(f"mommi synth: --realism-report {args.realism_report}: not a folder", file=sys.stderr)
         return exit_codes.USAGE
     sizes = SIZES_BOTH if args.size in (None, "both") else (args.size,)
-    settings = RealismSettings(studies=studies, sizes=sizes, seed=args.seed)
+    settings = RealismSettings(studies=studies, sizes=sizes, seed=args.seed, phantom=args.phantom)
 
     def log(message: str) -> None:
         if not args.json:

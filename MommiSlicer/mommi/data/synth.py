@@ -29,7 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mommi.data.phantom.config import SIZES, PhantomConfig
+from mommi.data.phantom.config import DEFAULT_PHANTOM, PHANTOMS, SIZES, PhantomConfig
 from mommi.data.phantom.dicom_out import VARIANTS, deterministic_uid, view_dataset
 from mommi.data.phantom.render import ViewRender
 from mommi.data.phantom.study import VIEWS, SyntheticStudy, make_study
@@ -121,19 +121,23 @@ def synthesize(
     variant: str = "standard",
     config: PhantomConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    phantom: str = DEFAULT_PHANTOM,
 ) -> list[Path]:
     """Write ``studies`` synthetic patients under ``out``; returns their folders.
 
     Which patients are normal is a seeded choice of round(N * normal_fraction).
     ``variant`` is one of the header variants, or ``mixed`` to cycle through them.
+    ``phantom`` names a version of ``PHANTOMS`` (an explicit ``config`` overrides it).
     """
+    if config is None and phantom not in PHANTOMS:
+        raise ValueError(f"unknown phantom {phantom!r}; choose from {', '.join(PHANTOMS)}")
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
     if variant != "mixed" and variant not in VARIANTS:
         raise ValueError(f"unknown header variant {variant!r}; choose from mixed, {', '.join(VARIANTS)}")
     if not 0.0 <= normal_fraction <= 1.0:
         raise ValueError("normal_fraction must be between 0 and 1")
-    config = config or PhantomConfig()
+    config = config or PHANTOMS[phantom]
     image_size = SIZES[size]
     normal = set(np.random.default_rng([seed, 10**6]).permutation(studies)[: round(studies * normal_fraction)])
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +154,7 @@ def synthesize(
     provenance = {
         "generator": "mommi synth", "seed": seed, "studies": studies, "size": asdict(image_size),
         "normal_fraction": normal_fraction, "normal_studies": len(normal), "header_variant": variant,
-        "config": asdict(config),
+        "phantom": phantom if config is PHANTOMS.get(phantom) else "custom", "config": asdict(config),
     }
     (out / "synth.json").write_text(json.dumps(provenance, indent=1), encoding="utf-8")
     return folders

@@ -40,13 +40,31 @@ class PhantomConfig:
     shared_low_frequency: float = 0.97  # weight of the smooth field both breasts share
     bilateral_shape_jitter: float = 0.015  # left/right size difference, relative
     cone_slope: float = 1.0  # lateral half-width of the gland cone per mm of depth
-    # masses
+    # masses: diameter log-uniform over the range, or log-normal around a median (clipped to the range)
     mass_diameter_mm: tuple[float, float] = (5.0, 40.0)
+    mass_diameter_median_mm: float | None = None
+    mass_diameter_sigma: float = 0.45  # of the log-normal, in natural-log units
     malignant_fraction: float = 0.5
-    mass_contrast: tuple[float, float] = (1.15, 1.6)  # mass / gland attenuation excess
+    mass_contrast: tuple[float, float] = (1.15, 1.6)  # mass attenuation over fat, in units of gland's
+    #: v1 adds the mass on top of the tissue on its path; True: it replaces the gland it displaces
+    mass_displaces_tissue: bool = False
     second_mass_probability: float = 0.15
     lookalikes_per_breast: tuple[int, int] = (0, 2)
     # detector
     noise_quantum: float = 0.012
     noise_electronic: float = 0.004
     fine_texture: float = 0.035
+
+
+#: Named phantom versions. A model is reproducible only with the phantom it was trained on, so the
+#: zoo's build script names its version and the default stays the one the shipped zoo learned (v1)
+#: until the zoo is retrained. v2: masses matched to the mini-MIAS films as the realism report measured
+#: them (median diameter 19.6 mm; contrast inside / ring - 1 median 0.12 against v1's 13.3 mm and 0.31):
+#: log-normal diameters around 18 mm within 4-40 mm, and a lower attenuation excess, so most masses are
+#: subtle.
+PHANTOMS: dict[str, PhantomConfig] = {
+    "v1": PhantomConfig(),
+    "v2": PhantomConfig(mass_diameter_mm=(4.0, 40.0), mass_diameter_median_mm=18.0, mass_contrast=(0.55, 0.85),
+                        mass_displaces_tissue=True),
+}
+DEFAULT_PHANTOM = "v1"

@@ -155,6 +155,21 @@ def _spicule_path(blob: Blob3D, frame: ViewFrame) -> np.ndarray | None:
     return canvas.astype(np.float32) / 255.0 * float(np.mean([w for _, _, w in blob.spicules])) * 2.0
 
 
+def _gland_fraction(gland: np.ndarray, thickness: np.ndarray, box: tuple[int, int, int, int],
+                    path: np.ndarray) -> float:
+    """The share of glandular tissue along the rays through a mass: the tissue the mass displaces.
+
+    A mass replaces what was there, so it stands out by its attenuation minus that tissue's: bright in
+    fat, nearly invisible ("obscured") in dense gland, as on real films.
+    """
+    r0, r1, c0, c1 = box
+    inside = path > 0
+    if not inside.any():
+        return 0.0
+    share = gland[r0:r1, c0:c1][inside] / np.maximum(thickness[r0:r1, c0:c1][inside], 1e-6)
+    return float(np.clip(share.mean(), 0.0, 1.0))
+
+
 def render_view(
     breast: Breast, projection: str, size: ImageSize, config: PhantomConfig, rng: np.random.Generator
 ) -> ViewRender:
@@ -192,13 +207,15 @@ def render_view(
         if rendered is None:
             continue
         path, (r0, r1, c0, c1) = rendered
-        signal[r0:r1, c0:c1] += GLAND_PER_MM * mass.contrast * path
+        excess = mass.contrast - (_gland_fraction(gland, thickness, (r0, r1, c0, c1), path)
+                                  if config.mass_displaces_tissue else 0.0)
+        signal[r0:r1, c0:c1] += GLAND_PER_MM * excess * path
         mask = np.zeros(signal.shape, bool)
         mask[r0:r1, c0:c1] = path > max(0.15 * float(path.max()), 0.5)
         result.mass_masks[mass.ident] = mask
         spicules = _spicule_path(mass, frame)
         if spicules is not None:
-            signal += GLAND_PER_MM * mass.contrast * spicules * breast_region
+            signal += GLAND_PER_MM * excess * spicules * breast_region
 
     texture = power_law_field(signal.shape, 3.0, rng).astype(np.float32)
     signal += config.fine_texture * texture * np.clip(gland / (2.0 * breast.c), 0.1, 1.0)

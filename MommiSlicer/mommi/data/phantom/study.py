@@ -55,7 +55,11 @@ def _add_masses(rng: np.random.Generator, breast: Breast, config: PhantomConfig,
     count = 2 if rng.random() < config.second_mass_probability else 1
     for i in range(count):
         lo, hi = config.mass_diameter_mm
-        diameter = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        if config.mass_diameter_median_mm is None:
+            diameter = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        else:
+            diameter = float(np.clip(rng.lognormal(np.log(config.mass_diameter_median_mm),
+                                                   config.mass_diameter_sigma), lo, hi))
         diameter = min(diameter, 1.5 * breast.c)  # a mass thicker than the compressed breast is not real
         center = _place_mass(rng, breast, diameter / 2.0)
         while center is None and diameter > lo:  # too large for this breast: shrink until it fits

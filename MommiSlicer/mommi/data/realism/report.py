@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from mommi.data.phantom.config import DEFAULT_PHANTOM
 from mommi.data.realism import classifier, crossval
 from mommi.data.realism.masses import mass_contrast
 from mommi.data.realism.patches import PatchSet, sample_patches
@@ -62,6 +63,7 @@ class RealismSettings:
     studies: int = 20
     sizes: tuple[str, ...] = SIZES_BOTH
     seed: int = 0
+    phantom: str = DEFAULT_PHANTOM  # a version of mommi.data.phantom.config.PHANTOMS
     pixel_mm: float = TARGET_MM
     roi_px: int = 128
     rois_per_image: int = 8
@@ -85,15 +87,17 @@ class SideFigures:
 
 
 # ------------------------------------------------------------------ synthetic data
-def synthetic_folders(out: Path, size: str, studies: int, seed: int, log: Log | None = None) -> tuple[list[Path], bool]:
-    """DIR/synthetic-<size>/ study folders for this seed; rendered only when not already there.
+def synthetic_folders(out: Path, size: str, studies: int, seed: int, log: Log | None = None,
+                      phantom: str = DEFAULT_PHANTOM) -> tuple[list[Path], bool]:
+    """DIR/synthetic-<size>/ (DIR/synthetic-<size>-<phantom>/ for another phantom version than the
+    default) study folders for this seed; rendered only when not already there.
 
     Reuse is by truth.json (seed, size, index < studies), so a folder written by an
     earlier, larger run serves a smaller one. Returns (folders, reused).
     """
     from mommi.data.synth import synthesize
 
-    folder = out / f"synthetic-{size}"
+    folder = out / (f"synthetic-{size}" if phantom == DEFAULT_PHANTOM else f"synthetic-{size}-{phantom}")
     found: dict[int, Path] = {}
     if folder.is_dir():
         for truth_file in sorted(folder.glob("*/truth.json")):
@@ -107,7 +111,7 @@ def synthetic_folders(out: Path, size: str, studies: int, seed: int, log: Log | 
         return [found[i] for i in range(studies)], True
     if log:
         log(f"rendering {studies} {size} synthetic studies into {folder}")
-    return synthesize(folder, studies, seed=seed, size=size), False
+    return synthesize(folder, studies, seed=seed, size=size, phantom=phantom), False
 
 
 # ------------------------------------------------------------------ figures of one side
@@ -243,7 +247,7 @@ def build_report(real_dir: Path, out: Path, settings: RealismSettings, log: Log 
     sides: dict[str, SideFigures] = {}
     synthetic: dict[str, Any] = {}
     for size in settings.sizes:
-        folders, reused = synthetic_folders(out, size, settings.studies, settings.seed, log)
+        folders, reused = synthetic_folders(out, size, settings.studies, settings.seed, log, settings.phantom)
         if log:
             log(f"reading back {len(folders)} {size} studies")
         sides[size] = measure_side(read_synthetic(size, folders, settings.pixel_mm), settings, with_glcm)
@@ -348,7 +352,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Real: `{report['real']['dir']}` ({report['real']['kind']}, {report['real']['patients']} patients, "
         f"{report['real']['images']} images, {report['real']['masses']} located masses). "
-        f"Synthetic: {settings['studies']} studies per size, seed {settings['seed']}, read back with "
+        f"Synthetic: phantom {settings.get('phantom', DEFAULT_PHANTOM)}, {settings['studies']} studies per size, "
+        f"seed {settings['seed']}, read back with "
         "`load_studies`. All images resampled to "
         f"{settings['pixel_mm']} mm and analysed inside the breast mask. Values are means over patients "
         "with 95% patient-bootstrap CIs in brackets.",
