@@ -88,6 +88,7 @@ from mommi.data.importers._common import (
 from mommi.data.manifest import Finding, Manifest, Record, normalise_birads
 from mommi.errors import DatasetImportError
 from mommi.findings.birads import BIRADS_CATEGORIES
+from mommi.study.profiles.cdd_cesm import FILE_NAME, is_low_energy, patient_of
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,6 @@ PATHOLOGY = {"normal": "normal", "benign": "benign", "malignant": "malignant"}
 #: BI-RADS categories from lowest to highest ("4" without a sub-category sits below 4A)
 BIRADS_ORDER = ("1", "2", "3", "4", *BIRADS_CATEGORIES[3:])
 _NON_MASS = re.compile(r"non[\s_-]*mass")
-_DM_NAME = re.compile(r"^P(?P<number>\d+)_(?P<side>[LR])_DM_(?P<view>CC|MLO)$", re.I)
 
 
 def image_key(name: str) -> str:
@@ -130,7 +130,7 @@ def import_cdd_cesm(source: Path) -> Manifest:
     if not records:
         raise DatasetImportError(image_dir, "no readable P<n>_<L|R>_DM_<CC|MLO>.jpg image")
     recorded = {r.image_id for r in records}
-    missing = sorted(key for key in sheet if _DM_NAME.match(key) and key not in recorded)
+    missing = sorted(key for key in sheet if _low_energy_name(key) and key not in recorded)
     if missing:
         log.warning("%s: %d low-energy image(s) listed in %s are not present: %s", image_dir, len(missing),
                     sheet_path.name, ", ".join(missing[:10]))
@@ -180,10 +180,16 @@ def _regions(path: Path) -> dict[str, list[tuple[int, dict[str, Any]]]]:
     return regions
 
 
+def _low_energy_name(key: str) -> re.Match[str] | None:
+    """The name's fields when it names a low-energy image (the study loader's CDD-CESM rule)."""
+    match = FILE_NAME.match(key)
+    return match if match is not None and is_low_energy(match) else None
+
+
 def _record(root: Path, path: Path, sheet: dict[str, dict[str, str]], sheet_name: str,
             regions: dict[str, list[tuple[int, dict[str, Any]]]]) -> Record | None:
     key = image_key(path.name)
-    match = _DM_NAME.match(key)
+    match = _low_energy_name(key)
     if match is None:
         log.warning("%s: name is not P<n>_<L|R>_DM_<CC|MLO>.jpg; skipped", path)
         return None
@@ -193,7 +199,7 @@ def _record(root: Path, path: Path, sheet: dict[str, dict[str, str]], sheet_name
         return None
     height, width = image.shape[:2]
     laterality, view = match["side"].upper(), match["view"].upper()
-    patient = f"P{int(match['number'])}"
+    patient = patient_of(match)
     row = sheet.get(key)
     if row is None:
         log.warning("%s: not in %s; labels unknown", path, sheet_name)

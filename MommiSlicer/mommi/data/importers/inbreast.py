@@ -54,6 +54,7 @@ from mommi.data.importers._common import (
 )
 from mommi.data.manifest import Finding, Manifest, Record, normalise_birads
 from mommi.errors import DatasetImportError
+from mommi.study.profiles.inbreast import ANONYMISED, FILE_NAME, PIXEL_SPACING_MM, VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,6 @@ XML_DIR = "AllXML"
 CSV_NAME = "INbreast.csv"
 CSV_COLUMNS = ("File Name", "Bi-Rads")
 MASS_NAMES = {"mass"}
-VIEWS = {"ML": "MLO"}
-ANONYMISED = {"", "removed"}
-#: INbreast's detector pixel (Moreira et al. 2012), for headers that kept no spacing
-DOCUMENTED_SPACING_MM = 0.07
-_FILE_NAME = re.compile(r"^(?P<file_id>\d+)_(?P<hash>[0-9a-z]+)_MG_(?P<side>[LR])_(?P<view>[A-Z]+)_ANON$", re.I)
 _POINT = re.compile(r"^\(?\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)")
 
 
@@ -110,7 +106,7 @@ def _delimiter(path: Path) -> str:
 
 
 def _record(root: Path, path: Path, rows: dict[str, dict[str, str]]) -> Record | None:
-    match = _FILE_NAME.match(path.stem)
+    match = FILE_NAME.match(path.stem)
     if match is None:
         log.warning("%s: name is not <FileID>_<hash>_MG_<L|R>_<view>_ANON.dcm; skipped", path)
         return None
@@ -138,7 +134,7 @@ def _record(root: Path, path: Path, rows: dict[str, dict[str, str]]) -> Record |
     return Record(
         patient_id=patient, study_id=match["hash"], image_id=file_id,
         view=view, laterality=laterality, image_path=path.relative_to(root).as_posix(), source=SOURCE,
-        spacing_mm=header_spacing(header) or [DOCUMENTED_SPACING_MM] * 2, width=width, height=height, findings=findings,
+        spacing_mm=header_spacing(header) or [PIXEL_SPACING_MM] * 2, width=width, height=height, findings=findings,
         image_birads=image_birads, extra=extra,
     )
 

@@ -44,12 +44,11 @@ from typing import Any
 from mommi.data.importers._common import require_dir, require_file, sort_records
 from mommi.data.manifest import Finding, Manifest, Record
 from mommi.errors import DatasetImportError
-from mommi.study.profiles.mias import LATERALITY_RULE, chest_wall_of, laterality_of, patient_of
+from mommi.study.profiles.mias import INFO_NAME, LATERALITY_RULE, chest_wall_of, laterality_of, patient_of
 
 log = logging.getLogger(__name__)
 
 SOURCE = "mias"
-INFO_NAME = "Info.txt"
 SPACING_MM = [0.2, 0.2]  # the mini-MIAS images were reduced to a 200 micron pixel edge
 MASS_CLASSES = {"CIRC": "circumscribed", "SPIC": "spiculated", "MISC": "ill-defined"}
 OTHER_CLASSES = {"CALC": "calcification", "ARCH": "architectural_distortion", "ASYM": "asymmetry"}

@@ -28,6 +28,16 @@ def parse_name(path: Path) -> re.Match[str] | None:
     return FILE_NAME.match(path.stem.strip())
 
 
+def is_low_energy(match: re.Match[str]) -> bool:
+    """DM: the low-energy image, a mammogram; CM: the subtracted contrast image."""
+    return match["kind"].upper() == "DM"
+
+
+def patient_of(match: re.Match[str]) -> str:
+    """'P05' and 'P5' name one patient: 'P5'."""
+    return f"P{int(match['patient'][1:])}"
+
+
 class CddCesmProfile(DatasetProfile):
     name = "CDD-CESM"
     rules = ("side and view from the file name; low-energy (DM) images read, subtracted (CM) images set aside; "
@@ -39,8 +49,8 @@ class CddCesmProfile(DatasetProfile):
     def facts(self, path: Path, ds: Dataset | None) -> ProfileFacts:
         match = parse_name(path)
         assert match is not None, "facts() is called only for files that matched"
-        patient = match["patient"].upper()
-        subtracted = match["kind"].upper() == "CM"
+        patient = patient_of(match)
+        subtracted = not is_low_energy(match)
         return ProfileFacts(
             profile=self.name, laterality=side_of(match["side"]), view_position=match["view"].upper(),
             view_source="file name (CDD-CESM)", patient=f"CDD-CESM {patient}", exam_key=f"CDD-CESM {patient}",
