@@ -180,3 +180,20 @@ def test_evaluate_joins_splits_given_with_commas(tmp_path: Path) -> None:
     assert evaluate(manifest, predictions, "train", bootstrap=0)["froc"]["recall_at_fppi"]["1"]["recall"] == 1.0
     with pytest.raises(PredictionsError, match="no images in split"):
         evaluate(manifest, predictions, "holdout", bootstrap=0)
+
+
+def test_cards_lead_with_real_films_and_the_operating_point() -> None:
+    from mommi.runtime.zoo import default_manifest_path, read_manifest
+    from mommi.train.cards import render_card
+
+    manifest = read_manifest(default_manifest_path())
+    entry = next(m for m in manifest["models"] if m["task"] == "bidual")
+    text = render_card(entry, None, operating_point=manifest["operating_point"])
+    real, synthetic = text.index("## Real films first"), text.index("200 synthetic studies")
+    assert real < text.index("## What it is") < synthetic
+    section = text[real:text.index("## What it is")]
+    assert "22 held-out women" in section and "6 masses" in section
+    assert f"detection score {manifest['operating_point']['min_score']:.3f}" in section
+    assert "false marks per image" in section
+    nipple = next(m for m in manifest["models"] if m["task"] == "nipple")
+    assert "no nipple annotations" in render_card(nipple, None)

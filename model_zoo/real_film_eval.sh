@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Real films decide: the shipped zoo's branches on the real mini-MIAS films (scanned-film MLO views of
+# Real films decide (quick check; build_lite_zoo.sh step 9 writes the same held-out reports for the cards):
+# the shipped zoo's branches on the real mini-MIAS films (scanned-film MLO views of
 # both breasts; MIAS has no CC views, so the ipsilateral branch and the fusion cannot run and the chain
 # reads every film with the bilateral branch).
 #   bash model_zoo/real_film_eval.sh [OUT]          (default ../data/real-film; MIAS from ../shared/data/mias)

@@ -18,6 +18,15 @@ CHECKPOINTS_DIR = "checkpoints"
 DATASETS = {
     "synth-test": "200 synthetic studies (seed 200) never seen in training, all 800 views",
     "mias": "mini-MIAS validation split (patient-level, seed 0)",
+    "mias-heldout": "real mini-MIAS films of the 22 held-out women (val + test splits), never trained on",
+}
+#: what a branch does on real MIAS films (MLO views of both breasts, no CC views)
+REAL_FILM_READING = {
+    "single": "reads each film alone",
+    "bidual": "reads each film with the other breast's film",
+    "ipsidual": "cannot run: MIAS has no CC views, so no film has its ipsilateral partner",
+    "fusion": "the chain falls back to the bilateral branch on every MIAS film (no CC views), so these are "
+              "BiDualNet's numbers",
 }
 PURPOSE = {
     "nipple": "Nipple keypoint detector: a heatmap whose peak is the nipple, used to align MLO pairs "
@@ -92,9 +101,44 @@ def checkpoint_line(entry: dict[str, Any]) -> str:
             "fine-tunes it (e.g. on feedback batches)")
 
 
-def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes: str = "", ablation: str = "") -> str:
-    """The card's text; ``notes`` (hand-written Markdown: what was tried and found) goes in as is, and
-    the tri-view ``ablation`` tables go into the cards of the ipsilateral and fusion networks."""
+def _ci_text(value: float, ci: list[float | None]) -> str:
+    return f"{value:.2f}" + (f" (95% CI {ci[0]:.2f}-{ci[1]:.2f})" if None not in ci else "")
+
+
+def real_film_section(entry: dict[str, Any], operating_point: dict[str, Any] | None) -> list[str]:
+    """What the card leads with: the model on real films, and the operating point set on them."""
+    task = entry["task"]
+    lines = ["## Real films first"]
+    if task == "nipple":
+        return lines + ["- Not measured on real films: mini-MIAS has no nipple annotations.", ""]
+    lines.append("- No cross-validation by woman on real films yet (it needs retraining per fold); the numbers "
+                 "below are the real films these models were not trained on, a small sample.")
+    heldout = entry.get("metrics", {}).get("mias-heldout")
+    if heldout and heldout.get("masses"):
+        recall = " / ".join(f"{v['recall']:.2f}" for v in heldout["recall_at_fppi"].values())
+        one = heldout["recall_at_fppi"]["1"]
+        lines.append(f"- {DATASETS['mias-heldout']}: {heldout['images']} films, {heldout['masses']} masses; recall "
+                     f"at 0.5 / 1 / 2 false marks per image {recall} (at 1: 95% CI {one['ci95'][0]:.2f}-"
+                     f"{one['ci95'][1]:.2f}); the branch {REAL_FILM_READING[task]}.")
+    else:
+        lines.append(f"- mini-MIAS: the branch {REAL_FILM_READING[task]}.")
+    if operating_point:
+        lines.append(
+            f"- Default operating point of the zoo (`mommi zoo operating-point`): detection score "
+            f"{operating_point['min_score']:.3f}, set on {operating_point['images']} held-out MIAS films for <= "
+            f"{operating_point['target_false_marks_per_image']:g} false marks per image: measured "
+            f"{_ci_text(operating_point['false_marks_per_image'], operating_point['false_marks_per_image_ci95'])} "
+            f"false marks per image, sensitivity "
+            f"{_ci_text(operating_point['sensitivity'], operating_point['sensitivity_ci95'])} "
+            f"({operating_point['masses']} masses).")
+    return lines + ["- Synthetic numbers (below) alone decide nothing.", ""]
+
+
+def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes: str = "", ablation: str = "",
+                operating_point: dict[str, Any] | None = None) -> str:
+    """The card's text, leading with the real films (``real_film_section``); ``notes`` (hand-written Markdown:
+    what was tried and found) goes in as is, and the tri-view ``ablation`` tables go into the cards of the
+    ipsilateral and fusion networks."""
     task = entry["task"]
     lines = [
         f"# Model card: {entry['name']}",
@@ -103,6 +147,7 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         "mini-MIAS database only; it has not been validated on clinical data and must not be used to "
         "diagnose, screen or treat anyone.",
         "",
+        *real_film_section(entry, operating_point),
         "## What it is",
         PURPOSE[task],
         "",
@@ -230,7 +275,7 @@ def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
             text = render_classifier_card(entry, comparison_rows(eval_dir), notes, PURPOSE["malignancy"], BUILD_SCRIPT,
                                           checkpoint_line(entry))
         else:
-            text = render_card(entry, comparison, notes, ablation)
+            text = render_card(entry, comparison, notes, ablation, manifest.get("operating_point"))
         path.write_text(text, encoding="utf-8")
         written.append(path)
     if ablation:
