@@ -58,6 +58,19 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="malignancy, --loss-weighting fixed: share of the binary loss (the rest: BI-RADS)")
     parser.add_argument("--cache", type=Path, default=None, metavar="DIR",
                         help="malignancy: keep the cut patches here and reuse them (a weighting sweep decodes once)")
+    parser.add_argument("--keep", choices=("best", "last"), default="best",
+                        help="best: the epoch with the best validation metric, with early stopping (default); "
+                        "last: every epoch runs and the last is kept, no validation split needed (a final model "
+                        "trained on all the real films)")
+    parser.add_argument("--cv", type=int, default=None, metavar="K",
+                        help="single / bidual: K-fold cross-validation by woman on the FIRST --manifest (real films); "
+                        "further manifests are mixed into every fold's training (their train split only). Each fold "
+                        "trains for --epochs and keeps the last epoch; writes predictions.json (every film read by "
+                        "the fold that never saw its woman), report.json (FROC, patient-bootstrap CIs) and cv.json "
+                        "(folds, recipe, best-case recall, operating point) to --out")
+    parser.add_argument("--cv-seed", type=int, default=0, help="seed of the fold assignment (default 0)")
+    parser.add_argument("--max-fppi", type=float, default=0.5,
+                        help="with --cv: false marks per image of the operating point (default 0.5)")
     parser.add_argument("--max-train", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--max-val", type=int, default=None, help="use only the first N validation images")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
@@ -80,9 +93,16 @@ def run(args: argparse.Namespace) -> int:
                       str(args.encoder) if args.encoder else None, str(args.zoo) if args.zoo else None,
                       str(args.init_from) if args.init_from else None,
                       [str(p) for p in args.detections] if args.detections else None, args.loss_weighting,
-                      args.classification_weight, str(args.cache) if args.cache else None)
+                      args.classification_weight, str(args.cache) if args.cache else None, args.keep)
     try:
         manifests = list(args.manifest) + _feedback_manifests(args.feedback or [], args.out)
+        if args.cv is not None:
+            from mommi.train.cross_validation import cross_validate
+
+            summary = cross_validate(cfg, manifests[0], args.out, args.cv, args.cv_seed, manifests[1:],
+                                     args.max_fppi, progress=sys.stderr.isatty())
+            print(json.dumps({k: summary[k] for k in ("froc", "max_recall", "operating_point")}))
+            return exit_codes.OK
         result = train(cfg, manifests, args.out, progress=sys.stderr.isatty())
     except (ValueError, DatasetImportError) as exc:
         print(f"mommi train: {exc}", file=sys.stderr)

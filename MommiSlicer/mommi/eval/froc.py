@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mommi.findings.regions import box_iou
+
 IOU_THRESHOLD = 0.2
 FPPI_POINTS = (0.5, 1.0, 2.0)
 
@@ -37,18 +39,6 @@ class ImageResult:
     patient_id: str
     truth: list[Sequence[float]] = field(default_factory=list)  # boxes
     predictions: list[tuple[Sequence[float], float]] = field(default_factory=list)  # (box, score)
-
-
-def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """IoU of two inclusive pixel boxes."""
-    ix = min(a[2], b[2]) - max(a[0], b[0]) + 1
-    iy = min(a[3], b[3]) - max(a[1], b[1]) + 1
-    if ix <= 0 or iy <= 0:
-        return 0.0
-    inter = ix * iy
-    area_a = (a[2] - a[0] + 1) * (a[3] - a[1] + 1)
-    area_b = (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
-    return float(inter / (area_a + area_b - inter))
 
 
 @dataclass

@@ -7,6 +7,7 @@ can be traced, the reading UI filters them later by its own operating point.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -15,6 +16,8 @@ import numpy as np
 
 #: candidates for FROC and review start at this probability
 CANDIDATE_THRESHOLD = 0.05
+#: a candidate whose box overlaps a higher-scoring one by more than this IoU is the same object
+DUPLICATE_IOU = 0.5
 
 
 @dataclass(frozen=True)
@@ -47,4 +50,27 @@ def regions_from_probability(prob: np.ndarray, threshold: float = CANDIDATE_THRE
         if area < min_area or box in regions:
             continue
         regions[box] = Region(box, peak, int(area), (float(centroids[label][0]), float(centroids[label][1])))
-    return sorted(regions.values(), key=lambda r: -r.score)
+    return without_duplicates(sorted(regions.values(), key=lambda r: -r.score))
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two inclusive pixel boxes (x0, y0, x1, y1): FROC matching uses the same."""
+    ix = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    iy = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    if ix <= 0 or iy <= 0:
+        return 0.0
+    inter = ix * iy
+    area_a = (a[2] - a[0] + 1) * (a[3] - a[1] + 1)
+    area_b = (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
+    return float(inter / (area_a + area_b - inter))
+
+
+def without_duplicates(regions: list[Region], max_iou: float = DUPLICATE_IOU) -> list[Region]:
+    """Non-maximum suppression of score-sorted regions: two peaks of one mass (a lobulated mass, a
+    plateau) would otherwise be two marks on the reader's screen, one of them a false mark.
+    torchvision's nms is not used: the engine does not import torch."""
+    kept: list[Region] = []
+    for region in regions:
+        if all(box_iou(region.box, other.box) <= max_iou for other in kept):
+            kept.append(region)
+    return kept

@@ -20,6 +20,7 @@ from mommi.findings.nipple import HEATMAP_STRIDE
 from mommi.preprocess.model_input import InputSpec, PreparedView, prepare
 from mommi.preprocess.registration import register_bilateral
 from mommi.study.geometry import GridTransform
+from mommi.train.augment import augment_views
 
 HEATMAP_SIGMA = 1.5  # in heatmap cells
 
@@ -88,7 +89,8 @@ def gaussian_heatmap(shape: tuple[int, int], point: tuple[float, float]) -> np.n
 
 class ViewDataset(Dataset):
     """Tensors for one task: 'nipple' (image, heatmap), 'single' (image, mask),
-    'bidual' (image, registered aux, mask). Training adds flips and intensity jitter."""
+    'bidual' (image, registered aux, mask). Training augments: intensity jitter for the nipple
+    detector, the geometry, display and acquisition draws of ``mommi.train.augment`` for the mass maps."""
 
     def __init__(self, cache: list[CachedView], task: str, spec: InputSpec, augment: bool, seed: int = 0) -> None:
         self.cache, self.task, self.spec, self.augment = cache, task, spec, augment
@@ -108,14 +110,12 @@ class ViewDataset(Dataset):
         aux = item.aux.astype(np.float32) if item.aux is not None else None
         if self.task == "nipple":
             target = gaussian_heatmap(main.shape, item.nipple or (0.0, 0.0))
+            if self.augment:  # the heatmap target is not warped: intensities only
+                main = self._jitter(main)
         else:
             target = item.target.astype(np.float32)
-        if self.augment:
-            main = self._jitter(main)
-            aux = self._jitter(aux) if aux is not None else None
-            if self.task != "nipple" and self.rng.random() < 0.5:  # same vertical flip for every input
-                main, target = main[::-1], target[::-1]
-                aux = aux[::-1] if aux is not None else None
+            if self.augment:
+                main, target, aux = augment_views(main, target, aux, self.rng)
         tensors = [torch.from_numpy(self.spec.normalise(np.ascontiguousarray(main)))[None]]
         if self.task == "bidual":
             assert aux is not None

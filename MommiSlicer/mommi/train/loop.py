@@ -5,7 +5,9 @@
   metric, patience counter); running the same command again continues from it.
 - Logs: a tqdm bar per epoch and ``log.csv`` (epoch, loss, validation metric, seconds).
 - Early stopping on the task's validation metric (``mommi.train.tasks``); ``best.pt``
-  holds the best epoch.
+  holds the best epoch. With ``keep="last"`` there is no selection: every epoch runs and
+  ``best.pt`` is the last one, so a run needs no validation split (cross-validation
+  folds and a final model trained on every real film are chosen this way).
 - Multi-GPU (or multi-process CPU) through ``torchrun``: DistributedDataParallel on
   NCCL when CUDA is there, gloo otherwise; rank 0 validates and writes.
 """
@@ -34,6 +36,7 @@ from mommi.train.models.bidual import BiDualNet, SingleViewNet
 from mommi.train.models.nipple import NippleNet
 from mommi.train.tasks import FusionTask, IpsiDualTask, MalignancyTask, SegmentationTask
 
+KEEP_CHOICES = ("best", "last")
 TASKS = ("nipple", "bidual", "single", "ipsidual", "fusion", "malignancy")
 INPUT_SPECS = {"lite": InputSpec(256, 160), "full": InputSpec(1024, 640)}
 
@@ -58,6 +61,7 @@ class TrainConfig:
     loss_weighting: str = "learned"  # malignancy: learned | fixed | binary (mommi.train.losses)
     classification_weight: float = 0.7  # malignancy, fixed weighting: share of the binary loss
     cache: str | None = None  # malignancy: folder for the cut patches (reused by runs on the same inputs)
+    keep: str = "best"  # best: the epoch with the best validation metric (early stopping); last: the last epoch
 
 
 def build_model(task: str, config: str, fuse_stage: int = 3, geometry: str = "nipple") -> torch.nn.Module:
@@ -135,8 +139,11 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
         _initialise_from(model, Path(cfg.init_from))
     manifests = [Manifest.read(p) for p in manifest_paths]
     train_items = task.items(manifests, "train", progress and rank == 0, cfg.max_train)
+    if cfg.keep not in KEEP_CHOICES:
+        raise ValueError(f"keep must be one of {', '.join(KEEP_CHOICES)}, not {cfg.keep!r}")
+    keep_last = cfg.keep == "last"
     val_items = task.items(manifests, "val", progress and rank == 0, cfg.max_val) if rank == 0 else [None]
-    if not train_items or not val_items:
+    if not train_items or not (val_items or keep_last):
         raise ValueError(f"no training or validation images for task {cfg.task!r} in {manifest_paths}")
 
     model = model.to(device)
@@ -158,7 +165,7 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
     (out / "config.json").write_text(json.dumps(asdict(cfg) | {"manifests": [str(p) for p in manifest_paths],
                                                                 "world_size": world}, indent=1))
 
-    while state["epoch"] < cfg.epochs and state["stale"] < cfg.patience:
+    while state["epoch"] < cfg.epochs and (keep_last or state["stale"] < cfg.patience):
         epoch = state["epoch"]
         generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         if sampler is not None:
@@ -180,9 +187,9 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
         scheduler.step()
         state["epoch"] = epoch + 1
         if rank == 0:
-            metric = task.validate(model, val_items)
-            improved = metric > state["best"]
-            state["best"] = max(state["best"], metric)
+            metric = task.validate(model, val_items) if val_items else float("nan")
+            improved = keep_last or metric > state["best"]
+            state["best"] = metric if keep_last else max(state["best"], metric)
             state["stale"] = 0 if improved else state["stale"] + 1
             if improved:
                 torch.save({"model": model.state_dict(), "config": asdict(cfg), "metric": metric, "epoch": epoch + 1,
