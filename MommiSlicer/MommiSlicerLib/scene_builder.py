@@ -44,6 +44,7 @@ class FindingDisplay:
     birads: str | None
     decision: str = "pending"
     edited: bool = False
+    malignancy_withheld: str | None = None  # why the classifier's output is not shown
 
     @classmethod
     def of(cls, finding: Any) -> FindingDisplay:
@@ -53,7 +54,12 @@ class FindingDisplay:
             birads = finding.model_birads
         return cls(finding.id, finding.view, [float(v) for v in finding.box_px], getattr(finding, "score", None),
                    getattr(finding, "malignancy", None), birads, getattr(finding, "decision", "pending"),
-                   bool(getattr(finding, "edited", False)))
+                   bool(getattr(finding, "edited", False)), getattr(finding, "malignancy_withheld", None))
+
+    def _malignancy_text(self, digits: int, missing: str) -> str:
+        if self.malignancy_withheld:
+            return "withheld"
+        return missing if self.malignancy is None else f"{self.malignancy:.{digits}f}"
 
     @property
     def label(self) -> str:
@@ -61,7 +67,7 @@ class FindingDisplay:
         parts = [self.id]
         if self.score is not None:
             parts.append(f"score {self.score:.2f}")
-        parts.append("malignancy n/a" if self.malignancy is None else f"malignancy {self.malignancy:.2f}")
+        parts.append(f"malignancy {self._malignancy_text(2, 'n/a')}")
         if self.birads:
             parts.append(f"BI-RADS {self.birads}")
         return " | ".join(parts)
@@ -70,7 +76,9 @@ class FindingDisplay:
     def description(self) -> str:
         x0, y0, x1, y1 = self.box_px
         origin = "added by a reader" if self.score is None else f"detection score {self.score:.3f}"
-        malignancy = "not scored" if self.malignancy is None else f"{self.malignancy:.3f}"
+        malignancy = self._malignancy_text(3, "not scored")
+        if self.malignancy_withheld:
+            malignancy += f" (the classifier {self.malignancy_withheld})"
         return (f"{self.id} on {self.view}: {origin}; malignancy probability {malignancy}; "
                 f"BI-RADS {self.birads or 'n/a'}; decision {self.decision}{' (edited)' if self.edited else ''}; "
                 f"box {x0:.1f}, {y0:.1f} to {x1:.1f}, {y1:.1f} px (original pixels). Research use only.")
@@ -78,7 +86,7 @@ class FindingDisplay:
     def row(self) -> list[str]:
         def number(v: float | None) -> str:
             return "" if v is None else f"{v:.3f}"
-        return [self.id, self.view, number(self.score), number(self.malignancy), self.birads or "",
+        return [self.id, self.view, number(self.score), self._malignancy_text(3, ""), self.birads or "",
                 self.decision + (", edited" if self.edited else ""), *(f"{v:.2f}" for v in self.box_px)]
 
 

@@ -23,7 +23,7 @@ ITEMS: tuple[tuple[str, tuple[int, int, int] | None, str], ...] = (
     ("malignancy < 0.3", GREEN, "solid"),
     ("malignancy 0.3\u20130.7", AMBER, "solid"),
     ("malignancy \u2265 0.7", RED, "solid"),
-    ("no malignancy score", NEUTRAL, "solid"),
+    ("no malignancy score, or withheld", NEUTRAL, "solid"),
     ("pending / accepted", NEUTRAL, "thick"),
     ("rejected", NEUTRAL, "dot"),
     ("added by the reader", NEUTRAL, "dashdot"),

@@ -49,7 +49,9 @@ def label_text(finding: FindingState) -> str:
     parts = [finding.id]
     if finding.score is not None:
         parts.append(f"det {finding.score:.2f}")
-    if finding.malignancy is not None:
+    if getattr(finding, "malignancy_withheld", None):
+        parts.append("mal withheld")
+    elif finding.malignancy is not None:
         parts.append(f"mal {finding.malignancy:.2f}")
     if finding.birads:
         parts.append(f"BI-RADS {finding.birads} (reader)")

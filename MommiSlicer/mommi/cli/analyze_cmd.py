@@ -84,11 +84,12 @@ def summary_table(document: dict[str, Any]) -> str:
     for name, view in document["views"].items():
         lines.append(f"  {name:<6} {view['branch']}")
     if document["findings"]:
-        lines.append(f"  {'finding':<9} {'score':>6} {'malig.':>7} {'BI-RADS':>7}  partner   box (px)")
+        lines.append(f"  {'finding':<9} {'score':>6} {'malig.':>8} {'BI-RADS':>7}  partner   box (px)")
         for f in document["findings"]:
-            malignancy = "-" if f["malignancy"] is None else f"{f['malignancy']:.2f}"
+            malignancy = "withheld" if f.get("malignancy_withheld") else \
+                "-" if f["malignancy"] is None else f"{f['malignancy']:.2f}"
             box = ", ".join(f"{v:.0f}" for v in f["box_px"])
-            lines.append(f"  {f['id']:<9} {f['score']:>6.2f} {malignancy:>7} {f['birads'] or '-':>7}  "
+            lines.append(f"  {f['id']:<9} {f['score']:>6.2f} {malignancy:>8} {f['birads'] or '-':>7}  "
                          f"{f['ipsilateral_partner'] or '-':<9} [{box}]")
     timings = document["timings_s"]
     lines.append(f"  time {timings.get('total', 0):.2f} s on {document['provider']} ("

@@ -32,6 +32,7 @@ class FindingState:
     score: float | None = None  # model's detection score (None for a reader's own finding)
     malignancy: float | None = None
     model_birads: str | None = None
+    malignancy_withheld: str | None = None  # why the model's malignancy and BI-RADS are not shown
     decision: str = "pending"
     birads: str | None = None  # the reader's category (None: not set)
     biopsy: str | None = None
@@ -63,7 +64,7 @@ def initial_state(model_findings: list[dict[str, Any]]) -> StudyState:
         findings[f["id"]] = FindingState(
             id=f["id"], view=f["view"], box_px=list(f["box_px"]), contour_px=[list(p) for p in f.get("contour_px", [])],
             origin="model", score=f.get("score"), malignancy=f.get("malignancy"), model_birads=f.get("birads"),
-            original=copy.deepcopy(f))
+            malignancy_withheld=f.get("malignancy_withheld"), original=copy.deepcopy(f))
     return StudyState(findings)
 
 

@@ -44,7 +44,9 @@ def malignancy_colour(malignancy: float | None) -> tuple[int, int, int]:
 
 def finding_label(f: FindingResult) -> str:
     parts = [f.id, f"det {f.score:.2f}"]
-    if f.malignancy is not None:
+    if f.malignancy_withheld:
+        parts.append("mal withheld")
+    elif f.malignancy is not None:
         parts.append(f"mal {f.malignancy:.2f}")
     if f.birads is not None:
         parts.append(f"BI-RADS {f.birads}")

@@ -19,6 +19,10 @@ BIOPSY_ITEMS = (NOT_SET, *BIOPSY)
 STATUS_ITEMS = tuple(STATUSES)
 
 
+#: the malignancy cell of a finding whose probability the product does not show (see ``details`` for why)
+WITHHELD = "withheld"
+
+
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
@@ -26,7 +30,8 @@ def _number(value: float | None) -> str:
 def row(finding: Any) -> tuple[str, ...]:
     """The table row of one finding, in COLUMNS order."""
     birads = f"{finding.birads} (reader)" if finding.birads else (finding.model_birads or "")
-    return (finding.id, _number(finding.score), _number(finding.malignancy), birads,
+    malignancy = WITHHELD if getattr(finding, "malignancy_withheld", None) else _number(finding.malignancy)
+    return (finding.id, _number(finding.score), malignancy, birads,
             finding.decision + (", edited" if finding.edited else ""))
 
 
@@ -48,4 +53,6 @@ def details(finding: Any) -> str:
         lines.append(f"read by the {original['branch']} branch")
     if original.get("ipsilateral_partner"):
         lines.append(f"same mass in the other view: {original['ipsilateral_partner']}")
+    if getattr(finding, "malignancy_withheld", None):
+        lines.append(f"malignancy and BI-RADS estimate withheld: the classifier {finding.malignancy_withheld}")
     return "<br>".join(lines)

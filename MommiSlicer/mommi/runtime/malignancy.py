@@ -5,6 +5,11 @@ The probability shown to a radiologist is the calibrated one: the zoo entry's
 calibrate``) divides the logit; without one the raw sigmoid is used and
 ``calibrated`` says so. Any number of boxes is classified, in chunks of
 ``max_batch`` (the exported graph has a dynamic batch axis).
+
+Whether the probability may be shown at all is the zoo entry's ``real_masses``
+record (``mommi zoo real-masses``, ``mommi.eval.real_masses``): unless the classifier
+was measured to separate benign from malignant REAL masses, ``withheld_reason``
+says why the front ends show no probability or BI-RADS estimate.
 """
 
 from __future__ import annotations
@@ -36,6 +41,20 @@ class MalignancyScore:
                 "birads_value": round(self.birads_value, 5), "birads": self.birads, "calibrated": self.calibrated}
 
 
+def withheld_reason(check: dict | None) -> str | None:
+    """Why a classifier with this ``real_masses`` record may not show its probability (None: it may)."""
+    if not isinstance(check, dict):
+        return "not measured on real masses"
+    if check.get("separates"):
+        return None
+    if check.get("auc") is None:
+        return f"not measurable on real masses ({check.get('reason', 'no result')})"
+    low, high = check["ci95"]
+    return (f"does not separate benign from malignant real masses (AUC {check['auc']:.2f}, 95% CI "
+            f"{low:.2f}-{high:.2f}, on {check['masses']} {check.get('manifest_source', '')} masses it was not "
+            f"trained on)")
+
+
 class MalignancyClassifier:
     def __init__(self, manifest: Path | None = None, device: str = "auto", name: str = DEFAULT_MODEL,
                  max_batch: int = 32) -> None:
@@ -48,6 +67,12 @@ class MalignancyClassifier:
         self.temperature = float(calibration.get("temperature", 1.0))
         self.calibrated = "temperature" in calibration
         self.max_batch = max(int(max_batch), 1)
+        self.real_masses: dict | None = self.model.entry.get("real_masses")
+
+    @property
+    def withheld_reason(self) -> str | None:
+        """None when the classifier separates real benign and malignant masses; else why its output is withheld."""
+        return withheld_reason(self.real_masses)
 
     @property
     def provider(self) -> str:

@@ -166,6 +166,8 @@ class Pipeline:
         done("findings")
         if self.classifier is not None:
             self._score_malignancy(findings, images)
+            if findings and self.classifier.withheld_reason:
+                warnings.append(f"malignancy and BI-RADS not shown: the classifier {self.classifier.withheld_reason}")
         else:
             warnings.append("malignancy classifier not in the model zoo: findings have no malignancy probability "
                             "or BI-RADS estimate")
@@ -199,10 +201,14 @@ class Pipeline:
             return
         patches = np.concatenate([cut_patches(images[View(f.view)].pixels, [f.box_px], self.classifier.spec)
                                   for f in findings])
+        withheld = self.classifier.withheld_reason
         for finding, score in zip(findings, self.classifier.scores(patches)):
-            finding.malignancy, finding.malignancy_logit = round(score.probability, 5), round(score.logit, 5)
+            finding.malignancy_logit, finding.birads_value = round(score.logit, 5), round(score.birads_value, 5)
             finding.malignancy_calibrated = score.calibrated
-            finding.birads_value, finding.birads = round(score.birads_value, 5), score.birads
+            if withheld:
+                finding.malignancy_withheld = withheld
+            else:
+                finding.malignancy, finding.birads = round(score.probability, 5), score.birads
 
 
 def _decide(view: View, bi: dict, ipsi: dict, fused: dict, single: dict) -> tuple[Branch, np.ndarray]:

@@ -43,11 +43,13 @@ class FindingResult:
     branch: str  # tri-view | bilateral | ipsilateral | single-view
     box_mm: list[float] | None = None  # same box in mm from the image's top-left corner
     contour_mm: list[list[float]] | None = None
-    malignancy: float | None = None  # calibrated probability of malignancy
-    malignancy_logit: float | None = None
+    malignancy: float | None = None  # calibrated probability of malignancy (None: not scored, or withheld)
+    malignancy_logit: float | None = None  # the classifier's raw output, kept for research even when withheld
     malignancy_calibrated: bool = False
-    birads: str | None = None  # nearest category of METHOD.md's table
-    birads_value: float | None = None  # normalised value in [0, 1]
+    birads: str | None = None  # nearest category of METHOD.md's table (None: not scored, or withheld)
+    birads_value: float | None = None  # normalised value in [0, 1], kept for research even when withheld
+    #: why malignancy and BI-RADS are not shown although the classifier ran (it does not separate real masses)
+    malignancy_withheld: str | None = None
     evidence: Evidence = field(default_factory=Evidence)
     ipsilateral_partner: str | None = None  # id of the same mass in the other view of this breast
 
