@@ -49,6 +49,18 @@ def test_lowest_score_meeting_the_false_mark_target() -> None:
     assert strict["min_score"] > 0.95 and strict["sensitivity"] == 0.0
 
 
+def test_a_cap_on_marks_per_view_is_measured_as_the_pipeline_applies_it() -> None:
+    manifest, predictions = two_women()
+    # one mark per view: a keeps its 0.9 mass, b its 0.5 false mark; 1.0 false mark per image allows 0.5 ...
+    capped = choose_operating_point(manifest, predictions, ["test"], max_fppi=1.0, bootstrap=0, max_marks_per_view=1)
+    assert capped["max_marks_per_view"] == 1 and capped["sensitivity"] == 1.0
+    assert capped["false_marks_per_image"] == 0.5  # ... and with the cap only b's mark is false there
+    uncapped = choose_operating_point(manifest, predictions, ["test"], max_fppi=1.0, bootstrap=0)
+    assert uncapped["max_marks_per_view"] is None and uncapped["false_marks_per_image"] == 1.0
+    with pytest.raises(OperatingPointError, match="at least 1"):
+        choose_operating_point(manifest, predictions, ["test"], max_marks_per_view=0)
+
+
 def test_operating_point_needs_images_with_masses() -> None:
     manifest, predictions = two_women()
     with pytest.raises(OperatingPointError, match="no image in split"):
@@ -110,3 +122,21 @@ def test_result_json_says_which_threshold_was_used(tmp_path: Path) -> None:
     recorded = result.to_dict()["operating_point"]
     assert recorded["source"] == "set by the caller (--min-score)" and recorded["min_score"] == 0.1
     assert recorded["zoo_operating_point"]["min_score"] == threshold
+
+
+def test_the_zoo_cap_limits_marks_per_view_and_a_callers_threshold_lifts_it(tmp_path: Path) -> None:
+    from collections import Counter
+
+    from mommi.data.synth import synthesize
+    from mommi.runtime.pipeline import Pipeline
+
+    synthesize(tmp_path / "study", 1, seed=5, normal_fraction=0.0)
+    zoo = zoo_copy(tmp_path, {"min_score": 0.05, "max_marks_per_view": 1, "set_on": "a test"})
+    _, capped = Pipeline(zoo, device="cpu").analyze_path(tmp_path / "study")
+    _, everything = Pipeline(zoo, device="cpu", min_score=0.05).analyze_path(tmp_path / "study")
+    per_view = Counter(f.view for f in everything.findings)
+    assert max(per_view.values()) > 1  # the test needs a view with several candidates
+    assert Counter(f.view for f in capped.findings) == {view: 1 for view in per_view}
+    for finding in capped.findings:  # the cap keeps each view's best mark
+        assert finding.score == max(f.score for f in everything.findings if f.view == finding.view)
+    assert capped.to_dict()["operating_point"]["max_marks_per_view"] == 1

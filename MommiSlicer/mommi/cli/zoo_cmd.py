@@ -65,6 +65,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     op.add_argument("--predictions", type=Path, required=True, help="`mommi predict fusion` output on it")
     op.add_argument("--splits", default="val,test", help="comma-separated splits to set it on (default val,test)")
     op.add_argument("--max-fppi", type=float, default=0.5, help="false marks per image allowed (default 0.5)")
+    op.add_argument("--max-marks-per-view", type=int, default=None, metavar="N",
+                    help="show at most the N highest-scoring marks of a view at this operating point (measured "
+                    "with the cap; default: no cap)")
     op.add_argument("--set-on", required=True, metavar="TEXT", help="what data this is, for the record")
     op.add_argument("--bootstrap", type=int, default=1000)
     op.add_argument("--zoo", type=Path, default=Path("model_zoo"))
@@ -145,7 +148,7 @@ def run_operating_point(args: argparse.Namespace) -> int:
     try:
         point = choose_operating_point(Manifest.read(args.manifest), load_predictions(args.predictions),
                                        [s.strip() for s in args.splits.split(",") if s.strip()], args.max_fppi,
-                                       bootstrap=args.bootstrap)
+                                       bootstrap=args.bootstrap, max_marks_per_view=args.max_marks_per_view)
     except (ManifestError, PredictionsError, OperatingPointError) as exc:
         print(f"mommi zoo operating-point: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS

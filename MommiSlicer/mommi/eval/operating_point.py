@@ -9,6 +9,11 @@ as the target allows), measured with the FROC's own matching (IoU > 0.2,
 CIs over patients for both the sensitivity and the false marks per image there.
 The result is recorded in the zoo manifest (``operating_point``) and in every
 ``result.json``, with the data it was set on.
+
+An operating point may also cap the marks per view (``max_marks_per_view``): a
+reader shown a whole dense breast outlined switches the tool off, and a screening
+breast rarely holds more than one or two masses. The cap keeps each image's
+highest-scoring marks, so it is measured here exactly as the pipeline applies it.
 """
 
 from __future__ import annotations
@@ -46,16 +51,25 @@ def lowest_threshold(m: Matched, max_fppi: float, floor: float) -> float:
     return float(candidates.max()) + 1e-6  # nothing meets it: above every score (no marks at all)
 
 
+def capped(boxes: Sequence[Sequence[float]], max_marks: int | None) -> list[Sequence[float]]:
+    """An image's [x0, y0, x1, y1, score] boxes limited to its ``max_marks`` highest scores (None: all)."""
+    ordered = sorted(boxes, key=lambda b: -float(b[4]))
+    return ordered if max_marks is None else ordered[:max_marks]
+
+
 def choose_operating_point(
     manifest: Manifest, predictions: dict[str, Any], splits: Sequence[str], max_fppi: float = 0.5,
-    floor: float = 0.05, bootstrap: int = 1000, seed: int = 0,
+    floor: float = 0.05, bootstrap: int = 1000, seed: int = 0, max_marks_per_view: int | None = None,
 ) -> dict[str, Any]:
     """The operating point on the images of ``splits`` (see the module docstring), as a JSON-ready dict."""
+    if max_marks_per_view is not None and max_marks_per_view < 1:
+        raise OperatingPointError(f"max_marks_per_view must be at least 1, not {max_marks_per_view}")
     records = [r for r in manifest.records if r.split in splits]
     if not records:
         raise OperatingPointError(f"the manifest has no image in split(s) {', '.join(splits)}")
     images = [ImageResult(r.image_id, r.patient_id, [f.box for f in r.findings if f.kind == "mass"],
-                          [(b[:4], float(b[4])) for b in predictions["images"].get(r.image_id, {}).get("boxes", [])])
+                          [(b[:4], float(b[4])) for b in capped(predictions["images"].get(r.image_id, {})
+                                                                 .get("boxes", []), max_marks_per_view)])
               for r in records]
     m = match(images)
     if not len(m.mass_best_score):
@@ -72,6 +86,7 @@ def choose_operating_point(
         if bootstrap else (lambda column: [None, None])
     return {
         "min_score": threshold,  # not rounded: a rounded threshold could drop or add the marks it was set by
+        "max_marks_per_view": max_marks_per_view,
         "target_false_marks_per_image": max_fppi,
         "sensitivity": round(sensitivity, 4), "sensitivity_ci95": ci(0),
         "false_marks_per_image": round(fppi, 4), "false_marks_per_image_ci95": ci(1),

@@ -71,6 +71,9 @@ class Pipeline:
         self.zoo, self.device = zoo, device
         default, self.operating_point = reporting_threshold(zoo)
         self.min_score = default if min_score is None else float(min_score)
+        #: the zoo operating point's cap on marks per view; a caller's own --min-score shows every mark above it
+        self.max_marks_per_view: int | None = (self.operating_point or {}).get("max_marks_per_view") \
+            if min_score is None else None
         #: processes that decode a study's files (``load_studies``); the command line uses one per core
         self.decode_processes = decode_processes
         self.chain = DetectionChain(zoo, device, size)
@@ -150,13 +153,14 @@ class Pipeline:
             if branch is not Branch.TRI_VIEW:
                 warnings.append(_fallback_warning(view, branch, prepared, self.missing))
             regions = _candidates(branch, final, detections.get(view), max(self.min_score, CANDIDATE_THRESHOLD))
-            kept = [(box, score) for box, score in regions if score >= self.min_score]
+            kept = sorted(((box, score) for box, score in regions if score >= self.min_score), key=lambda r: -r[1])
+            kept = kept[:self.max_marks_per_view] if self.max_marks_per_view else kept
             evidence_maps = {"single": single_maps.get(view), "bilateral": bi_maps.get(view),
                              "ipsilateral": ipsi_maps.get(view), "fused": fused.get(view)}
             image = images[view]
             nipple = main.transform.to_original(np.array([nipples[view]]))[0]
             views[view.value] = _view_result(image, branch.value, nipple)
-            for n, (box, score) in enumerate(sorted(kept, key=lambda r: -r[1]), start=1):
+            for n, (box, score) in enumerate(kept, start=1):
                 contour = ellipse_contour(box) if branch is Branch.IPSILATERAL else region_contour(final, box, score)
                 findings.append(_finding(f"{view.value}-{n}", view, main, image, box, contour, score, branch.value,
                                          evidence_maps))

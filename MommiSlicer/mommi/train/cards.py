@@ -19,6 +19,22 @@ DATASETS = {
     "synth-test": "200 synthetic studies (seed 200) never seen in training, all 800 views",
     "mias": "mini-MIAS validation split (patient-level, seed 0)",
     "mias-heldout": "real mini-MIAS films of the 22 held-out women (val + test splits), never trained on",
+    "mias-cv": "real mini-MIAS films, 5-fold cross-validation by woman: every film read by the fold's network that "
+               "never saw its woman",
+    "mias-phantom-only": "real mini-MIAS films, all 216, read by the phantom-pretrained network before any real film",
+}
+#: what each training manifest of build_lite_zoo.sh holds
+TRAINING_DATA = {
+    "synth-train.json": "400 synthetic studies from `mommi synth --seed 100` (3D phantom v1, lite size, 30% normal), "
+                        "split 90/10 by patient into train / validation.",
+    "synth-v2.json": "300 synthetic studies from `mommi synth --phantom v2 --seed 100` (phantom v2: masses the size "
+                     "and contrast of real ones, lite size, 30% normal), split 90/10 by patient; the pre-training "
+                     "of the real-film recipe.",
+    "mias.json": "mini-MIAS (`../shared/data/mias`, 216 MLO films of 108 women), seeded patient-level 8:1:1 "
+                 "split; train split used for training, val split for reporting.",
+    "mias-all.json": "mini-MIAS (`../shared/data/mias`, 216 MLO films of 108 women, 39 masses), every film in the "
+                     "training split: the final real-film model; its real-film numbers are the 5-fold "
+                     "cross-validation by woman of the same recipe (`mommi train ... --cv 5`).",
 }
 #: what a branch does on real MIAS films (MLO views of both breasts, no CC views)
 REAL_FILM_READING = {
@@ -64,6 +80,10 @@ def _metrics_from_report(report: dict[str, Any]) -> dict[str, Any]:
         "split": report["split"], "images": froc["images"], "patients": froc["patients"], "masses": froc["masses"],
         "recall_at_fppi": froc["recall_at_fppi"], "bootstrap": froc["protocol"]["bootstrap_samples"],
     }
+    curve = froc.get("curve", {}).get("recall")
+    if curve:  # where the FROC curve ends: the best-case recall over every candidate
+        best = max(range(len(curve)), key=curve.__getitem__)
+        metrics["max_recall"] = {"recall": curve[best], "fppi": froc["curve"]["fppi"][best]}
     if "nipple" in report:
         metrics["nipple"] = report["nipple"]
     return metrics
@@ -111,21 +131,30 @@ def real_film_section(entry: dict[str, Any], operating_point: dict[str, Any] | N
     lines = ["## Real films first"]
     if task == "nipple":
         return lines + ["- Not measured on real films: mini-MIAS has no nipple annotations.", ""]
-    lines.append("- No cross-validation by woman on real films yet (it needs retraining per fold); the numbers "
-                 "below are the real films these models were not trained on, a small sample.")
+    cv = entry.get("metrics", {}).get("mias-cv")
     heldout = entry.get("metrics", {}).get("mias-heldout")
-    if heldout and heldout.get("masses"):
+    if cv and cv.get("masses"):
+        recall = " / ".join(f"{v['recall']:.2f}" for v in cv["recall_at_fppi"].values())
+        one = cv["recall_at_fppi"]["1"]
+        lines.append(f"- {DATASETS['mias-cv']}: {cv['images']} films, {cv['masses']} masses; recall at 0.5 / 1 / 2 "
+                     f"false marks per image {recall} (at 1: 95% CI {one['ci95'][0]:.2f}-{one['ci95'][1]:.2f})"
+                     + (f"; best-case recall over all candidates {cv['max_recall']['recall']:.2f}"
+                        if cv.get("max_recall") else "") + f"; the branch {REAL_FILM_READING[task]}.")
+    elif heldout and heldout.get("masses"):
+        lines.append("- No cross-validation by woman on real films for this model; the numbers below are the real "
+                     "films it was not trained on, a small sample.")
         recall = " / ".join(f"{v['recall']:.2f}" for v in heldout["recall_at_fppi"].values())
         one = heldout["recall_at_fppi"]["1"]
         lines.append(f"- {DATASETS['mias-heldout']}: {heldout['images']} films, {heldout['masses']} masses; recall "
                      f"at 0.5 / 1 / 2 false marks per image {recall} (at 1: 95% CI {one['ci95'][0]:.2f}-"
                      f"{one['ci95'][1]:.2f}); the branch {REAL_FILM_READING[task]}.")
     else:
-        lines.append(f"- mini-MIAS: the branch {REAL_FILM_READING[task]}.")
+        lines.append(f"- Not cross-validated on real films; on mini-MIAS the branch {REAL_FILM_READING[task]}.")
     if operating_point:
         lines.append(
             f"- Default operating point of the zoo (`mommi zoo operating-point`): detection score "
-            f"{operating_point['min_score']:.3f}, set on {operating_point['images']} held-out MIAS films for <= "
+            f"{operating_point['min_score']:.3f}, set on {operating_point['images']} real films "
+            f"({operating_point.get('set_on', 'see the zoo manifest')}) for <= "
             f"{operating_point['target_false_marks_per_image']:g} false marks per image: measured "
             f"{_ci_text(operating_point['false_marks_per_image'], operating_point['false_marks_per_image_ci95'])} "
             f"false marks per image, sensitivity "
@@ -157,7 +186,8 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         f"{entry['normalisation']['pixels']}",
         "- Outputs: " + "; ".join(f"`{o['name']}` {o['shape']}: {o['meaning']}" for o in entry["outputs"]),
         f"- Configuration: {entry['config']['configuration']} (HRNet topology, narrow widths), "
-        f"best epoch {entry['config']['epochs_run']} (shipped), seed {entry['config']['seed']}"
+        f"{'last' if entry['config'].get('kept_epoch') == 'last' else 'best'} epoch {entry['config']['epochs_run']} "
+        f"(shipped), seed {entry['config']['seed']}"
         + (f", relation geometry {entry['config']['geometry']}" if entry["config"].get("geometry") else ""),
         f"- Exported {entry['exported']} with the legacy ONNX exporter (opset 17); ONNX Runtime vs PyTorch "
         f"max |difference| {entry['parity_max_abs_diff']:.2g}",
@@ -165,12 +195,12 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         "",
         "## Training data",
         "Training manifests: " + ", ".join(f"`{Path(p).name}`" for p in entry.get("training_data", [])) + ".",
-        "- `synth-train.json`: 400 synthetic studies from `mommi synth --seed 100` (3D phantom, lite size, "
-        "30% normal), split 90/10 by patient into train / validation.",
     ]
-    if task in ("single", "bidual"):
-        lines.append("- `mias.json`: mini-MIAS (`../shared/data/mias`, 216 MLO images of 108 patients), "
-                     "seeded patient-level 8:1:1 split; train split used for training, val split for reporting.")
+    lines += [f"- `{Path(p).name}`: {TRAINING_DATA[Path(p).name]}" for p in entry.get("training_data", [])
+              if Path(p).name in TRAINING_DATA]
+    if entry["config"].get("initialised_from"):
+        lines.append(f"- Initialised from `{entry['config']['initialised_from']}` (see the build script), trained "
+                     f"{entry['config']['epochs_run']} epochs, the {entry['config'].get('kept_epoch', 'best')} kept.")
     lines += [
         "",
         "## How it was made (exact commands)",
@@ -193,6 +223,10 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         lines += ["FROC per METHOD.md (IoU > 0.2; all images incl. normal; 95% CI by patient bootstrap, "
                   f"{next(iter(metrics.values()), {}).get('bootstrap', '-')} resamples):", ""]
         lines += _recall_table(metrics)
+        if "mias-cv" in metrics:
+            lines += ["", "The cross-validation row comes from the five fold networks in PyTorch (same recipe, each "
+                      "trained without the women it reads); the shipped ONNX file is the same recipe trained on "
+                      "every film, so it has no real-film test of its own."]
         if comparison:
             lines += ["", f"For comparison, {comparison['name']} on the same images:", ""]
             lines += _recall_table(comparison.get("metrics", {}))
