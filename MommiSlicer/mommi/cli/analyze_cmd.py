@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mommi.cli import exit_codes
+from mommi.cli.arg_types import capped_workers, positive_int, probability
 
 DEMO_SEED = 7
 
@@ -18,7 +19,7 @@ def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zoo", type=Path, default=None, help="zoo folder or manifest (default: the checkout's)")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
                         help="auto: CUDA when ONNX Runtime really gets it, else CPU (default)")
-    parser.add_argument("--min-score", type=float, default=None,
+    parser.add_argument("--min-score", type=probability, default=None,
                         help="report findings from this detection score (default: the model zoo's operating "
                         "point, set on real films for <= 0.5 false marks per image; result.json records it)")
     parser.add_argument("--no-dicom", action="store_true", help="skip the DICOM Segmentation and SR outputs")
@@ -60,7 +61,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     batch.add_argument("root", type=Path)
     batch.add_argument("--out", type=Path, required=True, metavar="DIR")
-    batch.add_argument("--workers", type=int, default=1, help="studies analysed in parallel (processes)")
+    batch.add_argument("--workers", type=positive_int, default=1,
+                       help="studies analysed in parallel (processes; at most one per CPU core)")
     _add_runtime_options(batch)
     batch.set_defaults(handler=run_batch)
 
@@ -143,7 +145,10 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_batch(args: argparse.Namespace) -> int:
     from mommi.runtime.batch import run_batch as batch
 
-    summary = batch(args.root, args.out, args.workers, zoo=args.zoo, device=args.device, min_score=args.min_score,
+    workers, note = capped_workers(args.workers)
+    if note:
+        print(f"mommi analyze-batch: {note}", file=sys.stderr)
+    summary = batch(args.root, args.out, workers, zoo=args.zoo, device=args.device, min_score=args.min_score,
                     dicom=not args.no_dicom, progress=sys.stderr.isatty())
     if summary.studies == 0 and summary.failed == 0:
         print(f"mommi analyze-batch: no study found under {args.root}", file=sys.stderr)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mommi.cli import exit_codes
+from mommi.cli.arg_types import capped_workers, probability
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -31,10 +32,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="the dataset's official split to evaluate (default test; datasets without one: "
                         "every image, and the report says so)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
-    parser.add_argument("--workers", type=int, default=1, help="exams analysed in parallel (processes)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="exams analysed in parallel (processes; at most one per CPU core)")
     parser.add_argument("--zoo", type=Path, default=None, help="zoo folder or manifest (default: the checkout's)")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
-    parser.add_argument("--min-score", type=float, default=None,
+    parser.add_argument("--min-score", type=probability, default=None,
                         help="keep detections from this score (default: the candidate threshold, so the FROC "
                         "has its whole curve)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
@@ -60,9 +62,10 @@ def run(args: argparse.Namespace) -> int:
         return _usage(f"--workers must be at least 1, got {args.workers}")
     if args.bootstrap < 0:
         return _usage(f"--bootstrap must not be negative, got {args.bootstrap}")
-    if args.min_score is not None and not 0.0 <= args.min_score <= 1.0:
-        return _usage(f"--min-score must be within 0..1, got {args.min_score}")
-    options = BenchmarkOptions(split=args.split, workers=args.workers, zoo=args.zoo, device=args.device,
+    workers, note = capped_workers(args.workers)
+    if note:
+        print(f"mommi benchmark: {note}", file=sys.stderr)
+    options = BenchmarkOptions(split=args.split, workers=workers, zoo=args.zoo, device=args.device,
                                min_score=args.min_score, bootstrap=args.bootstrap, seed=args.seed,
                                progress=sys.stderr.isatty())
     try:

@@ -1,8 +1,8 @@
 """Outlines of findings on the model grid: from a probability map's region, or from a detector's box.
 
 A reader edits and a DICOM SR references a polygon, not a box: the map-based
-findings get the outline of the half-maximum region around their peak (the same
-region ``regions_from_probability`` boxed), the detector's findings the ellipse
+findings get the outline of the region around their peak (the same region, at
+the same share of the peak, that ``regions_from_probability`` boxed), the detector's findings the ellipse
 inscribed in their box (the shape ``render_detections`` paints into the Ipsi-prob
 map). OpenCV does the tracing.
 """
@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+
+from mommi.findings.regions import REGION_LEVEL
 
 #: polygon simplification tolerance in grid pixels (sub-pixel: keeps the shape, drops staircase points)
 SIMPLIFY_PX = 0.5
@@ -27,14 +29,14 @@ def ellipse_contour(box: Sequence[float], points: int = 24) -> np.ndarray:
 
 
 def region_contour(prob: np.ndarray, box: Sequence[float], peak: float) -> np.ndarray:
-    """(N, 2) polygon of the half-peak region of ``prob`` inside ``box`` (inclusive grid box).
+    """(N, 2) polygon of the region of ``prob`` above REGION_LEVEL of the peak inside ``box`` (inclusive grid box).
 
     Falls back to the box's ellipse when the region is smaller than a pixel.
     """
     x0, y0, x1, y1 = (int(round(v)) for v in box[:4])
     x0, y0 = max(x0, 0), max(y0, 0)
     x1, y1 = min(x1, prob.shape[1] - 1), min(y1, prob.shape[0] - 1)
-    inside = (prob[y0 : y1 + 1, x0 : x1 + 1] >= 0.5 * peak).astype(np.uint8)
+    inside = (prob[y0 : y1 + 1, x0 : x1 + 1] >= REGION_LEVEL * peak).astype(np.uint8)
     contours, _ = cv2.findContours(inside, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
         return ellipse_contour(box)

@@ -27,6 +27,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from mommi.errors import NoStudyFoundError
 from mommi.study.loader import load_studies
 from mommi.study.model import Study
 
@@ -144,9 +145,10 @@ def run_batch(root: Path, out: Path, workers: int = 1, zoo: Path | None = None, 
     collection = load_studies([root], keep_pixels=False)
     studies = [s for s in collection.studies if s.images]
     out.mkdir(parents=True, exist_ok=True)
-    # files that belong to no study because they cannot be read are failures of the batch too
+    # files that belong to no study because they cannot be read are failures of the batch too; a folder
+    # with no image at all is not a failure but "no study found" (the caller's exit code 3)
     rows: list[dict[str, Any]] = [{"status": "failed", "error": str(e), "file": str(e.path or "")}
-                                  for e in collection.errors]
+                                  for e in collection.errors if not isinstance(e, NoStudyFoundError)]
     jobs = [Job(tuple(_study_files(study)), out / folder_name(study)) for study in studies]
     results = [row | _identity(study) for row, study in
                zip(analyse_jobs(jobs, workers, zoo, device, min_score, dicom, progress=progress), studies)]
