@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from mommi.errors import TruncatedFileError, UnreadablePixelDataError, UnsupportedImageError
+from mommi.study.limits import check_declared_size
 
 #: percentiles of the automatic window used when a file carries no VOI at all
 AUTO_WINDOW_PERCENTILES = (0.5, 99.5)
@@ -39,7 +40,25 @@ def _expected_pixel_bytes(ds: Dataset) -> int:
     return int(ds.Rows) * int(ds.Columns) * samples * bits // 8
 
 
+#: bits per stored value the decoders are used for in mammography (1-bit overlays and masks are not images)
+SUPPORTED_BITS_ALLOCATED = (8, 16, 32)
+
+
+def _check_declared_image(ds: Dataset, path: Path) -> None:
+    """Size and bit depth from the header, before anything is decoded (see study.limits); multi-frame
+    files were set aside earlier, when the header was read."""
+    try:
+        rows, cols = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
+        bits = int(ds.get("BitsAllocated", 16))
+    except (TypeError, ValueError) as exc:
+        raise UnsupportedImageError(path, f"the header's image size or bit depth is not a number ({exc})") from exc
+    check_declared_size(rows, cols, path)
+    if bits not in SUPPORTED_BITS_ALLOCATED:
+        raise UnsupportedImageError(path, f"BitsAllocated {bits} is not a greyscale image depth (8 or 16)")
+
+
 def _decode(ds: Dataset, path: Path) -> np.ndarray:
+    _check_declared_image(ds, path)
     transfer_syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if transfer_syntax is not None and not transfer_syntax.is_compressed:
         available = len(ds.get("PixelData") or b"")

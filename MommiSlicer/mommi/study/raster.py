@@ -20,11 +20,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from warnings import catch_warnings, simplefilter
 
 import cv2
 import numpy as np
 
-from mommi.errors import ConflictingLateralityError, SidecarError, UnreadablePixelDataError
+from mommi.errors import ConflictingLateralityError, SidecarError, UnreadablePixelDataError, UnsupportedImageError
+from mommi.study.limits import check_declared_size
 from mommi.study.model import Laterality, MammoImage, PixelSpacing
 from mommi.study.orientation import orientation_transform
 from mommi.study.profiles import DatasetProfile
@@ -97,13 +99,14 @@ def read_sidecar(image_path: Path) -> Sidecar:
     pair: tuple[float, float] | None = None
     if spacing is not None:
         values = spacing if isinstance(spacing, list) else [spacing, spacing]
-        ok = len(values) == 2 and all(isinstance(v, (int, float)) and 0.01 <= v <= 1.0 for v in values)
+        ok = len(values) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.01 <= v <= 1.0
+                                      for v in values)
         _require(ok, path, "sidecar 'pixel_spacing_mm' must be a number (or two) between 0.01 and 1 mm")
         pair = (float(values[0]), float(values[1]))
     chest_wall = data.get("chest_wall")
     _require(chest_wall in (None, "left", "right"), path, "sidecar 'chest_wall' must be 'left' or 'right'")
     bits = data.get("bits_stored")
-    _require(bits is None or (isinstance(bits, int) and 8 <= bits <= 16), path, "'bits_stored' must be 8..16")
+    _require(bits is None or (isinstance(bits, int) and not isinstance(bits, bool) and 8 <= bits <= 16), path, "'bits_stored' must be 8..16")
     photometric = str(data.get("photometric", "MONOCHROME2")).upper()
     _require(photometric in ("MONOCHROME1", "MONOCHROME2"), path, "'photometric' must be MONOCHROME1 or 2")
 
@@ -134,6 +137,23 @@ def _normalise(raw: np.ndarray, bits_stored: int | None, path: Path) -> tuple[np
     return (raw.astype(np.float32) / float(2**bits - 1)).clip(0.0, 1.0), bits
 
 
+def declared_raster_size(path: Path) -> tuple[int, int]:
+    """(rows, columns) from the file's header without decoding its pixels (Pillow reads headers lazily;
+    OpenCV has no header-only read). A header Pillow cannot read is left to the decoder's own error."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with catch_warnings():
+            simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                cols, rows = image.size
+    except Image.DecompressionBombError as exc:  # Pillow's own, far higher limit: certainly too large
+        raise UnsupportedImageError(path, f"the image declares too many pixels to decode ({exc})") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return 1, 1
+    return int(rows), int(cols)
+
+
 def read_raster(path: Path, keep_pixels: bool = True, sidecar: Sidecar | None = None) -> MammoImage:
     """Read a PNG/PGM research image and its sidecar into a MammoImage.
 
@@ -141,6 +161,8 @@ def read_raster(path: Path, keep_pixels: bool = True, sidecar: Sidecar | None = 
     training manifest for MIAS, whose distribution has no sidecars).
     """
     sidecar = sidecar or read_sidecar(path)
+    rows_declared, cols_declared = declared_raster_size(path)
+    check_declared_size(rows_declared, cols_declared, path)
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None or raw.size == 0:
         raise UnreadablePixelDataError(

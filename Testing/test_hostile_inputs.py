@@ -1,0 +1,104 @@
+"""Hostile inputs (#18): declared sizes refused before decoding, wrong types in sidecars, images that
+are not greyscale mammograms. Each case: a typed error naming the file and the cause, no traceback,
+bounded memory (the declared size is checked before any allocation)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.uid import RLELossless
+
+import dicom_factory as factory
+from mommi.cli.main import main
+from mommi.errors import SidecarError, UnsupportedImageError
+from mommi.study.limits import MAX_IMAGE_PIXELS
+from mommi.study.loader import load_studies
+from mommi.study.raster import read_raster, read_sidecar
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG that declares width x height but carries almost no data: a decompression bomb's header."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    body = zlib.compress(b"\x00" * (width + 1) * 4)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    (path.parent / f"{path.name}.json").write_text(json.dumps({"laterality": "L", "view": "CC"}))
+    return path
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@pytest.mark.parametrize("side", [30000, 12000])
+def test_png_declaring_too_many_pixels_is_refused_before_decoding(side: int, tmp_path: Path) -> None:
+    path = _png_header_only(tmp_path / "bomb.png", side, side)
+    before = _peak_rss_mb()
+    with pytest.raises(UnsupportedImageError) as info:
+        read_raster(path)
+    assert info.value.path == path and "pixels" in info.value.reason
+    assert _peak_rss_mb() - before < 200  # nothing of the declared 144-900 megapixels was allocated
+
+
+def _dicom(tmp_path: Path, name: str, **changes: object) -> Path:
+    ds = factory.mammogram(factory.Patient(), "L", "CC")
+    for key, value in changes.items():
+        setattr(ds, key, value)
+    return factory.write(ds, tmp_path / name)
+
+
+def test_dicom_declaring_a_huge_image_is_refused_before_decoding(tmp_path: Path) -> None:
+    ds = factory.mammogram(factory.Patient(), "L", "CC")
+    path = factory.write(ds, tmp_path / "rle.dcm", RLELossless)
+    import pydicom
+
+    huge = pydicom.dcmread(path)
+    huge.Rows, huge.Columns = 65535, 65535
+    huge.save_as(path)
+    before = _peak_rss_mb()
+    collection = load_studies([path])
+    assert not collection.studies
+    (error,) = collection.errors
+    assert isinstance(error, UnsupportedImageError) and error.path == path
+    assert "65535 x 65535" in error.reason and f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels" in error.reason
+    assert _peak_rss_mb() - before < 500
+
+
+@pytest.mark.parametrize(("changes", "cause"), [
+    ({"BitsAllocated": 1, "BitsStored": 1, "HighBit": 0}, "BitsAllocated 1"),
+    ({"NumberOfFrames": 3}, "multi-frame"),
+    ({"Rows": 0}, "no pixels"),
+])
+def test_dicom_that_is_not_a_greyscale_2d_mammogram(changes: dict, cause: str, tmp_path: Path) -> None:
+    path = _dicom(tmp_path, "odd.dcm", **changes)
+    collection = load_studies([path])
+    assert not collection.studies
+    (error,) = collection.errors
+    assert isinstance(error, UnsupportedImageError) and error.path == path and cause in error.reason
+
+
+@pytest.mark.parametrize("sidecar", [{"pixel_spacing_mm": True}, {"pixel_spacing_mm": [True, 0.1]},
+                                     {"bits_stored": True}])
+def test_booleans_are_not_numbers_in_a_sidecar(sidecar: dict, tmp_path: Path) -> None:
+    image = tmp_path / "v.png"
+    import cv2
+
+    cv2.imwrite(str(image), np.zeros((40, 30), np.uint8))
+    (tmp_path / "v.png.json").write_text(json.dumps({"laterality": "L", "view": "CC", **sidecar}))
+    with pytest.raises(SidecarError) as info:
+        read_sidecar(image)
+    assert info.value.path == tmp_path / "v.png.json"
+
+
+def test_study_inspect_names_the_bomb_and_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _png_header_only(tmp_path / "bomb.png", 30000, 30000)
+    code = main(["study", "inspect", str(tmp_path)])
+    out = capsys.readouterr()
+    assert code != 70 and "bomb.png" in out.out + out.err and "Traceback" not in out.out + out.err
