@@ -102,3 +102,80 @@ def test_study_inspect_names_the_bomb_and_goes_on(tmp_path: Path, capsys: pytest
     code = main(["study", "inspect", str(tmp_path)])
     out = capsys.readouterr()
     assert code != 70 and "bomb.png" in out.out + out.err and "Traceback" not in out.out + out.err
+
+
+# --- the model zoo: confined paths, hashes required, the hashed bytes are the loaded bytes -----------------
+
+def _zoo(tmp_path: Path) -> Path:
+    import shutil
+
+    from mommi.runtime.zoo import default_manifest_path, read_manifest
+
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    data = read_manifest(default_manifest_path())
+    for entry in data["models"]:
+        shutil.copy2(default_manifest_path().parent / entry["file"], zoo / entry["file"])
+    (zoo / "manifest.json").write_text(json.dumps(data))
+    return zoo / "manifest.json"
+
+
+def _edit(manifest: Path, name: str, **changes: object) -> None:
+    data = json.loads(manifest.read_text())
+    entry = next(m for m in data["models"] if m["name"] == name)
+    for key, value in changes.items():
+        if value is None:
+            entry.pop(key, None)
+        else:
+            entry[key] = value
+    manifest.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("where", ["../outside.onnx", "ABSOLUTE", "link.onnx"])
+def test_zoo_entries_may_not_point_outside_the_zoo(where: str, tmp_path: Path) -> None:
+    from mommi.runtime.sessions import load_model
+    from mommi.runtime.zoo import ZooError, zoo_status
+
+    manifest = _zoo(tmp_path)
+    original = manifest.parent / "single-lite.onnx"
+    outside = tmp_path / "outside.onnx"
+    outside.write_bytes(original.read_bytes())  # the real model, with its real hash, outside the zoo
+    if where == "ABSOLUTE":
+        where = str(outside)
+    if where == "link.onnx":
+        (manifest.parent / "link.onnx").symlink_to(outside)
+    _edit(manifest, "single-lite", file=where)
+    with pytest.raises(ZooError, match="outside the zoo folder"):
+        load_model("single-lite", manifest, "cpu")
+    assert any("outside the zoo folder" in p for p in zoo_status(manifest).problems)
+
+
+def test_zoo_entry_without_a_hash_is_refused_not_loaded(tmp_path: Path) -> None:
+    from mommi.runtime.sessions import load_model
+    from mommi.runtime.zoo import ZooError, zoo_status
+
+    manifest = _zoo(tmp_path)
+    _edit(manifest, "single-lite", sha256=None)
+    with pytest.raises(ZooError, match="no valid SHA-256"):
+        load_model("single-lite", manifest, "cpu")
+    assert any("no valid SHA-256" in p for p in zoo_status(manifest).problems)
+    assert main(["analyze", str(tmp_path), "--out", str(tmp_path / "o"), "--zoo", str(manifest.parent)]) != 70
+
+
+def test_the_loaded_model_is_the_hashed_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Swapping the file right after it was read changes nothing: the session is built from the bytes."""
+    from mommi.runtime import zoo as zoo_module
+    from mommi.runtime.sessions import load_model
+
+    manifest = _zoo(tmp_path)
+    model_file = manifest.parent / "single-lite.onnx"
+    genuine = zoo_module.verified_model_bytes
+
+    def swap_after_check(name: str, path: Path | None = None) -> tuple:
+        result = genuine(name, path)
+        model_file.write_bytes(b"not a model at all")  # an attacker's swap between check and load
+        return result
+
+    monkeypatch.setattr("mommi.runtime.sessions.verified_model_bytes", swap_after_check)
+    model = load_model("single-lite", manifest, "cpu")
+    assert model.session.get_inputs()[0].name == "image"

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mommi.runtime.providers import require_onnxruntime
-from mommi.runtime.zoo import verified_model_path
+from mommi.runtime.zoo import verified_model_bytes
 
 DEVICES = ("auto", "cuda", "cpu")
 
@@ -41,13 +41,13 @@ def load_model(name: str, manifest: Path | None = None, device: str = "auto") ->
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}")
     ort = require_onnxruntime()
-    path, entry = verified_model_path(name, manifest)
+    content, _, entry = verified_model_bytes(name, manifest)  # the hashed bytes are the ones loaded
     providers = ["CPUExecutionProvider"]
     if device in ("auto", "cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    session = ort.InferenceSession(content, sess_options=options, providers=providers)
     provider = session.get_providers()[0]
     if device == "cuda" and provider != "CUDAExecutionProvider":
         raise RuntimeError(f"model {name!r}: CUDA was requested but the session got {provider}")

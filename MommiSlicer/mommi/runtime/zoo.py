@@ -1,7 +1,11 @@
 """The model zoo: ``model_zoo/manifest.json`` and the ONNX files it lists.
 
 Every file is checked against the SHA-256 in the manifest before anything may
-load it, so a tampered, truncated or swapped model is refused with its name.
+load it, so a tampered, truncated or swapped model is refused with its name. The
+check hashes the very bytes that are then loaded (``verified_model_bytes``): a file
+swapped between the check and the load cannot run. A manifest entry must name a
+file inside the zoo folder (no absolute path, no ``..``, no link leading out) and
+carry a SHA-256; anything else is refused, never loaded unchecked.
 The zoo is found through ``MOMMI_MODEL_ZOO`` (a folder or a manifest file), else
 the ``model_zoo/`` folder of the source checkout.
 """
@@ -67,20 +71,56 @@ def manifest_path_of(path: Path | None) -> Path | None:
     return path / MANIFEST_NAME if path.is_dir() else path
 
 
-def verified_model_path(name: str, manifest: Path | None = None) -> tuple[Path, dict[str, Any]]:
-    """The file of model ``name`` after checking its SHA-256; raises ZooError naming it."""
-    manifest = manifest or default_manifest_path()
+def entry_problem(entry: Any, zoo_folder: Path) -> str | None:
+    """Why a manifest entry cannot be trusted (None: it names a file inside the zoo and carries a SHA-256)."""
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("name", "file")):
+        return "an entry without a name or file"
+    digest = entry.get("sha256")
+    if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        return f"model {entry['name']!r} has no valid SHA-256 in the manifest; refusing to load it unchecked"
+    relative = Path(entry["file"])
+    inside = zoo_folder.resolve()
+    if relative.is_absolute() or ".." in relative.parts or inside not in (zoo_folder / relative).resolve().parents:
+        return (f"model {entry['name']!r}: file {entry['file']!r} is outside the zoo folder {zoo_folder}; "
+                "refusing to load it")
+    return None
+
+
+def _entry(name: str, manifest: Path) -> dict[str, Any]:
     data = read_manifest(manifest)
-    entry = next((m for m in data.get("models", []) if m["name"] == name), None)
+    models = data.get("models", []) if isinstance(data, dict) else []
+    entry = next((m for m in models if isinstance(m, dict) and m.get("name") == name), None)
     if entry is None:
-        known = ", ".join(m["name"] for m in data.get("models", [])) or "none"
+        known = ", ".join(str(m.get("name")) for m in models if isinstance(m, dict)) or "none"
         raise ModelNotInZooError(f"model {name!r} is not in the zoo {manifest} (models: {known})")
+    problem = entry_problem(entry, manifest.parent)
+    if problem:
+        raise ZooError(f"{manifest}: {problem}")
+    return entry
+
+
+def verified_model_bytes(name: str, manifest: Path | None = None) -> tuple[bytes, Path, dict[str, Any]]:
+    """The bytes of model ``name`` (read once, hashed, and what the caller loads), its path and its entry;
+    raises ZooError naming it."""
+    manifest = manifest or default_manifest_path()
+    entry = _entry(name, manifest)
     path = manifest.parent / entry["file"]
-    if not path.is_file():
-        raise ZooError(f"model {name!r}: file {path} is missing")
-    if sha256_of(path) != entry["sha256"]:
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        raise ZooError(f"model {name!r}: file {path} is missing") from None
+    except OSError as exc:
+        raise ZooError(f"model {name!r}: file {path} cannot be read ({exc.strerror or exc})") from exc
+    if hashlib.sha256(content).hexdigest() != entry["sha256"]:
         raise ZooError(f"model {name!r}: {path} does not match its SHA-256 in {manifest} (modified or damaged); "
                        "refusing to load it")
+    return content, path, entry
+
+
+def verified_model_path(name: str, manifest: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """The file of model ``name`` after checking its SHA-256; raises ZooError naming it. Loaders should
+    prefer ``verified_model_bytes``: a path can be swapped after this check."""
+    _, path, entry = verified_model_bytes(name, manifest)
     return path, entry
 
 
@@ -143,6 +183,10 @@ def zoo_status(manifest: Path | None = None) -> ZooStatus:
         return status
     status.zoo_version = str(data.get("zoo_version", ""))
     for entry in data.get("models", []):
+        problem = entry_problem(entry, manifest.parent)
+        if problem:
+            status.problems.append(problem)
+            continue
         path = manifest.parent / entry["file"]
         present = path.is_file()
         sha_ok = present and sha256_of(path) == entry.get("sha256")
