@@ -179,3 +179,30 @@ def test_the_loaded_model_is_the_hashed_one(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr("mommi.runtime.sessions.verified_model_bytes", swap_after_check)
     model = load_model("single-lite", manifest, "cpu")
     assert model.session.get_inputs()[0].name == "image"
+
+
+# --- the analysis is never lost at the output step ---------------------------------------------------------
+
+OUTPUT_BREAKERS = {
+    "bogus character set": lambda ds: setattr(ds, "SpecificCharacterSet", "ISO_IR 9999"),
+    "no SOP Instance UID": lambda ds: delattr(ds, "SOPInstanceUID"),
+    "PixelSpacing NaN": lambda ds: setattr(ds, "PixelSpacing", ["NaN", "NaN"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OUTPUT_BREAKERS))
+def test_a_view_dicom_outputs_cannot_describe_loses_them_not_the_analysis(case: str, tmp_path: Path) -> None:
+    import pydicom
+
+    paths = factory.four_view_study(tmp_path / "study")
+    ds = pydicom.dcmread(paths["L-CC"])
+    OUTPUT_BREAKERS[case](ds)
+    ds.save_as(paths["L-CC"])
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "study"), "--out", str(out), "--device", "cpu"]) == 0
+    document = json.loads((out / "result.json").read_text())
+    assert set(document["views"]) == {"L-CC", "L-MLO", "R-CC", "R-MLO"}  # every view analysed
+    assert {"seg_R-CC", "seg_R-MLO", "seg_L-MLO", "sr"} <= set(document["files"])
+    if "seg_L-CC" not in document["files"]:  # the view that cannot be described says why, naming its file
+        assert not (out / "seg-L-CC.dcm").exists()
+        assert any(w.startswith("L-CC: no DICOM Segmentation or SR") and "LCC.dcm" in w for w in document["warnings"])

@@ -144,16 +144,20 @@ def _names_as_given() -> Iterator[None]:
 
 
 @_names_as_given()
-def write_segmentations(result: StudyResult, images: Mapping[Any, MammoImage], out_dir: Path) -> list[Path]:
-    """Write ``seg-<VIEW>.dcm`` for every DICOM view; returns the files written (raster views skipped)."""
+def write_segmentations(result: StudyResult, images: Mapping[Any, MammoImage], out_dir: Path,
+                        series_uid: str | None = None, first_number: int = 1) -> list[Path]:
+    """Write ``seg-<VIEW>.dcm`` for every DICOM view; returns the files written (raster views skipped).
+
+    One SEG series per analysis, one instance per view: a caller writing the views one at a time
+    passes the series UID and the instance number to continue from."""
     sources = dicom_sources(images)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    series_uid = hd.UID()  # one SEG series per analysis, one instance per view
+    series_uid = series_uid or hd.UID()
     algorithm = hd.AlgorithmIdentificationSequence(
         name=ALGORITHM_NAME, family=codes.DCM.ArtificialIntelligence, version=result.mommi_version)
     written = []
-    for number, (view, source) in enumerate(sources.items(), start=1):
+    for number, (view, source) in enumerate(sources.items(), start=first_number):
         path = out_dir / f"seg-{view}.dcm"
         prob = _checked_map(result, view, source, path)
         segment = hd.seg.SegmentDescription(

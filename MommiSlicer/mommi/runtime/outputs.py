@@ -99,22 +99,46 @@ def render_overlays(result: StudyResult, study: Study, folder: Path) -> dict[str
 
 
 def write_dicom(result: StudyResult, study: Study, folder: Path) -> tuple[dict[str, str], list[str]]:
-    from mommi.runtime.dicom_outputs import (
-        dicom_sources,
-        unreferable_reason,
-        write_segmentations,
-        write_structured_report,
-    )
+    """DICOM SEG per view and one SR, as far as the source headers allow.
+
+    The analysis is done by now: a source header that a conformant object cannot carry (PixelSpacing
+    "NaN", a bogus SpecificCharacterSet, no SOP Instance UID, ...) costs that view its DICOM outputs,
+    with a warning naming the file and the cause, never the result. Any exception of the writers
+    counts: they are third-party code fed whatever the files say.
+    """
+    from highdicom import UID
+
+    from mommi.runtime.dicom_outputs import unreferable_reason, write_segmentations, write_structured_report
 
     images = _images_by_name(study)
-    sources = dicom_sources(images)
-    warnings = [f"{name}: {unreferable_reason(images[name]) if name in images else 'not loaded'}, so no DICOM "
-                "Segmentation or SR references it" for name in result.views if name not in sources]
-    if not sources:
-        return {}, warnings
-    files = {f"seg_{p.stem[4:]}": p.name for p in write_segmentations(result, images, folder)}
-    files["sr"] = write_structured_report(result, images, folder / SR_FILE).name
+    warnings: list[str] = []
+    usable: dict[str, MammoImage] = {}
+    series_uid = UID()  # one SEG series for the analysis, written view by view
+    for name in result.views:
+        reason = unreferable_reason(images[name]) if name in images else "not loaded"
+        if reason is not None:
+            warnings.append(f"{name}: {reason}, so no DICOM Segmentation or SR references it")
+            continue
+        try:
+            write_segmentations(result, {name: images[name]}, folder, series_uid, first_number=len(usable) + 1)
+            usable[name] = images[name]
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            warnings.append(f"{name}: no DICOM Segmentation or SR for this view ({images[name].path.name}): "
+                            f"{_cause(exc)}")
+            (folder / f"seg-{name}.dcm").unlink(missing_ok=True)
+    files = {f"seg_{name}": f"seg-{name}.dcm" for name in usable}
+    if usable:
+        try:
+            files["sr"] = write_structured_report(result, usable, folder / SR_FILE).name
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            warnings.append(f"no DICOM Structured Report written: {_cause(exc)}")
+            (folder / SR_FILE).unlink(missing_ok=True)
     return files, warnings
+
+
+def _cause(exc: Exception) -> str:
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def write_outputs(result: StudyResult, study: Study, folder: Path, dicom: bool = True,
