@@ -206,3 +206,50 @@ def test_a_view_dicom_outputs_cannot_describe_loses_them_not_the_analysis(case: 
     if "seg_L-CC" not in document["files"]:  # the view that cannot be described says why, naming its file
         assert not (out / "seg-L-CC.dcm").exists()
         assert any(w.startswith("L-CC: no DICOM Segmentation or SR") and "LCC.dcm" in w for w in document["warnings"])
+
+
+# --- folders: link loops, links to nothing, unreadable subfolders ---------------------------------------------
+
+@pytest.fixture()
+def links(tmp_path: Path) -> Path:
+    root = tmp_path / "links"
+    root.mkdir()
+    (root / "self").symlink_to("self")
+    (root / "a").symlink_to("b")
+    (root / "b").symlink_to("a")
+    (root / "dangling").symlink_to(tmp_path / "nothing-here")
+    return root
+
+
+@pytest.mark.parametrize("command", ["study-inspect", "analyze", "analyze-batch", "analyze-link"])
+def test_link_loops_are_named_never_a_traceback(command: str, links: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    args = {"study-inspect": ["study", "inspect", str(links)],
+            "analyze": ["analyze", str(links), "--out", str(tmp_path / "o")],
+            "analyze-batch": ["analyze-batch", str(links), "--out", str(tmp_path / "b")],
+            "analyze-link": ["analyze", str(links / "self"), "--out", str(tmp_path / "o2")]}[command]
+    code = main(args)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert code in (1, 3) and "Traceback" not in text
+    assert "link loop" in text or (command == "analyze-batch" and "link loop" in
+                                   (tmp_path / "b" / "summary.csv").read_text())
+
+
+def test_an_unreadable_subfolder_is_reported_not_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from mommi.study.discovery import discover
+
+    (tmp_path / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path: object = ".") -> object:  # root reads every folder, so the refusal is simulated
+        if Path(str(path)).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    found = discover([tmp_path])
+    (error,) = found.errors
+    assert error.path == tmp_path / "locked" and "cannot be read (Permission denied)" in error.reason

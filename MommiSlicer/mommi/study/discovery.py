@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,11 +42,25 @@ def discover(paths: Iterable[str | Path]) -> Discovery:
     seen: set[Path] = set()
 
     def add(file: Path) -> None:
-        key = file.resolve()
+        try:
+            key = file.resolve()
+        except (OSError, RuntimeError):  # RuntimeError: Python < 3.13 reports a symlink loop so
+            key = Path(os.path.abspath(file))
+            if key not in seen:
+                seen.add(key)
+                found.errors.append(MissingPathError(file, LINK_LOOP))
+            return
         if key in seen:
             return
         seen.add(key)
+        if file.is_symlink() and not file.exists():
+            found.errors.append(MissingPathError(file, LINK_LOOP if _loops(file) else "a symbolic link to nothing"))
+            return
         (found.files if _is_candidate(file) else found.ignored).append(file)
+
+    def unreadable(error: OSError) -> None:
+        where = Path(error.filename) if error.filename else None
+        found.errors.append(MissingPathError(where, f"this folder cannot be read ({error.strerror or error})"))
 
     for raw in paths:
         path = Path(raw)
@@ -54,12 +69,25 @@ def discover(paths: Iterable[str | Path]) -> Discovery:
             found.explicit.add(path)
         elif path.is_dir():
             before = len(found.files)
-            for root, dirs, names in os.walk(path, onerror=None):
+            for root, dirs, names in os.walk(path, onerror=unreadable):  # links to folders are not followed
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(names):
                     add(Path(root) / name)
             if len(found.files) == before:
                 found.empty_folders.append(path)
+        elif path.is_symlink():
+            add(path)
         else:
             found.errors.append(MissingPathError(path, "this path does not exist or cannot be read"))
     return found
+
+
+LINK_LOOP = "a symbolic link that leads back to itself (a link loop)"
+
+
+def _loops(path: Path) -> bool:
+    try:
+        path.resolve(strict=True)
+    except (RuntimeError, OSError) as exc:
+        return isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+    return False
