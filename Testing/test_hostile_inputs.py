@@ -253,3 +253,48 @@ def test_an_unreadable_subfolder_is_reported_not_skipped(tmp_path: Path, monkeyp
     found = discover([tmp_path])
     (error,) = found.errors
     assert error.path == tmp_path / "locked" and "cannot be read (Permission denied)" in error.reason
+
+
+def test_an_mg_image_whose_modality_says_ct_is_left_out_of_the_report_only(tmp_path: Path) -> None:
+    import pydicom
+
+    paths = factory.four_view_study(tmp_path / "study")
+    ds = pydicom.dcmread(paths["L-CC"])
+    ds.Modality = "CT"
+    ds.save_as(paths["L-CC"])
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "study"), "--out", str(out), "--device", "cpu"]) == 0
+    document = json.loads((out / "result.json").read_text())
+    assert "sr" in document["files"] and len(document["views"]) == 4
+    assert any(w.startswith("L-CC: left out of the DICOM Structured Report (LCC.dcm)") for w in document["warnings"])
+
+
+def test_a_study_with_nothing_readable_is_not_a_success(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    factory.write(factory.mammogram(factory.Patient(), "L", "CC", vendor="GE", intent="FOR PROCESSING"),
+                  folder / "raw.dcm")
+    assert main(["analyze", str(folder), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "no view could be analysed" in err and "raw.dcm: FOR PROCESSING" in err
+    assert not (tmp_path / "out" / "result.json").exists()
+
+
+def test_batch_output_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    factory.four_view_study(tmp_path / "root" / "s1")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["analyze-batch", str(tmp_path / "root"), "--out", str(afile)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_batch_output_in_a_read_only_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    factory.four_view_study(tmp_path / "root" / "s1")
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; the read-only case needs an unprivileged user")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    assert main(["analyze-batch", str(tmp_path / "root"), "--out", str(locked / "out")]) == 1
+    assert "cannot write the results" in capsys.readouterr().err

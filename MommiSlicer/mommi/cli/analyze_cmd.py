@@ -145,11 +145,19 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_batch(args: argparse.Namespace) -> int:
     from mommi.runtime.batch import run_batch as batch
 
+    if args.out.exists() and not args.out.is_dir():
+        print(f"mommi analyze-batch: --out {args.out} is a file, not a folder", file=sys.stderr)
+        return exit_codes.USAGE
     workers, note = capped_workers(args.workers)
     if note:
         print(f"mommi analyze-batch: {note}", file=sys.stderr)
-    summary = batch(args.root, args.out, workers, zoo=args.zoo, device=args.device, min_score=args.min_score,
-                    dicom=not args.no_dicom, progress=sys.stderr.isatty())
+    try:
+        summary = batch(args.root, args.out, workers, zoo=args.zoo, device=args.device, min_score=args.min_score,
+                        dicom=not args.no_dicom, progress=sys.stderr.isatty())
+    except OSError as exc:  # the output folder cannot be created or written (read-only, full disk)
+        print(f"mommi analyze-batch: cannot write the results to {args.out}: {exc.strerror or exc}"
+              + (f" ({exc.filename})" if exc.filename else ""), file=sys.stderr)
+        return exit_codes.PROBLEMS
     if summary.studies == 0 and summary.failed == 0:
         print(f"mommi analyze-batch: no study found under {args.root}", file=sys.stderr)
         return exit_codes.NOTHING_FOUND

@@ -127,13 +127,40 @@ def write_dicom(result: StudyResult, study: Study, folder: Path) -> tuple[dict[s
                             f"{_cause(exc)}")
             (folder / f"seg-{name}.dcm").unlink(missing_ok=True)
     files = {f"seg_{name}": f"seg-{name}.dcm" for name in usable}
-    if usable:
-        try:
+    try:
+        if usable:
             files["sr"] = write_structured_report(result, usable, folder / SR_FILE).name
-        except Exception as exc:  # noqa: BLE001 - see the docstring
-            warnings.append(f"no DICOM Structured Report written: {_cause(exc)}")
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        # one view's header can break the whole report (an MG image whose Modality says CT): find the
+        # views the report can describe, one by one, and report those
+        (folder / SR_FILE).unlink(missing_ok=True)
+        describable = {name: image for name, image in usable.items() if _describable(result, name, image, folder)}
+        for name in usable.keys() - describable.keys():
+            warnings.append(f"{name}: left out of the DICOM Structured Report ({usable[name].path.name}): "
+                            f"{_cause(exc)}")
+        try:
+            if describable:
+                files["sr"] = write_structured_report(result, describable, folder / SR_FILE).name
+        except Exception as again:  # noqa: BLE001 - see the docstring
             (folder / SR_FILE).unlink(missing_ok=True)
+            warnings.append(f"no DICOM Structured Report written: {_cause(again)}")
+        if not describable:
+            warnings.append(f"no DICOM Structured Report written: {_cause(exc)}")
     return files, warnings
+
+
+def _describable(result: StudyResult, name: str, image: MammoImage, folder: Path) -> bool:
+    """Whether a Structured Report of this view alone can be written (a trial file, removed again)."""
+    from mommi.runtime.dicom_outputs import write_structured_report
+
+    trial = folder / f".sr-trial-{name}.dcm"
+    try:
+        write_structured_report(result, {name: image}, trial)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means: not describable
+        return False
+    finally:
+        trial.unlink(missing_ok=True)
 
 
 def _cause(exc: Exception) -> str:

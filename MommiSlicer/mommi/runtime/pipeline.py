@@ -28,6 +28,7 @@ from mommi.findings.contours import ellipse_contour, region_contour
 from mommi.findings.regions import CANDIDATE_THRESHOLD
 from mommi.findings.render import render_detections
 from mommi.preprocess.model_input import PreparedView
+from mommi.errors import NoStudyFoundError
 from mommi.runtime.detection_chain import Branch, DetectionChain, choose_branch, map_regions
 from mommi.runtime.malignancy import MalignancyClassifier
 from mommi.runtime.result import Evidence, FindingResult, StudyResult, ViewResult
@@ -122,6 +123,10 @@ class Pipeline:
         timings: dict[str, float] = {} if load_seconds is None else {"load": load_seconds}
         warnings = _input_warnings(study)
         images = {v: img for v, img in study.images.items() if img.pixels is not None}
+        if not images:  # e.g. a lone FOR PROCESSING image: nothing was read, so nothing may be reported
+            reasons = "; ".join(f"{s.image.path.name}: {s.reason}" for s in study.set_aside) or "no view has pixels"
+            where = study.set_aside[0].image.path.parent if study.set_aside else None
+            raise NoStudyFoundError(where, f"study {study.study_uid}: no view could be analysed ({reasons})")
         clock = [time.perf_counter()]
 
         def done(stage: str) -> None:
