@@ -288,13 +288,18 @@ def test_batch_output_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "is a file, not a folder" in capsys.readouterr().err
 
 
-def test_batch_output_in_a_read_only_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import os
-
+def test_batch_output_in_a_read_only_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     factory.four_view_study(tmp_path / "root" / "s1")
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders; the read-only case needs an unprivileged user")
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o555)
-    assert main(["analyze-batch", str(tmp_path / "root"), "--out", str(locked / "out")]) == 1
-    assert "cannot write the results" in capsys.readouterr().err
+    locked = tmp_path / "locked" / "out"
+    real_mkdir = Path.mkdir
+
+    def mkdir(self: Path, *args: object, **kwargs: object) -> None:  # root writes anywhere: refusal simulated
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    assert main(["analyze-batch", str(tmp_path / "root"), "--out", str(locked)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the results" in err and "Permission denied" in err and "Traceback" not in err
