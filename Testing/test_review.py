@@ -241,3 +241,26 @@ def test_panel_texts_shared_by_both_front_ends(analysed: Path, store: ReviewStor
     assert f"<b>{first.id}</b>" in text and "box 10, 10 to 40, 50 px (edited)" in text and "branch" in text
     assert panel_text.details(None) == "No finding selected."
     assert panel_text.BIRADS_ITEMS[1:] == ("1", "2", "3", "4A", "4B", "4C", "5", "6")
+
+
+def test_export_leaves_out_free_text_and_every_date(analysed: Path, store: ReviewStore, tmp_path: Path) -> None:
+    """A comment naming the patient and StudyUpdateDateTime (not in the profile table) do not leave the site."""
+    session = ReviewSession(store, analysed, reader="dr-a")
+    first = session.findings[0].id
+    session.comment("Mrs Anna Test, seen 2026-01-05", first)
+    source = pydicom.dcmread(next(iter(session.views.values())).path)
+    plain = export_batch(store, tmp_path / "plain", salt=b"s")
+    for name in ("annotations.json", "findings.csv"):
+        assert "Anna" not in (plain.path / name).read_text()
+    assert verify_batch(plain.path)["deidentification"]["free_text_comments"] == "left out"
+    with_comments = export_batch(store, tmp_path / "with", salt=b"s", include_comments=True)
+    assert "Mrs Anna Test" in (with_comments.path / "findings.csv").read_text()
+    # every date and time goes, listed in the profile or not
+    from mommi.feedback.deid import Deidentifier
+
+    source.StudyUpdateDateTime = "20260105101500"
+    original = {str(e.value) for e in source.iterall() if e.VR in ("DA", "DT", "TM") and not e.is_empty}
+    Deidentifier(salt=b"s").deidentify(source)
+    assert "StudyUpdateDateTime" not in source
+    left = {str(e.value) for e in source.iterall() if e.VR in ("DA", "DT", "TM") and not e.is_empty}
+    assert not left & original  # what remains are the profile's dummy values

@@ -36,6 +36,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--reader", default=None, help="only this reader's decisions")
     export.add_argument("--status", choices=("unread", "in progress", "done"), default=None)
     export.add_argument("--zip", action="store_true", help="write one zip file instead of a folder")
+    export.add_argument("--include-comments", action="store_true",
+                        help="also export the readers' free-text comments as written (they may name the patient: "
+                        "left out by default)")
     _add_store(export)
     export.set_defaults(handler=run_export)
 
@@ -60,7 +63,11 @@ def run_export(args: argparse.Namespace) -> int:
     filters = ExportFilters(args.since, args.until, args.reader, args.status)
     try:
         with _store(args) as store:
-            result = export_batch(store, args.out, filters, as_zip=args.zip)
+            if args.include_comments:
+                print("mommi feedback export: --include-comments: the readers' free-text comments are exported as "
+                      "written and are NOT de-identified; check them before the batch leaves the site",
+                      file=sys.stderr)
+            result = export_batch(store, args.out, filters, as_zip=args.zip, include_comments=args.include_comments)
     except (ExportError, ReviewStoreError) as exc:
         print(f"mommi feedback export: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS

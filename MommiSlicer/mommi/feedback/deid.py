@@ -390,6 +390,11 @@ class Deidentifier:
                         self._process(item, f"{label}[{i}]", report, dummy_unlisted)
                 elif elem.VR == "UI":
                     self._unlisted_uid(elem, label, report)
+                elif elem.VR in ("DA", "DT", "TM"):
+                    # dates and times the profile table does not list (e.g. StudyUpdateDateTime, added to
+                    # the standard after the table was made) identify a visit as well as the listed ones
+                    del ds[tag]
+                    report.removed.append(label)
                 elif dummy_unlisted and not elem.is_empty:
                     elem.value = dummy_value(elem.VR)
                     report.replaced.append(label)

@@ -102,7 +102,9 @@ def _flat(contour: list[list[float]]) -> list[list[float]]:
 
 
 def export_batch(store: ReviewStore, out: Path, filters: ExportFilters = ExportFilters(), as_zip: bool = False,
-                 salt: bytes | None = None) -> ExportResult:
+                 salt: bytes | None = None, include_comments: bool = False) -> ExportResult:
+    """Write a de-identified batch. Readers' free-text comments can name the patient, so they are left
+    out unless ``include_comments`` (the batch then says so, and the caller should warn)."""
     target = out.with_suffix(".zip") if as_zip else out
     if target.exists():
         raise ExportError(f"{target} already exists; choose a new name (batches are never overwritten)")
@@ -111,7 +113,7 @@ def export_batch(store: ReviewStore, out: Path, filters: ExportFilters = ExportF
     target.parent.mkdir(parents=True, exist_ok=True)  # staging beside the target: the final move is a rename
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        counts, warnings, models = _write_content(staging, chosen, deid)
+        counts, warnings, models = _write_content(staging, chosen, deid, include_comments)
         files = {p.relative_to(staging).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
                  for p in sorted(staging.rglob("*")) if p.is_file()}
         batch_id = hashlib.sha256(json.dumps([filters.to_dict(), files], sort_keys=True).encode()).hexdigest()[:16]
@@ -120,7 +122,9 @@ def export_batch(store: ReviewStore, out: Path, filters: ExportFilters = ExportF
             "counts": counts, "model_versions": models, "store_schema_version": store.schema_version(),
             "deidentification": {"profile": "DICOM PS3.15 Basic Application Level Confidentiality Profile",
                                  "uids": "remapped consistently within the batch (salted SHA-256, 2.25 root)",
-                                 "burned_in_annotation_unknown_or_present": counts["burned_in_flagged"]},
+                                 "burned_in_annotation_unknown_or_present": counts["burned_in_flagged"],
+                                 "free_text_comments": "included as written by the readers (may identify)"
+                                 if include_comments else "left out"},
             "files": files,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
@@ -140,8 +144,8 @@ def export_batch(store: ReviewStore, out: Path, filters: ExportFilters = ExportF
     return ExportResult(target, batch_id, counts, warnings)
 
 
-def _write_content(folder: Path, chosen: list[tuple[StudyRecord, StudyState, list[Any]]], deid: Deidentifier
-                   ) -> tuple[dict[str, Any], list[str], dict[str, str]]:
+def _write_content(folder: Path, chosen: list[tuple[StudyRecord, StudyState, list[Any]]], deid: Deidentifier,
+                   include_comments: bool = False) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     images_dir = folder / "images"
     images_dir.mkdir()
     coco: dict[str, Any] = {"info": {"description": "MommiSlicer feedback batch", "version": BATCH_VERSION},
@@ -189,7 +193,8 @@ def _write_content(folder: Path, chosen: list[tuple[StudyRecord, StudyState, lis
                 "area": round((finding.box_px[2] - finding.box_px[0]) * (finding.box_px[3] - finding.box_px[1]), 2),
                 "iscrowd": 0, "finding_id": finding.id, "origin": finding.origin, "decision": finding.decision,
                 "edited": finding.edited,
-                "reader": {"birads": finding.birads, "biopsy": finding.biopsy, "comments": finding.comments,
+                "reader": {"birads": finding.birads, "biopsy": finding.biopsy,
+                           "comments": finding.comments if include_comments else [],
                            "readers": readers},
                 "model": None if finding.origin == "reader" else {
                     "bbox": _coco_box(original["box_px"]), "segmentation": _flat(original.get("contour_px", [])),
@@ -206,7 +211,8 @@ def _write_content(folder: Path, chosen: list[tuple[StudyRecord, StudyState, lis
                          "model_box_px": json.dumps(original.get("box_px")) if original else "",
                          "score": original.get("score", ""), "malignancy": original.get("malignancy", ""),
                          "model_birads": original.get("birads", "") or "", "reader_birads": finding.birads or "",
-                         "biopsy": finding.biopsy or "", "comments": " | ".join(finding.comments),
+                         "biopsy": finding.biopsy or "",
+                         "comments": " | ".join(finding.comments) if include_comments else "",
                          "study_status": state.status})
         counts["studies"] += 1
     counts["images"] = len(coco["images"])
