@@ -264,3 +264,66 @@ def test_export_leaves_out_free_text_and_every_date(analysed: Path, store: Revie
     assert "StudyUpdateDateTime" not in source
     left = {str(e.value) for e in source.iterall() if e.VR in ("DA", "DT", "TM") and not e.is_empty}
     assert not left & original  # what remains are the profile's dummy values
+
+
+def _rehash(batch: Path) -> None:
+    """Re-sign a folder batch after an attacker's edit (the manifest's hashes match the new files)."""
+    import hashlib
+
+    manifest = json.loads((batch / "manifest.json").read_text())
+    manifest["files"] = {p.relative_to(batch).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                         for p in sorted(batch.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+    (batch / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_crafted_batch_cannot_reach_outside_itself(analysed: Path, store: ReviewStore, tmp_path: Path) -> None:
+    import shutil
+
+    from mommi.data.importers.feedback import import_feedback
+    from mommi.errors import DatasetImportError
+
+    _reviewed(store, analysed)
+    good = export_batch(store, tmp_path / "batch", salt=b"s").path
+    # a batch_id that is a path
+    crafted = tmp_path / "crafted-id"
+    shutil.copytree(good, crafted)
+    manifest = json.loads((crafted / "manifest.json").read_text())
+    manifest["batch_id"] = "../../../../tmp/escaped"
+    (crafted / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetImportError, match="not a batch id"):
+        import_feedback(crafted)
+    # an image path outside the batch (absolute), re-signed
+    crafted = tmp_path / "crafted-path"
+    shutil.copytree(good, crafted)
+    coco = json.loads((crafted / "annotations.json").read_text())
+    coco["images"][0]["file_name"] = "/etc/passwd"
+    (crafted / "annotations.json").write_text(json.dumps(coco))
+    _rehash(crafted)
+    with pytest.raises(DatasetImportError, match="not a file of the batch"):
+        import_feedback(crafted)
+    # a symbolic link inside the batch, re-signed with the linked file's hash
+    crafted = tmp_path / "crafted-link"
+    shutil.copytree(good, crafted)
+    image = crafted / "images" / "00001.dcm"
+    image.unlink()
+    image.symlink_to("/etc/hostname")
+    _rehash(crafted)
+    with pytest.raises(DatasetImportError, match="symbolic link"):
+        import_feedback(crafted)
+
+
+def test_an_edited_unpacked_cache_is_replaced_from_the_verified_zip(analysed: Path, store: ReviewStore,
+                                                                  tmp_path: Path) -> None:
+    from mommi.data.importers.feedback import import_feedback
+
+    _reviewed(store, analysed)
+    zipped = export_batch(store, tmp_path / "batch", as_zip=True, salt=b"s").path
+    first = import_feedback(zipped)
+    unpacked = zipped.with_name(zipped.name + ".unpacked")
+    coco = json.loads((unpacked / "annotations.json").read_text())
+    for annotation in coco["annotations"]:
+        annotation["decision"] = "accepted"  # someone "corrects" the cache by hand
+    (unpacked / "annotations.json").write_text(json.dumps(coco))
+    again = import_feedback(zipped)
+    assert [f.kind for r in again.records for f in r.findings] == [f.kind for r in first.records for f in r.findings]
+    assert json.loads((unpacked / "annotations.json").read_text()) != coco  # the cache was restored

@@ -230,8 +230,15 @@ def verify_batch(path: Path) -> dict[str, Any]:
     """The batch's manifest after checking every file's SHA-256 against it (folder or zip)."""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            contents = {name: archive.read(name) for name in archive.namelist()}
+            names = archive.namelist()
+            unsafe = [n for n in names if n.startswith(("/", "\\")) or ".." in Path(n).parts or ":" in n]
+            if unsafe:
+                raise ExportError(f"{path}: entries that would land outside the batch: {', '.join(unsafe[:3])}")
+            contents = {name: archive.read(name) for name in names if not name.endswith("/")}
     else:
+        links = [p for p in path.rglob("*") if p.is_symlink()]
+        if links:  # a link could make the batch's "image" any file of the machine
+            raise ExportError(f"{path}: {links[0].relative_to(path)} is a symbolic link; a batch holds plain files")
         contents = {p.relative_to(path).as_posix(): p.read_bytes() for p in path.rglob("*") if p.is_file()}
     if "manifest.json" not in contents:
         raise ExportError(f"{path}: no manifest.json; not a feedback batch")

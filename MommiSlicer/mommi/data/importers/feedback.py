@@ -18,6 +18,8 @@ once next to the zip after its manifest has been verified.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -25,22 +27,34 @@ from mommi.errors import DatasetImportError
 from mommi.data.manifest import Finding, Manifest, Record
 
 SOURCE = "feedback"
+BATCH_ID = re.compile(r"[0-9a-f]{16}")
 
 
-def _batch_folder(path: Path) -> Path:
+def _verified(path: Path) -> dict:
     from mommi.feedback.export import ExportError, verify_batch
 
     try:
-        verify_batch(path)
+        return verify_batch(path)
     except (ExportError, OSError, ValueError, KeyError) as exc:
         raise DatasetImportError(path, f"not a valid feedback batch ({exc})") from exc
+
+
+def _batch_folder(path: Path) -> tuple[Path, dict]:
+    """The batch as a verified folder, and its manifest. A zip is unpacked next to it; the unpacked copy is
+    verified again on every use (an edited copy is replaced by a fresh one from the verified zip)."""
+    manifest = _verified(path)
     if path.is_dir():
-        return path
+        return path, manifest
     folder = path.with_name(path.name + ".unpacked")
-    if not (folder / "manifest.json").is_file():
-        with zipfile.ZipFile(path) as archive:
-            archive.extractall(folder)
-    return folder
+    try:
+        if _verified(folder)["batch_id"] == manifest["batch_id"]:
+            return folder, manifest
+    except DatasetImportError:
+        pass
+    shutil.rmtree(folder, ignore_errors=True)
+    with zipfile.ZipFile(path) as archive:  # entry names were checked by verify_batch
+        archive.extractall(folder)
+    return folder, _verified(folder)
 
 
 def _box(coco: list[float]) -> list[float]:
@@ -49,10 +63,15 @@ def _box(coco: list[float]) -> list[float]:
 
 
 def import_feedback(source: Path) -> Manifest:
-    folder = _batch_folder(Path(source)).resolve()
-    manifest_data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    folder, manifest_data = _batch_folder(Path(source))
+    folder = folder.resolve()
     coco = json.loads((folder / "annotations.json").read_text(encoding="utf-8"))
-    batch = manifest_data["batch_id"]
+    batch = str(manifest_data.get("batch_id", ""))
+    if not BATCH_ID.fullmatch(batch):  # it names files (feedback-<batch_id>.json): no path may hide in it
+        raise DatasetImportError(source, f"batch_id {batch[:40]!r} is not a batch id (16 hexadecimal digits)")
+    for image in coco["images"]:  # only the batch's own verified files, never a path leading elsewhere
+        if image.get("file_name") not in manifest_data["files"]:
+            raise DatasetImportError(source, f"image {str(image.get('file_name'))[:80]!r} is not a file of the batch")
     by_image: dict[int, list[dict]] = {}
     for annotation in coco["annotations"]:
         by_image.setdefault(annotation["image_id"], []).append(annotation)
