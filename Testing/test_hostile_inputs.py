@@ -303,3 +303,27 @@ def test_batch_output_in_a_read_only_folder(tmp_path: Path, capsys: pytest.Captu
     assert main(["analyze-batch", str(tmp_path / "root"), "--out", str(locked)]) == 1
     err = capsys.readouterr().err
     assert "cannot write the results" in err and "Permission denied" in err and "Traceback" not in err
+
+
+def test_a_run_stopped_while_writing_never_leaves_an_old_result_beside_new_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mommi.runtime import outputs
+    from mommi.runtime.pipeline import Pipeline
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    factory.four_view_study(first, factory.Patient(patient_id="A"))
+    factory.four_view_study(second, factory.Patient(patient_id="B"), seed=5)
+    out = tmp_path / "out"
+    assert main(["analyze", str(first), "--out", str(out), "--device", "cpu"]) == 0
+    (out / "notes.txt").write_text("the user's own file")
+    study, result = Pipeline(device="cpu").analyze_path(second)
+
+    def killed(*args: object, **kwargs: object) -> dict:
+        raise KeyboardInterrupt  # stands for SIGKILL halfway through the outputs
+
+    monkeypatch.setattr(outputs, "render_overlays", killed)
+    with pytest.raises(KeyboardInterrupt):
+        outputs.write_outputs(result, study, out)
+    assert not (out / "result.json").exists()  # unfinished, and visibly so
+    assert (out / "maps.npz").exists() and not list(out.glob("seg-*.dcm"))  # the old study's files are gone
+    assert (out / "notes.txt").read_text() == "the user's own file"

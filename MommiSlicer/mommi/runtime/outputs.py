@@ -168,10 +168,26 @@ def _cause(exc: Exception) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
+#: every file name an analysis writes (besides result.json), as glob patterns
+OUTPUT_PATTERNS = (MAPS_FILE, SHEET_FILE, SR_FILE, "overlay-*.png", "seg-*.dcm", RESULT_FILE + ".part")
+
+
+def clear_previous_outputs(folder: Path) -> None:
+    """Remove an earlier analysis's outputs from ``folder``, result.json FIRST: a run killed while
+    writing must leave a folder without result.json (visibly unfinished), never the old result.json
+    beside new maps. Only the product's own file names are touched; anything else stays."""
+    (folder / RESULT_FILE).unlink(missing_ok=True)
+    for pattern in OUTPUT_PATTERNS:
+        for path in folder.glob(pattern):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+
+
 def write_outputs(result: StudyResult, study: Study, folder: Path, dicom: bool = True,
                   overlays: bool = True) -> WrittenOutputs:
     """Every output of one study into ``folder``; result.json (listing the files) last."""
     folder.mkdir(parents=True, exist_ok=True)
+    clear_previous_outputs(folder)
     written = WrittenOutputs(folder)
     written.files["maps"] = write_maps(result, folder / MAPS_FILE).name
     if overlays:
