@@ -327,3 +327,57 @@ def test_a_run_stopped_while_writing_never_leaves_an_old_result_beside_new_files
     assert not (out / "result.json").exists()  # unfinished, and visibly so
     assert (out / "maps.npz").exists() and not list(out.glob("seg-*.dcm"))  # the old study's files are gone
     assert (out / "notes.txt").read_text() == "the user's own file"
+
+
+def test_a_child_dies_with_its_killed_parent(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux only")
+    pid_file = tmp_path / "child.pid"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import multiprocessing, time, sys\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from mommi.child_processes import die_with_parent\n"
+        "def work(path):\n"
+        "    import os; open(path, 'w').write(str(os.getpid())); time.sleep(60)\n"
+        "if __name__ == '__main__':\n"
+        "    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('fork'),\n"
+        "                             initializer=die_with_parent) as pool:\n"
+        f"        pool.submit(work, {str(pid_file)!r}).result()\n")])
+    deadline = time.time() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.time() < deadline, "the worker never started"
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return  # gone with its parent
+        if Path(f"/proc/{child}/stat").exists() and Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
+            return  # a zombie: dead, waiting to be reaped by init
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the worker outlived its killed parent")
+
+
+def test_rerunning_a_finished_batch_keeps_every_summary_column(tmp_path: Path) -> None:
+    import csv
+
+    factory.four_view_study(tmp_path / "root" / "s1")
+    out = tmp_path / "out"
+    assert main(["analyze-batch", str(tmp_path / "root"), "--out", str(out), "--no-dicom"]) == 0
+    first = list(csv.DictReader((out / "summary.csv").open()))
+    assert main(["analyze-batch", str(tmp_path / "root"), "--out", str(out), "--no-dicom"]) == 0
+    again = list(csv.DictReader((out / "summary.csv").open()))
+    assert again[0]["status"] == "skipped (already done)"
+    for column in ("study_uid", "patient_key", "folder", "findings"):
+        assert again[0][column] == first[0][column] != ""

@@ -327,3 +327,24 @@ def test_an_edited_unpacked_cache_is_replaced_from_the_verified_zip(analysed: Pa
     again = import_feedback(zipped)
     assert [f.kind for r in again.records for f in r.findings] == [f.kind for r in first.records for f in r.findings]
     assert json.loads((unpacked / "annotations.json").read_text()) != coco  # the cache was restored
+
+
+def test_export_on_a_full_disk_is_a_clean_error(analysed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import errno
+
+    db = tmp_path / "review.sqlite"
+    with ReviewStore(db) as store:
+        _reviewed(store, analysed)
+    real_write = Path.write_bytes
+
+    def full(self: Path, data: bytes) -> int:  # ENOSPC injected: CI has no small filesystem to fill
+        if self.suffix == ".dcm":
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    assert main(["feedback", "export", "--db", str(db), "--out", str(tmp_path / "batch")]) == exit_codes.PROBLEMS
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "nothing was exported" in err and "Traceback" not in err
+    assert not (tmp_path / "batch").exists() and not list(tmp_path.glob(".batch*"))  # no staging left

@@ -71,6 +71,10 @@ def run_export(args: argparse.Namespace) -> int:
     except (ExportError, ReviewStoreError) as exc:
         print(f"mommi feedback export: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
+    except OSError as exc:  # a full disk or an unwritable target: the staging folder is already removed
+        print(f"mommi feedback export: cannot write the batch {args.out}: {exc.strerror or exc}"
+              + (f" ({exc.filename})" if exc.filename else "") + "; nothing was exported", file=sys.stderr)
+        return exit_codes.PROBLEMS
     counts = result.counts
     print(f"batch {result.batch_id}: {counts['studies']} studies, {counts['images']} images, findings "
           + (", ".join(f"{k} {v}" for k, v in sorted(counts["findings"].items())) or "none") + f" -> {result.path}")

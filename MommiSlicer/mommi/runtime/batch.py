@@ -16,11 +16,13 @@ and one-row-per-job accounting.
 from __future__ import annotations
 
 import csv
+import json
 import multiprocessing
 import re
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from typing import Any
 from tqdm import tqdm
 
 from mommi.errors import NoStudyFoundError
+from mommi.child_processes import die_with_parent
 from mommi.study.loader import load_studies
 from mommi.study.model import Study
 
@@ -70,9 +73,28 @@ def _initialise(options: dict[str, Any]) -> None:
     from mommi.runtime.pipeline import Pipeline
     from mommi.runtime.zoo import manifest_path_of
 
+    if options.get("child"):
+        die_with_parent()  # a killed batch must not leave its workers analysing on
+
     _worker["pipeline"] = Pipeline(manifest_path_of(options["zoo"]), options["device"], options["min_score"])
     _worker["dicom"] = options["dicom"]
     _worker["overlays"] = options.get("overlays", True)
+
+
+def _finished_row(folder: Path) -> dict[str, Any]:
+    """The summary row of a study analysed by an earlier run, from its result.json (a rerun of a finished
+    batch keeps every column)."""
+    row: dict[str, Any] = {"folder": folder.name, "status": SKIPPED}
+    try:
+        document = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        malignancy = [f["malignancy"] for f in document.get("findings", []) if f.get("malignancy") is not None]
+        row.update(study_uid=document.get("study_uid", ""), patient_key=document.get("patient_key", ""),
+                   findings=len(document.get("findings", [])),
+                   max_malignancy=round(max(malignancy), 4) if malignancy else "",
+                   seconds=document.get("timings_s", {}).get("total", ""))
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass  # the columns stay empty; the study is still done
+    return row
 
 
 def _analyse(files: list[str], folder: str) -> dict[str, Any]:
@@ -100,8 +122,10 @@ def _analyse(files: list[str], folder: str) -> dict[str, Any]:
 
 def analyse_jobs(jobs: list[Job], workers: int = 1, zoo: Path | None = None, device: str = "auto",
                  min_score: float | None = None, dicom: bool = True, overlays: bool = True, progress: bool = True,
-                 desc: str = "studies") -> list[dict[str, Any]]:
-    """Analyse every job in ``workers`` processes; one row per job, in job order.
+                 desc: str = "studies", on_row: Callable[[list[dict[str, Any]]], None] | None = None
+                 ) -> list[dict[str, Any]]:
+    """Analyse every job in ``workers`` processes; one row per job, in job order. ``on_row`` is called
+    with the rows so far after every finished job (a killed batch keeps a summary of what it did).
 
     Resumable: a job whose folder holds ``result.json`` (written last by
     ``write_outputs``) is not analysed again and gets status ``SKIPPED``. A job that
@@ -112,7 +136,7 @@ def analyse_jobs(jobs: list[Job], workers: int = 1, zoo: Path | None = None, dev
     pending = []
     for index, job in enumerate(jobs):
         if (job.folder / "result.json").is_file():
-            rows[index] = {"folder": job.folder.name, "status": SKIPPED}
+            rows[index] = _finished_row(job.folder)
         else:
             pending.append(index)
     options = {"zoo": zoo, "device": device, "min_score": min_score, "dicom": dicom, "overlays": overlays}
@@ -124,18 +148,22 @@ def analyse_jobs(jobs: list[Job], workers: int = 1, zoo: Path | None = None, dev
                 job = jobs[index]
                 rows[index] = _analyse(list(job.files), str(job.folder))
                 bar.update()
+                if on_row is not None:
+                    on_row([row for row in rows if row is not None])
         else:
             # forkserver, not fork: a fork of a process that already runs ONNX Runtime sessions (their thread
             # pools hold locks) can deadlock in the child; the server process is clean
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            with ProcessPoolExecutor(max_workers=workers, initializer=_initialise, initargs=(options,),
-                                     mp_context=context) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_initialise,
+                                     initargs=(options | {"child": True},), mp_context=context) as pool:
                 futures = [(index, pool.submit(_analyse, list(jobs[index].files), str(jobs[index].folder)))
                             for index in pending]
                 for index, future in futures:
                     rows[index] = future.result()
                     bar.update()
+                    if on_row is not None:
+                        on_row([row for row in rows if row is not None])
         bar.close()
     return [row for row in rows if row is not None]
 
@@ -150,20 +178,35 @@ def run_batch(root: Path, out: Path, workers: int = 1, zoo: Path | None = None, 
     rows: list[dict[str, Any]] = [{"status": "failed", "error": str(e), "file": str(e.path or "")}
                                   for e in collection.errors if not isinstance(e, NoStudyFoundError)]
     jobs = [Job(tuple(_study_files(study)), out / folder_name(study)) for study in studies]
-    results = [row | _identity(study) for row, study in
-               zip(analyse_jobs(jobs, workers, zoo, device, min_score, dicom, progress=progress), studies)]
-    # skipped studies first, then the analysed ones, as the summary has always listed them
-    rows += [r for r in results if r["status"] == SKIPPED] + [r for r in results if r["status"] != SKIPPED]
     csv_path = out / SUMMARY_FILE
-    with csv_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in COLUMNS})
+
+    def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # unreadable files, then skipped studies, then the analysed ones, as the summary has always listed them
+        return rows + [r for r in results if r["status"] == SKIPPED] + [r for r in results if r["status"] != SKIPPED]
+
+    def progress_summary(results: list[dict[str, Any]]) -> None:
+        _write_summary(csv_path, summarise(results))
+
+    results = [row | _identity(study) for row, study in
+               zip(analyse_jobs(jobs, workers, zoo, device, min_score, dicom, progress=progress,
+                                on_row=progress_summary), studies)]
+    rows = summarise(results)
+    _write_summary(csv_path, rows)
     failed = sum(1 for r in rows if r["status"] == "failed")
     skipped = sum(1 for r in rows if r["status"].startswith("skipped"))
     done = sum(1 for r in rows if r["status"] == "done")
     return BatchSummary(len(studies), done, skipped, failed, csv_path)
+
+
+def _write_summary(path: Path, rows: list[dict[str, Any]]) -> None:
+    """summary.csv, replaced atomically (a kill never leaves half a file)."""
+    partial = path.with_name(path.name + ".part")
+    with partial.open("w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k, "") for k in COLUMNS})
+    partial.replace(path)
 
 
 def _identity(study: Study) -> dict[str, str]:

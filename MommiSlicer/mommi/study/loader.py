@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from mommi.child_processes import die_with_parent
 from mommi.errors import (
     MissingPathError,
     MixedPatientsError,
@@ -90,7 +91,8 @@ def load_studies(
         else:
             wanted.append(path)
     if processes > 1 and len(wanted) > 1 and _can_fork():
-        with ProcessPoolExecutor(min(processes, len(wanted)), mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(min(processes, len(wanted)), mp_context=multiprocessing.get_context("fork"),
+                                 initializer=die_with_parent) as pool:  # no decoder outlives a killed command
             outcomes = pool.map(_read_or_error, wanted, [keep_pixels] * len(wanted))
     else:
         outcomes = (_read_or_error(path, keep_pixels) for path in wanted)
