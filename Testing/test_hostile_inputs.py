@@ -381,3 +381,38 @@ def test_rerunning_a_finished_batch_keeps_every_summary_column(tmp_path: Path) -
     assert again[0]["status"] == "skipped (already done)"
     for column in ("study_uid", "patient_key", "folder", "findings"):
         assert again[0][column] == first[0][column] != ""
+
+
+def test_huge_files_are_refused_quickly(tmp_path: Path) -> None:
+    """A zero-filled file and a DICOM header followed by a huge tail: refused in well under a second
+    (both are sparse files here: the size is what matters, not the bytes written)."""
+    import time
+
+    zeros = tmp_path / "zeros.bin"
+    with zeros.open("wb") as handle:
+        handle.truncate(2 * 2**30)
+    tail = factory.write(factory.mammogram(factory.Patient(), "L", "CC"), tmp_path / "tail.dcm")
+    with tail.open("ab") as handle:
+        handle.truncate(1 * 2**30)
+    start = time.perf_counter()
+    collection = load_studies([tmp_path])
+    assert time.perf_counter() - start < 20  # seconds; minutes before the fix
+    reasons = {e.path.name: e.reason for e in collection.errors}
+    assert "not a DICOM file" in reasons["zeros.bin"]
+    assert "far more than its 128 x 160 image needs" in reasons["tail.dcm"]
+
+
+def test_an_unreadable_file_is_not_called_incomplete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pydicom
+
+    path = factory.write(factory.mammogram(factory.Patient(), "L", "CC"), tmp_path / "locked.dcm")
+    real = pydicom.dcmread
+
+    def refuse(target: object, *args: object, **kwargs: object) -> object:  # root reads everything: simulated
+        if Path(str(target)) == path:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom, "dcmread", refuse)
+    (error,) = load_studies([path]).errors
+    assert "cannot be read (Permission denied)" in error.reason and "incomplete" not in error.reason

@@ -15,6 +15,7 @@ from pydicom.multival import MultiValue
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from mommi.errors import (
+    MissingPathError,
     NotDicomError,
     NotMammographyError,
     TruncatedFileError,
@@ -42,15 +43,26 @@ PROJECTION_CLASSES = {
 SPACING_RANGE_MM = (0.02, 1.0)
 
 
+#: values larger than this stay on disk until used: a header followed by gigabytes of data must not
+#: be read whole just to learn what the file is (the pixel step checks the size against the image's)
+DEFER_SIZE = "1 MB"
+#: first bytes of a DICOM stream without preamble: an element of group 0002 (file meta) or 0008
+#: (identification); anything else (a zero-filled file) is not parsed at all
+_PLAUSIBLE_FIRST_GROUPS = (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
+
+
 def read_dataset(path: Path) -> Dataset:
     """Parse a DICOM file, turning parser failures into typed errors."""
     try:
-        ds = pydicom.dcmread(path)
+        _check_file_size(pydicom.dcmread(path, stop_before_pixels=True), path)
+        ds = pydicom.dcmread(path, defer_size=DEFER_SIZE)
     except InvalidDicomError:
         ds = _read_without_preamble(path)
     except (EOFError, OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
-        if isinstance(exc, OSError) and not isinstance(exc, EOFError) and not path.is_file():
-            raise NotDicomError(path, f"the file cannot be opened ({exc.strerror or exc})") from exc
+        if isinstance(exc, OSError) and not isinstance(exc, EOFError):
+            if not path.is_file():
+                raise NotDicomError(path, f"the file cannot be opened ({exc.strerror or exc})") from exc
+            raise MissingPathError(path, f"the file cannot be read ({exc.strerror or exc})") from exc
         raise TruncatedFileError(
             path, "the DICOM header ends early or is damaged; the file is probably incomplete"
         ) from exc
@@ -58,6 +70,29 @@ def read_dataset(path: Path) -> Dataset:
         raise NotMammographyError(path, "this is a DICOMDIR index file, not an image")
     _check_complete(ds, path)
     return ds
+
+
+#: a file may hold this many times its uncompressed image, plus the slack, before it is refused unparsed
+#: (headers, overlays and private data are small next to the pixels; gigabytes more are not a mammogram,
+#: and pydicom would walk every byte of such a tail as empty elements)
+FILE_SIZE_FACTOR, FILE_SIZE_SLACK = 4, 64 * 2**20
+
+
+def _check_file_size(header: Dataset, path: Path) -> None:
+    """Refuse a file far larger than the image its header (read up to the pixel data) declares."""
+    try:
+        rows, cols = int(header.get("Rows", 0) or 0), int(header.get("Columns", 0) or 0)
+        samples = max(int(header.get("SamplesPerPixel", 1) or 1), 1)
+        depth = max(int(header.get("BitsAllocated", 16) or 16), 8) // 8 * samples
+        frames = max(int(header.get("NumberOfFrames", 1) or 1), 1)
+        size = path.stat().st_size
+    except (TypeError, ValueError, OSError):
+        return  # the full read names the problem
+    needed = rows * cols * depth * frames
+    if rows and cols and size > FILE_SIZE_FACTOR * needed + FILE_SIZE_SLACK:
+        raise UnsupportedImageError(
+            path, f"the file is {size / 2**20:.0f} MB, far more than its {cols} x {rows} image needs "
+                  f"({needed / 2**20:.1f} MB); it was not read further")
 
 
 def _check_complete(ds: Dataset, path: Path) -> None:
@@ -81,7 +116,14 @@ def _check_complete(ds: Dataset, path: Path) -> None:
 def _read_without_preamble(path: Path) -> Dataset:
     """Old files without the 128-byte preamble: accept them only if they parse as images."""
     try:
-        ds = pydicom.dcmread(path, force=True)
+        with path.open("rb") as handle:
+            start = handle.read(2)
+    except OSError as exc:
+        raise MissingPathError(path, f"the file cannot be read ({exc.strerror or exc})") from exc
+    if start not in _PLAUSIBLE_FIRST_GROUPS:
+        raise NotDicomError(path, "this is not a DICOM file (no DICOM header found) and not a PNG/PGM image")
+    try:
+        ds = pydicom.dcmread(path, force=True, defer_size=DEFER_SIZE)
         if "SOPClassUID" not in ds and "Modality" not in ds:
             raise InvalidDicomError("no SOP class and no modality")
         if "TransferSyntaxUID" not in ds.file_meta:
