@@ -39,7 +39,7 @@ def test_the_reason_names_the_measurement() -> None:
 
 def _zoo_with(tmp_path: Path, record: dict | None) -> Path:
     zoo = tmp_path / "zoo"
-    shutil.copytree(ZOO, zoo, ignore=shutil.ignore_patterns("checkpoints", "cards", "notes", "realism"))
+    shutil.copytree(ZOO, zoo, ignore=shutil.ignore_patterns("checkpoints", "notes", "realism"))
     manifest = json.loads((zoo / "manifest.json").read_text())
     for model in manifest["models"]:
         if model["task"] == "malignancy":
@@ -94,6 +94,11 @@ def test_real_masses_command_records_the_check(tmp_path: Path) -> None:
     masses = [f for r in manifest.records for f in r.findings if f.kind == "mass" and f.pathology]
     assert record["masses"] == len(masses) and record["splits"] == ["val", "test"]
     assert record["separates"] == (record["auc"] is not None and record["ci95"][0] > 0.5)
+    card = (zoo.parent / entry["card"]).read_text()  # the card leads with the check, once
+    assert card.count("## Real masses first") == 1 and f"{record['masses']} biopsy-labelled real masses" in card
+    assert main(["zoo", "real-masses", "--manifest", str(path), "--zoo", str(zoo.parent), "--bootstrap",
+                 "50"]) == exit_codes.OK
+    assert (zoo.parent / entry["card"]).read_text().count("## Real masses first") == 1
     assert main(["zoo", "real-masses", "--manifest", str(tmp_path / "none.json"), "--zoo",
                  str(zoo.parent)]) == exit_codes.PROBLEMS
 

@@ -52,6 +52,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     rec.add_argument("--zoo", type=Path, default=Path("model_zoo"))
     rec.add_argument("--eval", type=Path, required=True, metavar="EVAL", help="folder of evaluation reports")
+    rec.add_argument("--tasks", default=None, metavar="T1,T2",
+                     help="only these networks were retrained and evaluated: the other entries, their cards and "
+                     "their ablation rows stay as they are (default: every network)")
     rec.set_defaults(handler=run_record)
     op = sub.add_parser(
         "operating-point", help="set the default reporting threshold on real films for a false-mark target",
@@ -130,7 +133,8 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_record(args: argparse.Namespace) -> int:
     from mommi.train.cards import record_metrics
 
-    written = record_metrics(args.zoo, args.eval)
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None
+    written = record_metrics(args.zoo, args.eval, tasks)
     for path in written:
         print(f"wrote {path}")
     return exit_codes.OK if written else exit_codes.PROBLEMS
@@ -181,6 +185,11 @@ def run_real_masses(args: argparse.Namespace) -> int:
     entry = next(m for m in data["models"] if m["name"] == args.model)
     entry["real_masses"] = {**check, "set": date.today().isoformat()}
     write_manifest(zoo_manifest, data)
+    card = zoo_manifest.parent / str(entry.get("card", ""))
+    if entry.get("card") and card.is_file():
+        from mommi.train.classifier_card import REAL_MASSES_TITLE, real_masses_section, replace_card_section
+
+        replace_card_section(card, REAL_MASSES_TITLE, real_masses_section(entry))
     print(json.dumps(entry["real_masses"], indent=1))
     verdict = "separates them: the product shows its probability" if check["separates"] else \
         f"does not separate them: the product withholds its probability (it {withheld_reason(check)})"

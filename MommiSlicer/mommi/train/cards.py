@@ -251,13 +251,29 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
 ABLATION_FILE = "ablation.md"
 
 
-def ablation_table(eval_dir: Path) -> str:
-    """The tri-view ablation (METHOD.md protocol) from every evaluation report, one table per dataset."""
+def _previous_rows(text: str) -> dict[str, dict[str, str]]:
+    """Table rows of an earlier ablation.md: section title -> row label -> the row's Markdown line."""
+    rows: dict[str, dict[str, str]] = {}
+    title = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            title = line[3:].strip()
+        elif line.startswith("| ") and not line.startswith("| system"):
+            rows.setdefault(title, {})[line.split("|")[1].strip()] = line
+    return rows
+
+
+def ablation_table(eval_dir: Path, previous: str = "", carried: tuple[str, ...] = ()) -> str:
+    """The tri-view ablation (METHOD.md protocol) from every evaluation report, one table per dataset.
+
+    Rows of the ``carried`` prefixes with no report here are copied from the ``previous`` ablation.md:
+    the networks behind them were not retrained, only their reports are not on this machine."""
     reports: dict[str, dict[str, dict[str, Any]]] = {}
     for prefix in ABLATION_ROWS:
         for path in sorted(eval_dir.glob(f"{prefix}-*/report.json")):
             dataset = path.parent.name[len(prefix) + 1 :]
             reports.setdefault(dataset, {})[prefix] = _metrics_from_report(json.loads(path.read_text()))
+    old_rows = _previous_rows(previous)
     if not reports:
         return ""
     lines = ["# Tri-view ablation (lite models)", "",
@@ -271,17 +287,29 @@ def ablation_table(eval_dir: Path) -> str:
         lines += [f"## {DATASETS.get(dataset, dataset)}", "",
                   "| system | images | masses | recall @0.5 FPPI | recall @1 FPPI | recall @2 FPPI |",
                   "|---|---|---|---|---|---|"]
-        for prefix, m in rows.items():
-            cells = [f"{v['recall']:.3f} ({v['ci95'][0]:.3f}-{v['ci95'][1]:.3f})" for v in m["recall_at_fppi"].values()]
-            lines.append(f"| {ABLATION_ROWS[prefix]} | {m['images']} | {m['masses']} | " + " | ".join(cells) + " |")
+        kept = old_rows.get(DATASETS.get(dataset, dataset), {})
+        for prefix in ABLATION_ROWS:
+            if prefix in rows:
+                m = rows[prefix]
+                cells = [f"{v['recall']:.3f} ({v['ci95'][0]:.3f}-{v['ci95'][1]:.3f})"
+                         for v in m["recall_at_fppi"].values()]
+                lines.append(f"| {ABLATION_ROWS[prefix]} | {m['images']} | {m['masses']} | " + " | ".join(cells) + " |")
+            elif prefix in carried and ABLATION_ROWS[prefix] in kept:
+                lines.append(kept[ABLATION_ROWS[prefix]])
         lines.append("")
     return "\n".join(lines)
 
 
-def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
+def record_metrics(zoo: Path, eval_dir: Path, tasks: tuple[str, ...] | None = None) -> list[Path]:
+    """Metrics from the reports in ``eval_dir`` into the manifest, the cards and ablation.md.
+
+    ``tasks``: only these networks were retrained and evaluated; the other entries and cards stay as
+    they are, and ablation.md keeps their rows from before."""
     manifest_path = zoo / MANIFEST_NAME
     manifest = read_manifest(manifest_path)
     for entry in manifest["models"]:
+        if tasks is not None and entry["task"] not in tasks:
+            continue
         entry["metrics"] = {}
         metrics_of = classifier_metrics if entry["task"] == "malignancy" else _metrics_from_report
         for report_path in sorted(eval_dir.glob(f"{entry['task']}-*/report.json")):
@@ -296,10 +324,15 @@ def record_metrics(zoo: Path, eval_dir: Path) -> list[Path]:
         else:
             entry.pop("checkpoint", None)
     by_task = {m["task"]: m for m in manifest["models"]}
-    ablation = ablation_table(eval_dir)
+    previous = (zoo / ABLATION_FILE).read_text(encoding="utf-8") if (zoo / ABLATION_FILE).exists() else ""
+    carried = () if tasks is None else tuple(p for p in ABLATION_ROWS if p.removeprefix("ablation-").split("-")[0]
+                                             not in tasks)
+    ablation = ablation_table(eval_dir, previous, carried)
     written = []
     (zoo / "cards").mkdir(exist_ok=True)
     for entry in manifest["models"]:
+        if tasks is not None and entry["task"] not in tasks:
+            continue
         comparison = by_task.get("bidual") if entry["task"] == "single" else \
             by_task.get("single") if entry["task"] in ("bidual", "ipsidual", "fusion") else None
         notes_path = zoo / NOTES_DIR / f"{entry['task']}.md"

@@ -65,6 +65,47 @@ def comparison_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+REAL_MASSES_TITLE = "## Real masses first"
+
+
+def real_masses_section(entry: dict[str, Any]) -> list[str]:
+    """What the card leads with: does the classifier separate real benign from malignant masses, and so,
+    does the product show its probability (``mommi zoo real-masses``)?"""
+    from mommi.runtime.malignancy import withheld_reason
+
+    check = entry.get("real_masses")
+    lines = [REAL_MASSES_TITLE]
+    if not isinstance(check, dict):
+        return lines + ["- Not measured on real masses (`mommi zoo real-masses`): the product withholds its "
+                        "probability and BI-RADS estimate.", ""]
+    if check.get("auc") is not None:
+        lines.append(f"- {check['masses']} biopsy-labelled real masses ({check['malignant']} malignant) of "
+                     f"{check['patients']} women it was not trained on ({check.get('manifest_source')}, splits "
+                     f"{', '.join(check.get('splits', []))}): AUC {check['auc']:.2f} (95% patient-bootstrap CI "
+                     f"{check['ci95'][0]:.2f}-{check['ci95'][1]:.2f}).")
+    reason = withheld_reason(check)
+    lines.append("- The whole CI lies above 0.5: the product shows its probability." if reason is None else
+                 f"- The product withholds its probability and BI-RADS estimate: it {reason}.")
+    return lines + [""]
+
+
+def replace_card_section(card: Path, title: str, lines: list[str]) -> None:
+    """Put ``lines`` (starting with ``title``) into a card: replacing the section of that title, else
+    before the first other section."""
+    text = card.read_text(encoding="utf-8")
+    block = "\n".join(lines).rstrip("\n") + "\n\n"
+    if title in text:
+        start = text.index(title)
+        following = text.find("\n## ", start + len(title))
+        end = following + 1 if following != -1 else len(text)
+        text = text[:start] + block + text[end:]
+    else:
+        first = text.find("\n## ")
+        at = first + 1 if first != -1 else len(text)
+        text = text[:at] + block + text[at:]
+    card.write_text(text, encoding="utf-8")
+
+
 def render_classifier_card(entry: dict[str, Any], rows: list[dict[str, Any]], notes: str, purpose: str,
                            build_script: str, checkpoint_line: str = "") -> str:
     config = entry["config"]
@@ -76,6 +117,7 @@ def render_classifier_card(entry: dict[str, Any], rows: list[dict[str, Any]], no
         "mini-MIAS database only; its malignancy probability and BI-RADS estimate have not been validated on "
         "clinical data and must not be used to diagnose, screen or treat anyone.",
         "",
+        *real_masses_section(entry),
         "## What it is",
         purpose,
         "",
