@@ -416,3 +416,16 @@ def test_an_unreadable_file_is_not_called_incomplete(tmp_path: Path, monkeypatch
     monkeypatch.setattr(pydicom, "dcmread", refuse)
     (error,) = load_studies([path]).errors
     assert "cannot be read (Permission denied)" in error.reason and "incomplete" not in error.reason
+
+
+def test_views_without_sop_instance_uids_are_not_duplicates_of_each_other(tmp_path: Path) -> None:
+    import pydicom
+
+    paths = factory.four_view_study(tmp_path / "study")
+    for path in paths.values():
+        ds = pydicom.dcmread(path)
+        del ds.SOPInstanceUID
+        ds.save_as(path)
+    (study,) = load_studies([tmp_path / "study"]).studies
+    assert sorted(v.value for v in study.images) == ["L-CC", "L-MLO", "R-CC", "R-MLO"]
+    assert not [s for s in study.set_aside if "duplicate" in s.reason]

@@ -51,13 +51,15 @@ def group_into_studies(
     first_of_uid: dict[str, MammoImage] = {}
     for image in images:
         study_key = image.exam_key or image.study_uid or f"no-study-uid:{_patient_identity(image)}:{image.study_date}"
-        earlier = first_of_uid.get(image.sop_instance_uid)
+        # a file without a SOP Instance UID cannot be a duplicate by UID (an empty UID is not a shared one)
+        earlier = first_of_uid.get(image.sop_instance_uid) if image.sop_instance_uid else None
         if earlier is not None:
             duplicates[study_key].append(
                 SetAside(image, f"duplicate of {earlier.path} (same SOP Instance UID)")
             )
             continue
-        first_of_uid[image.sop_instance_uid] = image
+        if image.sop_instance_uid:
+            first_of_uid[image.sop_instance_uid] = image
         by_study[study_key].append(image)
 
     studies: list[Study] = []

@@ -325,8 +325,7 @@ def record_metrics(zoo: Path, eval_dir: Path, tasks: tuple[str, ...] | None = No
             entry.pop("checkpoint", None)
     by_task = {m["task"]: m for m in manifest["models"]}
     previous = (zoo / ABLATION_FILE).read_text(encoding="utf-8") if (zoo / ABLATION_FILE).exists() else ""
-    carried = () if tasks is None else tuple(p for p in ABLATION_ROWS if p.removeprefix("ablation-").split("-")[0]
-                                             not in tasks)
+    carried = () if tasks is None else tuple(p for p in ABLATION_ROWS if p not in tasks)
     ablation = ablation_table(eval_dir, previous, carried)
     written = []
     (zoo / "cards").mkdir(exist_ok=True)
