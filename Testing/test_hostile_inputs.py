@@ -429,3 +429,20 @@ def test_views_without_sop_instance_uids_are_not_duplicates_of_each_other(tmp_pa
     (study,) = load_studies([tmp_path / "study"]).studies
     assert sorted(v.value for v in study.images) == ["L-CC", "L-MLO", "R-CC", "R-MLO"]
     assert not [s for s in study.set_aside if "duplicate" in s.reason]
+
+
+def test_a_corrupt_rle_stream_is_a_clean_error_without_a_native_panic_on_the_terminal(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    import pydicom
+
+    path = factory.write(factory.mammogram(factory.Patient(), "L", "CC"), tmp_path / "rle.dcm", RLELossless)
+    ds = pydicom.dcmread(path)
+    data = bytearray(ds.PixelData)
+    for i in range(len(data) // 3, len(data) - 20, 7):  # scrambled run lengths: the Rust decoder panics
+        data[i] = (data[i] * 31 + 17) % 256
+    ds.PixelData = bytes(data)
+    ds.save_as(path)
+    (error,) = load_studies([path]).errors
+    assert error.path == path and "could not be decoded" in error.reason
+    captured = capfd.readouterr()
+    assert "panicked" not in captured.err and "stack backtrace" not in captured.err

@@ -11,6 +11,10 @@ JPEG-LS) decode through pydicom's pixel plugins (pylibjpeg, installed with us).
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +61,45 @@ def _check_declared_image(ds: Dataset, path: Path) -> None:
         raise UnsupportedImageError(path, f"BitsAllocated {bits} is not a greyscale image depth (8 or 16)")
 
 
+@contextmanager
+def _native_stderr_captured() -> Iterator[list[str]]:
+    """Catch what native decoders write straight to file descriptor 2 (pylibjpeg-rle's Rust panic prints
+    a message and a backtrace there before Python sees an exception). The lines are handed back for the
+    error message instead of reaching the user's terminal. Process-wide for the decode's duration: a
+    line another thread writes to stderr in that moment is caught too (and dropped)."""
+    lines: list[str] = []
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable fd 2 (some GUI launchers): nothing to protect
+        yield lines
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode("utf-8", "replace").splitlines())
+
+
 def _decode(ds: Dataset, path: Path) -> np.ndarray:
     _check_declared_image(ds, path)
+    with _native_stderr_captured() as native:
+        try:
+            return _decode_pixels(ds, path)
+        except UnreadablePixelDataError as exc:
+            failure = exc
+    # the captured lines are there once the capture has ended
+    cause = next((line.strip() for line in native if line.strip() and "panicked" not in line
+                  and not line.startswith("note:")), None)
+    if cause and cause not in failure.reason:
+        raise UnreadablePixelDataError(path, f"{failure.reason} ({cause})") from failure
+    raise failure
+
+
+def _decode_pixels(ds: Dataset, path: Path) -> np.ndarray:
     transfer_syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if transfer_syntax is not None and not transfer_syntax.is_compressed:
         available = len(ds.get("PixelData") or b"")
