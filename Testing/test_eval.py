@@ -192,8 +192,14 @@ def test_cards_lead_with_real_films_and_the_operating_point() -> None:
     real, synthetic = text.index("## Real films first"), text.index("200 synthetic studies")
     assert real < text.index("## What it is") < synthetic
     section = text[real:text.index("## What it is")]
-    assert "22 held-out women" in section and "6 masses" in section
+    cv = entry["metrics"]["mias-cv"]  # the real-film cross-validation leads
+    assert "5-fold cross-validation by woman" in section and f"{cv['masses']} masses" in section
+    assert f"{cv['recall_at_fppi']['1']['recall']:.2f}" in section and "best-case recall" in section
     assert f"detection score {manifest['operating_point']['min_score']:.3f}" in section
-    assert "false marks per image" in section
+    assert "false marks per image" in section and "at most 2 marks per view" in section
+    # a model without a cross-validation shows the films it was not trained on, and says so
+    heldout = dict(entry, metrics={"mias-heldout": dict(cv, images=44, masses=6)})
+    section = render_card(heldout, None)
+    assert "No cross-validation by woman" in section and "22 held-out women" in section and "6 masses" in section
     nipple = next(m for m in manifest["models"] if m["task"] == "nipple")
     assert "no nipple annotations" in render_card(nipple, None)

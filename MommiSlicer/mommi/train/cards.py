@@ -41,8 +41,8 @@ REAL_FILM_READING = {
     "single": "reads each film alone",
     "bidual": "reads each film with the other breast's film",
     "ipsidual": "cannot run: MIAS has no CC views, so no film has its ipsilateral partner",
-    "fusion": "the chain falls back to the bilateral branch on every MIAS film (no CC views), so these are "
-              "BiDualNet's numbers",
+    "fusion": "cannot run: the chain falls back to the bilateral branch on every MIAS film (no CC views), "
+              "whose cross-validation is in the bidual-lite card",
 }
 PURPOSE = {
     "nipple": "Nipple keypoint detector: a heatmap whose peak is the nipple, used to align MLO pairs "
@@ -155,7 +155,9 @@ def real_film_section(entry: dict[str, Any], operating_point: dict[str, Any] | N
             f"- Default operating point of the zoo (`mommi zoo operating-point`): detection score "
             f"{operating_point['min_score']:.3f}, set on {operating_point['images']} real films "
             f"({operating_point.get('set_on', 'see the zoo manifest')}) for <= "
-            f"{operating_point['target_false_marks_per_image']:g} false marks per image: measured "
+            f"{operating_point['target_false_marks_per_image']:g} false marks per image"
+            + (f", at most {operating_point['max_marks_per_view']} marks per view"
+               if operating_point.get("max_marks_per_view") else "") + ": measured "
             f"{_ci_text(operating_point['false_marks_per_image'], operating_point['false_marks_per_image_ci95'])} "
             f"false marks per image, sensitivity "
             f"{_ci_text(operating_point['sensitivity'], operating_point['sensitivity_ci95'])} "
@@ -249,6 +251,8 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
 
 
 ABLATION_FILE = "ablation.md"
+#: the zoo's version, raised whenever its models change (0.2.0: single, bidual and fusion retrained on real films)
+ZOO_VERSION = "0.2.0"
 
 
 def _previous_rows(text: str) -> dict[str, dict[str, str]]:
@@ -350,7 +354,7 @@ def record_metrics(zoo: Path, eval_dir: Path, tasks: tuple[str, ...] | None = No
             ablation = ablation.rstrip("\n") + "\n\n" + reading.read_text(encoding="utf-8")
         (zoo / ABLATION_FILE).write_text(ablation, encoding="utf-8")
         written.append(zoo / ABLATION_FILE)
-    manifest["zoo_version"] = "0.1.0"
+    manifest["zoo_version"] = ZOO_VERSION
     manifest["updated"] = date.today().isoformat()
     write_manifest(manifest_path, manifest)
     return written

@@ -227,7 +227,8 @@ def export(task: str, checkpoint: Path, zoo: Path, name: str | None = None) -> d
                    "classification_weight": cfg.classification_weight
                    if task == "malignancy" and cfg.loss_weighting == "fixed" else None,
                    "epochs_run": saved.get("epoch"), "seed": cfg.seed, "batch_size": cfg.batch_size, "lr": cfg.lr,
-                   "kept_epoch": cfg.keep, "initialised_from": Path(cfg.init_from).name if cfg.init_from else None},
+                   "kept_epoch": cfg.keep,
+                   "initialised_from": "/".join(Path(cfg.init_from).parts[-2:]) if cfg.init_from else None},
         "training_data": saved.get("manifests") or [],
         "validation_metric": saved.get("metric"),
         "parity_max_abs_diff": worst,
