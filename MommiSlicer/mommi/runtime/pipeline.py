@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from mommi import __version__
+from mommi.errors import NoStudyFoundError
 from mommi.findings.contours import ellipse_contour, region_contour
 from mommi.findings.regions import CANDIDATE_THRESHOLD
 from mommi.findings.render import render_detections
 from mommi.preprocess.model_input import PreparedView
-from mommi.errors import NoStudyFoundError
 from mommi.runtime.detection_chain import Branch, DetectionChain, choose_branch, map_regions
 from mommi.runtime.malignancy import MalignancyClassifier
 from mommi.runtime.result import Evidence, FindingResult, StudyResult, ViewResult
