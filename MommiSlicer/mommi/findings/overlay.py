@@ -86,7 +86,7 @@ def _bar(width: int, lines: Sequence[Sequence[tuple[str, tuple[int, int, int] | 
 def _legend(width: int) -> np.ndarray:
     """The colour key, wrapped onto as many rows as the picture's width needs."""
     items = [("mass probability", None, "heat"), ("mal <0.3", GREEN, "line"), ("mal 0.3-0.7", AMBER, "line"),
-             ("mal >=0.7", RED, "line"), ("mal n/a", NEUTRAL, "line"), ("nipple", CYAN, "cross")]
+             ("mal >=0.7", RED, "line"), ("mal n/a, withheld", NEUTRAL, "line"), ("nipple", CYAN, "cross")]
     lines: list[list] = [[]]
     x = 6
     for item in items:
