@@ -15,6 +15,7 @@ import pytest
 from pydicom.uid import RLELossless
 
 import dicom_factory as factory
+from zoo_copies import copy_zoo
 from mommi.cli.main import main
 from mommi.errors import SidecarError, UnsupportedImageError
 from mommi.study.limits import MAX_IMAGE_PIXELS
@@ -107,17 +108,7 @@ def test_study_inspect_names_the_bomb_and_goes_on(tmp_path: Path, capsys: pytest
 # --- the model zoo: confined paths, hashes required, the hashed bytes are the loaded bytes -----------------
 
 def _zoo(tmp_path: Path) -> Path:
-    import shutil
-
-    from mommi.runtime.zoo import default_manifest_path, read_manifest
-
-    zoo = tmp_path / "zoo"
-    zoo.mkdir()
-    data = read_manifest(default_manifest_path())
-    for entry in data["models"]:
-        shutil.copy2(default_manifest_path().parent / entry["file"], zoo / entry["file"])
-    (zoo / "manifest.json").write_text(json.dumps(data))
-    return zoo / "manifest.json"
+    return copy_zoo(tmp_path / "zoo")
 
 
 def _edit(manifest: Path, name: str, **changes: object) -> None:

@@ -4,11 +4,11 @@ the zoo's real_masses record, `mommi zoo real-masses`, and what the result and e
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from zoo_copies import copy_zoo
 
 from mommi.cli import exit_codes
 from mommi.cli.main import main
@@ -38,16 +38,14 @@ def test_the_reason_names_the_measurement() -> None:
 
 
 def _zoo_with(tmp_path: Path, record: dict | None) -> Path:
-    zoo = tmp_path / "zoo"
-    shutil.copytree(ZOO, zoo, ignore=shutil.ignore_patterns("checkpoints", "notes", "realism"))
-    manifest = json.loads((zoo / "manifest.json").read_text())
-    for model in manifest["models"]:
-        if model["task"] == "malignancy":
-            model.pop("real_masses", None)
-            if record is not None:
-                model["real_masses"] = record
-    (zoo / "manifest.json").write_text(json.dumps(manifest))
-    return zoo / "manifest.json"
+    def set_record(manifest: dict) -> None:
+        for model in manifest["models"]:
+            if model["task"] == "malignancy":
+                model.pop("real_masses", None)
+                if record is not None:
+                    model["real_masses"] = record
+
+    return copy_zoo(tmp_path / "zoo", set_record, cards=True)
 
 
 @pytest.fixture(scope="module")

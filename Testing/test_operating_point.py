@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from zoo_copies import copy_zoo
 
 from mommi.cli.main import main
 from mommi.data.manifest import Finding, Manifest, Record
 from mommi.eval.operating_point import OperatingPointError, choose_operating_point
 from mommi.runtime.pipeline import DEFAULT_MIN_SCORE, reporting_threshold
-from mommi.runtime.zoo import default_manifest_path, read_manifest
+from mommi.runtime.zoo import read_manifest
 
 MASS = [100, 100, 139, 139]
 
@@ -71,19 +72,13 @@ def test_operating_point_needs_images_with_masses() -> None:
 
 
 def zoo_copy(tmp_path: Path, point: dict | None) -> Path:
-    """A copy of the shipped zoo (a manifest may only name files inside its own folder), with or without an
-    operating point."""
-    import shutil
+    """A copy of the shipped zoo with or without an operating point."""
+    def set_point(data: dict) -> None:
+        data.pop("operating_point", None)
+        if point is not None:
+            data["operating_point"] = point
 
-    data = read_manifest(default_manifest_path())
-    for entry in data["models"]:
-        shutil.copy2(default_manifest_path().parent / entry["file"], tmp_path / entry["file"])
-    data.pop("operating_point", None)
-    if point is not None:
-        data["operating_point"] = point
-    path = tmp_path / "manifest.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
+    return copy_zoo(tmp_path, set_point)
 
 
 def test_the_zoo_records_where_its_threshold_comes_from(tmp_path: Path) -> None:

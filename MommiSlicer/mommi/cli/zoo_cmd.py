@@ -72,8 +72,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     help="show at most the N highest-scoring marks of a view at this operating point (measured "
                     "with the cap; default: no cap)")
     op.add_argument("--set-on", required=True, metavar="TEXT", help="what data this is, for the record")
-    op.add_argument("--bootstrap", type=int, default=1000)
-    op.add_argument("--zoo", type=Path, default=Path("model_zoo"))
+    _recording_options(op)
     op.set_defaults(handler=run_operating_point)
     real = sub.add_parser(
         "real-masses", help="measure whether the malignancy classifier separates real benign and malignant masses",
@@ -86,10 +85,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     real.add_argument("--manifest", type=Path, required=True, help="real films with biopsy-labelled masses")
     real.add_argument("--splits", default="val,test", help="comma-separated splits (default val,test)")
     real.add_argument("--model", default="malignancy-lite", help="zoo model name (default malignancy-lite)")
-    real.add_argument("--bootstrap", type=int, default=1000)
-    real.add_argument("--zoo", type=Path, default=Path("model_zoo"))
+    _recording_options(real)
     real.set_defaults(handler=run_real_masses)
     malignancy_cmd.register_calibrate(sub)
+
+
+def _recording_options(parser: argparse.ArgumentParser) -> None:
+    """What every command that measures on real films and records it in the zoo takes."""
+    parser.add_argument("--bootstrap", type=int, default=1000, help="patient-bootstrap resamples (default 1000)")
+    parser.add_argument("--zoo", type=Path, default=Path("model_zoo"), help="the zoo to record in (default model_zoo)")
+
+
+def _splits(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -133,7 +141,7 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_record(args: argparse.Namespace) -> int:
     from mommi.train.cards import record_metrics
 
-    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None
+    tasks = tuple(_splits(args.tasks)) if args.tasks else None
     written = record_metrics(args.zoo, args.eval, tasks)
     for path in written:
         print(f"wrote {path}")
@@ -151,7 +159,7 @@ def run_operating_point(args: argparse.Namespace) -> int:
     zoo_manifest = manifest_path_of(args.zoo)
     try:
         point = choose_operating_point(Manifest.read(args.manifest), load_predictions(args.predictions),
-                                       [s.strip() for s in args.splits.split(",") if s.strip()], args.max_fppi,
+                                       _splits(args.splits), args.max_fppi,
                                        bootstrap=args.bootstrap, max_marks_per_view=args.max_marks_per_view)
     except (ManifestError, PredictionsError, OperatingPointError) as exc:
         print(f"mommi zoo operating-point: {exc}", file=sys.stderr)
@@ -176,8 +184,8 @@ def run_real_masses(args: argparse.Namespace) -> int:
     zoo_manifest = manifest_path_of(args.zoo)
     try:
         classifier = MalignancyClassifier(zoo_manifest, "cpu", args.model)
-        check = real_mass_separation(Manifest.read(args.manifest), [s.strip() for s in args.splits.split(",")
-                                                                   if s.strip()], classifier, args.bootstrap)
+        check = real_mass_separation(Manifest.read(args.manifest), _splits(args.splits), classifier,
+                                     args.bootstrap)
     except (ManifestError, ZooError, StudyInputError, ValueError) as exc:
         print(f"mommi zoo real-masses: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
