@@ -96,7 +96,7 @@ def _recording_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zoo", type=Path, default=Path("model_zoo"), help="the zoo to record in (default model_zoo)")
 
 
-def _splits(text: str) -> list[str]:
+def _comma_list(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
@@ -141,7 +141,7 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_record(args: argparse.Namespace) -> int:
     from mommi.train.cards import record_metrics
 
-    tasks = tuple(_splits(args.tasks)) if args.tasks else None
+    tasks = tuple(_comma_list(args.tasks)) if args.tasks else None
     written = record_metrics(args.zoo, args.eval, tasks)
     for path in written:
         print(f"wrote {path}")
@@ -159,7 +159,7 @@ def run_operating_point(args: argparse.Namespace) -> int:
     zoo_manifest = manifest_path_of(args.zoo)
     try:
         point = choose_operating_point(Manifest.read(args.manifest), load_predictions(args.predictions),
-                                       _splits(args.splits), args.max_fppi,
+                                       _comma_list(args.splits), args.max_fppi,
                                        bootstrap=args.bootstrap, max_marks_per_view=args.max_marks_per_view)
     except (ManifestError, PredictionsError, OperatingPointError) as exc:
         print(f"mommi zoo operating-point: {exc}", file=sys.stderr)
@@ -184,7 +184,7 @@ def run_real_masses(args: argparse.Namespace) -> int:
     zoo_manifest = manifest_path_of(args.zoo)
     try:
         classifier = MalignancyClassifier(zoo_manifest, "cpu", args.model)
-        check = real_mass_separation(Manifest.read(args.manifest), _splits(args.splits), classifier,
+        check = real_mass_separation(Manifest.read(args.manifest), _comma_list(args.splits), classifier,
                                      args.bootstrap)
     except (ManifestError, ZooError, StudyInputError, ValueError) as exc:
         print(f"mommi zoo real-masses: {exc}", file=sys.stderr)
