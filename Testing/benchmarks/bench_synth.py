@@ -1,6 +1,6 @@
 """Benchmark: synthetic studies per second per core, and the multi-view cue numbers.
 
-    python Testing/benchmarks/bench_synth.py [--lite 20] [--clinical 2] [--cue-studies 200] [--phantom v1|v2]
+    python Testing/benchmarks/bench_synth.py [--lite 20] [--clinical 2] [--cue-studies 200] [--phantom v1|v2|v3]
 
 One process on one core: the time includes rendering AND writing the DICOM files,
 masks and truth.json. The cue table is what the README's data section reports.
@@ -51,6 +51,7 @@ def main() -> None:
           f"(median relative difference {report.median_relative_difference:.3f})")
     print(f"  AUC single-view intensity score:     {report.single_view_auc:.3f}")
     print(f"  AUC bilateral difference score:      {report.bilateral_auc:.3f}")
+    print(f"  AUC ipsilateral (same nipple distance in the other view): {report.ipsilateral_auc:.3f}")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,17 @@ class PhantomConfig:
     noise_quantum: float = 0.012
     noise_electronic: float = 0.004
     fine_texture: float = 0.035
+    #: "coarse": v1/v2 (2 mm gland field, linear display); "structured": v3 (fine anatomy, film/FFDM styles)
+    anatomy: str = "coarse"
+    #: structured only: how much of the coarse gland field and of the fine lumps make up the gland
+    gland_coarse_weight: float = 0.5
+    lump_weight: float = 0.5
+    texture_mm: float = 1.5  # sd of the 2D fine texture, mm of gland, where the path is all gland
+    texture_beta: float = 3.0
+    #: structured only: share of the fine structures the two breasts have in common (mirror images)
+    fine_shared: float = 0.7
+    #: structured only: (style, weight) drawn per study; see mommi.data.phantom.styles
+    styles: tuple[tuple[str, float], ...] = (("film", 0.7), ("ffdm-ge", 0.15), ("ffdm-hologic", 0.15))
 
 
 #: Named phantom versions. A model is reproducible only with the phantom it was trained on, so the
@@ -66,5 +77,7 @@ PHANTOMS: dict[str, PhantomConfig] = {
     "v1": PhantomConfig(),
     "v2": PhantomConfig(mass_diameter_mm=(4.0, 40.0), mass_diameter_median_mm=18.0, mass_contrast=(0.55, 0.85),
                         mass_displaces_tissue=True),
+    "v3": PhantomConfig(mass_diameter_mm=(4.0, 40.0), mass_diameter_median_mm=18.0, mass_contrast=(0.55, 0.85),
+                        mass_displaces_tissue=True, anatomy="structured"),
 }
 DEFAULT_PHANTOM = "v1"

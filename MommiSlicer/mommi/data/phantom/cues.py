@@ -1,6 +1,8 @@
 """Measuring that the multi-view cues MommiNet-v2 relies on exist in the phantom.
 
-1. Ipsilateral: a mass's distance to the nipple in CC and in MLO agree.
+1. Ipsilateral: a mass's distance to the nipple in CC and in MLO agree, so the
+   evidence in the other view of the same breast at the same nipple distance separates
+   masses from normal tissue better than one view alone (ROC AUC of both).
 2. Bilateral: a mass region differs from the same place in the other breast more
    than a normal region does, so a bilateral difference separates masses from
    normal tissue better than the intensity of one view alone (ROC AUC of both).
@@ -10,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from scipy.stats import rankdata
 
+from mommi.data.phantom.render import ViewRender
 from mommi.data.phantom.study import SyntheticStudy
 
 
@@ -25,6 +29,7 @@ class CueReport:
     normal_regions: int
     single_view_auc: float
     bilateral_auc: float
+    ipsilateral_auc: float
 
     def to_dict(self) -> dict[str, float | int]:
         return dict(self.__dict__)
@@ -62,22 +67,53 @@ def _box_mean(image: np.ndarray, box: tuple[int, int, int, int]) -> float:
     return float(image[r0:r1, c0:c1].mean())
 
 
+def _breast(image: np.ndarray) -> np.ndarray:
+    """Breast pixels: above the background, and off burnt-in film labels (small bright boxes)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((image > 0.1).astype(np.uint8), connectivity=4)
+    if count <= 1:
+        return image > 0.1
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
+def ipsilateral_evidence(view: ViewRender, ipsi: ViewRender, box: tuple[int, int, int, int],
+                         samples: int = 48) -> float:
+    """The brightest same-size box (over its breast mean) in the other view at the box's nipple distance.
+
+    Why: a mass projects into both views of its breast at about the same distance from the
+    nipple; a summation of normal tissue in one view does not repeat in the other.
+    """
+    r0, r1, c0, c1 = box
+    centre_row, centre_col = (r0 + r1) / 2.0, (c0 + c1) / 2.0
+    distance = float(np.hypot(centre_col - view.nipple[0], centre_row - view.nipple[1]))
+    breast = _breast(ipsi.image)
+    local = cv2.blur(ipsi.image, (max(c1 - c0, 1), max(r1 - r0, 1))) - float(ipsi.image[breast].mean())
+    angles = np.linspace(-np.pi / 2, np.pi / 2, samples)  # toward the chest wall (column 0)
+    cols = np.round(ipsi.nipple[0] - distance * np.cos(angles)).astype(int)
+    rows = np.round(ipsi.nipple[1] + distance * np.sin(angles)).astype(int)
+    ok = (rows >= 0) & (rows < breast.shape[0]) & (cols >= 0) & (cols < breast.shape[1])
+    rows, cols = rows[ok], cols[ok]
+    inside = breast[rows, cols]
+    return float(local[rows[inside], cols[inside]].max()) if inside.any() else 0.0
+
+
 def region_scores(
     study: SyntheticStudy, rng: np.random.Generator, normals_per_view: int = 3
-) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """(single-view score, bilateral score) for mass boxes and for random normal boxes.
+) -> tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]:
+    """(single-view, bilateral, ipsilateral score) for mass boxes and for random normal boxes.
 
     Single-view score: box mean minus the breast mean of that view. Bilateral score:
     box mean minus the mean of the same box in the contralateral view (both views
-    have the chest wall at column 0 and the nipple on the same row).
+    have the chest wall at column 0 and the nipple on the same row). Ipsilateral score:
+    the single-view score plus ``ipsilateral_evidence`` from the other view of the breast.
     """
-    masses: list[tuple[float, float]] = []
-    normals: list[tuple[float, float]] = []
+    masses: list[tuple[float, float, float]] = []
+    normals: list[tuple[float, float, float]] = []
     for key, view in study.views.items():
         lat, projection = key.split("-")
         other = study.views[f"{'R' if lat == 'L' else 'L'}-{projection}"].image
+        ipsi = study.views[f"{lat}-{'MLO' if projection == 'CC' else 'CC'}"]
         image = view.image
-        breast = image > 0.1
+        breast = _breast(image)
         breast_mean = float(image[breast].mean())
         taken = np.zeros(image.shape, bool)
         sizes = []
@@ -89,7 +125,8 @@ def region_scores(
             taken[box[0]:box[1], box[2]:box[3]] = True
             sizes.append((box[1] - box[0], box[3] - box[2]))
             value = _box_mean(image, box)
-            masses.append((value - breast_mean, value - _box_mean(other, box)))
+            single = value - breast_mean
+            masses.append((single, value - _box_mean(other, box), single + ipsilateral_evidence(view, ipsi, box)))
         candidates = np.argwhere(breast & ~taken)
         for _ in range(normals_per_view):
             h, w = sizes[rng.integers(len(sizes))] if sizes else (int(rng.integers(10, 40)),) * 2
@@ -98,7 +135,8 @@ def region_scores(
             if taken[box[0]:box[1], box[2]:box[3]].any():
                 continue
             value = _box_mean(image, box)
-            normals.append((value - breast_mean, value - _box_mean(other, box)))
+            single = value - breast_mean
+            normals.append((single, value - _box_mean(other, box), single + ipsilateral_evidence(view, ipsi, box)))
     return masses, normals
 
 
@@ -120,4 +158,5 @@ def measure_cues(studies: list[SyntheticStudy], pixel_mm: float, seed: int = 0) 
         normal_regions=len(neg),
         single_view_auc=roc_auc(pos[:, 0], neg[:, 0]),
         bilateral_auc=roc_auc(pos[:, 1], neg[:, 1]),
+        ipsilateral_auc=roc_auc(pos[:, 2], neg[:, 2]),
     )

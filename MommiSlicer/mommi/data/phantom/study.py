@@ -11,6 +11,9 @@ from mommi.data.phantom.anatomy import Breast, gland_envelope, make_gland_fields
 from mommi.data.phantom.config import ImageSize, PhantomConfig
 from mommi.data.phantom.lesions import Blob3D, make_mass
 from mommi.data.phantom.render import ViewFrame, ViewRender, render_view
+from mommi.data.phantom.render_structured import render_structured_view
+from mommi.data.phantom.structures import FineAnatomy, make_fine_anatomy, mirrored_twin
+from mommi.data.phantom.styles import Style, StyleParams, draw_style
 
 VIEWS = (("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO"))
 
@@ -24,6 +27,7 @@ class SyntheticStudy:
     density: float
     normal: bool
     masses: list[Blob3D] = field(default_factory=list)
+    style: StyleParams | None = None  # structured phantom only
 
     def masses_3d(self) -> list[dict[str, Any]]:
         rows = []
@@ -90,6 +94,44 @@ def _add_lookalikes(rng: np.random.Generator, breast: Breast, config: PhantomCon
             breast.lookalikes.append(Blob3D(p, np.array([radius] * 3), kind="lookalike"))
 
 
+def _add_structured_lookalikes(rng: np.random.Generator, breasts: dict[str, Breast]) -> None:
+    """Structured phantom: cysts (smooth, round, dense) and a focal asymmetry (one breast only).
+
+    They are not masses in the truth: a detector has to learn to leave them alone, or
+    to rank them below real masses.
+    """
+    for breast in breasts.values():
+        if rng.random() < 0.3:
+            radius = float(rng.uniform(2.5, 8.0))
+            center = _place_mass(rng, breast, radius)
+            if center is not None:
+                breast.lookalikes.append(Blob3D(center, np.array([radius] * 3), kind="cyst",
+                                                contrast=float(rng.uniform(0.3, 0.6))))
+    if rng.random() < 0.25:
+        breast = breasts["L" if rng.random() < 0.5 else "R"]
+        radius = float(rng.uniform(10.0, 20.0))
+        center = _place_mass(rng, breast, radius)
+        if center is not None:
+            radii = radius * np.array([1.0, rng.uniform(0.6, 1.0), rng.uniform(0.4, 0.8)])
+            breast.lookalikes.append(Blob3D(center, radii, kind="asymmetry", contrast=float(rng.uniform(0.15, 0.3))))
+
+
+def _structured_views(rng: np.random.Generator, breasts: dict[str, Breast], config: PhantomConfig,
+                      size: ImageSize) -> tuple[dict[str, ViewRender], StyleParams]:
+    """Fine anatomy per breast (the right one mostly a mirror twin of the left), a style, four views."""
+    left = breasts["L"]
+    axes_l = (left.a, left.b, left.c)
+    anatomy: dict[str, FineAnatomy] = {"L": make_fine_anatomy(rng, axes_l, left.gland, left.mlo_angle)}
+    right = breasts["R"]
+    anatomy["R"] = mirrored_twin(rng, anatomy["L"], (right.a, right.b, right.c), right.gland, right.mlo_angle,
+                                 config.fine_shared)
+    weights = tuple((Style(name), weight) for name, weight in config.styles)
+    style = draw_style(rng, weights)
+    views = {f"{lat}-{proj}": render_structured_view(breasts[lat], anatomy[lat], proj, size, config, style, rng)
+             for lat, proj in VIEWS}
+    return views, style
+
+
 def make_study(
     rng: np.random.Generator, config: PhantomConfig, size: ImageSize, normal: bool
 ) -> SyntheticStudy:
@@ -114,6 +156,10 @@ def make_study(
         _add_masses(rng, breasts[affected], config, first_id=1)
     for breast in breasts.values():
         _add_lookalikes(rng, breast, config)
-    views = {f"{lat}-{proj}": render_view(breasts[lat], proj, size, config, rng) for lat, proj in VIEWS}
     masses = [m for b in breasts.values() for m in b.masses]
+    if config.anatomy == "structured":
+        _add_structured_lookalikes(rng, breasts)
+        views, style = _structured_views(rng, breasts, config, size)
+        return SyntheticStudy(breasts, views, density, normal=not masses, masses=masses, style=style)
+    views = {f"{lat}-{proj}": render_view(breasts[lat], proj, size, config, rng) for lat, proj in VIEWS}
     return SyntheticStudy(breasts, views, density, normal=not masses, masses=masses)

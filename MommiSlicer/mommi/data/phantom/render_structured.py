@@ -1,0 +1,116 @@
+"""Rendering one view of the structured phantom (v3): attenuation layers, then the study's style.
+
+Why separate from ``render``: v1 and v2 must stay byte-identical for the models trained on
+them; v3 changes the physics (a compressed breast of near-constant thickness with a
+rounded edge, attenuation instead of display units, fine anatomy) and the display (film or
+FFDM, ``styles``). The geometry (view frames, blob and spicule paths, mass masks) is shared.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from mommi.data.phantom.anatomy import Breast, power_law_field
+from mommi.data.phantom.config import ImageSize, PhantomConfig
+from mommi.data.phantom.fine_render import FineGrid, fine_layer, to_image
+from mommi.data.phantom.render import (
+    MUSCLE_MAX_MM,
+    ViewFrame,
+    ViewRender,
+    _blob_path,
+    _coarse_layers,
+    _gland_fraction,
+    _spicule_path,
+    ellipsoid_chord,
+)
+from mommi.data.phantom.structures import FineAnatomy
+from mommi.data.phantom.styles import MU_EXCESS, MU_FAT, Style, StyleParams, burn_in_markers, display
+
+NIPPLE_DENSITY = 0.8
+SKIN_DENSITY = 0.6
+EDGE_WIDTH = 0.5  # width of the thinning rim, in compressed thicknesses
+SUMMATION_DENSITY = 0.5  # a v1 look-alike blob: half-dense gland, mass-like only where several overlap
+
+
+def compressed_thickness(outline: np.ndarray, full_mm: float, pixel_mm: float) -> np.ndarray:
+    """Thickness of a compressed breast: flat under the paddle, a rounded edge half as wide as the breast is thick.
+
+    Why not the ellipsoid chord: under compression the breast is a slab; only its outer
+    few cm thin out, which on film is the dark rim real mammograms show.
+    """
+    inside = cv2.distanceTransform(outline.astype(np.uint8), cv2.DIST_L2, 5) * pixel_mm
+    edge = EDGE_WIDTH * full_mm
+    depth = np.clip(inside / edge, 0.0, 1.0)
+    return (full_mm * np.sqrt(np.clip(1.0 - (1.0 - depth) ** 2, 0.0, 1.0)) * outline).astype(np.float32)
+
+
+def skin_path(thickness: np.ndarray, full_mm: float, skin_mm: float) -> np.ndarray:
+    """Path through the skin: both faces of the slab, and the tangent path through the rounded edge."""
+    radius = 0.5 * full_mm
+    x = radius - 0.5 * thickness  # distance from the edge circle's centre, from the half-chord
+    x = np.sqrt(np.clip(radius**2 - (0.5 * thickness) ** 2, 0.0, None))
+    inner = np.sqrt(np.clip((radius - skin_mm) ** 2 - x**2, 0.0, None))
+    return (thickness - 2.0 * inner) * (thickness > 0)
+
+
+def render_structured_view(breast: Breast, anatomy: FineAnatomy, projection: str, size: ImageSize,
+                           config: PhantomConfig, style: StyleParams, rng: np.random.Generator) -> ViewRender:
+    angle = 0.0 if projection == "CC" else breast.mlo_angle
+    frame = ViewFrame(angle, size, nipple_row=size.rows * (0.5 if projection == "CC" else 0.6))
+    u, v = frame.pixel_grid()
+    outline = ellipsoid_chord(u, v, (breast.a, breast.b, breast.c), angle) > 0
+    s = breast.skin_mm
+    full = 2.0 * breast.c
+    thickness = compressed_thickness(outline, full, size.pixel_mm)
+    grid = FineGrid.over(angle, size.rows, size.cols, size.pixel_mm, frame.nipple_row)
+    gland, muscle = (to_image(layer, size) for layer in _coarse_layers(breast, grid.frame(), MUSCLE_MAX_MM[projection]))
+    # every layer below in mm of gland-equivalent path; fat is the baseline
+    dense = (config.gland_coarse_weight * gland + SKIN_DENSITY * skin_path(thickness, full, s) + muscle)
+    dense += to_image(fine_layer(anatomy, grid, config.lump_weight), size) * outline
+    # glandular texture finer than the lumps: 2D power-law noise where the gland is (not 3D: a
+    # volume at this scale would not fit the speed target; the eye cannot match it between views)
+    texture = to_image(power_law_field((grid.rows, grid.cols), config.texture_beta, rng).astype(np.float32), size)
+    dense += config.texture_mm * texture * np.clip(gland / full, 0.05, 1.0)
+    dense = dense.astype(np.float32)
+
+    result = ViewRender(projection, dense, frame.to_pixel(breast.a, 0.0), float(np.rad2deg(angle)), frame.nipple_row)
+    nipple = _blob_path(breast.nipple, frame)
+    if nipple is not None:
+        path, (r0, r1, c0, c1) = nipple
+        dense[r0:r1, c0:c1] += NIPPLE_DENSITY * path
+        outline[r0:r1, c0:c1] |= path > 0
+        thickness[r0:r1, c0:c1] = np.maximum(thickness[r0:r1, c0:c1], path)
+    for node, hilum in anatomy.nodes:
+        for blob, sign in ((node, 1.0), (hilum, -1.0)):
+            rendered = _blob_path(blob, frame)
+            if rendered is not None:
+                path, (r0, r1, c0, c1) = rendered
+                dense[r0:r1, c0:c1] += sign * path
+    for blob in breast.lookalikes:
+        rendered = _blob_path(blob, frame)
+        if rendered is not None:
+            path, (r0, r1, c0, c1) = rendered
+            weight = SUMMATION_DENSITY if blob.kind == "lookalike" else blob.contrast
+            dense[r0:r1, c0:c1] += weight * path
+    result.lookalike_centers = [frame.to_pixel(*frame.to_view(b.center)[:2]) for b in breast.lookalikes]
+    for mass in breast.masses:
+        rendered = _blob_path(mass, frame)
+        if rendered is None:
+            continue
+        path, (r0, r1, c0, c1) = rendered
+        excess = mass.contrast - _gland_fraction(gland, thickness, (r0, r1, c0, c1), path)
+        dense[r0:r1, c0:c1] += excess * path
+        mask = np.zeros(dense.shape, bool)
+        mask[r0:r1, c0:c1] = path > max(0.15 * float(path.max()), 0.5)
+        result.mass_masks[mass.ident] = mask
+        spicules = _spicule_path(mass, frame)
+        if spicules is not None:
+            dense += excess * spicules * outline
+
+    attenuation = MU_FAT * thickness + MU_EXCESS * np.maximum(dense, -thickness) * outline
+    image = display(attenuation, thickness, full, style, size.pixel_mm, rng)
+    if style.style is Style.FILM:
+        image = burn_in_markers(image, outline, breast.laterality, projection, size.pixel_mm, rng)
+    result.image = np.clip(image, 0.0, 1.0).astype(np.float32)
+    return result
