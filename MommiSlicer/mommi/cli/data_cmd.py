@@ -41,7 +41,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="DICOM header variant; 'mixed' cycles through all of them")
     synth.add_argument("--phantom", choices=sorted(PHANTOMS), default=DEFAULT_PHANTOM,
                        help=f"phantom version (default {DEFAULT_PHANTOM}, the one the shipped zoo learned; v2: masses "
-                       "matched to real films in size and contrast)")
+                       "matched to real films in size and contrast; v3: v2's masses in a structured breast (fat "
+                       "lobules, Cooper's ligaments, strands, ducts, vessels, lymph nodes, cysts) shown as digitised "
+                       "film or GE-/Hologic-like FFDM, drawn per study)")
     synth.add_argument("--realism-report", type=Path, default=None, metavar="REAL_DIR",
                        help="compare synthetic studies with the real images in REAL_DIR and write "
                        "DIR/realism.md and DIR/realism.json (see below)")

@@ -11,7 +11,7 @@ truth.json: ``{"schema": "mommi-synth-truth", "version": 1, "patient_id", "study
 "size", "pixel_mm", "density", "header_variant", "views": {"L-CC": {"file", "rows", "cols",
 "nipple": [x, y], "geometry": {"angle_deg", "nipple_row", "mirrored"}, "mask_file",
 "masses": [{"id", "box": [x0, y0, x1, y1], "center": [x, y], "area_px", "pathology", "birads",
-"kind"}], "lookalikes": [[x, y], ...]}}, "masses_3d": [{"id", "laterality", "center_mm",
+"kind"}], "lookalikes": [[x, y], ...], "lookalike_kinds": [...]}}, "style": {...} (phantom v3 only), "masses_3d": [{"id", "laterality", "center_mm",
 "radii_mm", "diameter_mm", "kind", "pathology", "birads", "spicules"}]}``.
 All coordinates are pixels of the written file (origin top-left pixel centre;
 boxes are inclusive extreme pixel centres). Right breasts are stored mirrored,
@@ -77,6 +77,8 @@ def _view_truth(render: ViewRender, laterality: str, study: SyntheticStudy, file
         "mask_file": None,
         "masses": masses,
         "lookalikes": [[round(fix(x), 2), round(y, 2)] for x, y in render.lookalike_centers],
+        # what each look-alike is: "lookalike" (summation of tissue in one view), "cyst", "asymmetry"
+        "lookalike_kinds": [blob.kind for blob in study.breasts[laterality].lookalikes],
     }
     return truth, (labels if masses else None)
 
@@ -95,6 +97,9 @@ def write_study(
         "density": round(study.density, 4), "normal": study.normal, "header_variant": variant, "views": {},
         "masses_3d": study.masses_3d(),
     }
+    if study.style is not None:  # structured phantom: the acquisition style all four views share
+        truth["style"] = {key: (value.value if key == "style" else round(value, 4))
+                          for key, value in asdict(study.style).items()}
     for instance, (lat, proj) in enumerate(VIEWS, start=1):
         key = f"{lat}-{proj}"
         render = study.views[key]

@@ -40,6 +40,12 @@ volume, a mass appears in both views of its breast at almost the same distance
 from the nipple (the cone keeps lateral offsets small relative to depth), and the
 contralateral breast at the same position usually shows no such density.
 
+The structured phantom (``PhantomConfig.anatomy == "structured"``, version v3) adds the fine
+anatomy of ``structures`` (fat lobules with Cooper's ligament walls, lumps, strands, ducts,
+vessels, lymph nodes), projected by ``fine_render``; renders a compressed breast in
+attenuation units (``render_structured``); and shows it in a film or FFDM style drawn per
+study (``styles``).
+
 Everything is driven by one ``numpy.random.Generator``: the same seed gives the
 same studies, byte for byte.
 """

@@ -1,0 +1,133 @@
+"""The structured phantom (v3): fine anatomy projected consistently, styles, truth, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mommi.data.phantom.config import PHANTOMS, SIZES, ImageSize
+from mommi.data.phantom.cues import measure_cues
+from mommi.data.phantom.fine_render import FineGrid, project_lumps, project_shells
+from mommi.data.phantom.lesions import random_rotation
+from mommi.data.phantom.render_structured import compressed_thickness
+from mommi.data.phantom.structures import Lumps, Shells
+from mommi.data.phantom.study import make_study
+from mommi.data.phantom.styles import Style, StyleParams, burn_in_markers, display, draw_style
+from mommi.data.synth import synthesize
+from mommi.study import load_study
+
+V3 = PHANTOMS["v3"]
+SMALL = ImageSize("test", 0.5, 300, 240)
+
+
+def _grid(angle_deg: float) -> FineGrid:
+    return FineGrid.over(np.deg2rad(angle_deg), 600, 480, 0.25, 300.0)
+
+
+def test_a_lump_projects_its_whole_volume_into_every_view() -> None:
+    """The line integral of a 3D Gaussian, summed over the image plane, is its volume, whatever the view:
+    CC and MLO see the same object."""
+    rng = np.random.default_rng(3)
+    rotation = random_rotation(rng)
+    cov = rotation @ np.diag([4.0, 1.0, 0.5]) @ rotation.T
+    lumps = Lumps(np.array([[50.0, 5.0, -3.0]]), cov[None], np.array([1.0]))
+    volume = (2 * np.pi) ** 1.5 * np.sqrt(np.linalg.det(cov))
+    for angle in (0.0, 45.0, 60.0):
+        grid = _grid(angle)
+        canvas = np.zeros((grid.rows, grid.cols))
+        project_lumps(canvas, grid, lumps)
+        assert canvas.sum() * grid.pitch**2 == pytest.approx(volume, rel=0.02)
+
+
+def test_a_ligament_wall_projects_the_same_volume_into_cc_and_mlo() -> None:
+    """A whole spherical wall has the same volume seen from any direction; cut walls are arcs, not rings."""
+    center = np.array([[50.0, 0.0, 0.0]])
+    whole = Shells(center, np.eye(3)[None], np.array([[8.0, 8.0, 8.0]]), np.array([0.5]), np.zeros((1, 3)),
+                   np.zeros((1, 3)), np.array([0.0]))
+    expected = 4.0 / 3.0 * np.pi * (8.0**3 - 7.5**3)
+    for angle in (0.0, 50.0):
+        grid = _grid(angle)
+        canvas = np.zeros((grid.rows, grid.cols))
+        project_shells(canvas, grid, whole)
+        assert canvas.sum() * grid.pitch**2 == pytest.approx(0.7 * expected, rel=0.03)  # LIGAMENT_DENSITY
+    cut = Shells(center, np.eye(3)[None], np.array([[8.0, 8.0, 8.0]]), np.array([0.5]),
+                 np.array([[0.0, 1.0, 0.0]]), np.zeros((1, 3)), np.array([0.0]))
+    grid = _grid(0.0)
+    canvas = np.zeros((grid.rows, grid.cols))
+    project_shells(canvas, grid, cut)
+    assert canvas.sum() * grid.pitch**2 == pytest.approx(0.7 * expected / 2, rel=0.05)
+
+
+def test_compressed_thickness_is_flat_inside_and_thins_at_the_edge() -> None:
+    outline = np.zeros((200, 200), bool)
+    outline[20:180, 20:180] = True
+    thickness = compressed_thickness(outline, 50.0, 0.5)
+    assert thickness[100, 100] == pytest.approx(50.0)
+    assert 0 < thickness[100, 21] < 20.0 and thickness[100, 10] == 0.0
+    assert np.all(np.diff(thickness[100, 20:100]) >= -1e-4)
+
+
+def test_film_is_8_bit_bright_where_dense_and_labels_stay_off_the_breast() -> None:
+    rng = np.random.default_rng(0)
+    film = StyleParams(Style.FILM, 2.0, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0, 1.0)
+    attenuation = np.tile(np.linspace(0.0, 4.0, 100, dtype=np.float32), (50, 1))
+    shown = display(attenuation, np.full_like(attenuation, 50.0), 50.0, film, 0.1, rng)
+    assert np.allclose(shown * 255, np.round(shown * 255), atol=1e-4)
+    assert np.all(np.diff(shown[25, 5:-5]) >= 0) and shown[25, 0] < 0.05 and shown[25, -1] > 0.7
+    breast = np.zeros((400, 300), bool)
+    breast[:, :150] = True
+    marked = burn_in_markers(np.zeros((400, 300), np.float32), breast, "L", "MLO", 0.5, rng)
+    assert marked[:, 150:].max() > 0.8 and marked[breast].max() == 0.0
+    styles = {draw_style(np.random.default_rng(i)).style for i in range(60)}
+    assert styles == set(Style)
+
+
+@pytest.fixture(scope="module")
+def v3_studies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("v3")
+    synthesize(out, 3, seed=4, normal_fraction=0.0, phantom="v3")
+    return out
+
+
+def test_v3_is_deterministic_and_loads_as_four_views(v3_studies: Path, tmp_path: Path) -> None:
+    again = synthesize(tmp_path / "again", 1, seed=4, normal_fraction=0.0, phantom="v3")
+    first = sorted(p for p in v3_studies.iterdir() if p.is_dir())[0]
+    for name in ("L_CC.dcm", "R_MLO.dcm"):
+        assert (first / name).read_bytes() == (again[0] / name).read_bytes()
+    study = load_study(first)
+    assert len(study.images) == 4 and all(image.spacing.row_mm == SIZES["lite"].pixel_mm
+                                          for image in study.images.values())
+
+
+def test_v3_truth_is_consistent_across_the_four_views(v3_studies: Path) -> None:
+    """Each mass is in both views of its breast only, inside the breast, at about the same nipple distance;
+    the study records its style and what each look-alike is."""
+    for truth_file in sorted(v3_studies.glob("*/truth.json")):
+        truth = json.loads(truth_file.read_text())
+        assert Style(truth["style"]["style"])
+        for mass in truth["masses_3d"]:
+            lat = mass["laterality"]
+            distances = []
+            for key in (f"{lat}-CC", f"{lat}-MLO"):
+                view = truth["views"][key]
+                found = [m for m in view["masses"] if m["id"] == mass["id"]]
+                assert found, f"mass {mass['id']} missing from {key}"
+                cx, cy = found[0]["center"]
+                distances.append(np.hypot(cx - view["nipple"][0], cy - view["nipple"][1]))
+            other = "R" if lat == "L" else "L"
+            assert not any(m["id"] == mass["id"] for m in truth["views"][f"{other}-CC"]["masses"])
+            assert abs(distances[0] - distances[1]) / np.mean(distances) < 0.25
+        for view in truth["views"].values():
+            assert len(view["lookalike_kinds"]) == len(view["lookalikes"])
+            assert set(view["lookalike_kinds"]) <= {"lookalike", "cyst", "asymmetry"}
+
+
+def test_v3_cue_measurement_reports_all_three_cues() -> None:
+    studies = [make_study(np.random.default_rng([5, i]), V3, SMALL, normal=i % 4 == 0) for i in range(8)]
+    report = measure_cues(studies, SMALL.pixel_mm)
+    assert report.masses >= 4 and report.nipple_distance_within_15pct >= 0.75
+    for auc in (report.single_view_auc, report.bilateral_auc, report.ipsilateral_auc):
+        assert 0.0 <= auc <= 1.0
