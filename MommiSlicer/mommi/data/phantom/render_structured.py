@@ -48,8 +48,7 @@ def compressed_thickness(outline: np.ndarray, full_mm: float, pixel_mm: float) -
 def skin_path(thickness: np.ndarray, full_mm: float, skin_mm: float) -> np.ndarray:
     """Path through the skin: both faces of the slab, and the tangent path through the rounded edge."""
     radius = 0.5 * full_mm
-    x = radius - 0.5 * thickness  # distance from the edge circle's centre, from the half-chord
-    x = np.sqrt(np.clip(radius**2 - (0.5 * thickness) ** 2, 0.0, None))
+    x = np.sqrt(np.clip(radius**2 - (0.5 * thickness) ** 2, 0.0, None))  # ray's offset from the edge's centre
     inner = np.sqrt(np.clip((radius - skin_mm) ** 2 - x**2, 0.0, None))
     return (thickness - 2.0 * inner) * (thickness > 0)
 
