@@ -112,8 +112,11 @@ def _to_pixels(coarse: np.ndarray, u: np.ndarray, v: np.ndarray, frame: ViewFram
     return ndimage.map_coordinates(coarse, [rr, cc], order=1, mode="constant").astype(np.float32)
 
 
-def _blob_path(blob: Blob3D, frame: ViewFrame) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
-    """Path length through a blob at the pixels of its bounding square; (map, (r0, r1, c0, c1))."""
+def _blob_path(blob: Blob3D, frame: ViewFrame, n_t: int = 48) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """Path length through a blob at the pixels of its bounding square; (map, (r0, r1, c0, c1)).
+
+    ``n_t`` samples along each ray (48 in v1/v2, whose bytes must not change).
+    """
     size = frame.size
     px = size.pixel_mm
     uc, vc, tc = frame.to_view(blob.center)
@@ -126,7 +129,6 @@ def _blob_path(blob: Blob3D, frame: ViewFrame) -> tuple[np.ndarray, tuple[int, i
     step = max(px, 2.0 * radius / 96.0)
     lu = np.arange(uc - radius, uc + radius + step, step)
     lv = np.arange(vc + radius, vc - radius - step, -step)
-    n_t = 48
     lt = tc + np.linspace(-radius, radius, n_t)
     uu, vv, tt = np.meshgrid(lu, lv, lt, indexing="xy")
     local = blob.inside(frame.to_breast(uu, vv, tt)).sum(axis=-1) * (2.0 * radius / (n_t - 1))

@@ -28,7 +28,7 @@ VESSEL_DENSITY = 0.8
 #: how much of each structure a breast holds
 LOBULE_FILL = 0.35  # share of the breast volume in fat lobules (mean radius 5.5 mm)
 LUMPS_PER_CM3 = 8.0  # of glandular tissue
-STRANDS_PER_CM3 = 1.2  # of breast
+STRANDS_PER_CM3 = 3.0  # of breast
 
 
 @dataclass
@@ -216,10 +216,10 @@ def _strands(rng: np.random.Generator, axes: tuple[float, float, float], gland: 
     for start in starts:
         toward = np.array([a, 0.0, 0.0]) - start
         heading = toward / (np.linalg.norm(toward) + 1e-9) + rng.standard_normal(3) * 0.6
-        length = float(np.exp(rng.uniform(np.log(4.0), np.log(30.0))))
+        length = float(np.exp(rng.uniform(np.log(8.0), np.log(50.0))))
         points = _walk(rng, start, heading * np.sign(rng.random() - 0.3), max(int(length / 1.5), 2), 1.5, 0.04, axes)
         if len(points) > 2:
-            strands.append(Tube(points, float(rng.uniform(0.1, 0.3)), "strand", float(rng.uniform(0.6, 2.5))))
+            strands.append(Tube(points, float(rng.uniform(0.1, 0.35)), "strand", float(rng.uniform(1.0, 3.5))))
     return strands
 
 

@@ -127,7 +127,10 @@ def _structured_views(rng: np.random.Generator, breasts: dict[str, Breast], conf
                                  config.fine_shared)
     weights = tuple((Style(name), weight) for name, weight in config.styles)
     style = draw_style(rng, weights)
-    views = {f"{lat}-{proj}": render_structured_view(breasts[lat], anatomy[lat], proj, size, config, style, rng)
+    # the part of the fine 2D texture both breasts share (mirror images), one per projection
+    shared_texture = {proj: int(rng.integers(2**63)) for proj in ("CC", "MLO")}
+    views = {f"{lat}-{proj}": render_structured_view(breasts[lat], anatomy[lat], proj, size, config, style, rng,
+                                                     shared_texture[proj])
              for lat, proj in VIEWS}
     return views, style
 
@@ -151,6 +154,13 @@ def make_study(
             pectoral_slope=float(rng.uniform(0.5, 1.1)), pectoral_offset=float(rng.uniform(0.1, 0.35) * b),
             cone_slope=config.cone_slope, nipple=nipple,
         )
+    if config.anatomy == "structured":
+        # one technologist positions both breasts alike (the same MLO angle within a few degrees), and the
+        # two pectoral muscles are mirror images
+        left, right = breasts["L"], breasts["R"]
+        right.mlo_angle = left.mlo_angle + float(np.deg2rad(rng.normal(0.0, 1.5)))
+        right.pectoral_slope = left.pectoral_slope * float(rng.uniform(0.95, 1.05))
+        right.pectoral_offset = left.pectoral_offset * float(rng.uniform(0.95, 1.05))
     if not normal:
         affected = "L" if rng.random() < 0.5 else "R"
         _add_masses(rng, breasts[affected], config, first_id=1)

@@ -64,7 +64,7 @@ def draw_style(rng: np.random.Generator, weights: tuple[tuple[Style, float], ...
     style = Style(styles[int(rng.choice(len(styles), p=p / p.sum()))])
     if style is Style.FILM:
         return StyleParams(style, gradient=float(rng.uniform(1.5, 2.4)), level=float(rng.uniform(-0.3, 0.0)),
-                           blur_mm=float(rng.uniform(0.08, 0.16)), grain=float(rng.uniform(0.008, 0.018)),
+                           blur_mm=float(rng.uniform(0.08, 0.16)), grain=float(rng.uniform(0.006, 0.012)),
                            equalisation=0.0, unsharp=0.0, unsharp_mm=0.0, gamma=1.0)
     ge = style is Style.FFDM_GE
     return StyleParams(style, gradient=float(rng.uniform(2.2, 3.0) if ge else rng.uniform(1.6, 2.2)),
@@ -100,7 +100,10 @@ def display(attenuation: np.ndarray, thickness: np.ndarray, full_thickness: floa
     noise_scale = 0.1 / pixel_mm
     if params.style is Style.FILM:
         shown = _sigmoid(params.gradient * (a - fat_level - params.level))
-        shown = shown + rng.standard_normal(a.shape, dtype=np.float32) * np.float32(params.grain * noise_scale)
+        # grain clumps over about a pixel of a 0.1 mm scan (blurred white noise, renormalised)
+        grain = cv2.GaussianBlur(rng.standard_normal(a.shape, dtype=np.float32), (0, 0), max(0.05 / pixel_mm, 0.3))
+        grain /= float(grain.std()) + 1e-6
+        shown = shown + grain * np.float32(params.grain * noise_scale)
         return np.round(np.clip(shown, 0.0, 1.0) * 255.0) / 255.0  # the digitiser's 8 bits
     # FFDM: quantum noise in the log domain grows where fewer photons arrive (more attenuation)
     quantum = params.grain * noise_scale * np.exp(0.5 * (a - fat_level))
