@@ -12,7 +12,7 @@ from mommi.data.phantom.config import PHANTOMS, SIZES, ImageSize
 from mommi.data.phantom.cues import measure_cues
 from mommi.data.phantom.fine_render import FineGrid, project_lumps, project_shells
 from mommi.data.phantom.lesions import random_rotation
-from mommi.data.phantom.render_structured import compressed_thickness
+from mommi.data.phantom.render_structured import compressed_thickness, soften
 from mommi.data.phantom.structures import Lumps, Shells
 from mommi.data.phantom.study import make_study
 from mommi.data.phantom.styles import Style, StyleParams, burn_in_markers, display, draw_style
@@ -131,3 +131,14 @@ def test_v3_cue_measurement_reports_all_three_cues() -> None:
     assert report.masses >= 4 and report.nipple_distance_within_15pct >= 0.75
     for auc in (report.single_view_auc, report.bilateral_auc, report.ipsilateral_auc):
         assert 0.0 <= auc <= 1.0
+
+
+def test_extended_margins_cover_the_lexicon_and_an_ill_defined_edge_keeps_its_density() -> None:
+    kinds = {m.kind for i in range(40) for m in make_study(np.random.default_rng([12, i]), V3, SMALL, normal=False).masses}
+    assert {"lobulated", "microlobulated", "ill-defined", "spiculated"} <= kinds
+    assert kinds & {"round", "oval"}
+    path = np.zeros((20, 20), np.float32)
+    path[5:15, 5:15] = 1.0
+    soft, (r0, r1, c0, c1) = soften(path, (40, 60, 40, 60), 3.0, (200, 200))
+    assert (r0, r1, c0, c1) == (31, 69, 31, 69) and soft.sum() == pytest.approx(path.sum(), rel=1e-3)
+    assert soft.max() < 1.0 and soft[0, 0] >= 0.0

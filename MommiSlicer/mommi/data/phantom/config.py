@@ -63,6 +63,9 @@ class PhantomConfig:
     texture_beta: float = 3.0
     #: structured only: share of the fine structures the two breasts have in common (mirror images)
     fine_shared: float = 0.7
+    #: "basic": v1/v2's margins (round, oval, irregular, spiculated); "extended": + lobulated, microlobulated,
+    #: ill-defined (``lesions.vary_margin``)
+    mass_margins: str = "basic"
     #: structured only: (style, weight) drawn per study; see mommi.data.phantom.styles
     styles: tuple[tuple[str, float], ...] = (("film", 0.7), ("ffdm-ge", 0.15), ("ffdm-hologic", 0.15))
 
@@ -78,6 +81,6 @@ PHANTOMS: dict[str, PhantomConfig] = {
     "v2": PhantomConfig(mass_diameter_mm=(4.0, 40.0), mass_diameter_median_mm=18.0, mass_contrast=(0.55, 0.85),
                         mass_displaces_tissue=True),
     "v3": PhantomConfig(mass_diameter_mm=(4.0, 40.0), mass_diameter_median_mm=18.0, mass_contrast=(0.65, 1.0),
-                        mass_displaces_tissue=True, anatomy="structured"),
+                        mass_displaces_tissue=True, anatomy="structured", mass_margins="extended"),
 }
 DEFAULT_PHANTOM = "v1"

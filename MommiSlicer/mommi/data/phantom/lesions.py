@@ -36,6 +36,7 @@ class Blob3D:
     birads: str | None = None
     contrast: float = 1.0
     ident: int = 0
+    margin_blur_mm: float = 0.0  # an ill-defined margin: the projected edge fades over about this width
 
     @property
     def bounding_radius(self) -> float:
@@ -69,6 +70,8 @@ class Blob3D:
             "pathology": self.pathology,
             "birads": self.birads,
             "spicules": len(self.spicules),
+            "spicule_length_mm": round(float(np.mean([np.linalg.norm(e - b) for b, e, _ in self.spicules])), 2)
+            if self.spicules else 0.0,
         }
 
 
@@ -111,3 +114,35 @@ def make_mass(
             end = start + direction * length
             blob.spicules.append((start, end, float(rng.uniform(0.4, 1.0))))
     return blob
+
+
+def vary_margin(rng: np.random.Generator, mass: Blob3D) -> None:
+    """The margins of the structured phantom beyond v1/v2's three (BI-RADS lexicon).
+
+    Benign masses: a third become lobulated (a few broad lobes). Malignant masses that are
+    not spiculated become microlobulated (many small undulations) or ill-defined (a margin
+    that fades into the tissue). Obscured masses are not drawn as such: a mass in dense
+    tissue displaces gland of almost its own density and is obscured by the physics.
+    """
+    if mass.pathology == "benign":
+        if rng.random() < 1.0 / 3.0:
+            count = int(rng.integers(2, 5))
+            mass.harmonics = _harmonics(rng, count, (1.5, 3.0), (0.12, 0.22))
+            mass.kind = "lobulated"
+        return
+    if mass.kind == "spiculated":
+        return
+    if rng.random() < 0.5:
+        mass.harmonics = _harmonics(rng, int(rng.integers(6, 11)), (7.0, 12.0), (0.03, 0.06))
+        mass.kind = "microlobulated"
+    else:
+        mass.margin_blur_mm = float(rng.uniform(0.15, 0.3) * np.mean(mass.radii))
+        mass.kind = "ill-defined"
+
+
+def _harmonics(rng: np.random.Generator, count: int, frequency: tuple[float, float],
+               amplitude: tuple[float, float]) -> np.ndarray:
+    directions = rng.standard_normal((count, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    return np.column_stack([directions, rng.uniform(*frequency, count), rng.uniform(*amplitude, count),
+                            rng.uniform(0, 2 * np.pi, count)])

@@ -73,6 +73,18 @@ def _shared_texture(shape: tuple[int, int], beta: float, seed: int) -> np.ndarra
     return field
 
 
+def soften(path: np.ndarray, box: tuple[int, int, int, int], sigma_px: float, shape: tuple[int, ...]
+           ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A blob's path map blurred by ``sigma_px``, in a window grown by 3 sigma (clipped to the image)."""
+    r0, r1, c0, c1 = box
+    grow = int(np.ceil(3 * sigma_px))
+    nr0, nr1 = max(r0 - grow, 0), min(r1 + grow, shape[0])
+    nc0, nc1 = max(c0 - grow, 0), min(c1 + grow, shape[1])
+    padded = np.zeros((nr1 - nr0, nc1 - nc0), np.float32)
+    padded[r0 - nr0:r1 - nr0, c0 - nc0:c1 - nc0] = path
+    return cv2.GaussianBlur(padded, (0, 0), sigma_px), (nr0, nr1, nc0, nc1)
+
+
 def skin_path(thickness: np.ndarray, full_mm: float, skin_mm: float) -> np.ndarray:
     """Path through the skin: both faces of the slab, and the tangent path through the rounded edge."""
     radius = 0.5 * full_mm
@@ -134,9 +146,11 @@ def render_structured_view(breast: Breast, anatomy: FineAnatomy, projection: str
             continue
         path, (r0, r1, c0, c1) = rendered
         excess = mass.contrast - _gland_fraction(gland, thickness, (r0, r1, c0, c1), path)
-        dense[r0:r1, c0:c1] += excess * path
         mask = np.zeros(dense.shape, bool)
         mask[r0:r1, c0:c1] = path > max(0.15 * float(path.max()), 0.5)
+        if mass.margin_blur_mm > 0:  # ill-defined: the edge fades into the tissue (truth keeps the mass)
+            path, (r0, r1, c0, c1) = soften(path, (r0, r1, c0, c1), mass.margin_blur_mm / size.pixel_mm, dense.shape)
+        dense[r0:r1, c0:c1] += excess * path
         result.mass_masks[mass.ident] = mask
         spicules = _spicule_path(mass, frame)
         if spicules is not None:

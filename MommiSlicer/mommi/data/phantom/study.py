@@ -9,7 +9,7 @@ import numpy as np
 
 from mommi.data.phantom.anatomy import Breast, gland_envelope, make_gland_fields
 from mommi.data.phantom.config import ImageSize, PhantomConfig
-from mommi.data.phantom.lesions import Blob3D, make_mass
+from mommi.data.phantom.lesions import Blob3D, make_mass, vary_margin
 from mommi.data.phantom.render import ViewFrame, ViewRender, render_view
 from mommi.data.phantom.render_structured import render_structured_view
 from mommi.data.phantom.structures import FineAnatomy, make_fine_anatomy, mirrored_twin
@@ -73,6 +73,8 @@ def _add_masses(rng: np.random.Generator, breast: Breast, config: PhantomConfig,
             continue
         malignant = bool(rng.random() < config.malignant_fraction)
         mass = make_mass(rng, center, diameter, malignant, _uniform(rng, config.mass_contrast))
+        if config.mass_margins == "extended":
+            vary_margin(rng, mass)
         mass.ident = first_id + i
         breast.masses.append(mass)
 
