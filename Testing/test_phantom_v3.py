@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mommi.cli.main import main
 from mommi.data.phantom.config import PHANTOMS, SIZES, ImageSize
 from mommi.data.phantom.cues import measure_cues
 from mommi.data.phantom.fine_render import FineGrid, project_lumps, project_shells
@@ -142,3 +143,11 @@ def test_extended_margins_cover_the_lexicon_and_an_ill_defined_edge_keeps_its_de
     soft, (r0, r1, c0, c1) = soften(path, (40, 60, 40, 60), 3.0, (200, 200))
     assert (r0, r1, c0, c1) == (31, 69, 31, 69) and soft.sum() == pytest.approx(path.sum(), rel=1e-3)
     assert soft.max() < 1.0 and soft[0, 0] >= 0.0
+
+
+def test_cli_synth_v3_says_which_styles_it_drew(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synth", "--studies", "2", "--out", str(tmp_path / "s"), "--phantom", "v3", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["phantom"] == "v3" and sum(summary["styles"].values()) == 2
+    assert set(summary["styles"]) <= {style.value for style in Style}
+    assert json.loads((tmp_path / "s" / "synth.json").read_text())["config"]["anatomy"] == "structured"

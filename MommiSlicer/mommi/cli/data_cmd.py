@@ -105,11 +105,15 @@ def run_synth(args: argparse.Namespace) -> int:
     masses = sum(len(t["masses_3d"]) for t in truths)
     summary = {"out": str(args.out), "studies": len(folders), "normal_studies": sum(t["normal"] for t in truths),
                "masses": masses, "seed": args.seed, "size": args.size, "phantom": args.phantom}
+    styles = Counter(t["style"]["style"] for t in truths if "style" in t)
+    if styles:
+        summary["styles"] = dict(sorted(styles.items()))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         noun = "study" if summary["studies"] == 1 else "studies"
-        print(f"wrote {summary['studies']} {noun} ({summary['normal_studies']} normal, {masses} masses) "
+        looks = f"; styles {', '.join(f'{k} {v}' for k, v in summary['styles'].items())}" if styles else ""
+        print(f"wrote {summary['studies']} {noun} ({summary['normal_studies']} normal, {masses} masses{looks}) "
               f"to {args.out}; ground truth in each study's truth.json")
     return exit_codes.OK
 
