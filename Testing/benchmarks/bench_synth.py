@@ -44,6 +44,7 @@ def main() -> None:
     studies = [make_study(np.random.default_rng([2026, i]), PHANTOMS[args.phantom], size, normal=i % 4 == 0)
                for i in range(args.cue_studies)]
     report = measure_cues(studies, size.pixel_mm)
+    hard = measure_cues(studies, size.pixel_mm, brightest_normals=True)
     print()
     print(f"cues on {args.cue_studies} lite studies, phantom {args.phantom} ({report.masses} masses; "
           f"{report.mass_regions} mass regions vs {report.normal_regions} normal regions)")
@@ -52,6 +53,10 @@ def main() -> None:
     print(f"  AUC single-view intensity score:     {report.single_view_auc:.3f}")
     print(f"  AUC bilateral difference score:      {report.bilateral_auc:.3f}")
     print(f"  AUC ipsilateral (same nipple distance in the other view): {report.ipsilateral_auc:.3f}")
+    print(f"  against the brightest normal boxes of each view ({hard.normal_regions}), the single-view reader's "
+          f"false positives:")
+    print(f"    single {hard.single_view_auc:.3f}, bilateral {hard.bilateral_auc:.3f}, "
+          f"ipsilateral {hard.ipsilateral_auc:.3f}")
 
 
 if __name__ == "__main__":

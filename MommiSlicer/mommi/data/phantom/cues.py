@@ -79,9 +79,9 @@ def ipsilateral_evidence(view: ViewRender, ipsi: ViewRender, box: tuple[int, int
     """How much a blob the box's size stands out where the box must reappear in the other view of the breast.
 
     Why there: both views keep the distance from the chest wall (image column) and a mass keeps its
-    distance to the nipple, so its counterpart lies at the same column, at the row (above or below the
-    nipple line) that gives the same nipple distance, within 5% of that distance (98% of masses are within
-    15% and the median difference is 2%). A summation of normal
+    distance to the nipple, so its counterpart lies at the same column, on the rows (above or below the
+    nipple line) whose nipple distance is within 5% of the box's (the median difference is 2%). A
+    summation of normal
     tissue in one view does not repeat there. Blob contrast: box mean minus the mean of twice the box.
     """
     r0, r1, c0, c1 = box
@@ -91,24 +91,37 @@ def ipsilateral_evidence(view: ViewRender, ipsi: ViewRender, box: tuple[int, int
     local = cv2.blur(ipsi.image, (w, h)) - cv2.blur(ipsi.image, (2 * w, 2 * h))
     breast = _breast(ipsi.image)
     rows_total, cols_total = local.shape
-    offset = np.sqrt(max(distance**2 - (ipsi.nipple[0] - centre_col) ** 2, 0.0))
-    band = max(int(0.05 * distance), 1)
     col_lo, col_hi = max(int(centre_col - w / 4), 0), min(int(centre_col + w / 4) + 1, cols_total)
-    best = -np.inf
-    for row in (ipsi.nipple[1] - offset, ipsi.nipple[1] + offset):
-        row_lo, row_hi = max(int(row - band), 0), min(int(row + band) + 1, rows_total)
-        if row_lo >= row_hi or col_lo >= col_hi:
-            continue
-        window = breast[row_lo:row_hi, col_lo:col_hi]
-        if window.any():
-            best = max(best, float(local[row_lo:row_hi, col_lo:col_hi][window].max()))
-    return best if np.isfinite(best) else 0.0
+    rows = np.arange(rows_total)
+    at_distance = np.abs(np.hypot(ipsi.nipple[0] - centre_col, rows - ipsi.nipple[1]) - distance) <= 0.05 * distance
+    window = breast[:, col_lo:col_hi] & at_distance[:, None]
+    return float(local[:, col_lo:col_hi][window].max()) if window.any() else 0.0
+
+
+def _normal_centres(image: np.ndarray, inside: np.ndarray, free: np.ndarray, size: tuple[int, int],
+                    rng: np.random.Generator, brightest: bool) -> tuple[int, int] | None:
+    """Centre of a normal box of ``size`` wholly inside the breast: at random, or the brightest one left."""
+    h, w = size
+    fits = free & (inside > np.hypot(h, w) / 2)
+    if not fits.any():
+        return None
+    if brightest:
+        means = np.where(fits, cv2.blur(image, (w, h)), -np.inf)
+        r, c = np.unravel_index(int(np.argmax(means)), means.shape)
+        return int(r), int(c)
+    candidates = np.argwhere(fits)
+    r, c = candidates[rng.integers(len(candidates))]
+    return int(r), int(c)
 
 
 def region_scores(
-    study: SyntheticStudy, rng: np.random.Generator, normals_per_view: int = 3
+    study: SyntheticStudy, rng: np.random.Generator, normals_per_view: int = 3, brightest: bool = False
 ) -> tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]:
-    """(single-view score, bilateral score, ipsilateral evidence) for mass boxes and random normal boxes.
+    """(single-view score, bilateral score, ipsilateral evidence) for mass boxes and normal boxes.
+
+    Normal boxes are drawn at random inside the breast, or (``brightest``) where a single view
+    is most mass-like: the brightest mass-sized boxes of normal tissue, the false positives a
+    single-view reader would make and the other views must explain away.
 
     Single-view score: box mean minus the breast mean of that view. Bilateral score:
     box mean minus the mean of the same box in the contralateral view (both views
@@ -137,11 +150,18 @@ def region_scores(
             value = _box_mean(image, box)
             single = value - breast_mean
             masses.append((single, value - _box_mean(other, box), ipsilateral_evidence(view, ipsi, box)))
-        candidates = np.argwhere(breast & ~taken)
+        # a normal region is a box of a mass's size wholly inside the breast, as every mass is
+        inside = cv2.distanceTransform(breast.astype(np.uint8), cv2.DIST_L2, 5)
+        free = breast & ~taken
         for _ in range(normals_per_view):
             h, w = sizes[rng.integers(len(sizes))] if sizes else (int(rng.integers(10, 40)),) * 2
-            r, c = candidates[rng.integers(len(candidates))]
+            centre = _normal_centres(image, inside, free, (h, w), rng, brightest)
+            if centre is None:
+                continue
+            r, c = centre
             box = (max(r - h // 2, 0), r - h // 2 + h, max(c - w // 2, 0), c - w // 2 + w)
+            if brightest:  # the next one elsewhere
+                free[max(r - h, 0):r + h, max(c - w, 0):c + w] = False
             if taken[box[0]:box[1], box[2]:box[3]].any():
                 continue
             value = _box_mean(image, box)
@@ -150,13 +170,15 @@ def region_scores(
     return masses, normals
 
 
-def measure_cues(studies: list[SyntheticStudy], pixel_mm: float, seed: int = 0) -> CueReport:
+def measure_cues(studies: list[SyntheticStudy], pixel_mm: float, seed: int = 0,
+                 brightest_normals: bool = False) -> CueReport:
+    """Nipple-distance agreement and the three cue AUCs (normal boxes as ``region_scores`` draws them)."""
     rng = np.random.default_rng(seed)
     pairs = [p for s in studies for p in nipple_distances(s, pixel_mm)]
     rel = np.array([abs(a - b) / ((a + b) / 2) for a, b in pairs]) if pairs else np.array([np.nan])
     mass_scores, normal_scores = [], []
     for study in studies:
-        m, n = region_scores(study, rng)
+        m, n = region_scores(study, rng, brightest=brightest_normals)
         mass_scores += m
         normal_scores += n
     pos, neg = np.array(mass_scores), np.array(normal_scores)
