@@ -135,7 +135,8 @@ def test_v3_cue_measurement_reports_all_three_cues() -> None:
 
 
 def test_extended_margins_cover_the_lexicon_and_an_ill_defined_edge_keeps_its_density() -> None:
-    kinds = {m.kind for i in range(40) for m in make_study(np.random.default_rng([12, i]), V3, SMALL, normal=False).masses}
+    studies = [make_study(np.random.default_rng([12, i]), V3, SMALL, normal=False) for i in range(40)]
+    kinds = {mass.kind for study in studies for mass in study.masses}
     assert {"lobulated", "microlobulated", "ill-defined", "spiculated"} <= kinds
     assert kinds & {"round", "oval"}
     path = np.zeros((20, 20), np.float32)

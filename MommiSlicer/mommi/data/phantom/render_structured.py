@@ -38,7 +38,7 @@ SUMMATION_DENSITY = 0.5  # a v1 look-alike blob: half-dense gland, mass-like onl
 
 
 def compressed_thickness(outline: np.ndarray, full_mm: float, pixel_mm: float) -> np.ndarray:
-    """Thickness of a compressed breast: flat under the paddle, a rounded edge about a third as wide as the breast is thick.
+    """Thickness of a compressed breast: flat under the paddle, with a rounded rim (``EDGE_WIDTH``).
 
     Why not the ellipsoid chord: under compression the breast is a slab; only its outer
     few cm thin out, which on film is the dark rim real mammograms show.
