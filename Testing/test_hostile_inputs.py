@@ -437,3 +437,44 @@ def test_a_corrupt_rle_stream_is_a_clean_error_without_a_native_panic_on_the_ter
     assert error.path == path and "could not be decoded" in error.reason
     captured = capfd.readouterr()
     assert "panicked" not in captured.err and "stack backtrace" not in captured.err
+
+
+def test_a_killed_analysis_leaves_the_previous_result_whole_and_a_rerun_cleans_up(tmp_path: Path) -> None:
+    """Outputs are written into a hidden staging folder and swapped in: killing `mommi analyze` while it
+    writes over another study's finished result leaves that result exactly as it was."""
+    import hashlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mommi.data.synth import synthesize
+    from mommi.runtime.outputs import STAGING_PREFIX
+
+    first, second = synthesize(tmp_path / "a", 1, seed=1)[0], synthesize(tmp_path / "b", 1, seed=2)[0]
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "mommi.cli.main", "analyze"]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    assert subprocess.run([*command, str(first), "--out", str(out)], env=env, capture_output=True).returncode == 0
+
+    def files() -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir() if p.is_file()}
+
+    before = files()
+    assert "result.json" in before and "maps.npz" in before
+    run = subprocess.Popen([*command, str(second), "--out", str(out)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not any(out.glob(STAGING_PREFIX + "*")):
+        assert run.poll() is None, "the analysis finished before it could be killed while writing"
+        assert time.time() < deadline, "the analysis never started writing"
+        time.sleep(0.005)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert files() == before  # the earlier, complete result, untouched
+    assert subprocess.run([*command, str(second), "--out", str(out)], env=env, capture_output=True).returncode == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["study_uid"] == json.loads((second / "truth.json").read_text())["study_uid"]
+    assert not any(out.glob(STAGING_PREFIX + "*"))
+    assert all((out / name).is_file() for name in result["files"].values())

@@ -1,7 +1,8 @@
 """Writing a finished StudyResult to disk: result.json, maps.npz, overlays, the four-view sheet, DICOM.
 
-``result.json`` is written last and atomically: its presence means the folder is
-complete (`mommi analyze-batch` skips such studies when resumed). The probability
+Everything is written into a hidden staging folder and swapped in, ``result.json`` last: its
+presence means the folder is complete (`mommi analyze-batch` skips such studies when resumed),
+and a killed run never leaves two analyses mixed. The probability
 maps are stored as uint8 (probability x 255, rounded) so that a full-field
 mammogram's map stays a few MB compressed; ``maps.npz`` holds ``prob_<VIEW>``
 and ``mask_<VIEW>`` for every analysed view, in original pixel geometry.
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,24 +186,53 @@ def clear_previous_outputs(folder: Path) -> None:
                 path.unlink(missing_ok=True)
 
 
+#: hidden folder inside the output folder where a run writes before swapping its files in
+STAGING_PREFIX = ".mommi-writing-"
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Staging folders of runs that were killed before they swapped their files in."""
+    for path in folder.glob(STAGING_PREFIX + "*"):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _swap_in(staging: Path, folder: Path) -> None:
+    """Move a finished run's files from ``staging`` into ``folder``: old outputs out (result.json first),
+    new ones in, result.json last. Renames within one file system: the window is milliseconds."""
+    clear_previous_outputs(folder)
+    for path in sorted(staging.iterdir()):
+        if path.name != RESULT_FILE:
+            os.replace(path, folder / path.name)
+    os.replace(staging / RESULT_FILE, folder / RESULT_FILE)
+
+
 def write_outputs(result: StudyResult, study: Study, folder: Path, dicom: bool = True,
                   overlays: bool = True) -> WrittenOutputs:
-    """Every output of one study into ``folder``; result.json (listing the files) last."""
+    """Every output of one study into ``folder``, written into a fresh hidden staging folder and swapped in.
+
+    Why: maps, overlays and DICOM take seconds to write; a run killed meanwhile must leave the
+    previous complete result untouched (or, in the milliseconds of the swap, a folder without
+    result.json, visibly unfinished), never a mix of two analyses.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    clear_previous_outputs(folder)
-    written = WrittenOutputs(folder)
-    written.files["maps"] = write_maps(result, folder / MAPS_FILE).name
-    if overlays:
-        written.files.update(render_overlays(result, study, folder))
-    if dicom:
-        files, warnings = write_dicom(result, study, folder)
-        written.files.update(files)
-        written.warnings += warnings
-    document: dict[str, Any] = result.to_dict()
-    document["warnings"] = list(document["warnings"]) + written.warnings
-    document["files"] = dict(written.files)
-    temporary = folder / (RESULT_FILE + ".part")
-    temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
-    os.replace(temporary, folder / RESULT_FILE)
+    _remove_stale_staging(folder)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+    try:
+        written = WrittenOutputs(folder)
+        written.files["maps"] = write_maps(result, staging / MAPS_FILE).name
+        if overlays:
+            written.files.update(render_overlays(result, study, staging))
+        if dicom:
+            files, warnings = write_dicom(result, study, staging)
+            written.files.update(files)
+            written.warnings += warnings
+        document: dict[str, Any] = result.to_dict()
+        document["warnings"] = list(document["warnings"]) + written.warnings
+        document["files"] = dict(written.files)
+        (staging / RESULT_FILE).write_text(json.dumps(document, indent=1), encoding="utf-8")
+        _swap_in(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     written.files["result"] = RESULT_FILE
     return written
