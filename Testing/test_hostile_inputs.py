@@ -478,3 +478,80 @@ def test_a_killed_analysis_leaves_the_previous_result_whole_and_a_rerun_cleans_u
     assert result["study_uid"] == json.loads((second / "truth.json").read_text())["study_uid"]
     assert not any(out.glob(STAGING_PREFIX + "*"))
     assert all((out / name).is_file() for name in result["files"].values())
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (children, grandchildren...), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("target", ["parent", "group"])
+def test_a_killed_batch_leaves_no_worker_no_mixed_folder_and_resumes(tmp_path: Path, target: str) -> None:
+    """Kill `mommi analyze-batch` (its parent alone, or its whole process group) once one study is done:
+    no worker outlives it, summary.csv holds what was finished, and a rerun completes the rest."""
+    import csv
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mommi.data.synth import synthesize
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the worker check reads /proc")
+    root, out = tmp_path / "studies", tmp_path / "out"
+    synthesize(root, 3, seed=5)
+    command = [sys.executable, "-m", "mommi.cli.main", "analyze-batch", str(root), "--out", str(out),
+               "--workers", "2", "--no-dicom"]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    deadline, workers = time.time() + 240, set()
+    while not list(out.glob("*/result.json")):
+        assert run.poll() is None, "the batch ended before it could be killed"
+        assert time.time() < deadline, "no study finished in time"
+        workers |= _descendants(run.pid)
+        time.sleep(0.05)
+    workers |= _descendants(run.pid)
+    assert workers, "the batch started no worker process"
+    if target == "parent":
+        run.send_signal(signal.SIGKILL)
+    else:
+        os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    deadline = time.time() + 20
+    while any(_alive(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    survivors = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:120]
+                 for pid in workers if _alive(pid)}
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, f"processes outlived the killed batch: {survivors}"
+    for folder in out.iterdir():
+        if folder.is_dir() and (folder / "result.json").exists():
+            listed = json.loads((folder / "result.json").read_text())["files"].values()
+            assert all((folder / name).is_file() for name in listed)
+    assert subprocess.run(command, env=env, capture_output=True).returncode == 0
+    with (out / "summary.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 and all(row["status"] in ("done", "skipped (already done)") for row in rows)

@@ -151,10 +151,11 @@ def analyse_jobs(jobs: list[Job], workers: int = 1, zoo: Path | None = None, dev
                 if on_row is not None:
                     on_row([row for row in rows if row is not None])
         else:
-            # forkserver, not fork: a fork of a process that already runs ONNX Runtime sessions (their thread
-            # pools hold locks) can deadlock in the child; the server process is clean
-            methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            # spawn, not fork: a fork of a process that already runs ONNX Runtime sessions (their thread pools
+            # hold locks) can deadlock in the child. Not forkserver either: its workers are the server's
+            # children and hold the pipe that would tell the server the batch died, so a killed batch left
+            # server and workers running; spawned workers are the batch's own children and die with it
+            context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, initializer=_initialise,
                                      initargs=(options | {"child": True},), mp_context=context) as pool:
                 futures = [(index, pool.submit(_analyse, list(jobs[index].files), str(jobs[index].folder)))
