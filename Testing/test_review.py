@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pydicom
@@ -348,3 +350,33 @@ def test_export_on_a_full_disk_is_a_clean_error(analysed: Path, tmp_path: Path, 
     err = capsys.readouterr().err
     assert "No space left on device" in err and "nothing was exported" in err and "Traceback" not in err
     assert not (tmp_path / "batch").exists() and not list(tmp_path.glob(".batch*"))  # no staging left
+
+
+def test_a_killed_feedback_export_leaves_no_batch_and_the_next_one_cleans_up(analysed: Path, tmp_path: Path) -> None:
+    """Kill `mommi feedback export` while it stages the batch: no batch (or a complete one) at the target,
+    and the next export of that name removes the dead run's staging folder and writes a verifiable batch."""
+
+    db = tmp_path / "review.sqlite"
+    with ReviewStore(db) as reviews:
+        _reviewed(reviews, analysed)
+    env = {**os.environ, "MOMMI_REVIEW_DB": str(db)}
+    target = tmp_path / "batch"
+    command = [sys.executable, "-m", "mommi.cli.main", "feedback", "export", "--out", str(target)]
+    for _attempt in range(8):
+        run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while run.poll() is None and not list(tmp_path.glob(".batch.*")):
+            time.sleep(0.001)
+        if run.poll() is None:
+            run.send_signal(signal.SIGKILL)
+            run.wait()
+            break
+        assert run.returncode == 0  # too fast to catch: start over
+        shutil.rmtree(target)
+    else:
+        pytest.skip("the export always finished before it could be killed while staging")
+    assert not target.exists() or verify_batch(target)
+    if target.exists():
+        shutil.rmtree(target)
+    assert subprocess.run(command, env=env, capture_output=True).returncode == 0
+    assert verify_batch(target)
+    assert not list(tmp_path.glob(".batch.*"))  # the killed run's staging folder is gone too

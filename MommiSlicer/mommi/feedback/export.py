@@ -101,6 +101,17 @@ def _flat(contour: list[list[float]]) -> list[list[float]]:
     return [[round(v, 2) for point in contour for v in point]] if contour else []
 
 
+def _remove_stale_staging(target: Path) -> None:
+    """What an export of this name killed before its final rename left beside the target."""
+    for path in target.parent.glob(f".{target.name}.*"):
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.name.endswith(".zip.part"):
+            path.unlink(missing_ok=True)
+
+
 def export_batch(store: ReviewStore, out: Path, filters: ExportFilters = ExportFilters(), as_zip: bool = False,
                  salt: bytes | None = None, include_comments: bool = False) -> ExportResult:
     """Write a de-identified batch. Readers' free-text comments can name the patient, so they are left
@@ -111,6 +122,7 @@ def export_batch(store: ReviewStore, out: Path, filters: ExportFilters = ExportF
     chosen = _selected(store, filters)
     deid = Deidentifier(salt=salt if salt is not None else site_salt())
     target.parent.mkdir(parents=True, exist_ok=True)  # staging beside the target: the final move is a rename
+    _remove_stale_staging(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         counts, warnings, models = _write_content(staging, chosen, deid, include_comments)
