@@ -296,7 +296,7 @@ def test_batch_output_in_a_read_only_folder(tmp_path: Path, capsys: pytest.Captu
     assert "cannot write the results" in err and "Permission denied" in err and "Traceback" not in err
 
 
-def test_a_run_stopped_while_writing_never_leaves_an_old_result_beside_new_files(
+def test_a_run_stopped_while_writing_leaves_the_old_result_whole(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mommi.runtime import outputs
     from mommi.runtime.pipeline import Pipeline
@@ -312,12 +312,17 @@ def test_a_run_stopped_while_writing_never_leaves_an_old_result_beside_new_files
     def killed(*args: object, **kwargs: object) -> dict:
         raise KeyboardInterrupt  # stands for SIGKILL halfway through the outputs
 
+    def contents() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    before = contents()
     monkeypatch.setattr(outputs, "render_overlays", killed)
     with pytest.raises(KeyboardInterrupt):
         outputs.write_outputs(result, study, out)
-    assert not (out / "result.json").exists()  # unfinished, and visibly so
-    assert (out / "maps.npz").exists() and not list(out.glob("seg-*.dcm"))  # the old study's files are gone
+    assert contents() == before  # the first study's complete result, untouched; nothing of the second
+    assert json.loads((out / "result.json").read_text())["study_uid"] != result.study_uid
     assert (out / "notes.txt").read_text() == "the user's own file"
+    assert not list(out.glob(outputs.STAGING_PREFIX + "*"))
 
 
 def test_a_child_dies_with_its_killed_parent(tmp_path: Path) -> None:
