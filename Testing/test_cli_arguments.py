@@ -19,9 +19,20 @@ def test_min_score_outside_0_1_is_a_usage_error(command: str, value: str, tmp_pa
         main([command, str(tmp_path), "--out", str(tmp_path / "out"), "--min-score", value])
     assert info.value.code == exit_codes.USAGE
     err = capsys.readouterr().err
-    assert "--min-score" in err and "Traceback" not in err
+    assert "--min-score" in err
     cause = {"abc": "not a number", "": "not a number", "-inf": "expected one argument"}  # argparse: an option?
     assert cause.get(value, "not a score within 0..1") in err  # the cause is named
+
+
+def test_a_bad_min_score_from_the_shell_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """In a real process (in-process, argparse's exit can never show a traceback): exit 2 and one clear line."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "mommi.cli.main", "analyze", str(tmp_path), "--out",
+                          str(tmp_path / "out"), "--min-score", "nan"], capture_output=True, text=True)
+    assert run.returncode == exit_codes.USAGE
+    assert "not a score within 0..1" in run.stderr and "Traceback" not in run.stderr
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "many"])
