@@ -18,6 +18,7 @@ from scipy.stats import rankdata
 
 from mommi.data.phantom.render import ViewRender
 from mommi.data.phantom.study import SyntheticStudy
+from mommi.study.orientation import breast_mask
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,6 @@ def _box_mean(image: np.ndarray, box: tuple[int, int, int, int]) -> float:
     return float(image[r0:r1, c0:c1].mean())
 
 
-def _breast(image: np.ndarray) -> np.ndarray:
-    """Breast pixels: above the background, and off burnt-in film labels (small bright boxes)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((image > 0.1).astype(np.uint8), connectivity=4)
-    if count <= 1:
-        return image > 0.1
-    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-
-
 def ipsilateral_evidence(view: ViewRender, ipsi: ViewRender, box: tuple[int, int, int, int]) -> float:
     """How much a blob the box's size stands out where the box must reappear in the other view of the breast.
 
@@ -89,7 +82,7 @@ def ipsilateral_evidence(view: ViewRender, ipsi: ViewRender, box: tuple[int, int
     distance = float(np.hypot(centre_col - view.nipple[0], centre_row - view.nipple[1]))
     w, h = max(c1 - c0, 1), max(r1 - r0, 1)
     local = cv2.blur(ipsi.image, (w, h)) - cv2.blur(ipsi.image, (2 * w, 2 * h))
-    breast = _breast(ipsi.image)
+    breast = breast_mask(ipsi.image)
     rows_total, cols_total = local.shape
     col_lo, col_hi = max(int(centre_col - w / 4), 0), min(int(centre_col + w / 4) + 1, cols_total)
     rows = np.arange(rows_total)
@@ -136,7 +129,7 @@ def region_scores(
         other = study.views[f"{'R' if lat == 'L' else 'L'}-{projection}"].image
         ipsi = study.views[f"{lat}-{'MLO' if projection == 'CC' else 'CC'}"]
         image = view.image
-        breast = _breast(image)
+        breast = breast_mask(image)
         breast_mean = float(image[breast].mean())
         taken = np.zeros(image.shape, bool)
         sizes = []
