@@ -100,24 +100,56 @@ def summary_table(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _analyze_into(pipeline: Any, study_path: Path, out: Path, dicom: bool) -> dict[str, Any]:
+def _analyze_into(pipeline: Any, study: Any, seconds: float, out: Path, dicom: bool) -> dict[str, Any]:
     from mommi.runtime.outputs import RESULT_FILE, write_outputs
 
-    study, result = pipeline.analyze_path(study_path, progress=_progress)
+    result = pipeline.analyze(study, progress=_progress, load_seconds=seconds)
     write_outputs(result, study, out, dicom=dicom)
     return json.loads((out / RESULT_FILE).read_text(encoding="utf-8"))
 
 
+def output_folder_problem(out: Path) -> str | None:
+    """Why ``--out`` cannot be a results folder (a file, or a path under a file): a usage error found
+    before any model is loaded, instead of an OS error after the analysis."""
+    if out.exists():
+        return None if out.is_dir() else f"--out {out} is a file, not a folder"
+    for parent in out.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"--out {out} lies under {parent}, which is a file, not a folder"
+    return None
+
+
 def run_analyze(args: argparse.Namespace) -> int:
-    from mommi.errors import StudyInputError
+    from mommi.errors import NoStudyFoundError, StudyInputError
     from mommi.runtime.zoo import ZooError
 
+    problem = output_folder_problem(args.out)
+    if problem:
+        print(f"mommi analyze: {problem}", file=sys.stderr)
+        return exit_codes.USAGE
     try:
-        document = _analyze_into(_pipeline(args), args.study, args.out, not args.no_dicom)
+        pipeline = _pipeline(args)
+        study, seconds = pipeline.load(args.study)
+    except NoStudyFoundError as exc:  # nothing under the path is a mammogram
+        print(f"mommi analyze: {exc}", file=sys.stderr)
+        return exit_codes.NOTHING_FOUND
     except (StudyInputError, ZooError, ValueError, OSError) as exc:
         print(f"mommi analyze: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
+    try:
+        document = _analyze_into(pipeline, study, seconds, args.out, not args.no_dicom)
+    except OSError as exc:
+        print(f"mommi analyze: cannot write the results to {args.out}: {exc.strerror or exc}"
+              + (f" ({exc.filename})" if exc.filename else ""), file=sys.stderr)
+        return exit_codes.PROBLEMS
+    except (StudyInputError, ZooError, ValueError) as exc:
+        print(f"mommi analyze: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
     print(json.dumps(document, indent=1) if args.json else summary_table(document) + f"\n  outputs in {args.out}")
+    if study.errors:  # analysed without them: the result is complete for what could be read, but say so
+        print(f"mommi analyze: {len(study.errors)} file(s) of the study could not be read and were left out "
+              "(see the warnings above)", file=sys.stderr)
+        return exit_codes.PROBLEMS
     return exit_codes.OK
 
 
@@ -130,7 +162,9 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"writing a synthetic four-view study (seed {DEMO_SEED}) to {study_root} ...", file=sys.stderr)
         synthesize(study_root, 1, seed=DEMO_SEED, normal_fraction=0.0)
     try:
-        document = _analyze_into(_pipeline(args), study_root, args.out / "result", not args.no_dicom)
+        pipeline = _pipeline(args)
+        study, seconds = pipeline.load(study_root)
+        document = _analyze_into(pipeline, study, seconds, args.out / "result", not args.no_dicom)
     except (ZooError, ValueError, OSError) as exc:
         print(f"mommi demo: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
@@ -145,8 +179,9 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_batch(args: argparse.Namespace) -> int:
     from mommi.runtime.batch import run_batch as batch
 
-    if args.out.exists() and not args.out.is_dir():
-        print(f"mommi analyze-batch: --out {args.out} is a file, not a folder", file=sys.stderr)
+    problem = output_folder_problem(args.out)
+    if problem:
+        print(f"mommi analyze-batch: {problem}", file=sys.stderr)
         return exit_codes.USAGE
     workers, note = capped_workers(args.workers)
     if note:

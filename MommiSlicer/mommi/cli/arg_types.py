@@ -37,3 +37,17 @@ def capped_workers(requested: int) -> tuple[int, str | None]:
     if requested <= cores:
         return requested, None
     return cores, f"--workers {requested} capped to the {cores} CPU cores available"
+
+
+def iso_time(text: str) -> str:
+    """An ISO-8601 time in the review store's stored form (UTC, fixed width, so that it compares as text);
+    a time without an offset is UTC. A typo such as "last week" would otherwise filter out everything."""
+    from datetime import datetime
+
+    from mommi.feedback.store import utc_timestamp
+
+    try:
+        return utc_timestamp(datetime.fromisoformat(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time (e.g. 2026-11-30 or "
+                                         "2026-11-30T14:00+01:00)") from None

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from mommi.cli import exit_codes
+from mommi.cli.arg_types import iso_time
 
 
 def _add_store(parser: argparse.ArgumentParser) -> None:
@@ -31,8 +32,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         epilog="exit codes: 0 written; 1 nothing matched or a source image could not be read; 2 usage",
     )
     export.add_argument("--out", type=Path, required=True, metavar="DIR", help="the batch folder (or DIR.zip)")
-    export.add_argument("--since", default=None, help="only decisions at or after this time (ISO 8601)")
-    export.add_argument("--until", default=None, help="only decisions at or before this time (ISO 8601)")
+    export.add_argument("--since", type=iso_time, default=None, help="only decisions at or after this time (ISO 8601)")
+    export.add_argument("--until", type=iso_time, default=None, help="only decisions at or before this time (ISO 8601)")
     export.add_argument("--reader", default=None, help="only this reader's decisions")
     export.add_argument("--status", choices=("unread", "in progress", "done"), default=None)
     export.add_argument("--zip", action="store_true", help="write one zip file instead of a folder")

@@ -24,8 +24,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         epilog="exit codes: 0 trained; 1 no usable data; 2 usage error (or PyTorch missing)",
     )
     parser.add_argument("task", choices=("nipple", "single", "bidual", "ipsidual", "fusion", "malignancy"))
-    parser.add_argument("--manifest", type=Path, action="append", required=True,
-                        help="training manifest (repeat to combine datasets)")
+    parser.add_argument("--manifest", type=Path, action="append", default=[],
+                        help="training manifest (repeat to combine datasets; at least one --manifest or --feedback)")
     parser.add_argument("--feedback", type=Path, action="append", default=None, metavar="BATCH",
                         help="feedback export batch (folder or zip; repeat for several): readers' accepted, edited "
                         "and added masses join the training split, rejected findings are hard negatives; use with "
@@ -78,6 +78,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.manifest and not args.feedback:
+        print("mommi train: give at least one --manifest or --feedback batch to train on", file=sys.stderr)
+        return exit_codes.USAGE
     try:
         import torch
 

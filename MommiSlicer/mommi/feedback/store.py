@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sqlite3
 import sys
 import time
@@ -636,6 +637,15 @@ def _user_dirs(env: Mapping[str, str], platform: str) -> tuple[Path, Path]:
     return xdg("XDG_DATA_HOME", home / ".local" / "share"), xdg("XDG_CONFIG_HOME", home / ".config")
 
 
+def _local_path(value: str, source: str) -> Path:
+    """A database location as a file path. A URL (``mysql://host/db``) would otherwise be taken for a relative
+    path and silently create a new, empty SQLite file named after it."""
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
+        raise ReviewSettingsError(None, f"{source} names a database URL ({value}); this review store is a SQLite "
+                                  "file: give its path")
+    return Path(value).expanduser()
+
+
 def settings_path(env: Mapping[str, str] | None = None, *, platform: str | None = None) -> Path:
     """The settings file that may name the review database: ``<config dir>/mommislicer/settings.json``."""
     env = os.environ if env is None else env
@@ -659,9 +669,9 @@ def default_store_path(
     env = os.environ if env is None else env
     platform = platform or sys.platform
     if setting:
-        return Path(setting).expanduser()
+        return _local_path(setting, "the database option")
     if env.get(ENV_VAR):
-        return Path(env[ENV_VAR]).expanduser()
+        return _local_path(env[ENV_VAR], ENV_VAR)
     data_dir, _ = _user_dirs(env, platform)
     settings = settings_path(env, platform=platform)
     if settings.is_file():
@@ -675,6 +685,6 @@ def default_store_path(
         if value is not None and not isinstance(value, str):
             raise ReviewSettingsError(settings, f"{SETTINGS_KEY!r} must be a path text, got {value!r}")
         if value:
-            path = Path(value).expanduser()
+            path = _local_path(value, str(settings))
             return path if path.is_absolute() else settings.parent / path  # relative to the settings file
     return data_dir / APP_DIR / "review.sqlite"

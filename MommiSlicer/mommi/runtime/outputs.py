@@ -167,8 +167,13 @@ def _describable(result: StudyResult, name: str, image: MammoImage, folder: Path
 
 
 def _cause(exc: Exception) -> str:
-    message = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    """Our own refusal in its words; a third-party writer's failure (highdicom, pydicom) as what it is."""
+    from mommi.runtime.dicom_outputs import DicomOutputError
+
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, DicomOutputError):
+        return message.split(": ", 1)[1] if message.startswith("/") and ": " in message else message
+    return f"the DICOM writer cannot carry this file's header ({message})"
 
 
 #: every file name an analysis writes (besides result.json), as glob patterns

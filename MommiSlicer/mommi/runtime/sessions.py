@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mommi.runtime.providers import require_onnxruntime
-from mommi.runtime.zoo import verified_model_bytes
+from mommi.runtime.zoo import ZooError, verified_model_bytes
 
 DEVICES = ("auto", "cuda", "cpu")
 
@@ -33,7 +33,11 @@ class ZooModel:
         never reads (IpsiDualNet with box-shape geometry ignores the nipples), and callers
         need not know which variant of a model the zoo holds."""
         present = {i.name for i in self.session.get_inputs()}
-        return self.session.run(None, {k: v.astype(np.float32) for k, v in inputs.items() if k in present})
+        try:
+            return self.session.run(None, {k: v.astype(np.float32) for k, v in inputs.items() if k in present})
+        except Exception as exc:  # ONNX Runtime's error classes have no common base but Exception
+            raise ZooError(f"model {self.name!r} ({self.entry.get('file')}) failed to run: "
+                           f"{str(exc).splitlines()[0][:300]} (a model of another task or version?)") from None
 
 
 def load_model(name: str, manifest: Path | None = None, device: str = "auto") -> ZooModel:
@@ -47,7 +51,11 @@ def load_model(name: str, manifest: Path | None = None, device: str = "auto") ->
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(content, sess_options=options, providers=providers)
+    try:
+        session = ort.InferenceSession(content, sess_options=options, providers=providers)
+    except Exception as exc:  # ONNX Runtime raises its own classes (InvalidProtobuf, Fail, ...), no common base
+        raise ZooError(f"model {name!r}: {entry['file']} could not be loaded by ONNX Runtime "
+                       f"({str(exc).splitlines()[0][:300]})") from None
     provider = session.get_providers()[0]
     if device == "cuda" and provider != "CUDAExecutionProvider":
         raise RuntimeError(f"model {name!r}: CUDA was requested but the session got {provider}")

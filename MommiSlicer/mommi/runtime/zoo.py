@@ -45,7 +45,14 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """The manifest as a dict (an empty zoo when the file does not exist yet)."""
     if not path.exists():
         return {"schema_version": SUPPORTED_SCHEMA, "zoo_version": "0.0.0", "models": []}
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ZooError(f"the model zoo manifest {path} cannot be read: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
+        raise ZooError(f"the model zoo manifest {path} is not a zoo manifest (a JSON object whose 'models' is a "
+                       "list)")
+    return data
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
@@ -168,13 +175,13 @@ def zoo_status(manifest: Path | None = None) -> ZooStatus:
     """Read the manifest and verify every listed file; never raises."""
     manifest = manifest or default_manifest_path()
     status = ZooStatus(manifest=manifest)
-    try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not manifest.exists():
         status.problems.append(f"no model zoo manifest at {manifest}")
         return status
-    except (OSError, json.JSONDecodeError) as exc:
-        status.problems.append(f"the model zoo manifest {manifest} cannot be read: {exc}")
+    try:
+        data = read_manifest(manifest)
+    except ZooError as exc:
+        status.problems.append(str(exc))
         return status
     if data.get("schema_version") != SUPPORTED_SCHEMA:
         status.problems.append(

@@ -15,6 +15,7 @@ from pydicom.multival import MultiValue
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from mommi.errors import (
+    InvalidHeaderError,
     MissingPathError,
     NotDicomError,
     NotMammographyError,
@@ -58,6 +59,9 @@ def read_dataset(path: Path) -> Dataset:
         ds = pydicom.dcmread(path, defer_size=DEFER_SIZE)
     except InvalidDicomError:
         ds = _read_without_preamble(path)
+    except RecursionError:  # pydicom's parser recurses once per nested sequence
+        raise InvalidHeaderError(path, "the DICOM header nests sequences too deeply to be read (a damaged or "
+                                 "hostile file)") from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, EOFError):
             if not path.is_file():

@@ -152,21 +152,33 @@ def decode_display_pixels(ds: Dataset, path: Path) -> tuple[np.ndarray, str, lis
             has_voi = False
         else:
             values = _as_lut_index(apply_modality_lut(raw, ds), ds)
-            if has_voi:
-                values = apply_voi_lut(values, ds, index=0)
     except (ValueError, IndexError, KeyError, TypeError) as exc:
-        raise UnreadablePixelDataError(path, f"the VOI LUT / window in the header is invalid: {exc}") from exc
+        raise UnreadablePixelDataError(path, f"the rescale / modality LUT in the header is invalid: {exc}") from exc
+    if float(np.max(values)) == float(np.min(values)):
+        slope = ds.get("RescaleSlope")
+        raise UnsupportedImageError(path, "the image is blank: every pixel has the same value"
+                                    + (" (RescaleSlope is 0)" if slope is not None and float(slope) == 0 else ""))
 
+    voi_problem = ""
     if has_voi:
-        # the output range of this very VOI transform: every stored value through it
-        every_value = _as_lut_index(apply_modality_lut(_stored_value_range(ds, raw), ds), ds)
-        span = apply_voi_lut(every_value, ds, index=0)
-        lo, hi = float(np.min(span)), float(np.max(span))
-        source = _voi_description(ds)
-    else:
+        try:
+            windowed = apply_voi_lut(values, ds, index=0)
+            # the output range of this very VOI transform: every stored value through it
+            every_value = _as_lut_index(apply_modality_lut(_stored_value_range(ds, raw), ds), ds)
+            span = apply_voi_lut(every_value, ds, index=0)
+            lo, hi = float(np.min(span)), float(np.max(span))
+            if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+                raise ValueError("it maps every value to one level")
+            values, source = windowed, _voi_description(ds)
+        except (ValueError, IndexError, KeyError, TypeError) as exc:
+            # a window that cannot be applied does not make the image unreadable: its pixels are fine
+            voi_problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            has_voi = False
+    if not has_voi:
         lo, hi = (float(v) for v in np.percentile(values, AUTO_WINDOW_PERCENTILES))
-        source = "automatic window (no VOI LUT or window in the file)"
-        warnings.append("no window or VOI LUT in the file: an automatic window was used")
+        source = "automatic window (no usable VOI LUT or window in the file)"
+        warnings.append(f"the window / VOI LUT in the header is invalid ({voi_problem}): an automatic window was used"
+                        if voi_problem else "no window or VOI LUT in the file: an automatic window was used")
     pixels = np.clip((values - lo) / max(hi - lo, 1e-12), 0.0, 1.0).astype(np.float32)
     if photometric == "MONOCHROME1":
         pixels = 1.0 - pixels

@@ -15,12 +15,19 @@ from mommi.errors import UnsupportedImageError
 
 #: the most pixels (rows x columns) of one view the product decodes
 MAX_IMAGE_PIXELS = 40_000_000
+#: the fewest pixels on either side: a mammogram, even a thumbnail of one, is hundreds of pixels wide; a
+#: smaller image is an icon or a mistake, and the networks' grids cannot read it
+MIN_IMAGE_SIDE = 32
 
 
 def check_declared_size(rows: int, cols: int, path: Path) -> None:
-    """Refuse an image whose declared size is empty or larger than MAX_IMAGE_PIXELS, naming the file."""
+    """Refuse an image whose declared size is empty, smaller than MIN_IMAGE_SIDE or larger than MAX_IMAGE_PIXELS,
+    naming the file."""
     if rows <= 0 or cols <= 0:
         raise UnsupportedImageError(path, f"the image declares {rows} x {cols} pixels: it has no pixels")
+    if min(rows, cols) < MIN_IMAGE_SIDE:
+        raise UnsupportedImageError(path, f"the image is {cols} x {rows} pixels, too small to be a mammogram (at "
+                                          f"least {MIN_IMAGE_SIDE} pixels on each side)")
     if rows * cols > MAX_IMAGE_PIXELS:
         raise UnsupportedImageError(
             path, f"the image declares {cols} x {rows} pixels ({rows * cols / 1e6:.0f} megapixels), more than the "

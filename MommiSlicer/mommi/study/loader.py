@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import stat
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,10 +31,22 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int, Path], None]
 
 
+def _not_a_file_reason(path: Path) -> str:
+    """Why a path that is not a regular file cannot be read: opening a named pipe or a device such as
+    /dev/zero would block or never end, so they are named instead of read."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"the file does not exist or cannot be read ({exc.strerror or exc})"
+    kind = ("a named pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a folder" if stat.S_ISDIR(mode) else "a special file")
+    return f"not a regular file ({kind}); only files are read"
+
+
 def read_image(path: Path, keep_pixels: bool = True) -> MammoImage:
     """Read one file (DICOM, or PNG/PGM with a sidecar); raise a StudyInputError if unusable."""
     if not path.is_file():
-        raise MissingPathError(path, "the file does not exist or cannot be read (a broken link?)")
+        raise MissingPathError(path, _not_a_file_reason(path))
     try:
         if path.suffix.lower() in RASTER_SUFFIXES:
             profile = raster_profile(path) if sidecar_path(path) is None else None  # a sidecar is the user's word
@@ -50,7 +63,7 @@ def read_image(path: Path, keep_pixels: bool = True) -> MammoImage:
     except BaseException as exc:  # noqa: BLE001 - a reader bug must not stop the rest of the study;
         # codecs written in Rust (pylibjpeg-rle) panic on corrupt streams with pyo3's PanicException,
         # which derives from BaseException, not Exception
-        log.exception("unexpected error reading %s", path)
+        log.debug("unexpected error reading %s", path, exc_info=True)  # shown with --debug; the cause goes on
         raise StudyInputError(path, f"unexpected error while reading ({type(exc).__name__}: {exc})") from exc
 
 
@@ -112,6 +125,16 @@ def _is_unlabelled_raster(path: Path) -> bool:
     return path.suffix.lower() in RASTER_SUFFIXES and sidecar_path(path) is None and raster_profile(path) is None
 
 
+def _files_by_patient(collection: StudyCollection) -> str:
+    """Which files belong to which patient, by file name only (the terminal is no place for patient IDs)."""
+    groups: dict[str, list[str]] = {}
+    for study in collection.studies:
+        names = [image.path.name for image in study.images.values()] + [s.image.path.name for s in study.set_aside]
+        groups.setdefault(study.patient_key, []).extend(sorted(names))
+    return "; ".join(f"patient {index}: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}"
+                     for index, names in enumerate(groups.values(), 1))
+
+
 def load_study(paths: Iterable[str | Path] | str | Path, **kwargs: object) -> Study:
     """Load exactly one study; raise a typed error when there is none or more than one."""
     if isinstance(paths, (str, Path)):
@@ -125,7 +148,8 @@ def load_study(paths: Iterable[str | Path] | str | Path, **kwargs: object) -> St
     patients = {s.patient_key for s in collection.studies}
     if len(patients) > 1:
         raise MixedPatientsError(
-            where, f"the images belong to {len(patients)} different patients; open one patient at a time"
+            where, f"the images belong to {len(patients)} different patients ({_files_by_patient(collection)}); "
+                   "open one patient at a time"
         )
     if len(collection.studies) > 1:
         dates = ", ".join(s.study_date or "unknown date" for s in collection.studies)

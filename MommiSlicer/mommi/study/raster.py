@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from warnings import catch_warnings, simplefilter
@@ -55,9 +56,13 @@ class Sidecar:
     acquisition_datetime: str
 
 
+#: a sidecar holds a few short fields; anything larger is a mistake or an attack on the JSON parser
+MAX_SIDECAR_BYTES = 64_000
+
+
 def sidecar_path(image_path: Path) -> Path | None:
     for candidate in (image_path.with_name(image_path.name + ".json"), image_path.with_suffix(".json")):
-        if candidate.is_file():
+        if candidate.exists():  # a folder or pipe by that name is the user's mistake to report, not to skip
             return candidate
     return None
 
@@ -75,10 +80,16 @@ def read_sidecar(image_path: Path) -> Sidecar:
             f"a {image_path.suffix.upper().lstrip('.')} image needs a JSON sidecar "
             f"({image_path.name}.json) that says which breast and which view it shows",
         )
+    _require(path.is_file(), path, "the sidecar is not a regular file (a folder, pipe or device by that name)")
+    _require(path.stat().st_size <= MAX_SIDECAR_BYTES, path,
+             f"the sidecar is {path.stat().st_size / 1e6:.1f} MB; a sidecar holds a few fields (at most "
+             f"{MAX_SIDECAR_BYTES // 1000} kB)")
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SidecarError(path, f"the sidecar is not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise SidecarError(path, "the sidecar nests lists or objects too deeply to be read") from None
     _require(isinstance(data, dict), path, "the sidecar must be a JSON object")
     unknown = sorted(set(data) - _KNOWN_KEYS)
     _require(not unknown, path, f"unknown sidecar keys: {', '.join(unknown)}")
@@ -111,18 +122,33 @@ def read_sidecar(image_path: Path) -> Sidecar:
     _require(photometric in ("MONOCHROME1", "MONOCHROME2"), path, "'photometric' must be MONOCHROME1 or 2")
 
     patient_id = str(data.get("patient_id") or image_path.parent.name)
+    study_date = _sidecar_date(data.get("study_date"), path)
     return Sidecar(
         laterality=Laterality(lat_text),
         view_position=view,
         spacing_mm=pair,
         patient_id=patient_id,
         study_id=str(data.get("study_id") or patient_id),
-        study_date=str(data.get("study_date", "")),
+        study_date=study_date,
         chest_wall=chest_wall,
         bits_stored=bits,
         photometric=photometric,
         acquisition_datetime=str(data.get("acquisition_datetime", "")),
     )
+
+
+def _sidecar_date(value: Any, path: Path) -> str:
+    """A sidecar's study date as DICOM writes dates (YYYYMMDD), from that or ISO 8601 (YYYY-MM-DD). A date
+    that is not one would put the study under a wrong or empty date in grouping, prior matching and exports."""
+    if value is None or value == "":
+        return ""
+    text = str(value).strip()
+    for form in ("%Y%m%d", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, form).strftime("%Y%m%d")
+        except ValueError:
+            continue
+    raise SidecarError(path, f"sidecar 'study_date' {text[:40]!r} is not a date (YYYYMMDD or YYYY-MM-DD)")
 
 
 def _normalise(raw: np.ndarray, bits_stored: int | None, path: Path) -> tuple[np.ndarray, int]:
@@ -137,7 +163,7 @@ def _normalise(raw: np.ndarray, bits_stored: int | None, path: Path) -> tuple[np
     return (raw.astype(np.float32) / float(2**bits - 1)).clip(0.0, 1.0), bits
 
 
-def declared_raster_size(path: Path) -> tuple[int, int]:
+def declared_raster_size(path: Path) -> tuple[int, int] | None:
     """(rows, columns) from the file's header without decoding its pixels (Pillow reads headers lazily;
     OpenCV has no header-only read). A header Pillow cannot read is left to the decoder's own error."""
     from PIL import Image, UnidentifiedImageError
@@ -150,7 +176,7 @@ def declared_raster_size(path: Path) -> tuple[int, int]:
     except Image.DecompressionBombError as exc:  # Pillow's own, far higher limit: certainly too large
         raise UnsupportedImageError(path, f"the image declares too many pixels to decode ({exc})") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return 1, 1
+        return None
     return int(rows), int(cols)
 
 
@@ -161,8 +187,9 @@ def read_raster(path: Path, keep_pixels: bool = True, sidecar: Sidecar | None = 
     training manifest for MIAS, whose distribution has no sidecars).
     """
     sidecar = sidecar or read_sidecar(path)
-    rows_declared, cols_declared = declared_raster_size(path)
-    check_declared_size(rows_declared, cols_declared, path)
+    declared = declared_raster_size(path)
+    if declared is not None:
+        check_declared_size(*declared, path)
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None or raw.size == 0:
         raise UnreadablePixelDataError(
@@ -171,7 +198,10 @@ def read_raster(path: Path, keep_pixels: bool = True, sidecar: Sidecar | None = 
     warnings: list[str] = []
     if raw.ndim == 3:
         warnings.append("colour image converted to grey")
+    check_declared_size(raw.shape[0], raw.shape[1], path)  # a header Pillow could not read was not checked
     pixels, bits = _normalise(raw, sidecar.bits_stored, path)
+    if float(pixels.max()) == float(pixels.min()):
+        raise UnsupportedImageError(path, "the image is blank: every pixel has the same value")
     if sidecar.photometric == "MONOCHROME1":
         pixels = 1.0 - pixels
     rows, cols = pixels.shape

@@ -63,9 +63,20 @@ def _box(coco: list[float]) -> list[float]:
 
 
 def import_feedback(source: Path) -> Manifest:
+    if not Path(source).exists():
+        raise DatasetImportError(source, "this feedback batch does not exist (a folder or .zip was expected)")
     folder, manifest_data = _batch_folder(Path(source))
     folder = folder.resolve()
-    coco = json.loads((folder / "annotations.json").read_text(encoding="utf-8"))
+    try:
+        coco = json.loads((folder / "annotations.json").read_text(encoding="utf-8"))
+        return _manifest_of(source, folder, manifest_data, coco)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        # the hashes prove the files are the batch's, not that whoever signed them wrote the export's layout
+        raise DatasetImportError(source, f"annotations.json does not have a feedback batch's layout "
+                                         f"({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def _manifest_of(source: Path, folder: Path, manifest_data: dict, coco: dict) -> Manifest:
     batch = str(manifest_data.get("batch_id", ""))
     if not BATCH_ID.fullmatch(batch):  # it names files (feedback-<batch_id>.json): no path may hide in it
         raise DatasetImportError(source, f"batch_id {batch[:40]!r} is not a batch id (16 hexadecimal digits)")
