@@ -218,14 +218,20 @@ def four_view_sheet(panels: dict[str, np.ndarray], tile_height: int = 512) -> np
 
 
 def write_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """Write an RGB picture as PNG (compression 6), creating parent folders."""
+    """Write an RGB picture as PNG (compression 6), creating parent folders. Encoded in memory and written
+    by Python: cv2.imwrite reports a full disk only as False (and libpng prints to the terminal), while a
+    Python write raises the OSError that names the cause."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         bgr = cv2.cvtColor(np.ascontiguousarray(rgb, np.uint8), cv2.COLOR_RGB2BGR)
-        ok = cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
-    except (OSError, cv2.error) as exc:
-        raise OverlayError(f"could not write {path}: {exc}") from exc
+        ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    except cv2.error as exc:
+        raise OverlayError(f"could not encode {path}: {exc}") from exc
     if not ok:
-        raise OverlayError(f"could not write {path}")
+        raise OverlayError(f"could not encode {path}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(encoded.tobytes())
+    except OSError as exc:
+        raise OverlayError(f"could not write {path}: {exc.strerror or exc}") from exc
     return path
