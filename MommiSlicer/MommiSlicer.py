@@ -24,10 +24,12 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
+from slicer.util import VTKObservationMixin
 
 # MommiSlicerLib imports only the standard library, numpy, vtk and (lazily) the engine, so a
 # missing engine dependency shows as a message in the module, not as a module that fails to load.
-from MommiSlicerLib import dependencies, layout
+# compatibility runs on the Python of a Slicer too old for the engine, to say so.
+from MommiSlicerLib import compatibility, dependencies, layout
 from MommiSlicerLib.paths import resource
 
 
@@ -55,7 +57,8 @@ class MommiSlicer(ScriptedLoadableModule):
             "review each finding: accept or reject it in the findings panel, drag its box (Markups ROI) "
             "to correct it, or place a new ROI on a mammogram to add a missed mass. Every decision is "
             "stored in the review database and can be exported as a feedback batch for retraining. "
-            "On first use, press 'Install dependencies' (ONNX Runtime, pydicom plug-ins, ...).<br><br>"
+            "On first use, press 'Install dependencies' (ONNX Runtime, pydicom plug-ins, ...). Needs 3D Slicer "
+            "5.10 or newer.<br><br>"
             "<b>RESEARCH USE ONLY.</b> The models are research models trained on public and synthetic "
             "data; they are not cleared by any regulator and must not be used to diagnose, screen or "
             "treat anyone."
@@ -75,13 +78,18 @@ class MommiSlicerLogic(ScriptedLoadableModuleLogic):
     """
 
     def __init__(self):
+        from MommiSlicerLib.open_study import OpenStudy
+
         ScriptedLoadableModuleLogic.__init__(self)
-        self.nodes = None  # MommiSlicerLib.scene_builder.StudyNodes
-        self.session = None  # mommi.review.session.ReviewSession
-        self.sync = None  # MommiSlicerLib.roi_sync.RoiSync
-        self.store = None  # mommi.feedback.store.ReviewStore
-        self.outcome = None  # MommiSlicerLib.analysis_job.JobOutcome
+        self.study = OpenStudy(slicer.mrmlScene).watch_scene()  # closes with the scene
         self.opacity = 0.5
+
+    # the open study's parts, for the widget and the self-test
+    nodes = property(lambda self: self.study.nodes)
+    session = property(lambda self: self.study.session)
+    sync = property(lambda self: self.study.sync)
+    store = property(lambda self: self.study.store)
+    outcome = property(lambda self: self.study.outcome)
 
     # ------------------------------------------------------------------ input
     def inspect(self, folder: str) -> dict:
@@ -93,9 +101,10 @@ class MommiSlicerLogic(ScriptedLoadableModuleLogic):
     def dicom_files(self, item_id: int) -> list[Path]:
         """The files of a subject hierarchy item (patient, study, series or volume) in the DICOM database."""
         sh = slicer.mrmlScene.GetSubjectHierarchyNode()
-        db = slicer.dicomDatabase
-        if db is None:
-            raise ValueError("Slicer's DICOM database is not open (open the DICOM module once)")
+        db = getattr(slicer, "dicomDatabase", None)  # set by the DICOM module; absent when it is disabled
+        if db is None or not db.isOpen:
+            raise ValueError("Slicer's DICOM database is not available: enable the DICOM module and open (or "
+                             "create) a database there, or choose a study folder instead")
         files: list[str] = []
         import vtk
 
@@ -130,21 +139,9 @@ class MommiSlicerLogic(ScriptedLoadableModuleLogic):
 
     def show_result(self, outcome, reader: str, store_path: str | None = None) -> None:
         """Build the study's nodes and open the review (main thread only)."""
-        from mommi.feedback.store import ReviewStore, default_store_path
-        from mommi.review.session import ReviewSession
-        from MommiSlicerLib.roi_sync import RoiSync
-        from MommiSlicerLib.scene_builder import build_study_scene
-
-        self.close_study()
-        self.store = ReviewStore(default_store_path(store_path or None))
-        self.session = ReviewSession(self.store, outcome.folder, reader=reader)
-        self.outcome = outcome
-        self.nodes = build_study_scene(slicer.mrmlScene, outcome.study, outcome.result, self.session.findings,
-                                       result_folder=str(outcome.folder))
-        self.sync = RoiSync(slicer.mrmlScene, self.nodes, self.session,
-                            on_change=lambda finding_id: self._changed(finding_id),
-                            on_error=lambda message: slicer.util.warningDisplay(message, windowTitle="MommiSlicer"))
-        self.sync.attach()
+        self.study.open(outcome, reader, store_path,
+                        on_change=lambda finding_id: self._changed(finding_id),
+                        on_error=lambda message: slicer.util.warningDisplay(message, windowTitle="MommiSlicer"))
         layout.register_layout(slicer.mrmlScene)
 
     def _changed(self, finding_id):
@@ -158,15 +155,12 @@ class MommiSlicerLogic(ScriptedLoadableModuleLogic):
             self.sync.refresh()
 
     def close_study(self) -> None:
-        from MommiSlicerLib.scene_builder import remove_study_nodes
+        self.study.close()
 
-        if self.sync is not None:
-            self.sync.detach()
-        if self.nodes is not None:
-            remove_study_nodes(slicer.mrmlScene, self.nodes)
-        if self.store is not None:
-            self.store.close()
-        self.nodes = self.session = self.sync = self.store = self.outcome = None
+    def cleanup(self) -> None:
+        """Close the study and stop watching the scene (the module is being reloaded or Slicer exits)."""
+        self.study.close()
+        self.study.unwatch_scene()
 
     # ------------------------------------------------------------------ display (needs the GUI)
     def show_in_layout(self) -> None:
@@ -216,6 +210,7 @@ class MommiSlicerLogic(ScriptedLoadableModuleLogic):
 
         if self.store is None:
             from mommi.feedback.store import ReviewStore, default_store_path
+
             with ReviewStore(default_store_path()) as store:
                 return export_batch(store, Path(out))
         return export_batch(self.store, Path(out))
@@ -226,9 +221,23 @@ class MommiSlicerLogic(ScriptedLoadableModuleLogic):
         return save_mrb(slicer.mrmlScene, path)
 
 
-class MommiSlicerWidget(ScriptedLoadableModuleWidget):
+class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None):
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)  # observers are removed together in cleanup()
+        self.parameters = None
+
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
+        unsupported = compatibility.unsupported_reason((slicer.app.majorVersion, slicer.app.minorVersion),
+                                                       sys.version_info[:2])
+        if unsupported:  # say why instead of failing at 'Install dependencies'
+            label = qt.QLabel(unsupported)
+            label.wordWrap = True
+            self.layout.addWidget(label)
+            self.layout.addStretch(1)
+            self.logic = None
+            return
         self.logic = MommiSlicerLogic()
         self.logic.on_change = lambda finding_id: self._show_review(finding_id)
         self.job = None
@@ -310,7 +319,14 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget):
         self._panel_ready = False
 
         self.analyzeButton.connect("clicked()", self.onAnalyze)
-        self.opacitySlider.connect("valueChanged(double)", self.logic.set_overlay_opacity)
+        self.opacitySlider.connect("valueChanged(double)", self._opacity_changed)
+        self.folderEdit.connect("currentPathChanged(QString)", lambda path: self._store("study_folder", path))
+        self.folderRadio.connect("toggled(bool)", lambda on: self._store("source", "folder" if on else "dicom"))
+        self.deviceCombo.connect("currentIndexChanged(int)",
+                                 lambda i: self._store("device", self.deviceCombo.itemData(i)))
+        self.readerEdit.connect("editingFinished()", lambda: self._store("reader", self.readerEdit.text.strip()))
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.exportButton.connect("clicked()", self.onExport)
         self.saveButton.connect("clicked()", self.onSave)
         self.installButton.connect("clicked()", self.onInstall)
@@ -330,11 +346,62 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget):
         self.ui.commentEdit.connect("returnPressed()", self._comment)
         self._show_review(None)
 
+    # ------------------------------------------------------------------ lifecycle (Slicer's module template)
+    def enter(self):
+        if self.logic is not None:
+            self.initializeParameterNode()
+
+    def exit(self):
+        """Leaving the module: the study stays open for when the reader comes back; only GUI updates stop."""
+
     def cleanup(self):
+        """The module is reloaded or Slicer exits: stop the analysis, every observer, the open study."""
+        self.removeObservers()
+        if self.logic is None:
+            return
         self.timer.stop()
         if self.job is not None:
             self.job.cancel()
-        self.logic.close_study()
+        self.logic.cleanup()
+
+    def onSceneStartClose(self, caller, event):
+        """File > Close Scene: the study closes with it (``OpenStudy`` lets go of its nodes and session)."""
+        if self.job is not None:
+            self.job.cancel()
+        self.parameters = None
+
+    def onSceneEndClose(self, caller, event):
+        """The scene is empty: a fresh parameter node when the module is shown, an empty findings panel."""
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+        self._show_review(None)
+
+    def initializeParameterNode(self):
+        """The scene's parameter node (created on first use), shown in the GUI."""
+        from MommiSlicerLib.parameters import ModuleParameters
+
+        self.parameters = ModuleParameters.of(slicer.mrmlScene)
+        if not self.parameters.get("reader"):
+            self.parameters.set("reader", qt.QSettings().value("MommiSlicer/Reader", os.environ.get("USER", "")))
+        self._update_gui_from_parameters()
+
+    def _update_gui_from_parameters(self):
+        parameters = self.parameters
+        self.folderRadio.checked = parameters.get("source") == "folder"
+        self.dicomRadio.checked = not self.folderRadio.checked
+        if parameters.get("study_folder"):
+            self.folderEdit.currentPath = parameters.get("study_folder")
+        self.deviceCombo.setCurrentIndex(max(0, self.deviceCombo.findData(parameters.get("device"))))
+        self.readerEdit.text = parameters.get("reader")
+        self.opacitySlider.value = parameters.get("overlay_opacity")
+
+    def _store(self, name, value):
+        if self.parameters is not None:
+            self.parameters.set(name, value)
+
+    def _opacity_changed(self, value):
+        self._store("overlay_opacity", value)
+        self.logic.set_overlay_opacity(value)
 
     # ------------------------------------------------------------------ analysis
     def onAnalyze(self):
@@ -355,6 +422,7 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget):
                                        "Use 'Install dependencies...' first.")
             return
         qt.QSettings().setValue("MommiSlicer/Reader", self.readerEdit.text.strip())
+        self._store("reader", self.readerEdit.text.strip())
         self.job = self.logic.start_analysis(source, self.deviceCombo.currentData)
         self.analyzeButton.text = "Cancel"
         self.progressBar.setValue(0)
@@ -629,8 +697,10 @@ class MommiSlicerTest(ScriptedLoadableModuleTest):
         self.assertTrue((batch.path / "manifest.json").is_file())
         mrb = logic.save_scene(work / "study.mrb")
         rois = len(nodes.rois)
-        logic.close_study()
-        slicer.mrmlScene.Clear(0)
+        slicer.mrmlScene.Clear(0)  # File > Close Scene: the study closes with the scene
+        self.assertIsNone(logic.session)
+        self.assertIsNone(logic.nodes)
+        self.assertIsNone(logic.sync)
         slicer.util.loadScene(str(mrb))
         again = find_study_nodes(slicer.mrmlScene)
         self.assertIsNotNone(again)

@@ -11,6 +11,9 @@ without slicer-core.
 
 from __future__ import annotations
 
+import ast
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from MommiSlicerLib.appearance import AMBER, GREEN, GREY, RED, heat_rgba, malign
 from MommiSlicerLib.geometry import ViewGeometry, box_to_roi, ras_bounds_to_box  # noqa: E402
 
 RESOURCES = MODULE_DIR.parent / "Resources"
+SLICER_API = Path(__file__).resolve().parent / "slicer_api.json"
 
 
 # ---------------------------------------------------------------------- pure Python (always run)
@@ -79,34 +83,69 @@ def test_missing_conflict_and_restart_decisions() -> None:
     assert dependencies.not_ready(RESOURCES, {**everything, "pydicom": "2.4"}.get)[0] == "pydicom>=3.0,<4"
 
 
-def test_installer_prefers_pip_ensure_and_falls_back_to_pip_install() -> None:
+def _with_signature(name: str, parameters: str, calls: list) -> object:
+    """A function with exactly the parameters Slicer's own has (recorded in slicer_api.json from Slicer's
+    source), recording how it was called: binding fails, as in Slicer, on a keyword it does not take."""
+    namespace: dict = {}
+    exec(f"def {name}({parameters}):\n    calls.append(('{name}', dict(locals())))", {"calls": calls}, namespace)
+    return namespace[name]
+
+
+def test_installer_uses_slicer_packaging_pip_ensure_with_its_real_signature() -> None:
+    api = json.loads(SLICER_API.read_text())["signatures"]
     calls: list[tuple] = []
 
     class Util:
-        @staticmethod
-        def pip_install(text):
-            calls.append(("pip_install", text))
+        pip_install = staticmethod(_with_signature("pip_install", api["slicer.util.pip_install"], calls))
 
-    class Pydeps:
-        @staticmethod
-        def pip_ensure(requirements, **kwargs):
-            calls.append(("pip_ensure", [str(r) for r in requirements], kwargs))
+    class Packaging:
+        pip_ensure = staticmethod(_with_signature("pip_ensure", api["slicer.packaging.pip_ensure"], calls))
 
-    class Old:  # a Slicer without pip_ensure
+    class Slicer510:  # no slicer.packaging.pip_ensure before 5.12
         util = Util()
 
-    class New(Old):
-        pydeps = Pydeps()
+    class Slicer512(Slicer510):
+        packaging = Packaging()
 
-    how, install = dependencies.installer(New())
+    how, install = dependencies.installer(Slicer512())
     install(["numpy>=1.24", "onnxruntime>=1.17"])
-    assert how == "slicer.pydeps.pip_ensure"
-    assert calls[-1] == ("pip_ensure", ["numpy>=1.24", "onnxruntime>=1.17"],
-                         {"prompt_install": False, "requester": "MommiSlicer"})
-    how, install = dependencies.installer(Old())
+    assert how == "slicer.packaging.pip_ensure"
+    name, arguments = calls[-1]
+    assert name == "pip_ensure" and arguments["requirements"] == ["numpy>=1.24", "onnxruntime>=1.17"]
+    # the module asked already and says once whether to restart: neither of pip_ensure's dialogs
+    assert arguments["prompt_install"] is False and arguments["prompt_restart"] is False
+    assert arguments["requester"] == "MommiSlicer"
+    how, install = dependencies.installer(Slicer510())
     install(["numpy>=1.24", "pydicom>=3.0,<4"])
     assert how == "slicer.util.pip_install"
-    assert calls[-1] == ("pip_install", "numpy>=1.24 pydicom>=3.0,<4")
+    assert calls[-1] == ("pip_install", {"requirements": "numpy>=1.24 pydicom>=3.0,<4"})
+
+
+def test_no_slicer_pydeps_anywhere_in_the_module() -> None:
+    """slicer.pydeps never shipped in a Slicer release (slicer.packaging did, in 5.12)."""
+    sources = [MODULE_DIR / "MommiSlicer.py", *sorted((MODULE_DIR / "MommiSlicerLib").glob("*.py"))]
+    assert not [p.name for p in sources if "pydeps" in p.read_text(encoding="utf-8")]
+
+
+def test_an_old_slicer_is_told_why_on_load() -> None:
+    from MommiSlicerLib.compatibility import MIN_SLICER, unsupported_reason
+
+    assert MIN_SLICER == (5, 10)
+    reason = unsupported_reason((5, 8), (3, 9))
+    assert "5.10 or newer" in reason and "Slicer 5.8" in reason and "Python 3.9" in reason
+    assert unsupported_reason((5, 10), (3, 9)) is not None  # a 5.10 build on an old Python cannot install either
+    assert unsupported_reason((5, 10), (3, 12)) is None and unsupported_reason((6, 0), (3, 13)) is None
+    # what the module imports before it can say so must parse on Slicer 5.8's Python 3.9
+    for name in ("MommiSlicer.py", "MommiSlicerLib/__init__.py", "MommiSlicerLib/compatibility.py",
+                 "MommiSlicerLib/dependencies.py", "MommiSlicerLib/layout.py", "MommiSlicerLib/paths.py"):
+        ast.parse((MODULE_DIR / name).read_text(encoding="utf-8"), feature_version=(3, 9))
+
+
+def test_the_self_test_is_registered_with_ctest() -> None:
+    cmake = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert re.search(r"if\(BUILD_TESTING\)\s*(#[^\n]*\n\s*)*slicer_add_python_unittest\(SCRIPT \$\{MODULE_NAME\}\.py\)",
+                     cmake)
+    assert "WITH_GENERIC_TESTS" in cmake
 
 
 def test_module_loads_without_the_engine_dependencies() -> None:
@@ -426,3 +465,66 @@ def test_scene_survives_an_mrb_round_trip(built, analysed, tmp_path) -> None:
         resumed.detach()
     finally:
         other.close()
+
+
+def test_closing_the_scene_closes_the_study_and_the_next_roi_goes_to_the_new_study(analysed, tmp_path) -> None:
+    """File > Close Scene, then another study: an ROI placed next is recorded against the new study only."""
+    from MommiSlicerLib.open_study import OpenStudy
+    from mommi.data.synth import synthesize
+
+    context = scene_io.standalone_context()
+    closed = []
+    study = OpenStudy(context.scene).watch_scene()
+    study.on_scene_closed = lambda: closed.append(True)
+    try:
+        study.open(analysed, "dr-a", tmp_path / "review.sqlite")
+        first_uid, first_sync = study.session.study_uid, study.sync
+        context.scene.Clear(0)
+        assert closed == [True] and not study.is_open
+        assert study.nodes is None and study.sync is None and study.store is None
+        assert not first_sync._scene_tags and not first_sync._observed  # the old ROI sync observes nothing
+        (folder,) = synthesize(tmp_path / "second", 1, seed=11, normal_fraction=0.0)
+        job = AnalysisJob(folder, device="cpu", results_root=tmp_path / "results").start()
+        state = job.wait(timeout=300)
+        assert state.status == "done", state.message
+        study.open(job.outcome, "dr-a", tmp_path / "review.sqlite")
+        second_uid = study.session.study_uid
+        assert second_uid != first_uid
+        volume = study.nodes.volumes["L-MLO"]
+        centre, size = box_to_roi([20.0, 30.0, 60.0, 75.0], ijk_to_ras_of(volume))
+        roi = context.scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "R")
+        roi.CreateDefaultDisplayNodes()
+        roi.SetCenter(*centre)
+        roi.SetSize(*size)
+        store = study.store
+        assert [e.action for e in store.events(second_uid) if e.action == "add_finding"] == ["add_finding"]
+        assert not [e for e in store.events(first_uid) if e.action == "add_finding"]
+    finally:
+        study.close()
+        study.unwatch_scene()
+        context.close()
+
+
+def test_the_parameter_node_is_a_scene_singleton_with_typed_fields() -> None:
+    if not HAVE_MRML:
+        pytest.skip(WHY)
+    from MommiSlicerLib.parameters import ModuleParameters
+
+    context = scene_io.standalone_context()
+    try:
+        parameters = ModuleParameters.of(context.scene)
+        assert parameters.get("device") == "auto" and parameters.get("overlay_opacity") == 0.5
+        parameters.set("device", "cpu")
+        parameters.set("overlay_opacity", 0.3)
+        parameters.set("reader", "dr-a")
+        again = ModuleParameters.of(context.scene)  # the same node, not a second one
+        assert again.node is parameters.node
+        assert (again.get("device"), again.get("overlay_opacity"), again.get("reader")) == ("cpu", 0.3, "dr-a")
+        with pytest.raises(ValueError, match="device"):
+            parameters.set("device", "tpu")
+        parameters.node.SetParameter("overlay_opacity", "lots")  # an edited scene file
+        assert parameters.get("overlay_opacity") == 0.5
+        context.scene.Clear(1)  # a full close also removes singletons: a fresh node with defaults
+        assert ModuleParameters.of(context.scene).get("device") == "auto"
+    finally:
+        context.close()

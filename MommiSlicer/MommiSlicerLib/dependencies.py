@@ -11,12 +11,13 @@ agreed. The decision logic is plain Python here so it is tested in CI:
 - ``missing(requirements)``: the ones not satisfied by what is installed.
 - ``restart_needed(installed)``: installing over a module already imported in this process
   (numpy, or the other ONNX Runtime) only takes effect after a restart.
-- ``installer()``: ``pip_ensure`` where the Slicer version has it (``slicer.pydeps`` from 5.11;
-  ``slicer.packaging`` in some builds), ``slicer.util.pip_install`` otherwise.
+- ``installer()``: ``slicer.packaging.pip_ensure`` where the Slicer has it (5.12 and newer),
+  ``slicer.util.pip_install`` otherwise (5.10, 5.11).
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import re
 import sys
@@ -120,24 +121,24 @@ def _installed_version(name: str) -> str | None:
 
 
 def installer(slicer_module: object) -> tuple[str, Callable[[list[str]], None]]:
-    """(how, install function) for this Slicer: ``pip_ensure`` if it exists, else ``pip_install``.
+    """(how, install function) for this Slicer: ``slicer.packaging.pip_ensure`` (Slicer 5.12 and newer) if
+    it exists, else ``slicer.util.pip_install``.
 
-    The user has already agreed in the module's own dialog, so pip_ensure's prompt is off.
+    The user has already agreed in the module's own dialog, and the module says once whether a restart
+    is needed, so pip_ensure's own install prompt and restart prompt are both off (two dialogs otherwise).
     """
-    for holder_name in ("pydeps", "packaging"):
-        holder = getattr(slicer_module, holder_name, None)
-        if holder is None:
-            try:
-                holder = __import__(f"slicer.{holder_name}", fromlist=["pip_ensure"])
-            except ImportError:
-                holder = None
-        ensure = getattr(holder, "pip_ensure", None) if holder is not None else None
-        if ensure is not None:
-            def run_ensure(requirements: list[str], ensure: Callable = ensure) -> None:
-                from packaging.requirements import Requirement
-
-                ensure([Requirement(r) for r in requirements], prompt_install=False, requester="MommiSlicer")
-            return f"slicer.{holder_name}.pip_ensure", run_ensure
+    packaging = getattr(slicer_module, "packaging", None)
+    if packaging is None:
+        try:
+            packaging = importlib.import_module("slicer.packaging")
+        except ImportError:
+            packaging = None
+    ensure = getattr(packaging, "pip_ensure", None)
+    if callable(ensure):
+        def run_ensure(requirements: list[str], ensure: Callable = ensure) -> None:
+            # pip_ensure takes requirement strings or packaging Requirements (Slicer/Base/Python/slicer/packaging.py)
+            ensure(list(requirements), prompt_install=False, prompt_restart=False, requester="MommiSlicer")
+        return "slicer.packaging.pip_ensure", run_ensure
     util = getattr(slicer_module, "util")
 
     def run_pip_install(requirements: list[str]) -> None:

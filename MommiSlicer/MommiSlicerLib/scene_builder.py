@@ -296,6 +296,7 @@ def find_study_nodes(scene: Any, study_uid: str | None = None) -> StudyNodes | N
     """The study's nodes found by their attributes (e.g. in a reloaded .mrb); None if absent."""
     def by_class(name: str) -> list[Any]:
         collection = scene.GetNodesByClass(name)
+        collection.UnRegister(None)  # the C++ method returns a new collection the caller owns (as slicer.util does)
         return [collection.GetItemAsObject(i) for i in range(collection.GetNumberOfItems())]
 
     tables = [t for t in by_class("vtkMRMLTableNode") if t.GetAttribute(ROLE) == "findings"

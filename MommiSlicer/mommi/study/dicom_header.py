@@ -201,7 +201,7 @@ def _pair(ds: Dataset, keyword: str) -> tuple[float, float] | None:
     if value is None:
         return None
     try:
-        values = value if isinstance(value, MultiValue | list | tuple) else [value]
+        values = value if isinstance(value, (MultiValue, list, tuple)) else [value]
         numbers = [float(v) for v in values]
     except (TypeError, ValueError):
         return None
