@@ -350,6 +350,17 @@ def _non_utf8_batch(ws: Workspace) -> list[str]:
     return ["analyze-batch", str(root), "--out", str(ws.out), "--no-dicom"]
 
 
+def _two_study_batch(ws: Workspace, *options: str) -> list[str]:
+    root = ws.folder / "root"
+    shutil.copytree(ws.good_study(), root / "one")
+    shutil.copytree(ws.good_study(), root / "two")
+    for file in (root / "two").iterdir():  # a second study, not a duplicate of the first
+        ds = pydicom.dcmread(file)
+        ds.StudyInstanceUID, ds.SOPInstanceUID, ds.PatientID = ds.StudyInstanceUID + ".2", ds.SOPInstanceUID + ".2", "P2"
+        ds.save_as(file)
+    return ["analyze-batch", str(root), "--out", str(ws.out), "--no-dicom", *options]
+
+
 def _batch_one_broken(ws: Workspace) -> list[str]:
     root = ws.folder / "root"
     shutil.copytree(ws.good_study(), root / "good")
@@ -728,6 +739,10 @@ CASES: list[Case] = [
     Case("no-command", O, lambda ws: [], USAGE, r"required|COMMAND|command", None),
     Case("export-since-garbage", O, lambda ws: ["feedback", "export", "--out", str(ws.out), "--since", "last week",
          "--db", str(ws.folder / "r.sqlite")], USAGE, r"since|date", None),
+    Case("device-cuda-without-a-gpu", O, lambda ws: ["analyze", str(ws.good_study()), "--out", str(ws.out), "--device",
+         "cuda"], PROBLEMS, r"CUDA is not used: ", None),
+    Case("batch-with-two-workers-and-no-zoo", O, lambda ws: _two_study_batch(ws, "--workers", "2", "--zoo",
+         str(ws.folder / "no-zoo")), PROBLEMS, r"2 failures", "summary.csv"),
     Case("zoo-does-not-exist", O, lambda ws: _analyze_with_zoo(ws, ws.folder / "no-zoo"), PROBLEMS,
          r"zoo|manifest|not found|does not exist", "no-zoo"),
     # ---------------------------------------------------------------- zoo manifests and models

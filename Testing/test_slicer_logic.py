@@ -78,7 +78,7 @@ def test_missing_conflict_and_restart_decisions() -> None:
     everything = {"numpy": "2.0", "pydicom": "3.0.1", "pylibjpeg": "2.0", "pylibjpeg-libjpeg": "2.3",
                   "pylibjpeg-openjpeg": "2.4", "pylibjpeg-rle": "2.1", "opencv-python-headless": "4.10",
                   "scipy": "1.14", "highdicom": "0.23", "pillow": "11.0", "tqdm": "4.66"}
-    assert dependencies.not_ready(RESOURCES, {**everything, "onnxruntime-gpu": "1.20"}.get) == []
+    assert dependencies.not_ready(RESOURCES, {**everything, "onnxruntime-gpu": "1.31.1"}.get) == []
     assert dependencies.not_ready(RESOURCES, everything.get) == ["onnxruntime>=1.17"]
     assert dependencies.not_ready(RESOURCES, {**everything, "pydicom": "2.4"}.get)[0] == "pydicom>=3.0,<4"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from mommi import __version__
 from mommi.errors import RuntimeSetupError
-from mommi.runtime.providers import detect_flavour, probe_providers
+from mommi.runtime.providers import cuda_status, detect_flavour, probe_providers
 from mommi.runtime.zoo import zoo_status
 
 DEPENDENCIES = (
@@ -50,8 +50,10 @@ def collect_info() -> dict[str, Any]:
     try:
         providers = [p.to_dict() for p in probe_providers()]
         provider_error = None
+        usable, reason = cuda_status()
     except RuntimeSetupError as exc:
         providers, provider_error = [], str(exc)
+        usable, reason = False, None
     zoo = zoo_status()
     problems = [p for p in (flavour.problem, provider_error) if p] + zoo.problems
     return {
@@ -61,6 +63,7 @@ def collect_info() -> dict[str, Any]:
         "dependencies": dependency_versions(),
         "onnxruntime": flavour.to_dict(),
         "execution_providers": providers,
+        "cuda": {"usable": usable, "why_not": reason},
         "dicom_decoders": dicom_decoders(),
         "model_zoo": zoo.to_dict(),
         "problems": list(dict.fromkeys(problems)),

@@ -120,7 +120,7 @@ def output_folder_problem(out: Path) -> str | None:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    from mommi.errors import NoStudyFoundError, StudyInputError
+    from mommi.errors import NoStudyFoundError, RuntimeSetupError, StudyInputError
     from mommi.runtime.zoo import ZooError
 
     problem = output_folder_problem(args.out)
@@ -133,7 +133,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     except NoStudyFoundError as exc:  # nothing under the path is a mammogram
         print(f"mommi analyze: {exc}", file=sys.stderr)
         return exit_codes.NOTHING_FOUND
-    except (StudyInputError, ZooError, ValueError, OSError) as exc:
+    except (StudyInputError, ZooError, RuntimeSetupError, ValueError, OSError) as exc:
         print(f"mommi analyze: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
     try:
@@ -142,7 +142,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         print(f"mommi analyze: cannot write the results to {args.out}: {exc.strerror or exc}"
               + (f" ({exc.filename})" if exc.filename else ""), file=sys.stderr)
         return exit_codes.PROBLEMS
-    except (StudyInputError, ZooError, ValueError) as exc:
+    except (StudyInputError, ZooError, RuntimeSetupError, ValueError) as exc:
         print(f"mommi analyze: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
     print(json.dumps(document, indent=1) if args.json else summary_table(document) + f"\n  outputs in {args.out}")
@@ -155,6 +155,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from mommi.data.synth import synthesize
+    from mommi.errors import RuntimeSetupError
     from mommi.runtime.zoo import ZooError
 
     study_root = args.out / "study"
@@ -165,7 +166,7 @@ def run_demo(args: argparse.Namespace) -> int:
         pipeline = _pipeline(args)
         study, seconds = pipeline.load(study_root)
         document = _analyze_into(pipeline, study, seconds, args.out / "result", not args.no_dicom)
-    except (ZooError, ValueError, OSError) as exc:
+    except (ZooError, RuntimeSetupError, ValueError, OSError) as exc:
         print(f"mommi demo: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
     print(summary_table(document))
@@ -177,18 +178,30 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_batch(args: argparse.Namespace) -> int:
+    from mommi.errors import RuntimeSetupError
     from mommi.runtime.batch import run_batch as batch
+    from mommi.runtime.zoo import ZooError
 
     problem = output_folder_problem(args.out)
     if problem:
         print(f"mommi analyze-batch: {problem}", file=sys.stderr)
         return exit_codes.USAGE
+    if args.device == "cuda":  # said once, before any worker starts, rather than once per study
+        from mommi.runtime.providers import cuda_status
+
+        usable, reason = cuda_status()
+        if not usable:
+            print(f"mommi analyze-batch: {reason}", file=sys.stderr)
+            return exit_codes.PROBLEMS
     workers, note = capped_workers(args.workers)
     if note:
         print(f"mommi analyze-batch: {note}", file=sys.stderr)
     try:
         summary = batch(args.root, args.out, workers, zoo=args.zoo, device=args.device, min_score=args.min_score,
                         dicom=not args.no_dicom, progress=sys.stderr.isatty())
+    except (ZooError, RuntimeSetupError) as exc:  # the set-up, before any study: nothing can be analysed
+        print(f"mommi analyze-batch: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
     except OSError as exc:  # the output folder cannot be created or written (read-only, full disk)
         print(f"mommi analyze-batch: cannot write the results to {args.out}: {exc.strerror or exc}"
               + (f" ({exc.filename})" if exc.filename else ""), file=sys.stderr)

@@ -36,6 +36,8 @@ def _render(info: dict[str, Any]) -> str:
         lines.append(f"  {mark} {probe['provider']:<28} {probe['detail']}")
     if not info["execution_providers"]:
         lines.append("  (none: ONNX Runtime is missing)")
+    cuda = info["cuda"]
+    lines.append("GPU: CUDA is used" if cuda["usable"] else f"GPU: {cuda['why_not'] or 'CUDA is not used'}")
     lines += ["", "DICOM compressed transfer syntaxes that decode here:"]
     for syntax, plugins in info["dicom_decoders"].items():
         lines.append(f"  {syntax:<70} {', '.join(plugins) or 'NO DECODER'}")

@@ -76,7 +76,10 @@ def _initialise(options: dict[str, Any]) -> None:
     if options.get("child"):
         die_with_parent()  # a killed batch must not leave its workers analysing on
 
-    _worker["pipeline"] = Pipeline(manifest_path_of(options["zoo"]), options["device"], options["min_score"])
+    try:
+        _worker["pipeline"] = Pipeline(manifest_path_of(options["zoo"]), options["device"], options["min_score"])
+    except Exception as exc:  # an initializer that raises breaks the whole pool: keep it, fail each study with it
+        _worker["setup_error"] = exc
     _worker["dicom"] = options["dicom"]
     _worker["overlays"] = options.get("overlays", True)
 
@@ -104,6 +107,8 @@ def _analyse(files: list[str], folder: str) -> dict[str, Any]:
     start = time.perf_counter()
     row: dict[str, Any] = {"folder": Path(folder).name, "status": "failed"}
     try:
+        if "setup_error" in _worker:
+            raise _worker["setup_error"]
         pipeline = _worker["pipeline"]
         study, seconds = pipeline.load([Path(f) for f in files])
         row.update(study_uid=study.study_uid, patient_key=study.patient_key)

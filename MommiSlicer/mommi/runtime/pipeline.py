@@ -70,6 +70,7 @@ class Pipeline:
                  size: str = "lite", decode_processes: int = 1) -> None:
         """``min_score`` None: the zoo's operating point (``reporting_threshold``)."""
         self.zoo, self.device = zoo, device
+        self._cuda_reason: str | None = None
         default, self.operating_point = reporting_threshold(zoo)
         self.min_score = default if min_score is None else float(min_score)
         #: the zoo operating point's cap on marks per view; a caller's own --min-score shows every mark above it
@@ -102,6 +103,16 @@ class Pipeline:
 
     def models(self) -> dict[str, str]:
         return {m.name: m.entry["sha256"] for m in self._loaded()}
+
+    def cuda_fallback(self) -> str | None:
+        """With ``auto`` on the GPU build, why the sessions run on the CPU (None: CUDA used, or not expected)."""
+        from mommi.runtime.providers import CUDA, cuda_status, detect_flavour
+
+        if self.device != "auto" or detect_flavour().name != "gpu" or all(p == CUDA for p in self.providers().values()):
+            return None
+        if self._cuda_reason is None:
+            self._cuda_reason = cuda_status()[1] or "CUDA is not used by some models (their sessions got the CPU)"
+        return self._cuda_reason
 
     def providers(self) -> dict[str, str]:
         """The execution provider each session really got (a CUDA request can leave some on the CPU)."""
@@ -181,6 +192,9 @@ class Pipeline:
             warnings.append("malignancy classifier not in the model zoo: findings have no malignancy probability "
                             "or BI-RADS estimate")
         done("malignancy")
+        fallback = self.cuda_fallback()
+        if fallback:
+            warnings.append(fallback)
         timings["total"] = sum(timings.values())
         return StudyResult(
             study_uid=study.study_uid, patient_key=study.patient_key, views=views, findings=findings,

@@ -16,13 +16,18 @@ from typing import Any
 import numpy as np
 
 from mommi.errors import RuntimeSetupError
+from mommi.runtime.cuda_diagnosis import preload_cuda_libraries, unavailable_reason
 from mommi.runtime.probe_model import probe_model_bytes
 
 FLAVOURS = {"onnxruntime": "cpu", "onnxruntime-gpu": "gpu"}
+CUDA = "CUDAExecutionProvider"
 INSTALL_HINT = (
     "install exactly one ONNX Runtime: pip install 'mommislicer[cpu]' on any computer, "
-    "or pip install 'mommislicer[gpu]' with an NVIDIA GPU and CUDA 12"
+    "or pip install 'mommislicer[gpu]' with an NVIDIA GPU (driver 580 or newer; CUDA 13 and cuDNN come as wheels)"
 )
+#: ONNX Runtime's own log: 4 = fatal only. Its provider-loading errors and fall-back warnings are raw
+#: lines on the terminal; we say the same in one sentence (``cuda_diagnosis``).
+ORT_LOG_SEVERITY = 4
 #: providers that are listed by GPU builds but not used by MommiSlicer
 NOT_PROBED = {
     "TensorrtExecutionProvider": "not used by MommiSlicer (engine build is slow)",
@@ -66,9 +71,13 @@ def require_onnxruntime() -> Any:
     if not flavour.distributions:
         raise RuntimeSetupError(flavour.problem or INSTALL_HINT)
     try:
-        return importlib.import_module("onnxruntime")
+        ort = importlib.import_module("onnxruntime")
     except ImportError as exc:
         raise RuntimeSetupError(f"ONNX Runtime cannot be imported ({exc}); {INSTALL_HINT}") from exc
+    ort.set_default_logger_severity(ORT_LOG_SEVERITY)
+    if flavour.name == "gpu":
+        preload_cuda_libraries()
+    return ort
 
 
 @dataclass(frozen=True)
@@ -93,12 +102,26 @@ def _probe(ort: Any, provider: str) -> ProviderProbe:
         (y,) = session.run(None, {"x": x})
     except Exception as exc:  # every provider failure mode is a 'no' here
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if provider == CUDA:
+            return ProviderProbe(provider, False, unavailable_reason(detect_flavour().name, first_line))
         return ProviderProbe(provider, False, first_line[:200])
     if not got or got[0] != provider:
-        return ProviderProbe(provider, False, f"session fell back to {got[0] if got else 'nothing'}")
+        detail = f"session fell back to {got[0] if got else 'nothing'}"
+        if provider == CUDA:
+            detail = unavailable_reason(detect_flavour().name, detail)
+        return ProviderProbe(provider, False, detail)
     if not np.allclose(y, 2 * x):
         return ProviderProbe(provider, False, "session ran but computed a wrong result")
     return ProviderProbe(provider, True, "session created and ran")
+
+
+def cuda_status() -> tuple[bool, str | None]:
+    """(CUDA usable here, why not in one sentence); the CUDA provider is probed with a real session."""
+    ort = require_onnxruntime()
+    if CUDA not in ort.get_available_providers():
+        return False, unavailable_reason(detect_flavour().name)
+    probe = _probe(ort, CUDA)
+    return probe.works, None if probe.works else probe.detail
 
 
 def probe_providers() -> list[ProviderProbe]:

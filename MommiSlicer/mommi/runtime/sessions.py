@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from mommi.runtime.providers import require_onnxruntime
+from mommi.errors import RuntimeSetupError
+from mommi.runtime.cuda_diagnosis import unavailable_reason
+from mommi.runtime.providers import CUDA, cuda_status, detect_flavour, require_onnxruntime
 from mommi.runtime.zoo import ZooError, verified_model_bytes
 
 DEVICES = ("auto", "cuda", "cpu")
@@ -41,14 +43,17 @@ class ZooModel:
 
 
 def load_model(name: str, manifest: Path | None = None, device: str = "auto") -> ZooModel:
-    """Create a session for ``name`` after its SHA-256 check; ``cuda`` fails if CUDA is not really there."""
+    """Create a session for ``name`` after its SHA-256 check. ``cuda`` without a usable GPU raises
+    RuntimeSetupError with the one-sentence reason; ``auto`` falls back to the CPU (the pipeline warns)."""
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}")
     ort = require_onnxruntime()
     content, _, entry = verified_model_bytes(name, manifest)  # the hashed bytes are the ones loaded
-    providers = ["CPUExecutionProvider"]
-    if device in ("auto", "cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    cuda_listed = CUDA in ort.get_available_providers()
+    if device == "cuda" and not cuda_listed:
+        raise RuntimeSetupError(unavailable_reason(detect_flavour().name))
+    providers = [CUDA, "CPUExecutionProvider"] if device in ("auto", "cuda") and cuda_listed else \
+        ["CPUExecutionProvider"]
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:
@@ -57,6 +62,7 @@ def load_model(name: str, manifest: Path | None = None, device: str = "auto") ->
         raise ZooError(f"model {name!r}: {entry['file']} could not be loaded by ONNX Runtime "
                        f"({str(exc).splitlines()[0][:300]})") from None
     provider = session.get_providers()[0]
-    if device == "cuda" and provider != "CUDAExecutionProvider":
-        raise RuntimeError(f"model {name!r}: CUDA was requested but the session got {provider}")
+    if device == "cuda" and provider != CUDA:
+        raise RuntimeSetupError(cuda_status()[1] or f"model {name!r}: CUDA was requested but the session got "
+                                f"{provider}")
     return ZooModel(name, entry, session, provider)
