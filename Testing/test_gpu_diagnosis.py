@@ -8,6 +8,7 @@ import ctypes.util
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,44 @@ def test_the_gpu_build_lacks_only_the_driver() -> None:
     raw = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     failed = [line for line in raw.stderr.splitlines() if "cannot open shared object file" in line]
     assert failed and all("libcuda.so.1: cannot open shared object file" in line for line in failed), raw.stderr
+
+
+def test_cuda_provider_options_from_the_environment() -> None:
+    from mommi.runtime.sessions import cuda_provider_options
+
+    default = cuda_provider_options({})
+    assert default == {"device_id": "0", "arena_extend_strategy": "kSameAsRequested",
+                       "cudnn_conv_algo_search": "HEURISTIC"}
+    chosen = cuda_provider_options({"MOMMI_CUDA_DEVICE": "1", "MOMMI_CUDA_MEMORY_GB": "4"})
+    assert chosen["device_id"] == "1" and chosen["gpu_mem_limit"] == str(4 * 1024**3)
+    for bad in ({"MOMMI_CUDA_DEVICE": "first"}, {"MOMMI_CUDA_MEMORY_GB": "lots"}, {"MOMMI_CUDA_MEMORY_GB": "-2"}):
+        with pytest.raises(RuntimeSetupError, match="MOMMI_CUDA_"):
+            cuda_provider_options(bad)
+
+
+def test_the_gpu_smoke_parity_check_tells_equal_from_different(tmp_path) -> None:
+    """The smoke script's parity rule on two real CPU analyses of the demo study (equal), then on one
+    whose map is changed beyond the tolerance (different). The CUDA side runs only where a GPU is."""
+    import shutil
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent / "benchmarks"))
+    from gpu_smoke import MAP_TOLERANCE, parity
+    from mommi.cli.main import main
+
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--device", "cpu", "--no-dicom"]) == 0
+    first = tmp_path / "demo" / "result"
+    second = tmp_path / "again"
+    assert main(["analyze", str(tmp_path / "demo" / "study"), "--out", str(second), "--device", "cpu",
+                 "--no-dicom"]) == 0
+    assert parity(first, second)["ok"]
+    changed = tmp_path / "changed"
+    shutil.copytree(second, changed)
+    with np.load(changed / "maps.npz") as maps:
+        arrays = {k: maps[k].copy() for k in maps.files}
+    key = next(k for k in arrays if k.startswith("prob_"))
+    arrays[key] = np.clip(arrays[key].astype(int) + MAP_TOLERANCE + 1, 0, 255).astype(np.uint8)
+    np.savez_compressed(changed / "maps.npz", **arrays)
+    result = parity(first, changed)
+    assert not result["ok"] and result["max_map_difference_of_255"] > MAP_TOLERANCE

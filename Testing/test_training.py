@@ -83,6 +83,19 @@ def test_training_runs_logs_and_resumes(tiny_manifest: Path, tmp_path: Path) -> 
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
 
 
+def test_cuda_requested_without_a_gpu_is_an_error_not_a_cpu_run(tiny_manifest: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("PyTorch sees a GPU here: --device cuda would train on it")
+    code = main(["train", "single", "--manifest", str(tiny_manifest), "--out", str(tmp_path / "run"), "--epochs", "1",
+                 "--device", "cuda"])
+    assert code == exit_codes.PROBLEMS
+    assert "--device cuda: PyTorch sees no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     runs = tmp_path_factory.mktemp("runs")

@@ -74,6 +74,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-train", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--max-val", type=int, default=None, help="use only the first N validation images")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+                        help="auto: CUDA when PyTorch sees a GPU (default); cuda: required (an error without one)")
+    parser.add_argument("--no-amp", action="store_true",
+                        help="full float32 on CUDA (default: mixed precision, bfloat16 where the GPU has it)")
     parser.set_defaults(handler=run)
 
 
@@ -96,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
                       str(args.encoder) if args.encoder else None, str(args.zoo) if args.zoo else None,
                       str(args.init_from) if args.init_from else None,
                       [str(p) for p in args.detections] if args.detections else None, args.loss_weighting,
-                      args.classification_weight, str(args.cache) if args.cache else None, args.keep)
+                      args.classification_weight, str(args.cache) if args.cache else None, args.keep,
+                      args.device, not args.no_amp)
     try:
         manifests = list(args.manifest) + _feedback_manifests(args.feedback or [], args.out)
         if args.cv is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,35 @@ class ZooModel:
                            f"{str(exc).splitlines()[0][:300]} (a model of another task or version?)") from None
 
 
+def cuda_provider_options(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The CUDA provider options that matter on a reading workstation, from the environment:
+
+    - ``device_id``: ``MOMMI_CUDA_DEVICE`` (default 0), the GPU to use on a multi-GPU machine;
+    - ``gpu_mem_limit``: ``MOMMI_CUDA_MEMORY_GB`` (default: no limit), a cap for a GPU shared with a viewer;
+    - ``arena_extend_strategy`` kSameAsRequested: the arena grows by what a model asks, not by doubling,
+      so the four-view chain keeps its footprint close to what it needs;
+    - ``cudnn_conv_algo_search`` HEURISTIC: EXHAUSTIVE benchmarks every convolution on the first run of
+      each session (seconds, once per process), for little gain on these small lite networks.
+    """
+    env = os.environ if env is None else env
+    options = {"device_id": "0", "arena_extend_strategy": "kSameAsRequested", "cudnn_conv_algo_search": "HEURISTIC"}
+    device = env.get("MOMMI_CUDA_DEVICE", "").strip()
+    if device:
+        if not device.isdigit():
+            raise RuntimeSetupError(f"MOMMI_CUDA_DEVICE={device!r} is not a GPU number (0, 1, ...)")
+        options["device_id"] = device
+    memory = env.get("MOMMI_CUDA_MEMORY_GB", "").strip()
+    if memory:
+        try:
+            gigabytes = float(memory)
+        except ValueError:
+            gigabytes = -1.0
+        if not 0 < gigabytes < 4096:
+            raise RuntimeSetupError(f"MOMMI_CUDA_MEMORY_GB={memory!r} is not a memory size in GB (e.g. 4)")
+        options["gpu_mem_limit"] = str(int(gigabytes * 1024**3))
+    return options
+
+
 def load_model(name: str, manifest: Path | None = None, device: str = "auto") -> ZooModel:
     """Create a session for ``name`` after its SHA-256 check. ``cuda`` without a usable GPU raises
     RuntimeSetupError with the one-sentence reason; ``auto`` falls back to the CPU (the pipeline warns)."""
@@ -52,8 +83,8 @@ def load_model(name: str, manifest: Path | None = None, device: str = "auto") ->
     cuda_listed = CUDA in ort.get_available_providers()
     if device == "cuda" and not cuda_listed:
         raise RuntimeSetupError(unavailable_reason(detect_flavour().name))
-    providers = [CUDA, "CPUExecutionProvider"] if device in ("auto", "cuda") and cuda_listed else \
-        ["CPUExecutionProvider"]
+    providers: list[Any] = [(CUDA, cuda_provider_options()), "CPUExecutionProvider"] \
+        if device in ("auto", "cuda") and cuda_listed else ["CPUExecutionProvider"]
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:

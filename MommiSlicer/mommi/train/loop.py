@@ -62,6 +62,8 @@ class TrainConfig:
     classification_weight: float = 0.7  # malignancy, fixed weighting: share of the binary loss
     cache: str | None = None  # malignancy: folder for the cut patches (reused by runs on the same inputs)
     keep: str = "best"  # best: the epoch with the best validation metric (early stopping); last: the last epoch
+    device: str = "auto"  # auto: CUDA when PyTorch sees a GPU; cuda: required; cpu
+    amp: bool = True  # mixed precision on CUDA (bfloat16 where the GPU has it, else float16 with loss scaling)
 
 
 def build_model(task: str, config: str, fuse_stage: int = 3, geometry: str = "nipple") -> torch.nn.Module:
@@ -119,6 +121,28 @@ def _initialise_from(model: torch.nn.Module, checkpoint: Path) -> list[str]:
     return sorted(set(own) - set(matching))
 
 
+DEVICES = ("auto", "cuda", "cpu")
+
+
+def _device(requested: str, rank: int) -> str:
+    """The torch device of this process: ``cuda`` without a GPU is an error, not a silent CPU run."""
+    if requested not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {requested!r}")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: PyTorch sees no CUDA GPU here (torch.cuda.is_available() is False: no "
+                         "NVIDIA driver, or a CPU-only PyTorch build); use --device cpu or auto")
+    if requested == "cpu" or not torch.cuda.is_available():
+        return "cpu"
+    return f"cuda:{rank % torch.cuda.device_count()}"
+
+
+def _amp_dtype(device: str) -> torch.dtype | None:
+    """Mixed precision only on CUDA: bfloat16 needs no loss scaling (Ampere and newer); float16 does."""
+    if not device.startswith("cuda"):
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -130,7 +154,9 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
     """Train one network; returns the best validation metric and the epochs run."""
     rank, world = _distributed()
     _seed_everything(cfg.seed)
-    device = f"cuda:{rank % max(torch.cuda.device_count(), 1)}" if torch.cuda.is_available() else "cpu"
+    device = _device(cfg.device, rank)
+    amp_dtype = _amp_dtype(device) if cfg.amp else None
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     task = build_task(cfg, device, manifest_paths)
     model = build_model(cfg.task, cfg.config, cfg.fuse_stage, cfg.geometry)
     if hasattr(task, "prepare_model"):
@@ -176,12 +202,15 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
         start, total, batches = time.time(), 0.0, 0
         for batch in tqdm(loader, desc=f"{cfg.task} epoch {epoch + 1}/{cfg.epochs}", disable=not progress or rank != 0,
                           leave=False):
-            loss = task.loss(net, batch)
+            with torch.autocast("cuda", dtype=amp_dtype or torch.float16, enabled=amp_dtype is not None):
+                loss = task.loss(net, batch)
             optimiser.zero_grad()
-            loss.backward()
+            scaler.scale(loss).backward()
             if task.max_grad_norm:
+                scaler.unscale_(optimiser)  # clip the true gradients, not the scaled ones
                 torch.nn.utils.clip_grad_norm_(model.parameters(), task.max_grad_norm)
-            optimiser.step()
+            scaler.step(optimiser)
+            scaler.update()
             total += float(loss.detach())
             batches += 1
         scheduler.step()
