@@ -13,7 +13,10 @@ from pathlib import Path
 
 
 class MommiError(Exception):
-    """Base class of every error the engine raises on purpose."""
+    """Base class of every error the engine raises on purpose (bad input, a broken set-up, a refused review
+    action, a zoo that fails its checks). Front ends catch this one root in one place - the command line's
+    ``main``, the reader's analysis worker, the Slicer module's job - plus ``AnalysisCancelled`` (a user's
+    cancel, not an error); anything else reaching them is a bug and is reported as one."""
 
 
 class StudyInputError(MommiError):

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Sequence
 
 from mommi import __version__
+from mommi.errors import MommiError
 from mommi.cli import (
     analyze_cmd, benchmark_cmd, data_cmd, eval_cmd, exit_codes, feedback_cmd, info_cmd, malignancy_cmd, reader_cmd,
     study_cmd, train_cmd, zoo_cmd,
@@ -70,6 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return exit_codes.INTERRUPTED
+    except MommiError as exc:  # the engine's own refusals, whichever command met them: the cause in words
+        if args.debug:
+            raise
+        print(f"mommi {args.command}: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
     except Exception as exc:  # last line of defence: a message, not a traceback
         if args.debug:
             raise

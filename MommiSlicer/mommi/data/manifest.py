@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mommi.errors import MommiError
 from mommi.findings.birads import BIRADS_CATEGORIES
 
 SCHEMA_VERSION = 1
@@ -38,7 +39,7 @@ PATHOLOGIES = ("benign", "malignant")
 SPLITS = ("train", "val", "test")
 
 
-class ManifestError(ValueError):
+class ManifestError(MommiError, ValueError):
     """A manifest that does not follow the schema; the message names the record."""
 
 

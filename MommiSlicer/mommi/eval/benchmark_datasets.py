@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mommi.errors import MommiError
 from mommi.data.manifest import Record
 
 #: --split value -> the dataset's own name of that split (record.extra["source_split"])
@@ -39,7 +40,7 @@ DATASETS: dict[str, BenchmarkDataset] = {d.name: d for d in (
 )}
 
 
-class BenchmarkSetupError(ValueError):
+class BenchmarkSetupError(MommiError, ValueError):
     """A dataset or option the benchmark cannot run with; the message says which and why."""
 
 

@@ -20,13 +20,14 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 from scipy.stats import rankdata
+from mommi.errors import MommiError
 
 __all__ = ["AucError", "evaluate_auc", "roc_auc", "roc_curve"]
 
 CI_LABEL = "95% patient bootstrap"
 
 
-class AucError(ValueError):
+class AucError(MommiError, ValueError):
     """Scores, labels, weights or groups that cannot be evaluated; the message says which."""
 
 

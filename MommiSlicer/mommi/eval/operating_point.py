@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from mommi.errors import MommiError
 from mommi.data.manifest import Manifest
 from mommi.eval.froc import ImageResult, Matched, match
 
 
-class OperatingPointError(ValueError):
+class OperatingPointError(MommiError, ValueError):
     """No threshold can be set from these images (none chosen, no mass, ...)."""
 
 

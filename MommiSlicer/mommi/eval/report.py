@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mommi.errors import MommiError
 from mommi.data.manifest import Manifest
 from mommi.eval.froc import ImageResult, evaluate_froc
 from mommi.eval.nipple import nipple_errors
@@ -22,7 +23,7 @@ from mommi.eval.nipple import nipple_errors
 PREDICTIONS_SCHEMA = "mommi-predictions"
 
 
-class PredictionsError(ValueError):
+class PredictionsError(MommiError, ValueError):
     """A predictions file that does not follow the schema; names the file."""
 
 

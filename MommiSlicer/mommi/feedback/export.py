@@ -34,6 +34,7 @@ from typing import Any
 
 import pydicom
 
+from mommi.errors import MommiError
 from mommi.feedback.deid import Deidentifier
 from mommi.feedback.state import STATUSES, StudyState, derive
 from mommi.feedback.store import ReviewStore, StudyRecord, settings_path
@@ -43,7 +44,7 @@ BATCH_VERSION = 1
 SALT_FILE = "deid-salt"
 
 
-class ExportError(ValueError):
+class ExportError(MommiError, ValueError):
     """A batch that cannot be written (bad filter, unreadable source image, target in the way)."""
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from mommi.errors import MommiError
 
 
 #: the categories a finding can carry (0, "incomplete", is not one: it has no place on the scale)
@@ -55,7 +56,7 @@ __all__ = [
 FINDING_ESTIMATE_CATEGORIES: tuple[str, ...] = ("2", "3", "4A", "4B", "4C", "5")
 
 
-class BiradsError(ValueError):
+class BiradsError(MommiError, ValueError):
     """A BI-RADS category or normalised value that cannot be used; the message names it."""
 
 

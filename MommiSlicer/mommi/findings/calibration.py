@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import expit
+from mommi.errors import MommiError
 
 __all__ = [
     "CalibrationError",
@@ -36,7 +37,7 @@ __all__ = [
 LOG_T_BOUNDS = (-4.0, 4.0)
 
 
-class CalibrationError(ValueError):
+class CalibrationError(MommiError, ValueError):
     """Inputs that cannot be calibrated or assessed (too few samples, one class, bad shapes)."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mommi.errors import MommiError
 from mommi.runtime.result import FindingResult
 
 VIEWS = ("L-CC", "R-CC", "L-MLO", "R-MLO")
@@ -31,7 +32,7 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 SCALE, THICK = 0.5, 1
 
 
-class OverlayError(ValueError):
+class OverlayError(MommiError, ValueError):
     """A picture could not be written (the message names the path)."""
 
 

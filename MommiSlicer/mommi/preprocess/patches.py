@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from mommi.errors import MommiError
 
 
-class PatchError(ValueError):
+class PatchError(MommiError, ValueError):
     """A box that cannot be cut into a patch (not finite, or of no size)."""
 
 

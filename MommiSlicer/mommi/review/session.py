@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from mommi.errors import MommiError
 from mommi.findings.birads import BIRADS_CATEGORIES
 from mommi.feedback.state import BIOPSY, STATUSES, FindingState, StudyState, derive
 from mommi.feedback.store import ReviewStore
 from mommi.runtime.result import StudyResult
 
 
-class ReviewError(ValueError):
+class ReviewError(MommiError, ValueError):
     """An action that cannot be applied (unknown finding, invalid BI-RADS or geometry); nothing was stored."""
 
 

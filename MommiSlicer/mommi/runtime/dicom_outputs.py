@@ -37,6 +37,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.sr.codedict import codes
 from pydicom.uid import UID, RLELossless
 
+from mommi.errors import MommiError
 from mommi.runtime.result import FindingResult, StudyResult
 from mommi.study.model import MammoImage
 
@@ -67,7 +68,7 @@ FINDING_COUNT = hd.sr.CodedConcept("MSNFIND", PRIVATE_SCHEME, "Number of mass fi
 SCORE_THRESHOLD = hd.sr.CodedConcept("MSMINSCORE", PRIVATE_SCHEME, "Mass detection score threshold")
 
 
-class DicomOutputError(ValueError):
+class DicomOutputError(MommiError, ValueError):
     """A DICOM output that cannot be written or read back; the message names the file and the cause."""
 
 

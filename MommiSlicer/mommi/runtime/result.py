@@ -14,12 +14,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from mommi.errors import MommiError
 
 RESULT_SCHEMA = "mommi-study-result"
 RESULT_VERSION = 1
 
 
-class ResultFormatError(ValueError):
+class ResultFormatError(MommiError, ValueError):
     """A result.json that is not this schema or of a version this code cannot read."""
 
 

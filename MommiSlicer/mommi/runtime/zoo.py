@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from mommi.errors import MommiError
 
 ZOO_ENV = "MOMMI_MODEL_ZOO"
 MANIFEST_NAME = "manifest.json"
@@ -62,7 +63,7 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-class ZooError(Exception):
+class ZooError(MommiError):
     """A model that is missing from the zoo, or whose file does not match its SHA-256."""
 
 

@@ -183,7 +183,7 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         PURPOSE[task],
         "",
         f"- File: `{entry['file']}` ({entry['size_bytes'] / 1e6:.2f} MB), SHA-256 `{entry['sha256']}`",
-        f"- Inputs: " + ", ".join(f"`{i['name']}` {i['shape']}" for i in entry["inputs"]) +
+        "- Inputs: " + ", ".join(f"`{i['name']}` {i['shape']}" for i in entry["inputs"]) +
         f"; normalisation (x - {entry['normalisation']['mean']}) / {entry['normalisation']['std']} of "
         f"{entry['normalisation']['pixels']}",
         "- Outputs: " + "; ".join(f"`{o['name']}` {o['shape']}: {o['meaning']}" for o in entry["outputs"]),
