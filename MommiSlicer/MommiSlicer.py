@@ -39,6 +39,7 @@ def _panel():
 
     return panel_text
 
+
 #: poll interval of the running analysis (ms): the GUI never waits on the worker
 POLL_MS = 100
 DEVICES = (("Auto (GPU when available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
@@ -103,8 +104,10 @@ class MommiSlicerLogic(ScriptedLoadableModuleLogic):
         sh = slicer.mrmlScene.GetSubjectHierarchyNode()
         db = getattr(slicer, "dicomDatabase", None)  # set by the DICOM module; absent when it is disabled
         if db is None or not db.isOpen:
-            raise ValueError("Slicer's DICOM database is not available: enable the DICOM module and open (or "
-                             "create) a database there, or choose a study folder instead")
+            raise ValueError(
+                "Slicer's DICOM database is not available: enable the DICOM module and open (or "
+                "create) a database there, or choose a study folder instead"
+            )
         files: list[str] = []
         import vtk
 
@@ -114,7 +117,8 @@ class MommiSlicerLogic(ScriptedLoadableModuleLogic):
         items += [ids.GetId(i) for i in range(ids.GetNumberOfIds())]
         for item in items:
             study_uid = sh.GetItemAttribute(item, "DICOM.StudyInstanceUID") or (
-                sh.GetItemUID(item, "DICOM") if sh.GetItemLevel(item) == "Study" else "")
+                sh.GetItemUID(item, "DICOM") if sh.GetItemLevel(item) == "Study" else ""
+            )
             if study_uid:
                 for series in db.seriesForStudy(study_uid):
                     files += list(db.filesForSeries(series))
@@ -126,8 +130,9 @@ class MommiSlicerLogic(ScriptedLoadableModuleLogic):
                     files.append(path)
         unique = sorted(set(files))
         if not unique:
-            raise ValueError("the selected item has no DICOM files in the database; choose a study loaded "
-                             "from the DICOM module")
+            raise ValueError(
+                "the selected item has no DICOM files in the database; choose a study loaded from the DICOM module"
+            )
         return [Path(f) for f in unique]
 
     # ------------------------------------------------------------------ analysis
@@ -139,9 +144,13 @@ class MommiSlicerLogic(ScriptedLoadableModuleLogic):
 
     def show_result(self, outcome, reader: str, store_path: str | None = None) -> None:
         """Build the study's nodes and open the review (main thread only)."""
-        self.study.open(outcome, reader, store_path,
-                        on_change=lambda finding_id: self._changed(finding_id),
-                        on_error=lambda message: slicer.util.warningDisplay(message, windowTitle="MommiSlicer"))
+        self.study.open(
+            outcome,
+            reader,
+            store_path,
+            on_change=lambda finding_id: self._changed(finding_id),
+            on_error=lambda message: slicer.util.warningDisplay(message, windowTitle="MommiSlicer"),
+        )
         layout.register_layout(slicer.mrmlScene)
 
     def _changed(self, finding_id):
@@ -229,8 +238,9 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
-        unsupported = compatibility.unsupported_reason((slicer.app.majorVersion, slicer.app.minorVersion),
-                                                       sys.version_info[:2])
+        unsupported = compatibility.unsupported_reason(
+            (slicer.app.majorVersion, slicer.app.minorVersion), sys.version_info[:2]
+        )
         if unsupported:  # say why instead of failing at 'Install dependencies'
             label = qt.QLabel(unsupported)
             label.wordWrap = True
@@ -322,8 +332,9 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.opacitySlider.connect("valueChanged(double)", self._opacity_changed)
         self.folderEdit.connect("currentPathChanged(QString)", lambda path: self._store("study_folder", path))
         self.folderRadio.connect("toggled(bool)", lambda on: self._store("source", "folder" if on else "dicom"))
-        self.deviceCombo.connect("currentIndexChanged(int)",
-                                 lambda i: self._store("device", self.deviceCombo.itemData(i)))
+        self.deviceCombo.connect(
+            "currentIndexChanged(int)", lambda i: self._store("device", self.deviceCombo.itemData(i))
+        )
         self.readerEdit.connect("editingFinished()", lambda: self._store("reader", self.readerEdit.text.strip()))
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -341,7 +352,8 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.biradsCombo.connect("activated(int)", lambda i: self._chosen(self.ui.biradsCombo, i, "set_birads"))
         self.ui.biopsyCombo.connect("activated(int)", lambda i: self._chosen(self.ui.biopsyCombo, i, "set_biopsy"))
         self.ui.statusCombo.connect(
-            "activated(int)", lambda i: self._act(lambda s: s.set_status(self.ui.statusCombo.itemText(i))))
+            "activated(int)", lambda i: self._act(lambda s: s.set_status(self.ui.statusCombo.itemText(i)))
+        )
         self.ui.commentButton.connect("clicked()", self._comment)
         self.ui.commentEdit.connect("returnPressed()", self._comment)
         self._show_review(None)
@@ -418,8 +430,9 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.util.errorDisplay(str(exc))
             return
         if dependencies.not_ready():
-            slicer.util.warningDisplay("MommiSlicer's Python packages are not installed yet. "
-                                       "Use 'Install dependencies...' first.")
+            slicer.util.warningDisplay(
+                "MommiSlicer's Python packages are not installed yet. Use 'Install dependencies...' first."
+            )
             return
         qt.QSettings().setValue("MommiSlicer/Reader", self.readerEdit.text.strip())
         self._store("reader", self.readerEdit.text.strip())
@@ -538,20 +551,28 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 if session.selected_id == values[0]:
                     table.selectRow(r)
             selected = session.selected if session else None
-            for widget in (ui.acceptButton, ui.rejectButton, ui.biradsCombo, ui.biopsyCombo, ui.commentEdit,
-                           ui.commentButton):
+            for widget in (
+                ui.acceptButton,
+                ui.rejectButton,
+                ui.biradsCombo,
+                ui.biopsyCombo,
+                ui.commentEdit,
+                ui.commentButton,
+            ):
                 widget.enabled = selected is not None
             ui.nextButton.enabled = ui.previousButton.enabled = bool(rows)
             ui.statusCombo.enabled = session is not None
             ui.undoButton.enabled = bool(session and session.can_undo)
             ui.redoButton.enabled = bool(session and session.can_redo)
             ui.statusCombo.setCurrentIndex(max(0, ui.statusCombo.findText(session.status if session else "unread")))
-            ui.biradsCombo.setCurrentIndex(max(0, ui.biradsCombo.findText(selected.birads or panel.NOT_SET))
-                                           if selected else 0)
-            ui.biopsyCombo.setCurrentIndex(max(0, ui.biopsyCombo.findText(selected.biopsy or panel.NOT_SET))
-                                           if selected else 0)
+            ui.biradsCombo.setCurrentIndex(
+                max(0, ui.biradsCombo.findText(selected.birads or panel.NOT_SET)) if selected else 0
+            )
+            ui.biopsyCombo.setCurrentIndex(
+                max(0, ui.biopsyCombo.findText(selected.biopsy or panel.NOT_SET)) if selected else 0
+            )
             ui.commentsList.clear()
-            for text in (selected.comments if selected else []):
+            for text in selected.comments if selected else []:
                 ui.commentsList.addItem(text)
             ui.detailsLabel.text = panel.details(selected)
             self.addMassButton.enabled = self.exportButton.enabled = session is not None
@@ -569,8 +590,9 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # ------------------------------------------------------------------ outputs and set-up
     def onExport(self):
-        folder = qt.QFileDialog.getSaveFileName(self.parent, "Export feedback batch to (a new folder)", "",
-                                                "Folder (*)")
+        folder = qt.QFileDialog.getSaveFileName(
+            self.parent, "Export feedback batch to (a new folder)", "", "Folder (*)"
+        )
         if not folder:
             return
         with slicer.util.tryWithErrorDisplay("Export failed.", waitCursor=True):
@@ -591,8 +613,9 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.util.infoDisplay("Every MommiSlicer dependency is installed.")
             return
         conflict = dependencies.conflicting_runtime(todo)
-        if not slicer.util.confirmOkCancelDisplay(dependencies.install_message(todo, conflict),
-                                                  windowTitle="MommiSlicer: install dependencies"):
+        if not slicer.util.confirmOkCancelDisplay(
+            dependencies.install_message(todo, conflict), windowTitle="MommiSlicer: install dependencies"
+        ):
             return
         how, install = dependencies.installer(slicer)
         with slicer.util.tryWithErrorDisplay(f"Installing with {how} failed.", waitCursor=True):
@@ -686,6 +709,7 @@ class MommiSlicerTest(ScriptedLoadableModuleTest):
 
         target = nodes.volumes["L-MLO"]
         from MommiSlicerLib.geometry import box_to_roi
+
         centre, size = box_to_roi([20, 30, 60, 75], ijk_to_ras_of(target))
         added = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "added")
         added.SetCenter(*centre)

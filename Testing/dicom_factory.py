@@ -34,13 +34,21 @@ CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 DX_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
 BREAST_TOMO = "1.2.840.10008.5.1.4.1.1.13.1.3"
 
-VIEW_CODES_SCT = {"CC": ("399162004", "cranio-caudal"), "MLO": ("399368009", "medio-lateral oblique"),
-                  "ML": ("399260004", "medio-lateral")}
-VIEW_CODES_SRT = {"CC": ("R-10242", "cranio-caudal"), "MLO": ("R-10226", "medio-lateral oblique"),
-                  "XCCL": ("R-1024A", "cranio-caudal exaggerated laterally")}
+VIEW_CODES_SCT = {
+    "CC": ("399162004", "cranio-caudal"),
+    "MLO": ("399368009", "medio-lateral oblique"),
+    "ML": ("399260004", "medio-lateral"),
+}
+VIEW_CODES_SRT = {
+    "CC": ("R-10242", "cranio-caudal"),
+    "MLO": ("R-10226", "medio-lateral oblique"),
+    "XCCL": ("R-1024A", "cranio-caudal exaggerated laterally"),
+}
 STANDARD_ORIENTATION = {
-    ("L", "CC"): ["A", "R"], ("R", "CC"): ["P", "L"],
-    ("L", "MLO"): ["A", "FR"], ("R", "MLO"): ["P", "FL"],
+    ("L", "CC"): ["A", "R"],
+    ("R", "CC"): ["P", "L"],
+    ("L", "MLO"): ["A", "FR"],
+    ("R", "MLO"): ["P", "FL"],
 }
 
 
@@ -236,8 +244,12 @@ def write(ds: Dataset, path: Path, transfer_syntax: str | None = None, preamble:
         ds.compress(transfer_syntax)
     elif transfer_syntax is not None:  # an uncompressed encoding such as Implicit VR Little Endian
         meta.TransferSyntaxUID = transfer_syntax
-        ds.save_as(path, enforce_file_format=True, implicit_vr=UID(transfer_syntax).is_implicit_VR,
-                   little_endian=UID(transfer_syntax).is_little_endian)
+        ds.save_as(
+            path,
+            enforce_file_format=True,
+            implicit_vr=UID(transfer_syntax).is_implicit_VR,
+            little_endian=UID(transfer_syntax).is_little_endian,
+        )
         return path
     ds.save_as(path, enforce_file_format=True)
     return path

@@ -104,9 +104,15 @@ def main() -> int:
                 code, output = _captured(lambda: mommi(argv))
             finally:
                 signal.alarm(0)
-            record.update(code=code, output=output, seconds=round(time.perf_counter() - start, 2),
-                          peak_mb=round(_peak_mb(), 1), peak_rise_mb=round(_peak_mb() - before, 1),
-                          result_written=(workspace.out / "result.json").is_file(), argv=argv)
+            record.update(
+                code=code,
+                output=output,
+                seconds=round(time.perf_counter() - start, 2),
+                peak_mb=round(_peak_mb(), 1),
+                peak_rise_mb=round(_peak_mb() - before, 1),
+                result_written=(workspace.out / "result.json").is_file(),
+                argv=argv,
+            )
             results.write(json.dumps(record) + "\n")
             results.flush()
     return 0

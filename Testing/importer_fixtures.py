@@ -50,12 +50,12 @@ MIAS_LINES = [
     "mdb004 D NORM",
     "mdb005 F CIRC B 477 133 30",
     "mdb005 F CIRC B 500 168 26",
-    "mdb006 F SPIC M 10 1020 40",   # near the top-left corner: box clipped at 0
-    "mdb006 F MISC M 1000 10 40",   # near the bottom-right corner: box clipped at 1023
-    "mdb007 F CIRC B",              # a mass without a location
-    "mdb008 D CALC M *NOTE 3* ",    # widely distributed calcifications
+    "mdb006 F SPIC M 10 1020 40",  # near the top-left corner: box clipped at 0
+    "mdb006 F MISC M 1000 10 40",  # near the bottom-right corner: box clipped at 1023
+    "mdb007 F CIRC B",  # a mass without a location
+    "mdb008 D CALC M *NOTE 3* ",  # widely distributed calcifications
     "mdb009 G ARCH M 100 200 30",
-    "mdb010 F MISC M 300 300 20",   # listed, but its PGM is not in the folder
+    "mdb010 F MISC M 300 300 20",  # listed, but its PGM is not in the folder
 ]
 MIAS_PRESENT = ["mdb001", "mdb002", "mdb003", "mdb004", "mdb005", "mdb006", "mdb007", "mdb008", "mdb009", "mdb011"]
 
@@ -78,14 +78,36 @@ def build_mias(root: Path) -> Path:
 # ------------------------------------------------------------------------ CBIS-DDSM
 
 CBIS_MASS_COLUMNS = [
-    "patient_id", "breast_density", "left or right breast", "image view", "abnormality id",
-    "abnormality type", "mass shape", "mass margins", "assessment", "pathology", "subtlety",
-    "image file path", "cropped image file path", "ROI mask file path",
+    "patient_id",
+    "breast_density",
+    "left or right breast",
+    "image view",
+    "abnormality id",
+    "abnormality type",
+    "mass shape",
+    "mass margins",
+    "assessment",
+    "pathology",
+    "subtlety",
+    "image file path",
+    "cropped image file path",
+    "ROI mask file path",
 ]
 CBIS_CALC_COLUMNS = [
-    "patient_id", "breast density", "left or right breast", "image view", "abnormality id",
-    "abnormality type", "calc type", "calc distribution", "assessment", "pathology", "subtlety",
-    "image file path", "cropped image file path", "ROI mask file path",
+    "patient_id",
+    "breast density",
+    "left or right breast",
+    "image view",
+    "abnormality id",
+    "abnormality type",
+    "calc type",
+    "calc distribution",
+    "assessment",
+    "pathology",
+    "subtlety",
+    "image file path",
+    "cropped image file path",
+    "ROI mask file path",
 ]
 UID_A = "1.3.6.1.4.1.9590.100.1.2.422112722213189649807611434612228974994"
 UID_B = "1.3.6.1.4.1.9590.100.1.2.342386194811267636608694132590482924515"
@@ -151,7 +173,7 @@ def eight_bit(pixels: np.ndarray, description: str, subject: str) -> Dataset:
 def rect_mask(x0: int, y0: int, x1: int, y1: int, rows: int = ROWS, cols: int = COLS) -> np.ndarray:
     """A full-size 0/255 mask whose nonzero pixels fill [x0..x1] x [y0..y1] (inclusive)."""
     mask = np.zeros((rows, cols), np.uint8)
-    mask[y0:y1 + 1, x0:x1 + 1] = 255
+    mask[y0 : y1 + 1, x0 : x1 + 1] = 255
     return mask
 
 
@@ -161,8 +183,14 @@ def cbis_full_pixels(subject: str, rows: int = ROWS, cols: int = COLS, seed: int
     return f.breast_phantom(rows, cols, chest_wall, bits=16, seed=seed)
 
 
-def cbis_full_image(tree: Path, subject: str, rows: int = ROWS, cols: int = COLS, seed: int = 0,
-                    study_folder: str = "07-20-2016-DDSM-NA-74994") -> Path:
+def cbis_full_image(
+    tree: Path,
+    subject: str,
+    rows: int = ROWS,
+    cols: int = COLS,
+    seed: int = 0,
+    study_folder: str = "07-20-2016-DDSM-NA-74994",
+) -> Path:
     """The full mammogram, in folders named as the NBIA Data Retriever names them."""
     ds = cbis_dataset(subject, "full mammogram images", cbis_full_pixels(subject, rows, cols, seed))
     return write_cbis(ds, tree / subject / study_folder / "1.000000-full mammogram images-24515" / "1-1.dcm")
@@ -173,8 +201,7 @@ def cbis_roi(tree: Path, subject: str, mask: np.ndarray, one_series: bool = Fals
     study = tree / subject / "07-21-2016-DDSM-NA-09887"
     crop_series = "1.000000-ROI mask images-92468" if one_series else "1.000000-cropped images-21987"
     mask_series = "1.000000-ROI mask images-92468"
-    crop = eight_bit(np.full((12, 10), 120, np.uint8), "ROI mask images" if one_series else "cropped images",
-                     subject)
+    crop = eight_bit(np.full((12, 10), 120, np.uint8), "ROI mask images" if one_series else "cropped images", subject)
     write_cbis(crop, study / crop_series / "1-1.dcm")
     return write_cbis(eight_bit(mask, "ROI mask images", subject), study / mask_series / "1-2.dcm")
 
@@ -182,9 +209,17 @@ def cbis_roi(tree: Path, subject: str, mask: np.ndarray, one_series: bool = Fals
 def cbis_row(patient: str, side: str, view: str, abn: int, subject: str, roi_subject: str, **values: str) -> dict:
     """One CSV row with the CSV's own (non-matching) UID paths, as TCIA publishes them."""
     row = {
-        "patient_id": patient, "breast_density": "3", "left or right breast": side, "image view": view,
-        "abnormality id": str(abn), "abnormality type": "mass", "mass shape": "OVAL",
-        "mass margins": "CIRCUMSCRIBED", "assessment": "4", "pathology": "MALIGNANT", "subtlety": "4",
+        "patient_id": patient,
+        "breast_density": "3",
+        "left or right breast": side,
+        "image view": view,
+        "abnormality id": str(abn),
+        "abnormality type": "mass",
+        "mass shape": "OVAL",
+        "mass margins": "CIRCUMSCRIBED",
+        "assessment": "4",
+        "pathology": "MALIGNANT",
+        "subtlety": "4",
         "image file path": f"{subject}/{UID_A}/{UID_B}/000000.dcm",
         "cropped image file path": f"{roi_subject}/{UID_A}/{UID_B}/000000.dcm",
         "ROI mask file path": f"{roi_subject}/{UID_A}/{UID_B}/000001.dcm\n",  # real CSVs end it with \n
@@ -224,8 +259,12 @@ def build_cbis(root: Path) -> Path:
     s3 = "Mass-Test_P_00002_RIGHT_MLO"
     exact = f"{UID_A}/{UID_B}"
     write_cbis(cbis_dataset(s3, "full mammogram images", cbis_full_pixels(s3)), tree / s3 / exact / "000000.dcm")
-    write_cbis(eight_bit(rect_mask(20, 30, 20, 30), "ROI mask images", f"{s3}_1"), tree / f"{s3}_1" / exact / "000001.dcm")
-    write_cbis(eight_bit(np.ones((4, 4), np.uint8), "cropped images", f"{s3}_1"), tree / f"{s3}_1" / exact / "000000.dcm")
+    write_cbis(
+        eight_bit(rect_mask(20, 30, 20, 30), "ROI mask images", f"{s3}_1"), tree / f"{s3}_1" / exact / "000001.dcm"
+    )
+    write_cbis(
+        eight_bit(np.ones((4, 4), np.uint8), "cropped images", f"{s3}_1"), tree / f"{s3}_1" / exact / "000000.dcm"
+    )
     s5 = "Mass-Training_P_00004_LEFT_CC"
     cbis_full_image(tree, s5)
 
@@ -242,10 +281,22 @@ def build_cbis(root: Path) -> Path:
     ]
     write_csv(root / "mass_case_description_train_set.csv", CBIS_MASS_COLUMNS, train)
     write_csv(root / "mass_case_description_test_set.csv", CBIS_MASS_COLUMNS, test)
-    calc = {**cbis_row("P_00001", "LEFT", "CC", 1, "Calc-Training_P_00001_LEFT_CC", "Calc-Training_P_00001_LEFT_CC_1",
-                       pathology="BENIGN", assessment="2"),
-            "breast density": "3", "abnormality type": "calcification", "calc type": "PUNCTATE",
-            "calc distribution": "CLUSTERED"}
+    calc = {
+        **cbis_row(
+            "P_00001",
+            "LEFT",
+            "CC",
+            1,
+            "Calc-Training_P_00001_LEFT_CC",
+            "Calc-Training_P_00001_LEFT_CC_1",
+            pathology="BENIGN",
+            assessment="2",
+        ),
+        "breast density": "3",
+        "abnormality type": "calcification",
+        "calc type": "PUNCTATE",
+        "calc distribution": "CLUSTERED",
+    }
     write_csv(root / "calc_case_description_train_set.csv", CBIS_CALC_COLUMNS, [calc])
     return root
 
@@ -253,13 +304,34 @@ def build_cbis(root: Path) -> Path:
 # ---------------------------------------------------------------------- VinDr-Mammo
 
 VINDR_BREAST_COLUMNS = [
-    "study_id", "series_id", "image_id", "laterality", "view_position", "height", "width",
-    "breast_birads", "breast_density", "split",
+    "study_id",
+    "series_id",
+    "image_id",
+    "laterality",
+    "view_position",
+    "height",
+    "width",
+    "breast_birads",
+    "breast_density",
+    "split",
 ]
 VINDR_FINDING_COLUMNS = [
-    "study_id", "series_id", "image_id", "laterality", "view_position", "height", "width",
-    "breast_birads", "breast_density", "finding_categories", "finding_birads",
-    "xmin", "ymin", "xmax", "ymax", "split",
+    "study_id",
+    "series_id",
+    "image_id",
+    "laterality",
+    "view_position",
+    "height",
+    "width",
+    "breast_birads",
+    "breast_density",
+    "finding_categories",
+    "finding_birads",
+    "xmin",
+    "ymin",
+    "xmax",
+    "ymax",
+    "split",
 ]
 
 #: (study, image, laterality, view, breast BI-RADS, density, split, on disk)
@@ -282,14 +354,26 @@ VINDR_FINDINGS = [
 ]
 
 
-def vindr_dataset(study: str, series: str, image: str, side: str, view: str, rows: int = ROWS, cols: int = COLS,
-                  seed: int = 0) -> Dataset:
+def vindr_dataset(
+    study: str, series: str, image: str, side: str, view: str, rows: int = ROWS, cols: int = COLS, seed: int = 0
+) -> Dataset:
     """A VinDr-Mammo file: de-identified by keeping a fixed list of tags (side, view, spacing, display
     tags kept; PatientID, names and dates removed) and replacing the UIDs by the hashes that name the
     study folder and the files (the CSVs' study_id, series_id, image_id)."""
     ds = f.mammogram(f.Patient(patient_id=study), side, view, rows=rows, cols=cols, seed=seed)
-    for keyword in ("PatientID", "PatientName", "PatientBirthDate", "AccessionNumber", "StudyDate", "StudyTime",
-                    "AcquisitionDate", "AcquisitionTime", "ContentDate", "ContentTime", "StudyDescription"):
+    for keyword in (
+        "PatientID",
+        "PatientName",
+        "PatientBirthDate",
+        "AccessionNumber",
+        "StudyDate",
+        "StudyTime",
+        "AcquisitionDate",
+        "AcquisitionTime",
+        "ContentDate",
+        "ContentTime",
+        "StudyDescription",
+    ):
         if keyword in ds:
             delattr(ds, keyword)
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study, series, image
@@ -301,9 +385,18 @@ def build_vindr(root: Path) -> Path:
     breast_rows, finding_rows = [], []
     info = {}
     for study, image, side, view, birads, density, split, on_disk in VINDR_IMAGES:
-        row = {"study_id": study, "series_id": f"ser_{study}", "image_id": image, "laterality": side,
-               "view_position": view, "height": str(ROWS), "width": str(COLS), "breast_birads": birads,
-               "breast_density": density, "split": split}
+        row = {
+            "study_id": study,
+            "series_id": f"ser_{study}",
+            "image_id": image,
+            "laterality": side,
+            "view_position": view,
+            "height": str(ROWS),
+            "width": str(COLS),
+            "breast_birads": birads,
+            "breast_density": density,
+            "split": split,
+        }
         breast_rows.append(row)
         info[image] = row
         if on_disk:
@@ -319,8 +412,16 @@ def build_vindr(root: Path) -> Path:
 
 # ------------------------------------------------------------------------- INbreast
 
-INBREAST_COLUMNS = ["Patient ID", "Patient age", "Laterality", "View", "Acquisition date", "File Name", "ACR",
-                    "Bi-Rads"]
+INBREAST_COLUMNS = [
+    "Patient ID",
+    "Patient age",
+    "Laterality",
+    "View",
+    "Acquisition date",
+    "File Name",
+    "ACR",
+    "Bi-Rads",
+]
 
 #: (FileID, hash, side, view in the file name, Bi-Rads, PatientID in the DICOM header)
 INBREAST_IMAGES = [
@@ -334,23 +435,39 @@ INBREAST_IMAGES = [
 def roi(name: str, points: list[tuple[float, float]]) -> dict:
     """An OsiriX ROI dict as INbreast's XML files hold them."""
     return {
-        "Area": 0.0, "Center": "(0, 0, 0)", "Dev": 0.0, "IndexInImage": 0, "Max": 0.0, "Mean": 0.0, "Min": 0.0,
-        "Name": name, "NumberOfPoints": len(points),
+        "Area": 0.0,
+        "Center": "(0, 0, 0)",
+        "Dev": 0.0,
+        "IndexInImage": 0,
+        "Max": 0.0,
+        "Mean": 0.0,
+        "Min": 0.0,
+        "Name": name,
+        "NumberOfPoints": len(points),
         "Point_mm": [f"({x * 0.07:.3f}, {y * 0.07:.3f}, 0)" for x, y in points],
-        "Point_px": [f"({x:.6g}, {y:.6g})" for x, y in points], "Total": 0.0, "Type": 15 if len(points) > 1 else 19,
+        "Point_px": [f"({x:.6g}, {y:.6g})" for x, y in points],
+        "Total": 0.0,
+        "Type": 15 if len(points) > 1 else 19,
     }
 
 
 MASS_POLYGON = [(10.5, 12.0), (20.0, 8.25), (25.5, 30.0), (12.0, 28.5)]  # box [10.5, 8.25, 25.5, 30.0]
 
 INBREAST_ROIS = {
-    "22678622": [roi("Mass", MASS_POLYGON), roi("Calcification", [(3.0, 4.0)]),
-                 roi("Spiculated Region", [(5.0, 5.0), (9.0, 5.0), (9.0, 9.0)])],
-    "22678646": [roi("mass", [(1.0, 2.0), (3.0, 2.0), (3.0, 7.0)]),
-                 roi("Mass", [(30.0, 40.0), (40.0, 40.0), (40.0, 50.0)])],
+    "22678622": [
+        roi("Mass", MASS_POLYGON),
+        roi("Calcification", [(3.0, 4.0)]),
+        roi("Spiculated Region", [(5.0, 5.0), (9.0, 5.0), (9.0, 9.0)]),
+    ],
+    "22678646": [
+        roi("mass", [(1.0, 2.0), (3.0, 2.0), (3.0, 7.0)]),
+        roi("Mass", [(30.0, 40.0), (40.0, 40.0), (40.0, 50.0)]),
+    ],
     # 22678694: no XML file (a normal image)
-    "20586908": [roi("Mass", [(0.0, 0.0), (47.0, 0.0), (47.0, 63.0)]),
-                 roi("Mass", [(5.0, 5.0), (6.0, 5.0), (6.0, 6.0)])],
+    "20586908": [
+        roi("Mass", [(0.0, 0.0), (47.0, 0.0), (47.0, 63.0)]),
+        roi("Mass", [(5.0, 5.0), (6.0, 5.0), (6.0, 6.0)]),
+    ],
 }
 
 
@@ -358,14 +475,25 @@ def plist_bytes(rois: list[dict]) -> bytes:
     return plistlib.dumps({"Images": [{"ImageIndex": 0, "NumberOfROIs": len(rois), "ROIs": rois}]})
 
 
-def inbreast_dataset(patient_id: str, side: str, view: str, rows: int = ROWS, cols: int = COLS,
-                     seed: int = 0) -> Dataset:
+def inbreast_dataset(
+    patient_id: str, side: str, view: str, rows: int = ROWS, cols: int = COLS, seed: int = 0
+) -> Dataset:
     """An INbreast DICOM: a Siemens MammoNovation FFDM whose anonymised header kept no view,
     no laterality and no study date; only the file name says which view it is."""
-    ds = f.mammogram(f.Patient(patient_id=patient_id), side, "MLO" if view == "ML" else view, rows=rows,
-                     cols=cols, seed=seed)
-    for keyword in ("ViewPosition", "ImageLaterality", "ViewCodeSequence", "PatientOrientation", "StudyDate",
-                    "AcquisitionDate", "ContentDate", "PixelSpacing", "ImagerPixelSpacing"):
+    ds = f.mammogram(
+        f.Patient(patient_id=patient_id), side, "MLO" if view == "ML" else view, rows=rows, cols=cols, seed=seed
+    )
+    for keyword in (
+        "ViewPosition",
+        "ImageLaterality",
+        "ViewCodeSequence",
+        "PatientOrientation",
+        "StudyDate",
+        "AcquisitionDate",
+        "ContentDate",
+        "PixelSpacing",
+        "ImagerPixelSpacing",
+    ):
         if keyword in ds:
             delattr(ds, keyword)
     ds.Manufacturer, ds.ManufacturerModelName = "SIEMENS", "Mammomat Novation DR"
@@ -378,8 +506,18 @@ def build_inbreast(root: Path) -> Path:
     for file_id, name_hash, side, view, birads, patient_id in INBREAST_IMAGES:
         ds = inbreast_dataset(patient_id, side, view, seed=len(rows))
         f.write(ds, root / "AllDICOMs" / f"{file_id}_{name_hash}_MG_{side}_{view}_ANON.dcm")
-        rows.append({"Patient ID": "removed", "Patient age": "removed", "Laterality": side, "View": view,
-                     "Acquisition date": "201001", "File Name": file_id, "ACR": "2", "Bi-Rads": birads})
+        rows.append(
+            {
+                "Patient ID": "removed",
+                "Patient age": "removed",
+                "Laterality": side,
+                "View": view,
+                "Acquisition date": "201001",
+                "File Name": file_id,
+                "ACR": "2",
+                "Bi-Rads": birads,
+            }
+        )
         if file_id in INBREAST_ROIS:
             xml = root / "AllXML" / f"{file_id}.xml"
             xml.parent.mkdir(parents=True, exist_ok=True)
@@ -397,7 +535,7 @@ CMMD_ROWS, CMMD_COLS = 160, 128  # 160 rows x 128 columns (width 128, height 160
 
 #: clinical rows as the .xlsx holds them (numbers as numbers, an empty subtype as an empty cell)
 CMMD_CLINICAL = [
-    ("D1-0001", "L", 44, 2, "mass", "Benign", None),          # the right breast has no row
+    ("D1-0001", "L", 44, 2, "mass", "Benign", None),  # the right breast has no row
     ("D1-0002", "L", 51, 2, "calcification", "Malignant", None),
     ("D1-0002", "R", 51, 2, "mass", "Benign", None),
     ("D2-0001", "R", 60, 2, "both", "Malignant", "Luminal B"),
@@ -420,11 +558,20 @@ CMMD_IMAGES = [
 CMMD_EXPECTED_EXTRA = {
     "D1-0001_1-1": {"lesion_location_known": False, "breast_pathology": "benign", "abnormality": "mass", "age": 44},
     "D1-0001_1-3": {"lesion_location_known": False},
-    "D1-0002_1-1": {"lesion_location_known": False, "breast_pathology": "malignant",
-                    "abnormality": "calcification", "age": 51},
+    "D1-0002_1-1": {
+        "lesion_location_known": False,
+        "breast_pathology": "malignant",
+        "abnormality": "calcification",
+        "age": 51,
+    },
     "D1-0002_1-2": {"lesion_location_known": False, "breast_pathology": "benign", "abnormality": "mass", "age": 51},
-    "D2-0001_1-2": {"lesion_location_known": False, "breast_pathology": "malignant", "abnormality": "both",
-                    "subtype": "Luminal B", "age": 60},
+    "D2-0001_1-2": {
+        "lesion_location_known": False,
+        "breast_pathology": "malignant",
+        "abnormality": "both",
+        "subtype": "Luminal B",
+        "age": 60,
+    },
 }
 
 
@@ -452,8 +599,9 @@ def cmmd_dataset(patient_id: str, study_uid: str, side: str, view: str, number: 
     item = Dataset()
     item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code, "SCT", meaning
     ds.ViewCodeSequence = Sequence([item])
-    pixels = f.breast_phantom(CMMD_ROWS, CMMD_COLS, "left" if side == "L" else "right", bits=8,
-                              seed=seed).astype(np.uint8)
+    pixels = f.breast_phantom(CMMD_ROWS, CMMD_COLS, "left" if side == "L" else "right", bits=8, seed=seed).astype(
+        np.uint8
+    )
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
@@ -479,8 +627,10 @@ def write_xlsx(path: Path, sheet: str, columns: list[str], rows: list[tuple]) ->
 
 def write_cmmd_clinical_csv(folder: Path, delimiter: str = ",") -> Path:
     """The clinical file as a spreadsheet's CSV export (numbers without '.0', empty cells empty)."""
-    rows = [dict(zip(CMMD_CLINICAL_COLUMNS, ["" if v is None else str(v) for v in row], strict=True))
-            for row in CMMD_CLINICAL]
+    rows = [
+        dict(zip(CMMD_CLINICAL_COLUMNS, ["" if v is None else str(v) for v in row], strict=True))
+        for row in CMMD_CLINICAL
+    ]
     return write_csv(folder / f"{CMMD_CLINICAL_STEM}.csv", CMMD_CLINICAL_COLUMNS, rows, delimiter=delimiter)
 
 
@@ -510,13 +660,24 @@ CDD_SUBTRACTED = "Subtracted images of CDD-CESM"
 CDD_SEGMENTATIONS = "Radiology_hand_drawn_segmentations_v2.csv"
 CDD_ANNOTATION_STEM = "Radiology manual annotations"
 CDD_VIA_HEADER = "#filename,file_size,file_attributes,region_count,region_id,region_shape_attributes,region_attributes"
-CDD_COLUMNS = ["Image_name", "Patient_ID", "Side", "Type", "Age", "Breast density (ACR)", "BIRADS", "Findings",
-               "View", "Tags", "Machine", "Pathology Classification/ Follow up"]
+CDD_COLUMNS = [
+    "Image_name",
+    "Patient_ID",
+    "Side",
+    "Type",
+    "Age",
+    "Breast density (ACR)",
+    "BIRADS",
+    "Findings",
+    "View",
+    "Tags",
+    "Machine",
+    "Pathology Classification/ Follow up",
+]
 CDD_ROWS, CDD_COLS = 160, 128  # every JPEG: 160 rows x 128 columns (width 128, height 160)
 
 #: low-energy (DM) JPEGs written; P2_R_DM_CC is a 3-channel colour JPEG
-CDD_DM_IMAGES = ["P1_L_DM_CC", "P1_L_DM_MLO", "P1_R_DM_CC", "P1_R_DM_MLO", "P2_R_DM_CC", "P2_R_DM_MLO",
-                 "P5_L_DM_CC"]
+CDD_DM_IMAGES = ["P1_L_DM_CC", "P1_L_DM_MLO", "P1_R_DM_CC", "P1_R_DM_MLO", "P2_R_DM_CC", "P2_R_DM_MLO", "P5_L_DM_CC"]
 CDD_COLOUR = "P2_R_DM_CC"
 #: subtracted (CM) JPEGs written: never recorded
 CDD_CM_IMAGES = ["P1_L_CM_CC", "P1_L_CM_MLO", "P2_R_CM_CC"]
@@ -529,8 +690,7 @@ CDD_SHEET = [
     ("P1_R_DM_CC", "1", "R", "DM", 45, "C", 1, None, "CC", None, "GE", "Normal"),
     ("P1_R_DM_MLO ", "1", "R", "DM", 45, "C", 1, None, "MLO", None, "GE", "Normal"),
     ("P1_L_CM_CC", "1", "L", "CESM", 45, "C", 4, "mass", "CC", "", "GE", "Malignant"),
-    ("P2_R_DM_CC", "2", "R", "DM", 61, "B", "3$5", "Mass and calcifications", "CC", "", "Hologic",
-     "Benign$Malignant"),
+    ("P2_R_DM_CC", "2", "R", "DM", 61, "B", "3$5", "Mass and calcifications", "CC", "", "Hologic", "Benign$Malignant"),
     ("P2_R_DM_MLO", "2", "L", "DM", 61, "B", 2, "architectural distortion", "MLO", "", "Hologic", "Benign"),
     ("P5_L_DM_CC", "5", "L", "DM", 52, "D", 3, "oval circumscribed mass", "CC", "", "GE", "Benign"),
     ("P7_L_DM_CC", "7", "L", "DM", 39, "A", 2, "mass", "CC", "", "GE", "Benign"),
@@ -556,8 +716,8 @@ CDD_REGIONS = [
 CDD_EXPECTED_MASSES = {
     "P1_L_DM_CC": [[28, 40, 50, 70]],
     "P1_L_DM_MLO": [[49, 74, 71, 86], [80, 30, 100, 70]],  # ellipse; ellipse turned by 90 degrees
-    "P2_R_DM_CC": [[60, 80, 127, 159]],                       # circle clipped to the image
-    "P5_L_DM_CC": [[10, 5, 21, 26]],                          # "P5_L_DM_CC .jpg" in the VIA export
+    "P2_R_DM_CC": [[60, 80, 127, 159]],  # circle clipped to the image
+    "P5_L_DM_CC": [[10, 5, 21, 26]],  # "P5_L_DM_CC .jpg" in the VIA export
 }
 
 
@@ -576,8 +736,19 @@ def write_via_csv(path: Path, regions: list[tuple[str, dict]], sizes: dict[str, 
         region_id = seen.get(name, 0)
         seen[name] = region_id + 1
         shape_text = json.dumps(shape, separators=(",", ":")) if shape else "{}"
-        lines.append(",".join([name, str(sizes.get(name.replace(" ", ""), 0)), via_quote("{}"), str(counts[name]),
-                               str(region_id if shape else 0), via_quote(shape_text), via_quote("{}")]))
+        lines.append(
+            ",".join(
+                [
+                    name,
+                    str(sizes.get(name.replace(" ", ""), 0)),
+                    via_quote("{}"),
+                    str(counts[name]),
+                    str(region_id if shape else 0),
+                    via_quote(shape_text),
+                    via_quote("{}"),
+                ]
+            )
+        )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -590,8 +761,9 @@ def write_cdd_annotation_csv(root: Path, delimiter: str = ",") -> Path:
 
 def cdd_jpeg(path: Path, side: str, seed: int, colour: bool = False) -> int:
     """A breast-shaped 8-bit JPEG (3-channel when ``colour``); returns its file size."""
-    pixels = f.breast_phantom(CDD_ROWS, CDD_COLS, "left" if side == "L" else "right", bits=8,
-                              seed=seed).astype(np.uint8)
+    pixels = f.breast_phantom(CDD_ROWS, CDD_COLS, "left" if side == "L" else "right", bits=8, seed=seed).astype(
+        np.uint8
+    )
     if colour:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -614,8 +786,9 @@ def build_cdd_cesm(root: Path) -> Path:
     sizes = {}
     for seed, name in enumerate(CDD_DM_IMAGES + CDD_CM_IMAGES):
         folder = CDD_LOW_ENERGY if "_DM_" in name else CDD_SUBTRACTED
-        sizes[f"{name}.jpg"] = cdd_jpeg(root / folder / f"{name}.jpg", name.split("_")[1], seed,
-                                        colour=name == CDD_COLOUR)
+        sizes[f"{name}.jpg"] = cdd_jpeg(
+            root / folder / f"{name}.jpg", name.split("_")[1], seed, colour=name == CDD_COLOUR
+        )
     write_via_csv(root / CDD_SEGMENTATIONS, CDD_REGIONS, sizes)
     write_xlsx(root / f"{CDD_ANNOTATION_STEM}.xlsx", "all", CDD_COLUMNS, CDD_SHEET)
     return root

@@ -29,7 +29,10 @@ def main(argv: list[str]) -> int:
         store.register_study(STUDY_UID, PATIENT_KEY, "results/study-42.json", FINDINGS, MODEL_VERSIONS)
         for seq in range(count):
             event = store.append_event(
-                STUDY_UID, reader, "first_reader", "move",
+                STUDY_UID,
+                reader,
+                "first_reader",
+                "move",
                 finding_id="f1",
                 before={"box": [10, 20, 110, 140]},
                 after={"box": [12 + seq, 20, 110, 140]},

@@ -21,30 +21,54 @@ BOX = [10.0, 10.0, 29.0, 29.0]
 
 
 def _record(image_id: str, patient: str, findings: list[Finding] | None = None, **kw: object) -> Record:
-    return Record(patient_id=patient, study_id=patient, image_id=image_id, view="CC", laterality="L",
-                  image_path=f"{image_id}.dcm", source="test", findings=findings or [], **kw)  # type: ignore[arg-type]
+    return Record(
+        patient_id=patient,
+        study_id=patient,
+        image_id=image_id,
+        view="CC",
+        laterality="L",
+        image_path=f"{image_id}.dcm",
+        source="test",
+        findings=findings or [],
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def _predictions(images: dict[str, list[tuple[list[float], float, float | None, str | None]]]) -> dict:
-    return {"schema": "mommi-predictions", "images": {
-        k: {"boxes": [[*b, s] for b, s, _, _ in v], "malignancy": [m for _, _, m, _ in v],
-            "birads": [r for _, _, _, r in v]} for k, v in images.items()}}
+    return {
+        "schema": "mommi-predictions",
+        "images": {
+            k: {
+                "boxes": [[*b, s] for b, s, _, _ in v],
+                "malignancy": [m for _, _, m, _ in v],
+                "birads": [r for _, _, _, r in v],
+            }
+            for k, v in images.items()
+        },
+    }
 
 
 # ------------------------------------------------------------------ helpers, no pipeline
 
+
 def test_best_match_takes_the_highest_scoring_hit_with_iou_above_0_2() -> None:
-    dets = [lm.Detection((10, 10, 29, 29), 0.3, 0.9), lm.Detection((12, 12, 30, 30), 0.7, 0.2),
-            lm.Detection((10, 10, 29, 13), 0.99, 0.5),  # IoU exactly 0.2: not a hit
-            lm.Detection((200, 200, 220, 220), 0.95, 0.1)]
+    dets = [
+        lm.Detection((10, 10, 29, 29), 0.3, 0.9),
+        lm.Detection((12, 12, 30, 30), 0.7, 0.2),
+        lm.Detection((10, 10, 29, 13), 0.99, 0.5),  # IoU exactly 0.2: not a hit
+        lm.Detection((200, 200, 220, 220), 0.95, 0.1),
+    ]
     assert lm.best_match(BOX, dets).score == 0.7
     assert lm.best_match([300, 300, 310, 310], dets) is None
 
 
 def test_lesion_malignancy_scores_matched_masses_and_counts_the_rest() -> None:
     records = [
-        _record("a", "p1", [Finding("mass", BOX, pathology="malignant"), Finding("mass", [100, 100, 119, 119],
-                                                                                  pathology="benign")]),
+        _record(
+            "a",
+            "p1",
+            [Finding("mass", BOX, pathology="malignant"), Finding("mass", [100, 100, 119, 119], pathology="benign")],
+        ),
         _record("b", "p2", [Finding("mass", BOX, pathology="benign"), Finding("mass", [50, 50, 60, 60])]),
         _record("c", "p3", [Finding("mass", BOX, pathology="malignant")]),
     ]
@@ -57,12 +81,19 @@ def test_lesion_malignancy_scores_matched_masses_and_counts_the_rest() -> None:
 
 
 def test_breast_level_auc_uses_the_highest_reported_malignancy_or_zero() -> None:
-    records = [_record("a", "p1", extra={"breast_pathology": "malignant"}),
-               _record("b", "p2", extra={"breast_pathology": "benign"}),
-               _record("c", "p3", extra={"breast_pathology": "benign"}),
-               _record("d", "p4")]  # no label: not scored
-    preds = _predictions({"a": [(BOX, 0.9, 0.7, None), (BOX, 0.1, 0.99, None)],  # 0.99 is below the report score
-                          "b": [(BOX, 0.9, 0.8, None)], "d": [(BOX, 0.9, 0.9, None)]})
+    records = [
+        _record("a", "p1", extra={"breast_pathology": "malignant"}),
+        _record("b", "p2", extra={"breast_pathology": "benign"}),
+        _record("c", "p3", extra={"breast_pathology": "benign"}),
+        _record("d", "p4"),
+    ]  # no label: not scored
+    preds = _predictions(
+        {
+            "a": [(BOX, 0.9, 0.7, None), (BOX, 0.1, 0.99, None)],  # 0.99 is below the report score
+            "b": [(BOX, 0.9, 0.8, None)],
+            "d": [(BOX, 0.9, 0.9, None)],
+        }
+    )
     section = lm.breast_malignancy(records, preds, report_score=0.2, bootstrap=20)
     assert section["breasts"] == 3 and section["breasts_without_findings"] == 1
     assert section["auc"] == pytest.approx(0.5)  # malignant 0.7 beats c (0) but not b (0.8)
@@ -85,8 +116,9 @@ def test_image_birads_is_the_highest_reported_finding_or_1() -> None:
 
 def test_finding_birads_pairs_and_exam_counts() -> None:
     records = [_record("a", "p", [Finding("mass", BOX, birads="4"), Finding("mass", [100, 100, 119, 119], birads="3")])]
-    preds = _predictions({"a": [(BOX, 0.9, 0.4, "4C"), ([300, 300, 310, 310], 0.5, 0.9, "2"),
-                                ([100, 100, 119, 119], 0.1, 0.2, "3")]})
+    preds = _predictions(
+        {"a": [(BOX, 0.9, 0.4, "4C"), ([300, 300, 310, 310], 0.5, 0.9, "2"), ([100, 100, 119, 119], 0.1, 0.2, "3")]}
+    )
     assert lm.finding_birads_pairs(records, preds) == ([("4", "4C"), ("3", "3")], 0)
     counts = lm.exam_counts(records, preds, 0.2)
     assert counts == {"masses": 2, "findings": 2, "true_positives": 1, "false_positives": 1, "max_malignancy": 0.9}
@@ -104,9 +136,9 @@ def test_split_selection_and_folder_names() -> None:
 
 # ------------------------------------------------------------------ whole runs
 
+
 def _bench(dataset: str, root: Path, out: Path, *extra: str) -> int:
-    return main(["benchmark", dataset, str(root), "--out", str(out), "--device", "cpu", "--bootstrap", "50",
-                 *extra])
+    return main(["benchmark", dataset, str(root), "--out", str(out), "--device", "cpu", "--bootstrap", "50", *extra])
 
 
 def _rows(out: Path) -> list[dict[str, str]]:
@@ -140,17 +172,33 @@ def test_vindr_benchmark_writes_every_output(vindr_run: tuple[Path, Path, int]) 
     predictions = json.loads((out / "predictions.json").read_text())
     assert set(predictions["images"]) == {"i1_lcc", "i1_lmlo", "i1_rcc", "i2_lcc"}
     rows = _rows(out)
-    assert [(r["exam_id"], r["images"], r["masses"], r["status"]) for r in rows] == \
-        [("s1", "3", "2", "done"), ("s2", "1", "1", "done")]
+    assert [(r["exam_id"], r["images"], r["masses"], r["status"]) for r in rows] == [
+        ("s1", "3", "2", "done"),
+        ("s2", "1", "1", "done"),
+    ]
     assert (out / "exams" / "s1" / "result.json").is_file()
     assert not list((out / "exams" / "s1").glob("*.dcm"))  # no DICOM outputs in a benchmark
 
 
-def test_benchmark_numbers_equal_mommi_eval_on_the_same_files(vindr_run: tuple[Path, Path, int],
-                                                             tmp_path: Path) -> None:
+def test_benchmark_numbers_equal_mommi_eval_on_the_same_files(
+    vindr_run: tuple[Path, Path, int], tmp_path: Path
+) -> None:
     _, out, _ = vindr_run
-    code = main(["eval", "--manifest", str(out / "manifest.json"), "--predictions", str(out / "predictions.json"),
-                 "--split", "test", "--bootstrap", "50", "--out", str(tmp_path / "eval")])
+    code = main(
+        [
+            "eval",
+            "--manifest",
+            str(out / "manifest.json"),
+            "--predictions",
+            str(out / "predictions.json"),
+            "--split",
+            "test",
+            "--bootstrap",
+            "50",
+            "--out",
+            str(tmp_path / "eval"),
+        ]
+    )
     assert code == exit_codes.OK
     evaluated = json.loads((tmp_path / "eval" / "report.json").read_text())
     ours = json.loads((out / "report.json").read_text())["detection"]
@@ -204,8 +252,10 @@ def test_missing_folder_and_wrong_dataset(tmp_path: Path, capsys: pytest.Capture
         _bench("ddsm-typo", tmp_path, tmp_path / "out")
     assert info.value.code == exit_codes.USAGE
     assert "invalid choice" in capsys.readouterr().err
-    assert main(["benchmark", "vindr-mammo", str(tmp_path), "--out", str(tmp_path / "o"), "--workers", "0"]) == \
-        exit_codes.USAGE
+    assert (
+        main(["benchmark", "vindr-mammo", str(tmp_path), "--out", str(tmp_path / "o"), "--workers", "0"])
+        == exit_codes.USAGE
+    )
 
 
 def test_inbreast_benchmark(tmp_path: Path) -> None:

@@ -71,8 +71,9 @@ def test_inspect_four_view_study(tmp_path: Path, patient: f.Patient, capsys: pyt
     assert "1 study, 4 views" in out
 
 
-def test_inspect_json_reports_errors_and_exit_1(tmp_path: Path, patient: f.Patient,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_inspect_json_reports_errors_and_exit_1(
+    tmp_path: Path, patient: f.Patient, capsys: pytest.CaptureFixture[str]
+) -> None:
     f.four_view_study(tmp_path, patient)
     f.write(f.mammogram(patient, "L", "CC", vendor="GE", intent="FOR PROCESSING"), tmp_path / "raw.dcm")
     (tmp_path / "broken.dcm").write_bytes(b"garbage" * 20)
@@ -96,8 +97,9 @@ def test_inspect_nothing_found_exit_3(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "holds no image files" in out
 
 
-def test_inspect_bad_files_only_never_shows_a_traceback(tmp_path: Path, patient: f.Patient,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_inspect_bad_files_only_never_shows_a_traceback(
+    tmp_path: Path, patient: f.Patient, capsys: pytest.CaptureFixture[str]
+) -> None:
     f.write(f.ct_slice(patient), tmp_path / "ct.dcm")
     (tmp_path / "x.dcm").write_bytes(b"")
     code, out, err = run("study", "inspect", str(tmp_path), capsys=capsys)

@@ -13,8 +13,9 @@ from mommi.cli.main import main
 
 @pytest.mark.parametrize("value", ["-1", "2", "nan", "inf", "-inf", "abc", ""])
 @pytest.mark.parametrize("command", ["analyze", "analyze-batch"])
-def test_min_score_outside_0_1_is_a_usage_error(command: str, value: str, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_min_score_outside_0_1_is_a_usage_error(
+    command: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as info:
         main([command, str(tmp_path), "--out", str(tmp_path / "out"), "--min-score", value])
     assert info.value.code == exit_codes.USAGE
@@ -29,8 +30,21 @@ def test_a_bad_min_score_from_the_shell_is_one_line_not_a_traceback(tmp_path: Pa
     import subprocess
     import sys
 
-    run = subprocess.run([sys.executable, "-m", "mommi.cli.main", "analyze", str(tmp_path), "--out",
-                          str(tmp_path / "out"), "--min-score", "nan"], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mommi.cli.main",
+            "analyze",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--min-score",
+            "nan",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == exit_codes.USAGE
     assert "not a score within 0..1" in run.stderr and "Traceback" not in run.stderr
 
@@ -47,6 +61,8 @@ def test_workers_are_capped_to_the_cores(tmp_path: Path, capsys: pytest.CaptureF
     assert 1 <= workers < 10000 and note is not None and "10000" in note
     assert capped_workers(1) == (1, None)
     # an empty root with 10000 workers: the cap is announced, nothing is forked, "no study" (exit 3)
-    assert main(["analyze-batch", str(tmp_path), "--out", str(tmp_path / "out"), "--workers", "10000"]) == \
-        exit_codes.NOTHING_FOUND
+    assert (
+        main(["analyze-batch", str(tmp_path), "--out", str(tmp_path / "out"), "--workers", "10000"])
+        == exit_codes.NOTHING_FOUND
+    )
     assert "capped to the" in capsys.readouterr().err

@@ -28,8 +28,19 @@ def _women(n: int, with_mass: int) -> Manifest:
     for i in range(n):
         for side in "LR":
             findings = [Finding("mass", [10, 10, 30, 30])] if i < with_mass and side == "L" else []
-            records.append(Record(f"p{i:03d}", f"p{i:03d}", f"p{i:03d}{side}", "MLO", side, f"{i}{side}.pgm", "test",
-                                  findings=findings, split="test"))
+            records.append(
+                Record(
+                    f"p{i:03d}",
+                    f"p{i:03d}",
+                    f"p{i:03d}{side}",
+                    "MLO",
+                    side,
+                    f"{i}{side}.pgm",
+                    "test",
+                    findings=findings,
+                    split="test",
+                )
+            )
     return Manifest("test", "/nowhere", records)
 
 
@@ -80,8 +91,13 @@ def test_two_peaks_of_one_mass_give_one_candidate() -> None:
     regions = regions_from_probability(prob)
     assert len(regions) == 2
     assert regions[0].score > regions[1].score
-    kept = without_duplicates([Region((0, 0, 9, 9), 0.9, 100, (5, 5)), Region((1, 1, 10, 10), 0.5, 100, (6, 6)),
-                               Region((20, 20, 29, 29), 0.4, 100, (25, 25))])
+    kept = without_duplicates(
+        [
+            Region((0, 0, 9, 9), 0.9, 100, (5, 5)),
+            Region((1, 1, 10, 10), 0.5, 100, (6, 6)),
+            Region((20, 20, 29, 29), 0.4, 100, (25, 25)),
+        ]
+    )
     assert [r.score for r in kept] == [0.9, 0.4]
 
 
@@ -94,19 +110,46 @@ def tiny_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_keep_last_needs_no_validation_split(tiny_manifest: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = ["train", "single", "--manifest", str(tiny_manifest), "--out", str(out), "--epochs", "2",
-            "--batch-size", "4", "--max-train", "4"]
+    args = [
+        "train",
+        "single",
+        "--manifest",
+        str(tiny_manifest),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--max-train",
+        "4",
+    ]
     assert main(args) == exit_codes.PROBLEMS  # no val split: early stopping has nothing to choose on
     assert main([*args, "--keep", "last"]) == exit_codes.OK
     assert [r.split(",")[0] for r in (out / "log.csv").read_text().splitlines()[1:]] == ["1", "2"]
     assert torch.load(out / "best.pt", weights_only=False)["epoch"] == 2
 
 
-def test_cross_validation_scores_every_image_with_the_fold_that_never_saw_it(tiny_manifest: Path,
-                                                                              tmp_path: Path) -> None:
+def test_cross_validation_scores_every_image_with_the_fold_that_never_saw_it(
+    tiny_manifest: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "cv"
-    args = ["train", "single", "--cv", "2", "--manifest", str(tiny_manifest), "--out", str(out), "--epochs", "1",
-            "--batch-size", "4", "--max-train", "4"]
+    args = [
+        "train",
+        "single",
+        "--cv",
+        "2",
+        "--manifest",
+        str(tiny_manifest),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--max-train",
+        "4",
+    ]
     assert main(args) == exit_codes.OK
     manifest = Manifest.read(tiny_manifest)
     summary = json.loads((out / "cv.json").read_text())
@@ -122,5 +165,7 @@ def test_cross_validation_scores_every_image_with_the_fold_that_never_saw_it(tin
     assert 0.0 <= summary["max_recall"]["recall"] <= 1.0
     assert main(args) == exit_codes.OK  # finished folds are kept, not retrained
     assert json.loads((out / "cv.json").read_text())["fold_rows"] == summary["fold_rows"]
-    assert main(["train", "nipple", "--cv", "2", "--manifest", str(tiny_manifest), "--out",
-                 str(tmp_path / "bad")]) == exit_codes.PROBLEMS
+    assert (
+        main(["train", "nipple", "--cv", "2", "--manifest", str(tiny_manifest), "--out", str(tmp_path / "bad")])
+        == exit_codes.PROBLEMS
+    )

@@ -28,8 +28,13 @@ CBIS_SIZE = (320, 240)  # rows, columns: small, but a breast the pipeline can re
 VIEWS = (("LEFT", "CC"), ("LEFT", "MLO"), ("RIGHT", "CC"), ("RIGHT", "MLO"))
 
 
-def cbis_exam(tree: Path, collection: str = "Mass-Test", patient: str = "P_00173",
-              views: tuple[tuple[str, str], ...] = VIEWS, abnormal: tuple[str, ...] = ("LEFT",)) -> list[Path]:
+def cbis_exam(
+    tree: Path,
+    collection: str = "Mass-Test",
+    patient: str = "P_00173",
+    views: tuple[tuple[str, str], ...] = VIEWS,
+    abnormal: tuple[str, ...] = ("LEFT",),
+) -> list[Path]:
     """One woman's CBIS-DDSM exam: a subject per view, and a mask + crop subject per abnormal view."""
     rows, cols = CBIS_SIZE
     files = []
@@ -69,7 +74,10 @@ def test_cbis_four_view_exam_is_one_study(tmp_path: Path) -> None:
     assert sorted(str(i.path) for i in study.images.values()) == sorted(map(str, files))
     for view, image in study.images.items():
         subject = pydicom.dcmread(image.path, stop_before_pixels=True).PatientID
-        assert subject == f"Mass-Test_P_00173_{'LEFT' if view.laterality.value == 'L' else 'RIGHT'}_{view.projection.value}"
+        assert (
+            subject
+            == f"Mass-Test_P_00173_{'LEFT' if view.laterality.value == 'L' else 'RIGHT'}_{view.projection.value}"
+        )
         assert image.view_source == "PatientID (CBIS-DDSM)" and image.spacing is None
         assert any("digitiser" in w for w in image.warnings)
         assert not any(w.startswith("no credible pixel spacing") for w in image.warnings)
@@ -83,8 +91,11 @@ def test_cbis_four_view_exam_is_one_study(tmp_path: Path) -> None:
 def test_cbis_download_groups_by_woman_and_abnormality_type(cbis_tree: Path) -> None:
     collection = load_studies([cbis_tree], keep_pixels=False)
     studies = {s.study_uid: s for s in collection.studies}
-    assert set(studies) == {"CBIS-DDSM Mass-Test P_00173", "CBIS-DDSM Calc-Test P_00173",
-                            "CBIS-DDSM Mass-Training P_00005"}
+    assert set(studies) == {
+        "CBIS-DDSM Mass-Test P_00173",
+        "CBIS-DDSM Calc-Test P_00173",
+        "CBIS-DDSM Mass-Training P_00005",
+    }
     assert [v.value for v in studies["CBIS-DDSM Mass-Training P_00005"].images] == ["R-CC", "R-MLO"]
     # masses and calcifications of one woman: two exams of the same patient
     assert studies["CBIS-DDSM Mass-Test P_00173"].patient_key == studies["CBIS-DDSM Calc-Test P_00173"].patient_key
@@ -146,8 +157,11 @@ def test_cbis_download_analysed_by_analyze_batch(cbis_tree: Path, tmp_path: Path
     assert main(["analyze-batch", str(cbis_tree), "--out", str(out), "--device", "cpu", "--no-dicom"]) == 0
     with (out / "summary.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert sorted(r["study_uid"] for r in rows) == ["CBIS-DDSM Calc-Test P_00173", "CBIS-DDSM Mass-Test P_00173",
-                                                     "CBIS-DDSM Mass-Training P_00005"]
+    assert sorted(r["study_uid"] for r in rows) == [
+        "CBIS-DDSM Calc-Test P_00173",
+        "CBIS-DDSM Mass-Test P_00173",
+        "CBIS-DDSM Mass-Training P_00005",
+    ]
     assert {r["status"] for r in rows} == {"done"}
     four = json.loads(next(out.glob("*Mass-Test_P_00173*/result.json")).read_text())
     assert len(four["views"]) == 4
@@ -208,8 +222,7 @@ def cmmd_file(root: Path, patient: str, number: int, side: str, view: str, study
     ds = f.mammogram(f.Patient(patient_id=patient, study_uid=study_uid), side, view, seed=number)
     for keyword in ("ViewPosition", "PatientOrientation", "PixelSpacing", "ImagerPixelSpacing"):
         delattr(ds, keyword)
-    ds.ViewCodeSequence[0].CodeValue, ds.ViewCodeSequence[0].CodingSchemeDesignator = (
-        f.VIEW_CODES_SCT[view][0], "SCT")
+    ds.ViewCodeSequence[0].CodeValue, ds.ViewCodeSequence[0].CodingSchemeDesignator = (f.VIEW_CODES_SCT[view][0], "SCT")
     ds.ViewCodeSequence[0].CodeMeaning = f.VIEW_CODES_SCT[view][1]
     series = root / "CMMD" / patient / "07-18-2010-NA-NA-79377" / "1.000000-NA-70244"
     return f.write(ds, series / f"1-{number}.dcm")
@@ -270,10 +283,16 @@ def test_standard_mammograms_are_read_as_without_profiles(tmp_path: Path) -> Non
             assert image.spacing is not None and image.spacing.source.endswith(")")
 
 
-@pytest.mark.parametrize(("builder", "profile"), [
-    (fx.build_cbis, "CBIS-DDSM"), (fx.build_inbreast, "INbreast"), (fx.build_vindr, "VinDr-Mammo"),
-    (fx.build_cmmd, "CMMD"), (fx.build_cdd_cesm, "CDD-CESM"),
-])
+@pytest.mark.parametrize(
+    ("builder", "profile"),
+    [
+        (fx.build_cbis, "CBIS-DDSM"),
+        (fx.build_inbreast, "INbreast"),
+        (fx.build_vindr, "VinDr-Mammo"),
+        (fx.build_cmmd, "CMMD"),
+        (fx.build_cdd_cesm, "CDD-CESM"),
+    ],
+)
 def test_each_download_opens_as_distributed(builder, profile: str, tmp_path: Path) -> None:  # noqa: ANN001
     """The whole download folder, truth files included: every exam read by its profile, no file error."""
     root = builder(tmp_path)
@@ -294,5 +313,6 @@ def test_cbis_roles_without_series_description(tmp_path: Path) -> None:
         ds.save_as(path)
     study = load_study(tmp_path)
     assert list(study.images) == [View.L_CC]
-    assert len(study.set_aside) == 2 and all("abnormality 1 (ROI mask or cropped image)" in s.reason
-                                             for s in study.set_aside)
+    assert len(study.set_aside) == 2 and all(
+        "abnormality 1 (ROI mask or cropped image)" in s.reason for s in study.set_aside
+    )

@@ -36,9 +36,16 @@ BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
 
 #: the test's own reading of the compound actions (the brief's policy), independent of the module
 EXPECTED_OP = {
-    "X": "remove", "Z": "empty", "X/Z": "empty",
-    "D": "dummy", "C": "dummy", "X/D": "dummy", "X/Z/D": "dummy", "Z/D": "dummy",
-    "U": "remap", "K": "keep",
+    "X": "remove",
+    "Z": "empty",
+    "X/Z": "empty",
+    "D": "dummy",
+    "C": "dummy",
+    "X/D": "dummy",
+    "X/Z/D": "dummy",
+    "Z/D": "dummy",
+    "U": "remap",
+    "K": "keep",
 }
 
 
@@ -225,13 +232,29 @@ def test_profile_table_is_table_e11():
     by_keyword = {e.keyword: e for e in entries}
     # the table's basic-profile column, 2026c (ContentDate and PatientID are Z/D there, not plain Z)
     expected = {
-        "PatientName": "Z", "PatientID": "Z/D", "PatientBirthDate": "Z", "StudyInstanceUID": "U",
-        "SOPInstanceUID": "U", "SeriesInstanceUID": "U", "FrameOfReferenceUID": "U",
-        "AccessionNumber": "Z", "InstitutionName": "X/Z/D", "ReferringPhysicianName": "Z",
-        "StudyDate": "Z", "ContentDate": "Z/D", "OtherPatientIDs": "X", "PatientAddress": "X",
-        "DeviceSerialNumber": "X/Z/D", "StationName": "X/Z/D", "ReferencedImageSequence": "X/Z/U*",
-        "ReferencedSOPInstanceUID": "U", "PatientAge": "X", "StudyDescription": "X",
-        "RequestAttributesSequence": "X", "MediaStorageSOPInstanceUID": "U", "IconImageSequence": "X",
+        "PatientName": "Z",
+        "PatientID": "Z/D",
+        "PatientBirthDate": "Z",
+        "StudyInstanceUID": "U",
+        "SOPInstanceUID": "U",
+        "SeriesInstanceUID": "U",
+        "FrameOfReferenceUID": "U",
+        "AccessionNumber": "Z",
+        "InstitutionName": "X/Z/D",
+        "ReferringPhysicianName": "Z",
+        "StudyDate": "Z",
+        "ContentDate": "Z/D",
+        "OtherPatientIDs": "X",
+        "PatientAddress": "X",
+        "DeviceSerialNumber": "X/Z/D",
+        "StationName": "X/Z/D",
+        "ReferencedImageSequence": "X/Z/U*",
+        "ReferencedSOPInstanceUID": "U",
+        "PatientAge": "X",
+        "StudyDescription": "X",
+        "RequestAttributesSequence": "X",
+        "MediaStorageSOPInstanceUID": "U",
+        "IconImageSequence": "X",
     }
     for keyword, action in expected.items():
         assert by_keyword[keyword].action == action, keyword
@@ -247,9 +270,24 @@ def test_profile_table_is_table_e11():
         if e.keyword_source == "pydicom":
             assert keyword_for_tag(e.tag_value) == e.keyword, e
     # nothing training needs is on the list (or it is K)
-    for keyword in ("ImageLaterality", "ViewPosition", "ViewCodeSequence", "PixelSpacing", "ImagerPixelSpacing",
-                    "Rows", "Columns", "PhotometricInterpretation", "BitsStored", "WindowCenter", "WindowWidth",
-                    "VOILUTFunction", "PresentationIntentType", "BurnedInAnnotation", "SOPClassUID", "Modality"):
+    for keyword in (
+        "ImageLaterality",
+        "ViewPosition",
+        "ViewCodeSequence",
+        "PixelSpacing",
+        "ImagerPixelSpacing",
+        "Rows",
+        "Columns",
+        "PhotometricInterpretation",
+        "BitsStored",
+        "WindowCenter",
+        "WindowWidth",
+        "VOILUTFunction",
+        "PresentationIntentType",
+        "BurnedInAnnotation",
+        "SOPClassUID",
+        "Modality",
+    ):
         assert keyword not in by_keyword or by_keyword[keyword].action == "K", keyword
 
 
@@ -331,8 +369,11 @@ def test_every_profile_attribute_gets_its_action_and_nothing_survives():
                 (secrets_exact if re.fullmatch(r"[\d.+\-]+", v) else secrets_text).add(v)
         assert len(secrets_text) > 10
         remaining = [v for _, elem in walk(original_ds) for v in values_of(elem)]
-        remaining += [v for _, elem in walk(original_ds.file_meta) for v in values_of(elem)] if hasattr(
-            original_ds, "file_meta") else []
+        remaining += (
+            [v for _, elem in walk(original_ds.file_meta) for v in values_of(elem)]
+            if hasattr(original_ds, "file_meta")
+            else []
+        )
         text_blob = "\n".join(remaining)
         leaked = sorted(s for s in secrets_text if s in text_blob) + sorted(secrets_exact & set(remaining))
         assert not leaked, f"original identifying values survive: {leaked[:20]}"
@@ -344,8 +385,18 @@ def test_report_lists_what_was_done():
     ds = identifying_mammogram(patient)
     original_sop = ds.SOPInstanceUID
     report = Deidentifier(salt=SALT).deidentify(ds)
-    for keyword in ("OtherPatientIDs", "PatientAddress", "RequestAttributesSequence", "PerformingPhysicianName",
-                    "StudyDescription", "file_meta.SourceApplicationEntityTitle", "(0029,1010)", "(0029,0010)", "OverlayData", "OverlayRows"):
+    for keyword in (
+        "OtherPatientIDs",
+        "PatientAddress",
+        "RequestAttributesSequence",
+        "PerformingPhysicianName",
+        "StudyDescription",
+        "file_meta.SourceApplicationEntityTitle",
+        "(0029,1010)",
+        "(0029,0010)",
+        "OverlayData",
+        "OverlayRows",
+    ):
         assert keyword in report.removed, keyword
     for keyword in ("PatientName", "PatientBirthDate", "AccessionNumber", "StudyDate", "ReferringPhysicianName"):
         assert keyword in report.emptied, keyword
@@ -366,8 +417,13 @@ def test_uids_consistent_within_a_batch_and_references_follow():
     patient = Patient(patient_id="PAT-1")
     a = identifying_mammogram(patient, laterality="L")
     b = identifying_mammogram(patient, referenced_sop_uid=a.SOPInstanceUID, laterality="R")
-    orig = {"study": a.StudyInstanceUID, "a_sop": a.SOPInstanceUID, "b_sop": b.SOPInstanceUID,
-            "a_series": a.SeriesInstanceUID, "for": a.FrameOfReferenceUID}
+    orig = {
+        "study": a.StudyInstanceUID,
+        "a_sop": a.SOPInstanceUID,
+        "b_sop": b.SOPInstanceUID,
+        "a_series": a.SeriesInstanceUID,
+        "for": a.FrameOfReferenceUID,
+    }
     deid = Deidentifier(salt=SALT)
     report_a, report_b = deid.deidentify(a), deid.deidentify(b)
 
@@ -411,11 +467,30 @@ def test_private_overlay_removed_training_attributes_kept_and_file_round_trips()
     patient = Patient(patient_id="PAT-3")
     ds = identifying_mammogram(patient)
     pixels_before = ds.pixel_array.copy()
-    kept = {k: copy.deepcopy(ds[k].value) for k in (
-        "ImageLaterality", "ViewPosition", "PixelSpacing", "ImagerPixelSpacing", "Rows", "Columns",
-        "PhotometricInterpretation", "BitsStored", "WindowCenter", "WindowWidth", "VOILUTFunction",
-        "PresentationIntentType", "Manufacturer", "ManufacturerModelName", "BurnedInAnnotation", "Modality",
-        "SOPClassUID", "PatientOrientation", "ImageType")}
+    kept = {
+        k: copy.deepcopy(ds[k].value)
+        for k in (
+            "ImageLaterality",
+            "ViewPosition",
+            "PixelSpacing",
+            "ImagerPixelSpacing",
+            "Rows",
+            "Columns",
+            "PhotometricInterpretation",
+            "BitsStored",
+            "WindowCenter",
+            "WindowWidth",
+            "VOILUTFunction",
+            "PresentationIntentType",
+            "Manufacturer",
+            "ManufacturerModelName",
+            "BurnedInAnnotation",
+            "Modality",
+            "SOPClassUID",
+            "PatientOrientation",
+            "ImageType",
+        )
+    }
     view_code = ds.ViewCodeSequence[0].CodeValue
 
     Deidentifier(salt=SALT).deidentify(ds)
@@ -429,7 +504,10 @@ def test_private_overlay_removed_training_attributes_kept_and_file_round_trips()
     assert ds.DeidentificationMethod == DEIDENTIFICATION_METHOD
     code = ds.DeidentificationMethodCodeSequence[0]
     assert (code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning) == (
-        "113100", "DCM", "Basic Application Confidentiality Profile")
+        "113100",
+        "DCM",
+        "Basic Application Confidentiality Profile",
+    )
     assert "SourceApplicationEntityTitle" not in ds.file_meta
 
     buffer = io.BytesIO()

@@ -46,16 +46,33 @@ def _finding(view: str, centre: tuple[int, int], closed: bool, **kwargs: object)
     contour = [[x - 20.25, y - 18.0], [x + 21.5, y - 17.75], [x + 19.0, y + 22.0], [x - 18.5, y + 20.5]]
     if closed:
         contour.append(list(contour[0]))
-    return FindingResult(id=f"{view}-1", view=view, box_px=[x - 20.25, y - 18.0, x + 21.5, y + 22.0],
-                         contour_px=contour, score=0.83, branch="tri-view", **kwargs)  # type: ignore[arg-type]
+    return FindingResult(
+        id=f"{view}-1",
+        view=view,
+        box_px=[x - 20.25, y - 18.0, x + 21.5, y + 22.0],
+        contour_px=contour,
+        score=0.83,
+        branch="tri-view",
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 def _result(images: dict[str, MammoImage], findings: list[FindingResult]) -> StudyResult:
     image = next(iter(images.values()))
     return StudyResult(
-        study_uid=image.study_uid, patient_key=image.patient_id, views={}, findings=findings, warnings=[],
-        timings_s={}, models={}, zoo_version="test", provider="CPUExecutionProvider", device_requested="cpu",
-        min_score=0.1, created="2026-01-01T00:00:00Z", mommi_version="9.8.7",
+        study_uid=image.study_uid,
+        patient_key=image.patient_id,
+        views={},
+        findings=findings,
+        warnings=[],
+        timings_s={},
+        models={},
+        zoo_version="test",
+        provider="CPUExecutionProvider",
+        device_requested="cpu",
+        min_score=0.1,
+        created="2026-01-01T00:00:00Z",
+        mommi_version="9.8.7",
         maps={view: _blob(images[view], CENTRES[view]) for view in images},
     )
 

@@ -99,26 +99,54 @@ def _manifest(tmp_path: Path) -> Path:
     records = []
     for k in range(6):
         findings = [Finding(kind="mass", box=[10.0, 10.0, 29.0, 29.0], pathology="malignant")] if k % 2 == 0 else []
-        records.append(Record(patient_id=f"p{k // 2}", study_id=f"s{k // 2}", image_id=f"img{k}", view="CC",
-                              laterality="L" if k % 2 else "R", image_path=f"img{k}.dcm", source="test",
-                              spacing_mm=[0.5, 0.5], findings=findings, nipple=[100.0, 50.0], split="test"))
+        records.append(
+            Record(
+                patient_id=f"p{k // 2}",
+                study_id=f"s{k // 2}",
+                image_id=f"img{k}",
+                view="CC",
+                laterality="L" if k % 2 else "R",
+                image_path=f"img{k}.dcm",
+                source="test",
+                spacing_mm=[0.5, 0.5],
+                findings=findings,
+                nipple=[100.0, 50.0],
+                split="test",
+            )
+        )
     path = tmp_path / "m.json"
     Manifest(source="test", root=str(tmp_path), records=records).write(path)
     return path
 
 
 def test_mommi_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    predictions = {"schema": "mommi-predictions", "version": 1, "model": "hand-made", "images": {
-        "img0": {"boxes": [[10, 10, 29, 29, 0.95]], "nipple": [102, 50]},
-        "img1": {"boxes": [[200, 200, 220, 220, 0.6]], "nipple": [100, 50]},
-        "img2": {"boxes": [[12, 12, 30, 30, 0.5]], "nipple": [100, 54]},
-        "img3": {"boxes": []},
-    }}
+    predictions = {
+        "schema": "mommi-predictions",
+        "version": 1,
+        "model": "hand-made",
+        "images": {
+            "img0": {"boxes": [[10, 10, 29, 29, 0.95]], "nipple": [102, 50]},
+            "img1": {"boxes": [[200, 200, 220, 220, 0.6]], "nipple": [100, 50]},
+            "img2": {"boxes": [[12, 12, 30, 30, 0.5]], "nipple": [100, 54]},
+            "img3": {"boxes": []},
+        },
+    }
     pred_path = tmp_path / "p.json"
     pred_path.write_text(json.dumps(predictions))
     out = tmp_path / "eval"
-    code = main(["eval", "--manifest", str(_manifest(tmp_path)), "--predictions", str(pred_path),
-                 "--out", str(out), "--bootstrap", "100"])
+    code = main(
+        [
+            "eval",
+            "--manifest",
+            str(_manifest(tmp_path)),
+            "--predictions",
+            str(pred_path),
+            "--out",
+            str(out),
+            "--bootstrap",
+            "100",
+        ]
+    )
     assert code == exit_codes.OK
     text = capsys.readouterr().out
     assert "recall at 0.5 FPPI" in text and "nipple error" in text
@@ -153,10 +181,25 @@ def test_zoo_record_metrics_writes_cards_with_comparison_and_notes(tmp_path: Pat
     missed = {"img0": {"boxes": [[200, 200, 220, 220, 0.9]]}}
     for task, images in (("bidual", found), ("single", missed)):
         predictions = tmp_path / f"{task}.json"
-        predictions.write_text(json.dumps({"schema": "mommi-predictions", "version": 1, "model": task,
-                                           "images": images}))
-        assert main(["eval", "--manifest", str(manifest), "--predictions", str(predictions), "--out",
-                     str(tmp_path / "eval" / f"{task}-synth-test"), "--bootstrap", "50"]) == exit_codes.OK
+        predictions.write_text(
+            json.dumps({"schema": "mommi-predictions", "version": 1, "model": task, "images": images})
+        )
+        assert (
+            main(
+                [
+                    "eval",
+                    "--manifest",
+                    str(manifest),
+                    "--predictions",
+                    str(predictions),
+                    "--out",
+                    str(tmp_path / "eval" / f"{task}-synth-test"),
+                    "--bootstrap",
+                    "50",
+                ]
+            )
+            == exit_codes.OK
+        )
     assert main(["zoo", "record-metrics", "--zoo", str(zoo), "--eval", str(tmp_path / "eval")]) == exit_codes.OK
     card = (zoo / "cards" / "bidual-lite.md").read_text()
     assert "Tried a residual fusion; it helped." in card
@@ -164,7 +207,9 @@ def test_zoo_record_metrics_writes_cards_with_comparison_and_notes(tmp_path: Pat
     recorded = {m["name"]: m for m in json.loads((zoo / "manifest.json").read_text())["models"]}
     assert recorded["bidual-lite"]["metrics"]["synth-test"]["masses"] == 3
     ablation = (zoo / "ablation.md").read_text()
-    assert "| bilateral: BiDualNet | 6 | 3 | 0.667" in ablation and "| single view (baseline) | 6 | 3 | 0.000" in ablation
+    assert (
+        "| bilateral: BiDualNet | 6 | 3 | 0.667" in ablation and "| single view (baseline) | 6 | 3 | 0.000" in ablation
+    )
 
 
 def test_evaluate_joins_splits_given_with_commas(tmp_path: Path) -> None:
@@ -172,8 +217,15 @@ def test_evaluate_joins_splits_given_with_commas(tmp_path: Path) -> None:
     manifest = Manifest.read(_manifest(tmp_path))
     for record, split in zip(manifest.records, ("val", "val", "test", "test", "train", "train")):
         record.split = split
-    predictions = {"schema": "mommi-predictions", "version": 1, "images": {
-        "img0": {"boxes": [[10, 10, 29, 29, 0.9]]}, "img2": {"boxes": []}, "img4": {"boxes": [[10, 10, 29, 29, 0.9]]}}}
+    predictions = {
+        "schema": "mommi-predictions",
+        "version": 1,
+        "images": {
+            "img0": {"boxes": [[10, 10, 29, 29, 0.9]]},
+            "img2": {"boxes": []},
+            "img4": {"boxes": [[10, 10, 29, 29, 0.9]]},
+        },
+    }
     joined = evaluate(manifest, predictions, "val,test", bootstrap=0)["froc"]
     assert (joined["images"], joined["masses"]) == (4, 2)
     assert joined["recall_at_fppi"]["1"]["recall"] == 0.5  # img0's mass found, img2's missed; img4 is train
@@ -191,7 +243,7 @@ def test_cards_lead_with_real_films_and_the_operating_point() -> None:
     text = render_card(entry, None, operating_point=manifest["operating_point"])
     real, synthetic = text.index("## Real films first"), text.index("200 synthetic studies")
     assert real < text.index("## What it is") < synthetic
-    section = text[real:text.index("## What it is")]
+    section = text[real : text.index("## What it is")]
     cv = entry["metrics"]["mias-cv"]  # the real-film cross-validation leads
     assert "5-fold cross-validation by woman" in section and f"{cv['masses']} masses" in section
     assert f"{cv['recall_at_fppi']['1']['recall']:.2f}" in section and "best-case recall" in section

@@ -29,8 +29,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount_point.mkdir()
     if shutil.which("mount") is None:
         pytest.skip("no mount command: cannot create a small filesystem to fill")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or 'not permitted'}): needs root")
     try:
@@ -53,7 +54,8 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def test_an_analysis_on_a_full_disk_fails_cleanly_and_keeps_the_previous_result(
-        small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     factory.four_view_study(first, factory.Patient(patient_id="PAT-FIRST"))
     factory.four_view_study(second, factory.Patient(patient_id="PAT-SECOND"), seed=5)
@@ -70,8 +72,9 @@ def test_an_analysis_on_a_full_disk_fails_cleanly_and_keeps_the_previous_result(
     assert not [p for p in out.iterdir() if p.name.startswith(".mommi-writing")]  # no staging left behind
 
 
-def test_a_batch_on_a_full_disk_names_the_cause(small_disk: Path, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_batch_on_a_full_disk_names_the_cause(
+    small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     factory.four_view_study(tmp_path / "root" / "one", factory.Patient(patient_id="PAT-ONE"))
     _fill(small_disk, leave=0)
     code = main(["analyze-batch", str(tmp_path / "root"), "--out", str(small_disk / "batch"), "--no-dicom"])
@@ -88,8 +91,9 @@ def reviewed_store(tmp_path: Path) -> tuple[Path, Path]:
     return analysed, tmp_path / "review.sqlite"
 
 
-def test_a_feedback_export_on_a_full_disk_exports_nothing(small_disk: Path, reviewed_store: tuple[Path, Path],
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_feedback_export_on_a_full_disk_exports_nothing(
+    small_disk: Path, reviewed_store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     analysed, db = reviewed_store
     with ReviewStore(db) as store:
         session = ReviewSession(store, analysed, reader="dr-a")
@@ -104,7 +108,8 @@ def test_a_feedback_export_on_a_full_disk_exports_nothing(small_disk: Path, revi
 
 
 def test_a_review_decision_on_a_full_disk_is_a_clean_error_and_loses_nothing_saved(
-        small_disk: Path, reviewed_store: tuple[Path, Path]) -> None:
+    small_disk: Path, reviewed_store: tuple[Path, Path]
+) -> None:
     analysed, _ = reviewed_store
     db = small_disk / "review.sqlite"
     with ReviewStore(db) as store:

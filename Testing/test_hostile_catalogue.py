@@ -18,8 +18,10 @@ from hostile_catalogue import CASES, Family, kinds_by_family
 RUNNER = Path(__file__).with_name("hostile_runner.py")
 PEAK_MEMORY_MB = 3 * 1024  # the bound for any single hostile input
 CASE_SECONDS = 60  # far above what a refused input needs (about 1 s): a case near it is a hang in disguise
-NATIVE_OR_PYTHON_CRASH = re.compile(r"Traceback \(most recent call last\)|panicked at|stack backtrace|"
-                                    r"Segmentation fault|core dumped|internal error")
+NATIVE_OR_PYTHON_CRASH = re.compile(
+    r"Traceback \(most recent call last\)|panicked at|stack backtrace|"
+    r"Segmentation fault|core dumped|internal error"
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,4 +57,6 @@ def test_hostile_input(case, records: dict[str, dict]) -> None:
 def test_no_hostile_input_takes_more_than_the_memory_bound(records: dict[str, dict]) -> None:
     peak = max(record["peak_mb"] for record in records.values())
     worst = max(records.values(), key=lambda r: r.get("peak_rise_mb", 0))
-    assert peak < PEAK_MEMORY_MB, f"peak {peak:.0f} MB; the largest rise was {worst['kind']} (+{worst['peak_rise_mb']} MB)"
+    assert peak < PEAK_MEMORY_MB, (
+        f"peak {peak:.0f} MB; the largest rise was {worst['kind']} (+{worst['peak_rise_mb']} MB)"
+    )

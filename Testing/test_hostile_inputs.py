@@ -25,11 +25,17 @@ from mommi.study.raster import read_raster, read_sidecar
 
 def _png_header_only(path: Path, width: int, height: int) -> Path:
     """A PNG that declares width x height but carries almost no data: a decompression bomb's header."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     body = zlib.compress(b"\x00" * (width + 1) * 4)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", body)
+        + chunk(b"IEND", b"")
+    )
     (path.parent / f"{path.name}.json").write_text(json.dumps({"laterality": "L", "view": "CC"}))
     return path
 
@@ -72,11 +78,14 @@ def test_dicom_declaring_a_huge_image_is_refused_before_decoding(tmp_path: Path)
     assert _peak_rss_mb() - before < 500
 
 
-@pytest.mark.parametrize(("changes", "cause"), [
-    ({"BitsAllocated": 1, "BitsStored": 1, "HighBit": 0}, "BitsAllocated 1"),
-    ({"NumberOfFrames": 3}, "multi-frame"),
-    ({"Rows": 0}, "no pixels"),
-])
+@pytest.mark.parametrize(
+    ("changes", "cause"),
+    [
+        ({"BitsAllocated": 1, "BitsStored": 1, "HighBit": 0}, "BitsAllocated 1"),
+        ({"NumberOfFrames": 3}, "multi-frame"),
+        ({"Rows": 0}, "no pixels"),
+    ],
+)
 def test_dicom_that_is_not_a_greyscale_2d_mammogram(changes: dict, cause: str, tmp_path: Path) -> None:
     path = _dicom(tmp_path, "odd.dcm", **changes)
     collection = load_studies([path])
@@ -85,8 +94,9 @@ def test_dicom_that_is_not_a_greyscale_2d_mammogram(changes: dict, cause: str, t
     assert isinstance(error, UnsupportedImageError) and error.path == path and cause in error.reason
 
 
-@pytest.mark.parametrize("sidecar", [{"pixel_spacing_mm": True}, {"pixel_spacing_mm": [True, 0.1]},
-                                     {"bits_stored": True}])
+@pytest.mark.parametrize(
+    "sidecar", [{"pixel_spacing_mm": True}, {"pixel_spacing_mm": [True, 0.1]}, {"bits_stored": True}]
+)
 def test_booleans_are_not_numbers_in_a_sidecar(sidecar: dict, tmp_path: Path) -> None:
     image = tmp_path / "v.png"
     import cv2
@@ -106,6 +116,7 @@ def test_study_inspect_names_the_bomb_and_goes_on(tmp_path: Path, capsys: pytest
 
 
 # --- the model zoo: confined paths, hashes required, the hashed bytes are the loaded bytes -----------------
+
 
 def _zoo(tmp_path: Path) -> Path:
     return copy_zoo(tmp_path / "zoo")
@@ -201,6 +212,7 @@ def test_a_view_dicom_outputs_cannot_describe_loses_them_not_the_analysis(case: 
 
 # --- folders: link loops, links to nothing, unreadable subfolders ---------------------------------------------
 
+
 @pytest.fixture()
 def links(tmp_path: Path) -> Path:
     root = tmp_path / "links"
@@ -213,18 +225,22 @@ def links(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", ["study-inspect", "analyze", "analyze-batch", "analyze-link"])
-def test_link_loops_are_named_never_a_traceback(command: str, links: Path, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    args = {"study-inspect": ["study", "inspect", str(links)],
-            "analyze": ["analyze", str(links), "--out", str(tmp_path / "o")],
-            "analyze-batch": ["analyze-batch", str(links), "--out", str(tmp_path / "b")],
-            "analyze-link": ["analyze", str(links / "self"), "--out", str(tmp_path / "o2")]}[command]
+def test_link_loops_are_named_never_a_traceback(
+    command: str, links: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = {
+        "study-inspect": ["study", "inspect", str(links)],
+        "analyze": ["analyze", str(links), "--out", str(tmp_path / "o")],
+        "analyze-batch": ["analyze-batch", str(links), "--out", str(tmp_path / "b")],
+        "analyze-link": ["analyze", str(links / "self"), "--out", str(tmp_path / "o2")],
+    }[command]
     code = main(args)
     out = capsys.readouterr()
     text = out.out + out.err
     assert code in (1, 3) and "Traceback" not in text
-    assert "link loop" in text or (command == "analyze-batch" and "link loop" in
-                                   (tmp_path / "b" / "summary.csv").read_text())
+    assert "link loop" in text or (
+        command == "analyze-batch" and "link loop" in (tmp_path / "b" / "summary.csv").read_text()
+    )
 
 
 def test_an_unreadable_subfolder_is_reported_not_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,8 +279,9 @@ def test_an_mg_image_whose_modality_says_ct_is_left_out_of_the_report_only(tmp_p
 def test_a_study_with_nothing_readable_is_not_a_success(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "raw"
     folder.mkdir()
-    factory.write(factory.mammogram(factory.Patient(), "L", "CC", vendor="GE", intent="FOR PROCESSING"),
-                  folder / "raw.dcm")
+    factory.write(
+        factory.mammogram(factory.Patient(), "L", "CC", vendor="GE", intent="FOR PROCESSING"), folder / "raw.dcm"
+    )
     assert main(["analyze", str(folder), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 1
     err = capsys.readouterr().err
     assert "no view could be analysed" in err and "raw.dcm: FOR PROCESSING" in err
@@ -279,8 +296,9 @@ def test_batch_output_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "is a file, not a folder" in capsys.readouterr().err
 
 
-def test_batch_output_in_a_read_only_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batch_output_in_a_read_only_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     factory.four_view_study(tmp_path / "root" / "s1")
     locked = tmp_path / "locked" / "out"
     real_mkdir = Path.mkdir
@@ -297,7 +315,8 @@ def test_batch_output_in_a_read_only_folder(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_a_run_stopped_while_writing_leaves_the_old_result_whole(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mommi.runtime import outputs
     from mommi.runtime.pipeline import Pipeline
 
@@ -335,16 +354,23 @@ def test_a_child_dies_with_its_killed_parent(tmp_path: Path) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("PR_SET_PDEATHSIG is Linux only")
     pid_file = tmp_path / "child.pid"
-    parent = subprocess.Popen([sys.executable, "-c", (
-        "import multiprocessing, time, sys\n"
-        "from concurrent.futures import ProcessPoolExecutor\n"
-        "from mommi.child_processes import die_with_parent\n"
-        "def work(path):\n"
-        "    import os; open(path, 'w').write(str(os.getpid())); time.sleep(60)\n"
-        "if __name__ == '__main__':\n"
-        "    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('fork'),\n"
-        "                             initializer=die_with_parent) as pool:\n"
-        f"        pool.submit(work, {str(pid_file)!r}).result()\n")])
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import multiprocessing, time, sys\n"
+                "from concurrent.futures import ProcessPoolExecutor\n"
+                "from mommi.child_processes import die_with_parent\n"
+                "def work(path):\n"
+                "    import os; open(path, 'w').write(str(os.getpid())); time.sleep(60)\n"
+                "if __name__ == '__main__':\n"
+                "    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('fork'),\n"
+                "                             initializer=die_with_parent) as pool:\n"
+                f"        pool.submit(work, {str(pid_file)!r}).result()\n"
+            ),
+        ]
+    )
     deadline = time.time() + 30
     while not pid_file.exists() or not pid_file.read_text():
         assert time.time() < deadline, "the worker never started"
@@ -424,7 +450,8 @@ def test_views_without_sop_instance_uids_are_not_duplicates_of_each_other(tmp_pa
 
 
 def test_a_corrupt_rle_stream_is_a_clean_error_without_a_native_panic_on_the_terminal(
-        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     import pydicom
 
     path = factory.write(factory.mammogram(factory.Patient(), "L", "CC"), tmp_path / "rle.dcm", RLELossless)
@@ -464,8 +491,9 @@ def test_a_killed_analysis_leaves_the_previous_result_whole_and_a_rerun_cleans_u
 
     before = files()
     assert "result.json" in before and "maps.npz" in before
-    run = subprocess.Popen([*command, str(second), "--out", str(out)], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(
+        [*command, str(second), "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 120
     while not any(out.glob(STAGING_PREFIX + "*")):
         assert run.poll() is None, "the analysis finished before it could be killed while writing"
@@ -522,11 +550,22 @@ def test_a_killed_batch_leaves_no_worker_no_mixed_folder_and_resumes(tmp_path: P
         pytest.skip("the worker check reads /proc")
     root, out = tmp_path / "studies", tmp_path / "out"
     synthesize(root, 3, seed=5)
-    command = [sys.executable, "-m", "mommi.cli.main", "analyze-batch", str(root), "--out", str(out),
-               "--workers", "2", "--no-dicom"]
+    command = [
+        sys.executable,
+        "-m",
+        "mommi.cli.main",
+        "analyze-batch",
+        str(root),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--no-dicom",
+    ]
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
+    run = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline, workers = time.time() + 240, set()
     while not list(out.glob("*/result.json")):
         assert run.poll() is None, "the batch ended before it could be killed"
@@ -543,8 +582,9 @@ def test_a_killed_batch_leaves_no_worker_no_mixed_folder_and_resumes(tmp_path: P
     deadline = time.time() + 20
     while any(_alive(pid) for pid in workers) and time.time() < deadline:
         time.sleep(0.1)
-    survivors = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:120]
-                 for pid in workers if _alive(pid)}
+    survivors = {
+        pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:120] for pid in workers if _alive(pid)
+    }
     for pid in survivors:
         os.kill(pid, signal.SIGKILL)
     assert not survivors, f"processes outlived the killed batch: {survivors}"

@@ -94,7 +94,8 @@ def test_mias_line_shapes(mias_fixture: Path) -> None:
     # abnormal images that have no mass box are flagged, never silently normal
     assert records["mdb007"].findings == []
     assert records["mdb007"].extra["other_findings"] == [
-        {"mias_class": "CIRC", "kind": "mass", "pathology": "benign", "located": False}]
+        {"mias_class": "CIRC", "kind": "mass", "pathology": "benign", "located": False}
+    ]
     assert records["mdb008"].extra["other_findings"][0]["kind"] == "calcification"
     (arch,) = records["mdb009"].extra["other_findings"]
     assert arch["kind"] == "architectural_distortion" and arch["center"] == [100, 824] and arch["radius"] == 30
@@ -128,7 +129,8 @@ def test_mias_centre_outside_the_image_is_not_a_box(tmp_path: Path) -> None:
     (record,) = import_mias(tmp_path).records
     assert record.findings == []
     assert record.extra["other_findings"] == [
-        {"mias_class": "CIRC", "kind": "mass", "pathology": "malignant", "center": [500, 1024], "radius": 10}]
+        {"mias_class": "CIRC", "kind": "mass", "pathology": "malignant", "center": [500, 1024], "radius": 10}
+    ]
 
 
 @pytest.mark.mias
@@ -162,7 +164,7 @@ def test_mias_real_masses_lie_in_bright_breast_tissue(mias_dir: Path) -> None:
         for finding in record.findings:
             cx, cy = (int(v) for v in finding.center)
             radius = finding.extra["radius"]
-            inside += bool(breast[max(0, cy - 2):cy + 3, max(0, cx - 2):cx + 3].any())
+            inside += bool(breast[max(0, cy - 2) : cy + 3, max(0, cx - 2) : cx + 3].any())
             d2 = (xx - cx) ** 2 + (yy - cy) ** 2
             disc = image[d2 <= radius**2].mean()
             ring = image[(d2 > radius**2) & (d2 <= 4 * radius**2)].mean()
@@ -187,8 +189,11 @@ def test_cbis_records_boxes_and_labels(cbis_fixture: Path, caplog: pytest.LogCap
     records = by_id(manifest)
     assert manifest.source == "cbis-ddsm" and manifest.root == str(cbis_fixture.resolve())
     # P_00003 (full image missing) and P_00004 (its only mask missing) are left out
-    assert sorted(records) == ["Mass-Test_P_00002_RIGHT_MLO", "Mass-Training_P_00001_LEFT_CC",
-                               "Mass-Training_P_00001_LEFT_MLO"]
+    assert sorted(records) == [
+        "Mass-Test_P_00002_RIGHT_MLO",
+        "Mass-Training_P_00001_LEFT_CC",
+        "Mass-Training_P_00001_LEFT_MLO",
+    ]
     cc = records["Mass-Training_P_00001_LEFT_CC"]
     assert (cc.patient_id, cc.study_id, cc.laterality, cc.view) == ("P_00001", "P_00001", "L", "CC")
     assert (cc.width, cc.height, cc.spacing_mm, cc.image_birads) == (fx.COLS, fx.ROWS, None, None)
@@ -239,13 +244,19 @@ def test_cbis_missing_or_malformed(tmp_path: Path) -> None:
     with pytest.raises(DatasetImportError) as no_csv:
         import_cbis_ddsm(tmp_path)
     assert no_csv.value.path.name == "mass_case_description_train_set.csv"
-    bad = fx.write_csv(tmp_path / "mass_case_description_train_set.csv",
-                       [c for c in fx.CBIS_MASS_COLUMNS if c != "ROI mask file path"], [])
+    bad = fx.write_csv(
+        tmp_path / "mass_case_description_train_set.csv",
+        [c for c in fx.CBIS_MASS_COLUMNS if c != "ROI mask file path"],
+        [],
+    )
     with pytest.raises(DatasetImportError, match="'ROI mask file path'") as no_column:
         import_cbis_ddsm(tmp_path)
     assert no_column.value.path == bad
-    fx.write_csv(bad, fx.CBIS_MASS_COLUMNS, [fx.cbis_row("P_9", "LEFT", "CC", 1, "Mass-Training_P_9_LEFT_CC",
-                                                         "Mass-Training_P_9_LEFT_CC_1")])
+    fx.write_csv(
+        bad,
+        fx.CBIS_MASS_COLUMNS,
+        [fx.cbis_row("P_9", "LEFT", "CC", 1, "Mass-Training_P_9_LEFT_CC", "Mass-Training_P_9_LEFT_CC_1")],
+    )
     with pytest.raises(DatasetImportError, match="none of the 1 mass abnormalities"):
         import_cbis_ddsm(tmp_path)
 
@@ -273,20 +284,24 @@ def test_vindr_records_and_findings(vindr_fixture: Path) -> None:
     calc_only = records["i1_lmlo"]
     assert calc_only.findings == []
     assert calc_only.extra["other_findings"] == [
-        {"categories": ["Suspicious Calcification"], "birads": "4", "box": [3.0, 3.0, 9.0, 9.0]}]
+        {"categories": ["Suspicious Calcification"], "birads": "4", "box": [3.0, 3.0, 9.0, 9.0]}
+    ]
     normal = records["i1_rcc"]
     assert normal.findings == [] and "other_findings" not in normal.extra and normal.image_birads == "1"
     assert records["i2_lcc"].extra["source_split"] == "test"
     assert records["i2_lcc"].findings[0].box == [0.0, 0.0, 47.0, 63.0]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("['Mass']", ["Mass"]),
-    ("['Mass', 'Suspicious Calcification']", ["Mass", "Suspicious Calcification"]),
-    ("['No Finding']", ["No Finding"]),
-    ("[Mass, Asymmetry]", ["Mass", "Asymmetry"]),  # quotes lost by a spreadsheet
-    ("Mass", ["Mass"]),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("['Mass']", ["Mass"]),
+        ("['Mass', 'Suspicious Calcification']", ["Mass", "Suspicious Calcification"]),
+        ("['No Finding']", ["No Finding"]),
+        ("[Mass, Asymmetry]", ["Mass", "Asymmetry"]),  # quotes lost by a spreadsheet
+        ("Mass", ["Mass"]),
+    ],
+)
 def test_vindr_finding_categories(text: str, expected: list[str]) -> None:
     assert parse_categories(text) == expected
 
@@ -351,8 +366,9 @@ def test_inbreast_round_trip(inbreast_fixture: Path, tmp_path: Path) -> None:
     assert_round_trip(import_inbreast(inbreast_fixture), tmp_path)
 
 
-def test_inbreast_bad_xml_skips_only_that_image(inbreast_fixture: Path, tmp_path: Path,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_inbreast_bad_xml_skips_only_that_image(
+    inbreast_fixture: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     copy = tmp_path / "inbreast"
     shutil.copytree(inbreast_fixture, copy)
     (copy / "AllXML" / "22678646.xml").write_text("<plist><dict><key>Images")
@@ -396,8 +412,16 @@ def test_cmmd_records_views_and_breast_pathology(cmmd_fixture: Path, caplog: pyt
         manifest = import_cmmd(cmmd_fixture)
     records = by_id(manifest)
     assert manifest.source == "cmmd" and manifest.root == str(cmmd_fixture.resolve())
-    assert sorted(records) == ["D1-0001_1-1", "D1-0001_1-2", "D1-0001_1-3", "D1-0001_1-4", "D1-0002_1-1",
-                               "D1-0002_1-2", "D2-0001_1-1", "D2-0001_1-2"]
+    assert sorted(records) == [
+        "D1-0001_1-1",
+        "D1-0001_1-2",
+        "D1-0001_1-3",
+        "D1-0001_1-4",
+        "D1-0002_1-1",
+        "D1-0002_1-2",
+        "D2-0001_1-1",
+        "D2-0001_1-2",
+    ]
     # laterality from ImageLaterality, the view from ViewCodeSequence alone
     expected = {f"{p}_{n[:-4]}": (side, view) for p, _, _, n, side, view in fx.CMMD_IMAGES}
     assert {k: (r.laterality, r.view) for k, r in records.items()} == expected
@@ -439,10 +463,16 @@ def test_cmmd_clinical_file_inside_the_manifest_folder(cmmd_fixture: Path, tmp_p
 
 
 def test_read_sheet_renders_cells_as_text(tmp_path: Path) -> None:
-    path = fx.write_xlsx(tmp_path / "t.xlsx", "Sheet1", [" ID1 ", "Age", "x"],
-                         [("D1-0001 ", 44.0, None), (None, None, None), ("D1-0002", 3.5, "a")])
-    assert read_sheet(path, ["ID1", "Age"]) == [{"ID1": "D1-0001", "Age": "44", "x": ""},
-                                                {"ID1": "D1-0002", "Age": "3.5", "x": "a"}]
+    path = fx.write_xlsx(
+        tmp_path / "t.xlsx",
+        "Sheet1",
+        [" ID1 ", "Age", "x"],
+        [("D1-0001 ", 44.0, None), (None, None, None), ("D1-0002", 3.5, "a")],
+    )
+    assert read_sheet(path, ["ID1", "Age"]) == [
+        {"ID1": "D1-0001", "Age": "44", "x": ""},
+        {"ID1": "D1-0002", "Age": "3.5", "x": "a"},
+    ]
     with pytest.raises(DatasetImportError, match="'classification'") as no_column:
         read_sheet(path, ["ID1", "classification"])
     assert no_column.value.path == path
@@ -454,8 +484,9 @@ def test_read_sheet_renders_cells_as_text(tmp_path: Path) -> None:
     assert broken.value.path.name == "broken.xlsx"
 
 
-def test_cmmd_view_unknown_skips_only_that_image(cmmd_fixture: Path, tmp_path: Path,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_cmmd_view_unknown_skips_only_that_image(
+    cmmd_fixture: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     copy = tmp_path / "cmmd"
     shutil.copytree(cmmd_fixture, copy)
     path = copy / fx.CMMD_MANIFEST / "CMMD/D1-0002/07-20-2011-NA-NA-17735/1.000000-NA-10325/1-2.dcm"
@@ -510,8 +541,14 @@ def test_cdd_cesm_records(cdd_fixture: Path, caplog: pytest.LogCaptureFixture) -
     assert (one.patient_id, one.study_id, one.laterality, one.view) == ("P1", "P1", "L", "CC")
     assert one.image_path == "Low energy images of CDD-CESM/P1_L_DM_CC.jpg"
     assert (one.width, one.height, one.spacing_mm, one.image_birads) == (fx.CDD_COLS, fx.CDD_ROWS, None, "4")
-    assert one.extra == {"file_name": "P1_L_DM_CC.jpg", "image_pathology": "malignant", "density": "C",
-                         "machine": "GE", "findings": "irregular Mass", "age": 45}
+    assert one.extra == {
+        "file_name": "P1_L_DM_CC.jpg",
+        "image_pathology": "malignant",
+        "density": "C",
+        "machine": "GE",
+        "findings": "irregular Mass",
+        "age": 45,
+    }
     colour = records[fx.CDD_COLOUR]
     assert (colour.width, colour.height) == (fx.CDD_COLS, fx.CDD_ROWS)  # a 3-channel JPEG
     # P2_R_DM_MLO: the sheet says L, the file name R: the file name wins, with a warning
@@ -524,8 +561,10 @@ def test_cdd_cesm_via_shapes_become_boxes(cdd_fixture: Path) -> None:
     masses = {k: [f.box for f in r.findings] for k, r in records.items() if r.findings}
     assert masses == fx.CDD_EXPECTED_MASSES
     polygon = records["P1_L_DM_CC"].findings[0]
-    assert polygon.kind == "mass" and polygon.extra == {"shape": "polygon",
-                                                        "polygon": [[30, 40], [50, 42], [45, 70], [28, 60]]}
+    assert polygon.kind == "mass" and polygon.extra == {
+        "shape": "polygon",
+        "polygon": [[30, 40], [50, 42], [45, 70], [28, 60]],
+    }
     assert polygon.center == [39.0, 55.0] and polygon.pathology == "malignant"
     assert [f.extra["shape"] for f in records["P1_L_DM_MLO"].findings] == ["ellipse", "ellipse"]
     assert records["P2_R_DM_CC"].findings[0].extra == {"shape": "circle"}
@@ -535,7 +574,8 @@ def test_cdd_cesm_via_shapes_become_boxes(cdd_fixture: Path) -> None:
     # findings that are not masses keep their box as other findings
     assert records["P2_R_DM_MLO"].findings == []
     assert records["P2_R_DM_MLO"].extra["other_findings"] == [
-        {"shape": "polyline", "box": [10, 10, 30, 15], "findings": "architectural distortion"}]
+        {"shape": "polyline", "box": [10, 10, 30, 15], "findings": "architectural distortion"}
+    ]
     # "{}" (no region) and no VIA row at all: normal images, nothing invented
     for normal in ("P1_R_DM_CC", "P1_R_DM_MLO"):
         assert records[normal].findings == [] and "other_findings" not in records[normal].extra
@@ -555,26 +595,32 @@ def test_cdd_cesm_stray_spaces_and_compound_values(cdd_fixture: Path) -> None:
     assert records["P2_R_DM_MLO"].extra["image_pathology"] == "benign"
 
 
-@pytest.mark.parametrize(("shape", "box"), [
-    ({"name": "polygon", "all_points_x": [3, 9, 5], "all_points_y": [4, 2, 8]}, [3, 2, 9, 8]),
-    ({"name": "polyline", "all_points_x": [-5, 9], "all_points_y": [4, 200]}, [0, 4, 9, 159]),
-    ({"name": "ellipse", "cx": 50, "cy": 60, "rx": 10, "ry": 4}, [40, 56, 60, 64]),
-    ({"name": "ellipse", "cx": 50, "cy": 60, "rx": 10, "ry": 4, "theta": fx.THETA_90}, [46, 50, 54, 70]),
-    # 45 degrees: half extents sqrt((100 + 16) / 2) = 7.62 in x and y
-    ({"name": "ellipse", "cx": 50, "cy": 60, "rx": 10, "ry": 4, "theta": 0.7853981633974483}, [42, 52, 58, 68]),
-    ({"name": "circle", "cx": 5.5, "cy": 6, "r": 3}, [2, 3, 9, 9]),
-    ({"name": "rect", "x": 10, "y": 20, "width": 5, "height": 6}, [10, 20, 15, 26]),
-])
+@pytest.mark.parametrize(
+    ("shape", "box"),
+    [
+        ({"name": "polygon", "all_points_x": [3, 9, 5], "all_points_y": [4, 2, 8]}, [3, 2, 9, 8]),
+        ({"name": "polyline", "all_points_x": [-5, 9], "all_points_y": [4, 200]}, [0, 4, 9, 159]),
+        ({"name": "ellipse", "cx": 50, "cy": 60, "rx": 10, "ry": 4}, [40, 56, 60, 64]),
+        ({"name": "ellipse", "cx": 50, "cy": 60, "rx": 10, "ry": 4, "theta": fx.THETA_90}, [46, 50, 54, 70]),
+        # 45 degrees: half extents sqrt((100 + 16) / 2) = 7.62 in x and y
+        ({"name": "ellipse", "cx": 50, "cy": 60, "rx": 10, "ry": 4, "theta": 0.7853981633974483}, [42, 52, 58, 68]),
+        ({"name": "circle", "cx": 5.5, "cy": 6, "r": 3}, [2, 3, 9, 9]),
+        ({"name": "rect", "x": 10, "y": 20, "width": 5, "height": 6}, [10, 20, 15, 26]),
+    ],
+)
 def test_cdd_cesm_shape_box(shape: dict, box: list[int]) -> None:
     assert shape_box(shape, fx.CDD_COLS, fx.CDD_ROWS) == box
 
 
-@pytest.mark.parametrize("shape", [
-    {"name": "point", "cx": 1, "cy": 2},
-    {"name": "circle", "cx": 500, "cy": 500, "r": 3},   # outside the image
-    {"name": "ellipse", "cx": 5, "cy": 5, "rx": "x", "ry": 2},
-    {"name": "polygon", "all_points_x": [1, 2], "all_points_y": [1]},
-])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"name": "point", "cx": 1, "cy": 2},
+        {"name": "circle", "cx": 500, "cy": 500, "r": 3},  # outside the image
+        {"name": "ellipse", "cx": 5, "cy": 5, "rx": "x", "ry": 2},
+        {"name": "polygon", "all_points_x": [1, 2], "all_points_y": [1]},
+    ],
+)
 def test_cdd_cesm_shape_box_refuses(shape: dict) -> None:
     with pytest.raises(ValueError):
         shape_box(shape, fx.CDD_COLS, fx.CDD_ROWS)
@@ -637,15 +683,15 @@ def test_cdd_cesm_missing_or_malformed(cdd_fixture: Path, tmp_path: Path) -> Non
     assert no_images.value.path.name == fx.CDD_LOW_ENERGY
 
 
-def test_cdd_cesm_bad_region_json_drops_only_that_region(cdd_fixture: Path, tmp_path: Path,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_cdd_cesm_bad_region_json_drops_only_that_region(
+    cdd_fixture: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     copy = tmp_path / "cdd"
     shutil.copytree(cdd_fixture, copy)
     regions = [*fx.CDD_REGIONS, ("P1_L_DM_CC.jpg", {"name": "hexagon"})]
     fx.write_via_csv(copy / fx.CDD_SEGMENTATIONS, regions, {})
     via = copy / fx.CDD_SEGMENTATIONS
-    via.write_text(via.read_text(encoding="utf-8") + 'P1_L_DM_MLO.jpg,0,"{}",1,0,"{""name"":",""\n',
-                   encoding="utf-8")
+    via.write_text(via.read_text(encoding="utf-8") + 'P1_L_DM_MLO.jpg,0,"{}",1,0,"{""name"":",""\n', encoding="utf-8")
     with caplog.at_level(logging.WARNING):
         records = by_id(import_cdd_cesm(copy))
     assert [f.box for f in records["P1_L_DM_CC"].findings] == fx.CDD_EXPECTED_MASSES["P1_L_DM_CC"]

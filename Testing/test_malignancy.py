@@ -37,17 +37,35 @@ def test_degenerate_boxes_are_refused_by_name(box: list[float]) -> None:
 
 
 def _record(findings: list[Finding]) -> Record:
-    return Record(image_id="p/L-CC", patient_id="p", study_id="p", laterality="L", view="CC",
-                  image_path="x.dcm", source="test", findings=findings, split="train")
+    return Record(
+        image_id="p/L-CC",
+        patient_id="p",
+        study_id="p",
+        laterality="L",
+        view="CC",
+        image_path="x.dcm",
+        source="test",
+        findings=findings,
+        split="train",
+    )
 
 
 def test_detected_patches_take_the_labels_of_the_mass_they_overlap() -> None:
-    record = _record([Finding("mass", [100, 100, 140, 140], pathology="malignant", birads="4C"),
-                      Finding("mass", [300, 300, 330, 330], pathology="benign", birads=None)])
-    labels = label_detections(record, [[102, 101, 141, 139, 0.9],  # IoU ~0.9 with the malignant mass
-                                       [300, 300, 345, 345, 0.8],  # IoU 0.44 with the benign one: too little
-                                       [301, 301, 331, 331, 0.7],  # matches the benign mass, BI-RADS unknown
-                                       [500, 500, 520, 520, 0.6]])  # nothing there
+    record = _record(
+        [
+            Finding("mass", [100, 100, 140, 140], pathology="malignant", birads="4C"),
+            Finding("mass", [300, 300, 330, 330], pathology="benign", birads=None),
+        ]
+    )
+    labels = label_detections(
+        record,
+        [
+            [102, 101, 141, 139, 0.9],  # IoU ~0.9 with the malignant mass
+            [300, 300, 345, 345, 0.8],  # IoU 0.44 with the benign one: too little
+            [301, 301, 331, 331, 0.7],  # matches the benign mass, BI-RADS unknown
+            [500, 500, 520, 520, 0.6],
+        ],
+    )  # nothing there
     assert labels[0] == (1.0, pytest.approx(BIRADS_VALUES["4C"]), True)
     assert labels[1] == (0.0, 0.0, False)  # not malignant, BI-RADS 1 (normal tissue)
     assert labels[2][0] == 0.0 and math.isnan(labels[2][1]) and labels[2][2]
@@ -76,8 +94,9 @@ def test_losses_leave_unknown_labels_out_and_learned_weights_follow_kendall() ->
     l1 = torch.nn.functional.binary_cross_entropy_with_logits(logit[:2], malignant[:2])
     l2 = torch.nn.functional.mse_loss(birads[1:], value[1:])
     assert malignancy_loss(logit, birads, malignant, value, "binary", log_var) == pytest.approx(float(l1))
-    assert malignancy_loss(logit, birads, malignant, value, "fixed", log_var, 0.3) == \
-        pytest.approx(float(0.3 * l1 + 0.7 * l2))
+    assert malignancy_loss(logit, birads, malignant, value, "fixed", log_var, 0.3) == pytest.approx(
+        float(0.3 * l1 + 0.7 * l2)
+    )
     kendall = math.exp(-0.3) * l1 + 0.5 * math.exp(0.2) * l2 + 0.5 * (0.3 - 0.2)
     assert malignancy_loss(logit, birads, malignant, value, "learned", log_var) == pytest.approx(float(kendall))
     nothing = torch.tensor([float("nan")] * 3)
@@ -105,8 +124,9 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     path = manifest.write(root / "m.json")
     images = {}
     for record in manifest.records:
-        boxes = [[b[0] + 2, b[1] - 1, b[2] + 2, b[3] + 1, 0.9] for b in (f.box for f in record.findings
-                                                                        if f.kind == "mass")]
+        boxes = [
+            [b[0] + 2, b[1] - 1, b[2] + 2, b[3] + 1, 0.9] for b in (f.box for f in record.findings if f.kind == "mass")
+        ]
         boxes += [[20, 20, 80, 80, 0.5], [100, 20, 150, 70, 0.01]]
         images[record.image_id] = {"boxes": boxes}
     detections = root / "detections.json"
@@ -118,8 +138,22 @@ def test_train_export_calibrate_evaluate_and_classify(tiny_data: tuple[Path, Pat
     manifest_path, detections = tiny_data
     manifest = Manifest.read(manifest_path)
     out, cache, zoo = tmp_path / "run", tmp_path / "cache", tmp_path / "zoo"
-    args = ["train", "malignancy", "--manifest", str(manifest_path), "--detections", str(detections),
-            "--out", str(out), "--epochs", "1", "--batch-size", "8", "--cache", str(cache)]
+    args = [
+        "train",
+        "malignancy",
+        "--manifest",
+        str(manifest_path),
+        "--detections",
+        str(detections),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--cache",
+        str(cache),
+    ]
     assert main(args) == exit_codes.OK
 
     # the samples it was given: gold masses of the training split plus the detections above the
@@ -131,8 +165,9 @@ def test_train_export_calibrate_evaluate_and_classify(tiny_data: tuple[Path, Pat
     train, val = load_samples(train_file), load_samples(val_file)
     masses = sum(1 for r in train_records for f in r.findings if f.kind == "mass")
     assert (~train.detected).sum() == masses and train.detected.sum() == masses + len(train_records)
-    assert val.detected.all() and len(val) == sum(1 for r in val_records for f in r.findings if f.kind == "mass") \
-        + len(val_records)
+    assert val.detected.all() and len(val) == sum(1 for r in val_records for f in r.findings if f.kind == "mass") + len(
+        val_records
+    )
     assert train.matched.sum() == masses  # every shifted box inherits its mass's labels
     assert set(np.unique(train.malignant[~train.matched & train.detected])) == {0.0}
     stamp = train_file.stat().st_mtime_ns
@@ -149,8 +184,23 @@ def test_train_export_calibrate_evaluate_and_classify(tiny_data: tuple[Path, Pat
 
     raw = MalignancyClassifier(zoo / "manifest.json", device="cpu", max_batch=4)
     assert not raw.calibrated and raw.temperature == 1.0
-    assert main(["zoo", "calibrate", "--manifest", str(manifest_path), "--detections", str(detections),
-                 "--split", "all", "--zoo", str(zoo)]) == exit_codes.OK
+    assert (
+        main(
+            [
+                "zoo",
+                "calibrate",
+                "--manifest",
+                str(manifest_path),
+                "--detections",
+                str(detections),
+                "--split",
+                "all",
+                "--zoo",
+                str(zoo),
+            ]
+        )
+        == exit_codes.OK
+    )
     calibration = json.loads((zoo / "manifest.json").read_text())["models"][0]["calibration"]
     assert calibration["temperature"] > 0 and calibration["ece_after"] <= calibration["ece_before"] + 1e-9
     assert (zoo / calibration["plot"]).is_file()
@@ -173,11 +223,30 @@ def test_train_export_calibrate_evaluate_and_classify(tiny_data: tuple[Path, Pat
         assert score.probability == pytest.approx(expected, abs=1e-5)
 
     report_dir = tmp_path / "eval"
-    assert main(["eval-malignancy", "--manifest", str(manifest_path), "--detections", str(detections),
-                 "--split", "all", "--zoo", str(zoo), "--out", str(report_dir), "--bootstrap", "20"]) == exit_codes.OK
+    assert (
+        main(
+            [
+                "eval-malignancy",
+                "--manifest",
+                str(manifest_path),
+                "--detections",
+                str(detections),
+                "--split",
+                "all",
+                "--zoo",
+                str(zoo),
+                "--out",
+                str(report_dir),
+                "--bootstrap",
+                "20",
+            ]
+        )
+        == exit_codes.OK
+    )
     report = json.loads((report_dir / "report.json").read_text())
-    assert report["patches"] == sum(1 for r in manifest.records for f in r.findings if f.kind == "mass") \
-        + len(manifest.records)
+    assert report["patches"] == sum(1 for r in manifest.records for f in r.findings if f.kind == "mass") + len(
+        manifest.records
+    )
     assert 0.0 <= report["auc"]["auc"] <= 1.0 and report["auc"]["ci95"][0] <= report["auc"]["ci95"][1]
     assert report["calibration"]["temperature"] == pytest.approx(calibration["temperature"])
     assert (report_dir / "roc.png").is_file() and (report_dir / "reliability.png").is_file()
@@ -197,9 +266,12 @@ def test_train_export_calibrate_evaluate_and_classify(tiny_data: tuple[Path, Pat
     assert recorded["auc"]["auc"] == pytest.approx(report["auc"]["auc"])
 
 
-def test_classifier_training_needs_detections(tiny_data: tuple[Path, Path], tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_classifier_training_needs_detections(
+    tiny_data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     manifest_path, _ = tiny_data
-    assert main(["train", "malignancy", "--manifest", str(manifest_path), "--out", str(tmp_path / "r"),
-                 "--epochs", "1"]) == exit_codes.PROBLEMS
+    assert (
+        main(["train", "malignancy", "--manifest", str(manifest_path), "--out", str(tmp_path / "r"), "--epochs", "1"])
+        == exit_codes.PROBLEMS
+    )
     assert "--detections" in capsys.readouterr().err

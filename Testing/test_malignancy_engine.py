@@ -155,7 +155,8 @@ def test_auc_matches_pairwise_definition_on_random_data() -> None:
         repeated = np.repeat(np.arange(n), weights)
         if len(set(labels[repeated])) == 2:
             assert roc_auc(scores, labels, weights) == pytest.approx(
-                _pairwise_auc(scores[repeated], labels[repeated]), abs=1e-12)
+                _pairwise_auc(scores[repeated], labels[repeated]), abs=1e-12
+            )
 
 
 def test_integer_weights_equal_repeating_samples() -> None:
@@ -229,8 +230,9 @@ def test_groups_are_resampled_as_wholes() -> None:
     # samples would give a much narrower interval
     scores, labels, groups = _dataset(60, 1, seed=4)
     copies = 6
-    big = evaluate_auc(np.repeat(scores, copies), np.repeat(labels, copies), list(np.repeat(groups, copies)),
-                       bootstrap=300, seed=5)
+    big = evaluate_auc(
+        np.repeat(scores, copies), np.repeat(labels, copies), list(np.repeat(groups, copies)), bootstrap=300, seed=5
+    )
     single = evaluate_auc(scores, labels, groups, bootstrap=300, seed=5)
     assert big["auc"] == pytest.approx(single["auc"])
     assert big["ci95"] == pytest.approx(single["ci95"], abs=1e-12)
@@ -316,8 +318,13 @@ def test_reliability_plot_writes_small_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     logits, labels = _overconfident(n=2000)
     temperature = fit_temperature(logits, labels)
-    out = plot_reliability(apply_temperature(logits, 1.0), apply_temperature(logits, temperature), labels,
-                           tmp_path / "plots" / "reliability.png", "malignancy calibration (val)")
+    out = plot_reliability(
+        apply_temperature(logits, 1.0),
+        apply_temperature(logits, temperature),
+        labels,
+        tmp_path / "plots" / "reliability.png",
+        "malignancy calibration (val)",
+    )
     assert out == tmp_path / "plots" / "reliability.png"
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

@@ -23,8 +23,10 @@ from mommi.runtime.result import FindingResult
 
 ZOO = Path(__file__).resolve().parents[1] / "model_zoo"
 ZOO_MODELS = {m["name"] for m in json.loads((ZOO / "manifest.json").read_text())["models"]}
-pytestmark = pytest.mark.skipif(not {"nipple-lite", "single-lite", "malignancy-lite"} <= ZOO_MODELS,
-                                reason="the shipped zoo lacks a model the pipeline or the classifier needs")
+pytestmark = pytest.mark.skipif(
+    not {"nipple-lite", "single-lite", "malignancy-lite"} <= ZOO_MODELS,
+    reason="the shipped zoo lacks a model the pipeline or the classifier needs",
+)
 SEPARATES = {"auc": 0.82, "ci95": [0.66, 0.95], "masses": 40, "manifest_source": "mias", "separates": True}
 DOES_NOT = {"auc": 0.61, "ci95": [0.31, 0.88], "masses": 6, "manifest_source": "mias", "separates": False}
 
@@ -71,9 +73,20 @@ def test_findings_show_malignancy_only_when_real_masses_are_separated(tmp_path: 
 
 
 def test_front_end_texts_say_withheld() -> None:
-    finding = SimpleNamespace(id="L-CC-1", view="L-CC", box_px=[1.0, 2.0, 30.0, 40.0], score=0.7, malignancy=None,
-                              model_birads=None, birads=None, decision="pending", edited=False, origin="model",
-                              original={}, malignancy_withheld=withheld_reason(DOES_NOT))
+    finding = SimpleNamespace(
+        id="L-CC-1",
+        view="L-CC",
+        box_px=[1.0, 2.0, 30.0, 40.0],
+        score=0.7,
+        malignancy=None,
+        model_birads=None,
+        birads=None,
+        decision="pending",
+        edited=False,
+        origin="model",
+        original={},
+        malignancy_withheld=withheld_reason(DOES_NOT),
+    )
     assert panel_text.row(finding)[2] == panel_text.WITHHELD
     assert "withheld: the classifier does not separate" in panel_text.details(finding)
     shown = SimpleNamespace(**{**vars(finding), "malignancy": 0.42, "malignancy_withheld": None})
@@ -85,8 +98,10 @@ def test_real_masses_command_records_the_check(tmp_path: Path) -> None:
     manifest = assign_splits(import_synthetic(tmp_path / "s"), seed=0, fractions=(0.0, 0.5, 0.5))
     path = manifest.write(tmp_path / "m.json")
     zoo = _zoo_with(tmp_path, None)
-    assert main(["zoo", "real-masses", "--manifest", str(path), "--zoo", str(zoo.parent), "--bootstrap",
-                 "50"]) == exit_codes.OK
+    assert (
+        main(["zoo", "real-masses", "--manifest", str(path), "--zoo", str(zoo.parent), "--bootstrap", "50"])
+        == exit_codes.OK
+    )
     entry = next(m for m in json.loads(zoo.read_text())["models"] if m["task"] == "malignancy")
     record = entry["real_masses"]
     masses = [f for r in manifest.records for f in r.findings if f.kind == "mass" and f.pathology]
@@ -94,11 +109,15 @@ def test_real_masses_command_records_the_check(tmp_path: Path) -> None:
     assert record["separates"] == (record["auc"] is not None and record["ci95"][0] > 0.5)
     card = (zoo.parent / entry["card"]).read_text()  # the card leads with the check, once
     assert card.count("## Real masses first") == 1 and f"{record['masses']} biopsy-labelled real masses" in card
-    assert main(["zoo", "real-masses", "--manifest", str(path), "--zoo", str(zoo.parent), "--bootstrap",
-                 "50"]) == exit_codes.OK
+    assert (
+        main(["zoo", "real-masses", "--manifest", str(path), "--zoo", str(zoo.parent), "--bootstrap", "50"])
+        == exit_codes.OK
+    )
     assert (zoo.parent / entry["card"]).read_text().count("## Real masses first") == 1
-    assert main(["zoo", "real-masses", "--manifest", str(tmp_path / "none.json"), "--zoo",
-                 str(zoo.parent)]) == exit_codes.PROBLEMS
+    assert (
+        main(["zoo", "real-masses", "--manifest", str(tmp_path / "none.json"), "--zoo", str(zoo.parent)])
+        == exit_codes.PROBLEMS
+    )
 
 
 def test_slicer_roi_names_say_withheld() -> None:
@@ -109,8 +128,16 @@ def test_slicer_roi_names_say_withheld() -> None:
         sys.path.insert(0, str(module_dir))
     from MommiSlicerLib.scene_builder import FindingDisplay
 
-    finding = FindingResult("R-MLO-1", "R-MLO", [1.0, 2.0, 30.0, 40.0], [], 0.7, "bilateral",
-                            malignancy_logit=-2.0, malignancy_withheld=withheld_reason(DOES_NOT))
+    finding = FindingResult(
+        "R-MLO-1",
+        "R-MLO",
+        [1.0, 2.0, 30.0, 40.0],
+        [],
+        0.7,
+        "bilateral",
+        malignancy_logit=-2.0,
+        malignancy_withheld=withheld_reason(DOES_NOT),
+    )
     display = FindingDisplay.of(finding)
     assert "malignancy withheld" in display.label
     assert "withheld (the classifier does not separate" in display.description

@@ -88,8 +88,10 @@ def synthetic_study(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {View(f"{r.laterality}-{r.view}"): load_record_image(manifest, r) for r in manifest.records}
 
 
-@pytest.mark.skipif(not {"nipple-lite", "bidual-lite", "ipsidual-lite", "fusion-lite", "single-lite"} <= SHIPPED,
-                    reason="the zoo does not ship the whole detection chain yet")
+@pytest.mark.skipif(
+    not {"nipple-lite", "bidual-lite", "ipsidual-lite", "fusion-lite", "single-lite"} <= SHIPPED,
+    reason="the zoo does not ship the whole detection chain yet",
+)
 def test_shipped_chain_runs_on_four_three_and_two_views(synthetic_study: dict) -> None:
     from mommi.runtime.detection_chain import DetectionChain
     from mommi.study.model import View
@@ -101,8 +103,13 @@ def test_shipped_chain_runs_on_four_three_and_two_views(synthetic_study: dict) -
     assert [three[v].branch for v in (View.L_CC, View.L_MLO, View.R_CC)] == ["tri-view", "ipsilateral", "bilateral"]
     two = chain.run({v: synthetic_study[v] for v in (View.L_CC, View.R_MLO)})
     assert {r.branch for r in two.values()} == {"single-view"}
-    assert sorted(m.name for m in chain.loaded_models()) == ["bidual-lite", "fusion-lite", "ipsidual-lite",
-                                                             "nipple-lite", "single-lite"]
+    assert sorted(m.name for m in chain.loaded_models()) == [
+        "bidual-lite",
+        "fusion-lite",
+        "ipsidual-lite",
+        "nipple-lite",
+        "single-lite",
+    ]
 
 
 @pytest.mark.skipif("malignancy-lite" not in SHIPPED, reason="the zoo does not ship the malignancy classifier yet")

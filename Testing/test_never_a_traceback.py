@@ -52,18 +52,41 @@ def test_a_folder_of_all_of_them_loads_without_raising() -> None:
     assert len(collection.errors) + sum(len(s.errors) for s in collection.studies) > 50
 
 
-DAMAGE = st.sampled_from([
-    ("delete", "ViewPosition"), ("delete", "ImageLaterality"), ("delete", "PixelSpacing"),
-    ("delete", "ImagerPixelSpacing"), ("delete", "PhotometricInterpretation"), ("delete", "BitsStored"),
-    ("delete", "Rows"), ("delete", "SOPClassUID"), ("delete", "StudyInstanceUID"), ("delete", "WindowWidth"),
-    ("set", "ViewPosition", "??"), ("set", "ImageLaterality", "B"), ("set", "PixelSpacing", [0, 0]),
-    ("set", "PixelSpacing", [-1, 3]), ("set", "BitsStored", 17), ("set", "BitsStored", 1),
-    ("set", "Rows", 7), ("set", "Columns", 100000), ("set", "WindowWidth", 0), ("set", "WindowCenter", "x"),
-    ("set", "VOILUTFunction", "CUBIC"), ("set", "PhotometricInterpretation", "PALETTE COLOR"),
-    ("set", "PhotometricInterpretation", "YBR_FULL"), ("set", "PixelRepresentation", 1),
-    ("set", "SamplesPerPixel", 3), ("set", "PatientOrientation", ["Q", "Z"]), ("set", "Modality", "CT"),
-    ("set", "NumberOfFrames", 0), ("set", "RescaleSlope", 0), ("truncate", 0.5), ("truncate", 0.99),
-])
+DAMAGE = st.sampled_from(
+    [
+        ("delete", "ViewPosition"),
+        ("delete", "ImageLaterality"),
+        ("delete", "PixelSpacing"),
+        ("delete", "ImagerPixelSpacing"),
+        ("delete", "PhotometricInterpretation"),
+        ("delete", "BitsStored"),
+        ("delete", "Rows"),
+        ("delete", "SOPClassUID"),
+        ("delete", "StudyInstanceUID"),
+        ("delete", "WindowWidth"),
+        ("set", "ViewPosition", "??"),
+        ("set", "ImageLaterality", "B"),
+        ("set", "PixelSpacing", [0, 0]),
+        ("set", "PixelSpacing", [-1, 3]),
+        ("set", "BitsStored", 17),
+        ("set", "BitsStored", 1),
+        ("set", "Rows", 7),
+        ("set", "Columns", 100000),
+        ("set", "WindowWidth", 0),
+        ("set", "WindowCenter", "x"),
+        ("set", "VOILUTFunction", "CUBIC"),
+        ("set", "PhotometricInterpretation", "PALETTE COLOR"),
+        ("set", "PhotometricInterpretation", "YBR_FULL"),
+        ("set", "PixelRepresentation", 1),
+        ("set", "SamplesPerPixel", 3),
+        ("set", "PatientOrientation", ["Q", "Z"]),
+        ("set", "Modality", "CT"),
+        ("set", "NumberOfFrames", 0),
+        ("set", "RescaleSlope", 0),
+        ("truncate", 0.5),
+        ("truncate", 0.99),
+    ]
+)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -24,11 +24,16 @@ def two_women() -> tuple[Manifest, dict]:
         Record("B", "B", "b", "MLO", "L", "b.png", "test", split="test"),
         Record("C", "C", "c", "MLO", "L", "c.png", "test", split="train"),  # not in the chosen splits
     ]
-    predictions = {"schema": "mommi-predictions", "version": 1, "model": "hand-made", "images": {
-        "a": {"boxes": [[101, 99, 140, 138, 0.9], [400, 400, 440, 440, 0.8], [600, 600, 640, 640, 0.3]]},
-        "b": {"boxes": [[10, 10, 50, 50, 0.5], [70, 70, 90, 90, 0.2]]},
-        "c": {"boxes": [[10, 10, 50, 50, 0.99]]},
-    }}
+    predictions = {
+        "schema": "mommi-predictions",
+        "version": 1,
+        "model": "hand-made",
+        "images": {
+            "a": {"boxes": [[101, 99, 140, 138, 0.9], [400, 400, 440, 440, 0.8], [600, 600, 640, 640, 0.3]]},
+            "b": {"boxes": [[10, 10, 50, 50, 0.5], [70, 70, 90, 90, 0.2]]},
+            "c": {"boxes": [[10, 10, 50, 50, 0.99]]},
+        },
+    }
     return Manifest("test", "/nowhere", records), predictions
 
 
@@ -73,6 +78,7 @@ def test_operating_point_needs_images_with_masses() -> None:
 
 def zoo_copy(tmp_path: Path, point: dict | None) -> Path:
     """A copy of the shipped zoo with or without an operating point."""
+
     def set_point(data: dict) -> None:
         data.pop("operating_point", None)
         if point is not None:
@@ -96,13 +102,48 @@ def test_zoo_operating_point_command_writes_the_manifest(tmp_path: Path, capsys:
     manifest_path = manifest.write(tmp_path / "truth.json")
     (tmp_path / "predictions.json").write_text(json.dumps(predictions), encoding="utf-8")
     zoo = zoo_copy(tmp_path, None)
-    assert main(["zoo", "operating-point", "--manifest", str(manifest_path), "--predictions",
-                 str(tmp_path / "predictions.json"), "--splits", "test", "--zoo", str(zoo),
-                 "--set-on", "two hand-made women", "--bootstrap", "50"]) == 0
+    assert (
+        main(
+            [
+                "zoo",
+                "operating-point",
+                "--manifest",
+                str(manifest_path),
+                "--predictions",
+                str(tmp_path / "predictions.json"),
+                "--splits",
+                "test",
+                "--zoo",
+                str(zoo),
+                "--set-on",
+                "two hand-made women",
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
     recorded = read_manifest(zoo)["operating_point"]
     assert recorded["min_score"] == 0.8 and recorded["set_on"] == "two hand-made women"
-    assert main(["zoo", "operating-point", "--manifest", str(manifest_path), "--predictions",
-                 str(tmp_path / "predictions.json"), "--splits", "val", "--zoo", str(zoo), "--set-on", "x"]) == 1
+    assert (
+        main(
+            [
+                "zoo",
+                "operating-point",
+                "--manifest",
+                str(manifest_path),
+                "--predictions",
+                str(tmp_path / "predictions.json"),
+                "--splits",
+                "val",
+                "--zoo",
+                str(zoo),
+                "--set-on",
+                "x",
+            ]
+        )
+        == 1
+    )
     assert "no image in split" in capsys.readouterr().err
 
 

@@ -10,7 +10,11 @@ import pytest
 
 from mommi.findings import overlay
 from mommi.findings.overlay import (
-    OverlayError, four_view_sheet, hanging_flips, render_view, write_png,
+    OverlayError,
+    four_view_sheet,
+    hanging_flips,
+    render_view,
+    write_png,
 )
 from mommi.runtime.result import FindingResult
 
@@ -29,8 +33,16 @@ def _image() -> tuple[np.ndarray, np.ndarray]:
 def _finding(malignancy: float | None, birads: str | None = "4B") -> FindingResult:
     angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
     contour = [[BLOB[0] + 40 * np.cos(a), BLOB[1] + 40 * np.sin(a)] for a in angles]
-    return FindingResult(id="L-CC-1", view="L-CC", box_px=[BLOB[0] - 40, BLOB[1] - 40, BLOB[0] + 40, BLOB[1] + 40],
-                         contour_px=contour, score=0.93, branch="tri-view", malignancy=malignancy, birads=birads)
+    return FindingResult(
+        id="L-CC-1",
+        view="L-CC",
+        box_px=[BLOB[0] - 40, BLOB[1] - 40, BLOB[0] + 40, BLOB[1] + 40],
+        contour_px=contour,
+        score=0.93,
+        branch="tri-view",
+        malignancy=malignancy,
+        birads=birads,
+    )
 
 
 def _bars(title: str = "L-CC  (tri-view)", width: int = COLS) -> tuple[int, int]:
@@ -40,7 +52,7 @@ def _bars(title: str = "L-CC  (tri-view)", width: int = COLS) -> tuple[int, int]
 
 def _area(picture: np.ndarray, title: str = "L-CC  (tri-view)") -> np.ndarray:
     top, bottom = _bars(title, picture.shape[1])
-    return picture[top:picture.shape[0] - bottom]
+    return picture[top : picture.shape[0] - bottom]
 
 
 def test_shape_dtype_and_downscale() -> None:
@@ -113,7 +125,7 @@ def test_finding_label_is_not_mirrored() -> None:
         area = _area(picture)
         ys, xs = np.nonzero(np.all(area == overlay.LABEL_BG, axis=2))
         assert ys.size > 0
-        return area[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        return area[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
     plain = render_view(pixels, None, [f], None, "L-CC  (tri-view)")
     flipped = render_view(pixels, None, [f], None, "L-CC  (tri-view)", flip_horizontal=True)
@@ -171,10 +183,12 @@ def test_four_view_sheet_quadrants() -> None:
 
 
 def test_four_view_sheet_chest_walls_meet_in_the_middle() -> None:
-    panels = {"R-CC": _solid(COLOURS["R-CC"], 200, 100),  # -> 50 wide at height 100
-              "L-CC": _solid(COLOURS["L-CC"], 100, 40),
-              "R-MLO": _solid(COLOURS["R-MLO"], 100, 30),
-              "L-MLO": _solid(COLOURS["L-MLO"], 100, 70)}
+    panels = {
+        "R-CC": _solid(COLOURS["R-CC"], 200, 100),  # -> 50 wide at height 100
+        "L-CC": _solid(COLOURS["L-CC"], 100, 40),
+        "R-MLO": _solid(COLOURS["R-MLO"], 100, 30),
+        "L-MLO": _solid(COLOURS["L-MLO"], 100, 70),
+    }
     sheet = four_view_sheet(panels, tile_height=100)
     cell = 70
     assert sheet.shape == (200, 2 * cell, 3)

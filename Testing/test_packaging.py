@@ -69,7 +69,9 @@ def _cmake_list(name: str) -> set[str]:
     text = (MODULE_DIR / "CMakeLists.txt").read_text()
     block = re.search(rf"set\({name}\n(.*?)\n\s*\)", text, re.S)
     assert block, name
-    return {line.strip().replace("${MODULE_NAME}", "MommiSlicer") for line in block.group(1).splitlines() if line.strip()}
+    return {
+        line.strip().replace("${MODULE_NAME}", "MommiSlicer") for line in block.group(1).splitlines() if line.strip()
+    }
 
 
 #: engine packages Slicer does not need: the command line and training-only code
@@ -77,13 +79,19 @@ NOT_IN_SLICER = ("cli", "data", "eval", "train")
 
 
 def test_module_cmake_lists_exactly_the_files_on_disk() -> None:
-    on_disk = {"MommiSlicer.py"} | {
-        str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "mommi").rglob("*.py")
-        if p.relative_to(MODULE_DIR / "mommi").parts[0] not in NOT_IN_SLICER
-    } | {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "MommiSlicerLib").rglob("*.py")}
+    on_disk = (
+        {"MommiSlicer.py"}
+        | {
+            str(p.relative_to(MODULE_DIR))
+            for p in (MODULE_DIR / "mommi").rglob("*.py")
+            if p.relative_to(MODULE_DIR / "mommi").parts[0] not in NOT_IN_SLICER
+        }
+        | {str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "MommiSlicerLib").rglob("*.py")}
+    )
     assert _cmake_list("MODULE_PYTHON_SCRIPTS") == on_disk
-    resources = {str(p.relative_to(MODULE_DIR)) for pattern in ("*.onnx", "*.csv")
-                 for p in (MODULE_DIR / "mommi").rglob(pattern)}
+    resources = {
+        str(p.relative_to(MODULE_DIR)) for pattern in ("*.onnx", "*.csv") for p in (MODULE_DIR / "mommi").rglob(pattern)
+    }
     assert _cmake_list("MODULE_PYTHON_RESOURCES") == resources
     assert "slicerMacroBuildScriptedModule(" in (MODULE_DIR / "CMakeLists.txt").read_text()
 
@@ -98,8 +106,9 @@ def test_slicer_module_declares_its_four_classes() -> None:
 
 def test_slicer_library_imports_no_gui_toolkit() -> None:
     """MommiSlicerLib is testable outside Slicer: neither Qt nor Slicer's GUI modules at import."""
-    modules = sorted("MommiSlicerLib." + p.stem for p in (MODULE_DIR / "MommiSlicerLib").glob("*.py")
-                     if p.stem != "__init__")
+    modules = sorted(
+        "MommiSlicerLib." + p.stem for p in (MODULE_DIR / "MommiSlicerLib").glob("*.py") if p.stem != "__init__"
+    )
     code = (
         f"import sys; sys.path.insert(0, {str(MODULE_DIR)!r})\n"
         "import importlib\n"

@@ -57,7 +57,9 @@ def test_every_study_loads_back_with_the_right_views(synth_dir: Path) -> None:
         for view, image in study.images.items():
             assert image.path.name == truth["views"][view.value]["file"]
             assert image.spacing is not None
-            assert image.spacing.row_mm == pytest.approx(truth["pixel_mm"] * (1.08 if truth["header_variant"] == "imager-spacing" else 1.0))
+            assert image.spacing.row_mm == pytest.approx(
+                truth["pixel_mm"] * (1.08 if truth["header_variant"] == "imager-spacing" else 1.0)
+            )
             # the loader puts the chest wall on the left exactly when the phantom mirrored the view
             assert image.to_model is not None
             assert image.to_model.flip_horizontal == truth["views"][view.value]["geometry"]["mirrored"]
@@ -161,7 +163,10 @@ def test_cli_synth_inspect_and_import(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_cli_synth_rejects_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["synth", "--studies", "0", "--out", str(tmp_path)]) == exit_codes.USAGE
     assert main(["synth", "--studies", "1", "--out", str(tmp_path), "--normal-fraction", "2"]) == exit_codes.USAGE
-    assert main(["data", "import", "synthetic", str(tmp_path / "none"), "--out", str(tmp_path / "m.json")]) == exit_codes.PROBLEMS
+    assert (
+        main(["data", "import", "synthetic", str(tmp_path / "none"), "--out", str(tmp_path / "m.json")])
+        == exit_codes.PROBLEMS
+    )
     assert "no truth.json" in capsys.readouterr().err
 
 
@@ -191,8 +196,11 @@ def test_phantom_v2_masses_are_the_size_of_real_ones_and_deterministic(tmp_path:
     """v2: log-normal diameters around 18 mm within 4-40 mm (mini-MIAS: median 19.6 mm), the same
     bytes for the same seed; and masses that replace dense tissue stand out less than in fat."""
     config = PHANTOMS["v2"]
-    diameters = [m.diameter_mm for i in range(60)
-                 for m in make_study(np.random.default_rng([31, i]), config, TEST_SIZE, normal=False).masses]
+    diameters = [
+        m.diameter_mm
+        for i in range(60)
+        for m in make_study(np.random.default_rng([31, i]), config, TEST_SIZE, normal=False).masses
+    ]
     assert len(diameters) >= 50 and all(4.0 <= d <= 40.0 + 1e-9 for d in diameters)
     assert 14.0 <= float(np.median(diameters)) <= 24.0
     a = synthesize(tmp_path / "a", 1, seed=8, phantom="v2")

@@ -46,16 +46,30 @@ def test_a_lump_projects_its_whole_volume_into_every_view() -> None:
 def test_a_ligament_wall_projects_the_same_volume_into_cc_and_mlo() -> None:
     """A whole spherical wall has the same volume seen from any direction; cut walls are arcs, not rings."""
     center = np.array([[50.0, 0.0, 0.0]])
-    whole = Shells(center, np.eye(3)[None], np.array([[8.0, 8.0, 8.0]]), np.array([0.5]), np.zeros((1, 3)),
-                   np.zeros((1, 3)), np.array([0.0]))
+    whole = Shells(
+        center,
+        np.eye(3)[None],
+        np.array([[8.0, 8.0, 8.0]]),
+        np.array([0.5]),
+        np.zeros((1, 3)),
+        np.zeros((1, 3)),
+        np.array([0.0]),
+    )
     expected = 4.0 / 3.0 * np.pi * (8.0**3 - 7.5**3)
     for angle in (0.0, 50.0):
         grid = _grid(angle)
         canvas = np.zeros((grid.rows, grid.cols))
         project_shells(canvas, grid, whole)
         assert canvas.sum() * grid.pitch**2 == pytest.approx(0.7 * expected, rel=0.03)  # LIGAMENT_DENSITY
-    cut = Shells(center, np.eye(3)[None], np.array([[8.0, 8.0, 8.0]]), np.array([0.5]),
-                 np.array([[0.0, 1.0, 0.0]]), np.zeros((1, 3)), np.array([0.0]))
+    cut = Shells(
+        center,
+        np.eye(3)[None],
+        np.array([[8.0, 8.0, 8.0]]),
+        np.array([0.5]),
+        np.array([[0.0, 1.0, 0.0]]),
+        np.zeros((1, 3)),
+        np.array([0.0]),
+    )
     grid = _grid(0.0)
     canvas = np.zeros((grid.rows, grid.cols))
     project_shells(canvas, grid, cut)
@@ -99,8 +113,9 @@ def test_v3_is_deterministic_and_loads_as_four_views(v3_studies: Path, tmp_path:
     for name in ("L_CC.dcm", "R_MLO.dcm"):
         assert (first / name).read_bytes() == (again[0] / name).read_bytes()
     study = load_study(first)
-    assert len(study.images) == 4 and all(image.spacing.row_mm == SIZES["lite"].pixel_mm
-                                          for image in study.images.values())
+    assert len(study.images) == 4 and all(
+        image.spacing.row_mm == SIZES["lite"].pixel_mm for image in study.images.values()
+    )
 
 
 def test_v3_truth_is_consistent_across_the_four_views(v3_studies: Path) -> None:

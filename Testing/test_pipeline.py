@@ -22,8 +22,10 @@ from mommi.study.loader import load_study
 
 ZOO = Path(__file__).resolve().parents[1] / "model_zoo"
 ZOO_MODELS = {m["name"] for m in json.loads((ZOO / "manifest.json").read_text())["models"]}
-pytestmark = pytest.mark.skipif(not {"nipple-lite", "single-lite"} <= ZOO_MODELS,
-                                reason="the shipped zoo lacks the nipple or single-view model the pipeline needs")
+pytestmark = pytest.mark.skipif(
+    not {"nipple-lite", "single-lite"} <= ZOO_MODELS,
+    reason="the shipped zoo lacks the nipple or single-view model the pipeline needs",
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +63,10 @@ def test_demo_writes_every_output(demo: Path) -> None:
         x0, y0, x1, y1 = finding.box_px
         assert 0 <= x0 < x1 <= view.cols and 0 <= y0 < y1 <= view.rows
         assert finding.score >= result.min_score and len(finding.contour_px) >= 3
-        assert finding.box_mm == pytest.approx([x0 * view.spacing_mm[1], y0 * view.spacing_mm[0],
-                                                x1 * view.spacing_mm[1], y1 * view.spacing_mm[0]], abs=1e-2)
+        assert finding.box_mm == pytest.approx(
+            [x0 * view.spacing_mm[1], y0 * view.spacing_mm[0], x1 * view.spacing_mm[1], y1 * view.spacing_mm[0]],
+            abs=1e-2,
+        )
         if finding.ipsilateral_partner:
             partner = next(f for f in result.findings if f.id == finding.ipsilateral_partner)
             assert partner.ipsilateral_partner == finding.id and partner.view[0] == finding.view[0]
@@ -71,22 +75,32 @@ def test_demo_writes_every_output(demo: Path) -> None:
 
     sr = hd.sr.srread(folder / "findings-sr.dcm")
     sources = {img.sop_instance_uid for img in study.images.values()}
-    referenced = {item.ReferencedSOPInstanceUID for seq in sr.CurrentRequestedProcedureEvidenceSequence
-                  for series in seq.ReferencedSeriesSequence for item in series.ReferencedSOPSequence}
+    referenced = {
+        item.ReferencedSOPInstanceUID
+        for seq in sr.CurrentRequestedProcedureEvidenceSequence
+        for series in seq.ReferencedSeriesSequence
+        for item in series.ReferencedSOPSequence
+    }
     assert referenced == sources
     seg = hd.seg.segread(folder / "seg-L-CC.dcm")
-    assert seg.SourceImageSequence[0].ReferencedSOPInstanceUID == study.images[next(
-        v for v in study.images if v.value == "L-CC")].sop_instance_uid
+    assert (
+        seg.SourceImageSequence[0].ReferencedSOPInstanceUID
+        == study.images[next(v for v in study.images if v.value == "L-CC")].sop_instance_uid
+    )
 
 
 def test_analyze_cli_summary_and_json(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["analyze", str(demo / "study"), "--out", str(tmp_path / "a"), "--device", "cpu",
-                 "--no-dicom"]) == exit_codes.OK
+    assert (
+        main(["analyze", str(demo / "study"), "--out", str(tmp_path / "a"), "--device", "cpu", "--no-dicom"])
+        == exit_codes.OK
+    )
     text = capsys.readouterr().out
     assert "tri-view" in text or "bilateral" in text
     assert f"outputs in {tmp_path / 'a'}" in text and not list((tmp_path / "a").glob("*.dcm"))
-    assert main(["analyze", str(demo / "study"), "--out", str(tmp_path / "b"), "--device", "cpu", "--json",
-                 "--no-dicom"]) == exit_codes.OK
+    assert (
+        main(["analyze", str(demo / "study"), "--out", str(tmp_path / "b"), "--device", "cpu", "--json", "--no-dicom"])
+        == exit_codes.OK
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads((tmp_path / "b" / "result.json").read_text())
 
@@ -99,8 +113,11 @@ def test_same_study_gives_the_same_findings(demo: Path, pipeline: Pipeline) -> N
 
 def test_missing_views_fall_back_with_warnings(demo: Path, tmp_path: Path, pipeline: Pipeline) -> None:
     study = load_study(demo / "study")
-    keep = {name: img.path for name, img in ((v.value, i) for v, i in study.images.items())
-            if name in ("L-CC", "L-MLO", "R-CC")}
+    keep = {
+        name: img.path
+        for name, img in ((v.value, i) for v, i in study.images.items())
+        if name in ("L-CC", "L-MLO", "R-CC")
+    }
     for name, path in keep.items():
         shutil.copy(path, tmp_path / f"{name}.dcm")
     _, result = pipeline.analyze_path(tmp_path)
@@ -120,8 +137,9 @@ def test_progress_reports_every_stage_and_cancel_stops(demo: Path, pipeline: Pip
     assert [f for _, f in seen] == sorted(f for _, f in seen) and seen[-1][1] == 1.0
     stages: list[str] = []
     with pytest.raises(AnalysisCancelled, match="after nipple"):
-        pipeline.analyze(study, cancel=lambda: stages[-1:] == ["nipple"],
-                         progress=lambda stage, fraction: stages.append(stage))
+        pipeline.analyze(
+            study, cancel=lambda: stages[-1:] == ["nipple"], progress=lambda stage, fraction: stages.append(stage)
+        )
     assert stages == ["preprocess", "nipple"]
 
 
@@ -182,8 +200,7 @@ def test_batch_is_resumable_and_survives_a_bad_study(demo: Path, tmp_path: Path)
     assert len(done) == 1 and (out / done[0]["folder"] / "result.json").is_file()
     assert failed == sorted(p.name for p in (root / "bad").glob("*.dcm"))
     assert all("could not be decoded" in r["error"] for r in rows if r["status"] == "failed")
-    assert main(["analyze-batch", str(root), "--out", str(out), "--device", "cpu", "--no-dicom"]) == \
-        exit_codes.PROBLEMS
+    assert main(["analyze-batch", str(root), "--out", str(out), "--device", "cpu", "--no-dicom"]) == exit_codes.PROBLEMS
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert sorted(r["status"] for r in rows) == ["failed"] * 4 + ["skipped (already done)"]
 
@@ -209,8 +226,9 @@ def _mias_study_as_dicom(mias_dir: Path, number: int, out: Path) -> Path:
 
 
 @pytest.mark.mias
-def test_real_mias_pairs_analyse_with_the_nipple_on_the_breast_boundary(mias_dir: Path, tmp_path: Path,
-                                                                        pipeline: Pipeline) -> None:
+def test_real_mias_pairs_analyse_with_the_nipple_on_the_breast_boundary(
+    mias_dir: Path, tmp_path: Path, pipeline: Pipeline
+) -> None:
     """40 mini-MIAS patients (80 films) through the whole pipeline as DICOM: the bilateral branch
     runs, the breast mask holds every annotated abnormality, and the nipple lies on the skin line.
 
@@ -274,10 +292,12 @@ def test_a_study_that_fails_during_analysis_is_recorded_not_raised(tmp_path: Pat
     assert "Traceback" in (tmp_path / "out" / "study" / "error.txt").read_text()
 
 
-@pytest.mark.parametrize("vendor,syntax", [("HOLOGIC", None), ("GE", "1.2.840.10008.1.2.5"),
-                                           ("HOLOGIC", "1.2.840.10008.1.2.4.90")])
-def test_vendor_dicom_studies_analyse_with_every_output(tmp_path: Path, pipeline: Pipeline, vendor: str,
-                                                         syntax: str | None) -> None:
+@pytest.mark.parametrize(
+    "vendor,syntax", [("HOLOGIC", None), ("GE", "1.2.840.10008.1.2.5"), ("HOLOGIC", "1.2.840.10008.1.2.4.90")]
+)
+def test_vendor_dicom_studies_analyse_with_every_output(
+    tmp_path: Path, pipeline: Pipeline, vendor: str, syntax: str | None
+) -> None:
     """The foundation's vendor fixtures (GE MONOCHROME1 with a sigmoid VOI LUT, Hologic with its
     windows; uncompressed, RLE, JPEG 2000) go through the whole pipeline and every output."""
     from dicom_factory import Patient, mammogram, write

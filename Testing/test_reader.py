@@ -35,8 +35,10 @@ from mommi_reader.settings import ReaderSettings  # noqa: E402
 from mommi_reader.shortcuts import SHORTCUTS  # noqa: E402
 
 ZOO = json.loads((Path(__file__).resolve().parents[1] / "model_zoo" / "manifest.json").read_text())
-pytestmark = pytest.mark.skipif(not {"nipple-lite", "single-lite"} <= {m["name"] for m in ZOO["models"]},
-                                reason="the shipped zoo lacks the models the analysis needs")
+pytestmark = pytest.mark.skipif(
+    not {"nipple-lite", "single-lite"} <= {m["name"] for m in ZOO["models"]},
+    reason="the shipped zoo lacks the models the analysis needs",
+)
 READER = "dr-test"
 WAIT_MS = 60_000
 
@@ -76,6 +78,7 @@ def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
         def show(parent, title, text, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
             seen.append((kind, title, text))
             return QMessageBox.Ok
+
         return show
 
     for kind in ("critical", "warning", "information", "question"):
@@ -94,8 +97,9 @@ def make_window(qtbot, tmp_path: Path, store_path: Path):  # noqa: ANN001, ANN20
 
     def make() -> MainWindow:
         store = ReviewStore(store_path)
-        window = MainWindow(store, ReaderSettings(), ReaderOptions(reader=READER, device="cpu",
-                                                                    results=tmp_path / "results"))
+        window = MainWindow(
+            store, ReaderSettings(), ReaderOptions(reader=READER, device="cpu", results=tmp_path / "results")
+        )
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)
@@ -137,8 +141,9 @@ def test_hanging_order_and_keyboard_review(qtbot, make_window, studies, store_pa
     window = make_window()
     open_and_wait(qtbot, window, studies["first"])
     layout = window.four_view.layout()
-    cells = {view: layout.getItemPosition(layout.indexOf(canvas))[:2]
-             for view, canvas in window.four_view.canvases.items()}
+    cells = {
+        view: layout.getItemPosition(layout.indexOf(canvas))[:2] for view, canvas in window.four_view.canvases.items()
+    }
     assert cells == {"R-CC": (0, 0), "L-CC": (0, 1), "R-MLO": (1, 0), "L-MLO": (1, 1)}
     assert all(canvas.image is not None for canvas in window.four_view.canvases.values())
     assert "CPU" in window.device_label.text() and "zoo" in window.zoo_label.text()
@@ -167,7 +172,11 @@ def test_hanging_order_and_keyboard_review(qtbot, make_window, studies, store_pa
 
     stored = events(store_path)
     assert [(e.action, e.finding_id) for e in stored] == [
-        ("accept", ids[0]), ("reject", ids[1]), ("undo", None), ("redo", None)]
+        ("accept", ids[0]),
+        ("reject", ids[1]),
+        ("undo", None),
+        ("redo", None),
+    ]
     assert stored[2].payload["event_id"] == stored[1].id and stored[3].payload["event_id"] == stored[2].id
 
     # assessment from the keyboard: B goes to BI-RADS, Alt+O to biopsy, C to the comment field
@@ -193,8 +202,9 @@ def test_hanging_order_and_keyboard_review(qtbot, make_window, studies, store_pa
     assert dialogs == []
 
 
-def test_drag_a_handle_on_a_flipped_view_stores_original_pixels(qtbot, make_window, studies, store_path,
-                                                                 dialogs) -> None:  # noqa: ANN001
+def test_drag_a_handle_on_a_flipped_view_stores_original_pixels(
+    qtbot, make_window, studies, store_path, dialogs
+) -> None:  # noqa: ANN001
     window = make_window()
     open_and_wait(qtbot, window, studies["flipped"])
     canvas = window.four_view.canvases["L-CC"]
@@ -205,8 +215,9 @@ def test_drag_a_handle_on_a_flipped_view_stores_original_pixels(qtbot, make_wind
 
     # select it with a click on its box
     x0, y0, x1, y1 = finding.box_px
-    QTest.mouseClick(canvas.viewport(), Qt.LeftButton, Qt.NoModifier,
-                     canvas.mapFromScene(QPointF((x0 + x1) / 2, (y0 + y1) / 2)))
+    QTest.mouseClick(
+        canvas.viewport(), Qt.LeftButton, Qt.NoModifier, canvas.mapFromScene(QPointF((x0 + x1) / 2, (y0 + y1) / 2))
+    )
     assert session.selected_id == finding.id
 
     press(window, Qt.Key_E)
@@ -258,8 +269,7 @@ def test_draw_a_missed_mass_in_add_mode(qtbot, make_window, studies, store_path,
     assert dialogs == []
 
 
-def test_bad_input_shows_a_dialog_and_the_reader_carries_on(qtbot, make_window, studies, tmp_path,
-                                                            dialogs) -> None:  # noqa: ANN001
+def test_bad_input_shows_a_dialog_and_the_reader_carries_on(qtbot, make_window, studies, tmp_path, dialogs) -> None:  # noqa: ANN001
     window = make_window()
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -291,6 +301,7 @@ def test_cancel_an_analysis(qtbot, make_window, studies, tmp_path, monkeypatch, 
         def slow_progress(stage: str, fraction: float) -> None:
             progress(stage, fraction)
             time.sleep(0.2)  # leaves the reader time to cancel between stages
+
         return original(self, study, slow_progress, cancel, load_seconds)
 
     monkeypatch.setattr(Pipeline, "analyze", slow)
@@ -329,14 +340,18 @@ def test_worklist_statuses_and_next_previous_study(qtbot, make_window, studies, 
 
     press(window, Qt.Key_PageDown)
     second_uid = worklist.entries[1].study_uid
-    qtbot.waitUntil(lambda: window.controller.session is not None
-                    and window.controller.session.study_uid == second_uid, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.controller.session is not None and window.controller.session.study_uid == second_uid,
+        timeout=WAIT_MS,
+    )
     assert worklist.current == 1 and [worklist.status_of(r) for r in range(2)] == ["done", "unread"]
     assert not window.worklist.next_button.isEnabled()
 
     press(window, Qt.Key_PageUp)
-    qtbot.waitUntil(lambda: window.controller.session is not None
-                    and window.controller.session.study_uid == first_uid, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.controller.session is not None and window.controller.session.study_uid == first_uid,
+        timeout=WAIT_MS,
+    )
     assert window.outcome.from_saved  # re-opened: read back, not analysed again
     assert window.controller.session.status == "done"
     assert window.controller.session.findings[0].decision == "accepted"
@@ -386,8 +401,7 @@ def test_settings_are_remembered(qtbot, make_window, qsettings_in_tmp) -> None: 
     assert (again.width(), again.height()) == (1234, 777)
 
 
-def test_export_dialog_writes_a_batch(qtbot, make_window, studies, tmp_path, monkeypatch,
-                                      dialogs) -> None:  # noqa: ANN001
+def test_export_dialog_writes_a_batch(qtbot, make_window, studies, tmp_path, monkeypatch, dialogs) -> None:  # noqa: ANN001
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the site salt goes there
     window = make_window()
     open_and_wait(qtbot, window, studies["first"])
@@ -414,8 +428,20 @@ def test_cli_registers_reader_and_needs_pyqt(monkeypatch, capsys, tmp_path) -> N
 
     parser = argparse.ArgumentParser(prog="mommi")
     reader_cmd.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["reader", str(tmp_path), "--reader", "dr-x", "--db", str(tmp_path / "r.sqlite"),
-                              "--zoo", str(tmp_path), "--device", "cpu"])
+    args = parser.parse_args(
+        [
+            "reader",
+            str(tmp_path),
+            "--reader",
+            "dr-x",
+            "--db",
+            str(tmp_path / "r.sqlite"),
+            "--zoo",
+            str(tmp_path),
+            "--device",
+            "cpu",
+        ]
+    )
     assert args.handler is reader_cmd.run_reader and args.reader == "dr-x" and args.device == "cpu"
 
     monkeypatch.setitem(sys.modules, "PyQt5.QtWidgets", None)  # as if PyQt5 were not installed
@@ -432,17 +458,19 @@ def test_zoom_pan_linked_per_row_and_window_level_shared(qtbot, make_window, stu
     window = make_window()
     window.open_path(studies["first"])
     canvases = window.four_view.canvases
-    qtbot.waitUntil(lambda: all(c.image is not None for c in canvases.values()) and not window.four_view.busy,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: all(c.image is not None for c in canvases.values()) and not window.four_view.busy, timeout=WAIT_MS
+    )
     right, left, mlo = canvases["R-CC"], canvases["L-CC"], canvases["R-MLO"]
     fitted, mlo_fitted = right.zoom, mlo.zoom
     centre = QPointF(right.viewport().rect().center())
     globl = QPointF(right.viewport().mapToGlobal(centre.toPoint()))
     for _ in range(5):
-        wheel = QWheelEvent(centre, globl, QPoint(), QPoint(0, 120), Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase,
-                            False)
+        wheel = QWheelEvent(
+            centre, globl, QPoint(), QPoint(0, 120), Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False
+        )
         QApplication.sendEvent(right.viewport(), wheel)
-    assert right.zoom == pytest.approx(fitted * 1.15 ** 5)
+    assert right.zoom == pytest.approx(fitted * 1.15**5)
     assert left.zoom == pytest.approx(right.zoom) and mlo.zoom == pytest.approx(mlo_fitted)
     before = right.viewport_state()
     drag(right.viewport(), QPoint(200, 200), QPoint(160, 150), Qt.MiddleButton)  # pan

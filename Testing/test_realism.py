@@ -28,8 +28,9 @@ from mommi.data.realism.statistics import intensity_statistics
 from mommi.data.synth import synthesize
 
 #: settings small enough for a test: 2 patients per synthetic side, so 2 folds
-TINY = RealismSettings(studies=2, sizes=("lite",), seed=3, folds=2, cnn_epochs=1, bootstrap=50,
-                       patches_per_image=4, rois_per_image=2)
+TINY = RealismSettings(
+    studies=2, sizes=("lite",), seed=3, folds=2, cnn_epochs=1, bootstrap=50, patches_per_image=4, rois_per_image=2
+)
 
 
 # ------------------------------------------------------------------ spectrum
@@ -43,10 +44,12 @@ def test_beta_of_a_power_law_field_comes_back(beta: float) -> None:
 
 
 def test_beta_distinguishes_smooth_from_busy_texture() -> None:
-    smooth = image_spectrum(power_law_field((384, 384), 3.5, np.random.default_rng(1)), np.ones((384, 384), bool),
-                            np.random.default_rng(0))
-    busy = image_spectrum(power_law_field((384, 384), 1.5, np.random.default_rng(1)), np.ones((384, 384), bool),
-                          np.random.default_rng(0))
+    smooth = image_spectrum(
+        power_law_field((384, 384), 3.5, np.random.default_rng(1)), np.ones((384, 384), bool), np.random.default_rng(0)
+    )
+    busy = image_spectrum(
+        power_law_field((384, 384), 1.5, np.random.default_rng(1)), np.ones((384, 384), bool), np.random.default_rng(0)
+    )
     assert smooth is not None and busy is not None and smooth.beta - busy.beta > 1.5
 
 
@@ -59,8 +62,9 @@ def test_spectrum_needs_a_square_roi_and_a_breast() -> None:
 def test_resampling_uses_each_images_spacing() -> None:
     assert resample(np.zeros((600, 480), np.float32), (0.5, 0.5)).shape == (1500, 1200)
     assert resample(np.zeros((3000, 2400), np.float32), (0.1, 0.1)).shape == (1500, 1200)
-    labels = resample(np.kron(np.array([[0, 3], [5, 0]], np.uint8), np.ones((10, 10), np.uint8)), (0.1, 0.1),
-                      nearest=True)
+    labels = resample(
+        np.kron(np.array([[0, 3], [5, 0]], np.uint8), np.ones((10, 10), np.uint8)), (0.1, 0.1), nearest=True
+    )
     assert labels.shape == (10, 10) and set(np.unique(labels)) == {0, 3, 5}
     mask = np.zeros((20, 20), bool)
     mask[2:12, 3:13] = True
@@ -138,8 +142,11 @@ def test_texture_discriminator_separates_different_patches_and_not_identical_one
 
 def test_without_torch_the_cnn_is_reported_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
     real_find_spec = realism_report.importlib.util.find_spec
-    monkeypatch.setattr(realism_report.importlib.util, "find_spec",
-                        lambda name, *args: None if name == "torch" else real_find_spec(name, *args))
+    monkeypatch.setattr(
+        realism_report.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "torch" else real_find_spec(name, *args),
+    )
     cnn, reason = realism_report._cnn()
     assert cnn is None and "torch is not installed" in reason
     x, labels, owners = _patch_sets(True, patients=5, per_patient=2)
@@ -199,7 +206,8 @@ def test_report_on_real_films_files_schema_and_determinism(mias_dir: Path, tmp_p
     assert "power-spectrum slope beta" in text and "real vs real" in text
     on_disk = json.loads((tmp_path / "a" / "realism.json").read_text())
     assert on_disk["figures"]["real"]["spectrum_beta"]["value"] == pytest.approx(
-        figures["real"]["spectrum_beta"]["value"])
+        figures["real"]["spectrum_beta"]["value"]
+    )
     build_report(real, tmp_path / "b", TINY)
     assert (tmp_path / "a" / "realism.json").read_bytes() == (tmp_path / "b" / "realism.json").read_bytes()
     assert (tmp_path / "a" / "realism.md").read_bytes() == (tmp_path / "b" / "realism.md").read_bytes()
@@ -217,8 +225,22 @@ def test_cli_report_against_a_dicom_folder_without_mias(tmp_path: Path, capsys: 
     real = tmp_path / "real"
     synthesize(real, 2, seed=11, size="lite")  # stands in for a folder of clinical DICOM studies
     out = tmp_path / "out"
-    code = main(["synth", "--realism-report", str(real), "--out", str(out), "--studies", "2", "--size", "lite",
-                 "--seed", "1", "--json"])
+    code = main(
+        [
+            "synth",
+            "--realism-report",
+            str(real),
+            "--out",
+            str(out),
+            "--studies",
+            "2",
+            "--size",
+            "lite",
+            "--seed",
+            "1",
+            "--json",
+        ]
+    )
     assert code == exit_codes.OK
     summary = json.loads(capsys.readouterr().out)
     assert set(summary["beta"]) == {"real", "lite"}

@@ -23,8 +23,10 @@ def test_demo_study_gives_the_recorded_findings() -> None:
     expected = json.loads(EXPECTED.read_text())
     shipped = {m["name"]: m["sha256"] for m in ZOO["models"]}
     changed = [n for n, sha in expected["models"].items() if shipped.get(n) != sha]
-    assert not changed, f"models changed since the expected result was recorded: {changed}; " \
-                        "re-record with python Testing/regression/record_expected.py"
+    assert not changed, (
+        f"models changed since the expected result was recorded: {changed}; "
+        "re-record with python Testing/regression/record_expected.py"
+    )
     got = analyse_demo_study()
     assert got["models"] == expected["models"]
     assert got["views"].keys() == expected["views"].keys()

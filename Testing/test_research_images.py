@@ -25,8 +25,12 @@ def _png(tmp_path: Path, name: str, sidecar: dict | None, bits: int = 16, chest_
 
 
 def test_png_16bit_with_sidecar(tmp_path: Path) -> None:
-    path = _png(tmp_path, "a.png", {"laterality": "R", "view": "CC", "pixel_spacing_mm": 0.1,
-                                     "patient_id": "X1", "chest_wall": "right"}, chest_wall="right")
+    path = _png(
+        tmp_path,
+        "a.png",
+        {"laterality": "R", "view": "CC", "pixel_spacing_mm": 0.1, "patient_id": "X1", "chest_wall": "right"},
+        chest_wall="right",
+    )
     image = read_image(path)
     assert image.view is View.R_CC and image.bits_stored == 12
     assert image.spacing is not None and image.spacing.row_mm == 0.1

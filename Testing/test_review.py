@@ -24,8 +24,10 @@ from mommi.review.session import ReviewError, ReviewSession
 from mommi.feedback.store import ReviewStore
 
 ZOO = json.loads((Path(__file__).resolve().parents[1] / "model_zoo" / "manifest.json").read_text())
-pytestmark = pytest.mark.skipif(not {"nipple-lite", "single-lite"} <= {m["name"] for m in ZOO["models"]},
-                                reason="the shipped zoo lacks the models the analysis needs")
+pytestmark = pytest.mark.skipif(
+    not {"nipple-lite", "single-lite"} <= {m["name"] for m in ZOO["models"]},
+    reason="the shipped zoo lacks the models the analysis needs",
+)
 
 SCRIPTED_REVIEW = textwrap.dedent("""
     import os, signal, sys
@@ -62,8 +64,9 @@ def store(tmp_path: Path) -> ReviewStore:
 
 def test_scripted_review_survives_a_killed_process(analysed: Path, tmp_path: Path) -> None:
     db = tmp_path / "review.sqlite"
-    run = subprocess.run([sys.executable, "-c", SCRIPTED_REVIEW, str(db), str(analysed)], capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", SCRIPTED_REVIEW, str(db), str(analysed)], capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == -signal.SIGKILL and "written" in run.stdout, run.stderr
     with ReviewStore(db) as reopened:
         assert reopened.integrity_ok()
@@ -132,8 +135,9 @@ def _reviewed(store: ReviewStore, analysed: Path) -> ReviewSession:
     return session
 
 
-def test_export_batch_is_verified_reproducible_filtered_and_deidentified(analysed: Path, store: ReviewStore,
-                                                                          tmp_path: Path) -> None:
+def test_export_batch_is_verified_reproducible_filtered_and_deidentified(
+    analysed: Path, store: ReviewStore, tmp_path: Path
+) -> None:
     session = _reviewed(store, analysed)
     salt = b"test-salt"
     one = export_batch(store, tmp_path / "one", salt=salt)
@@ -141,8 +145,9 @@ def test_export_batch_is_verified_reproducible_filtered_and_deidentified(analyse
     zipped = export_batch(store, tmp_path / "three", as_zip=True, salt=salt)
     manifest = verify_batch(one.path)
     assert verify_batch(zipped.path)["batch_id"] == manifest["batch_id"] == two.batch_id == one.batch_id
-    assert {p.name: p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()} == \
-        {p.name: p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
+    assert {p.name: p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()} == {
+        p.name: p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()
+    }
     assert manifest["counts"]["studies"] == 1 and manifest["counts"]["images"] == 4
     assert manifest["counts"]["findings"]["edited"] == 1 and manifest["counts"]["findings"]["rejected"] == 1
     assert manifest["counts"]["findings"]["added"] == 1
@@ -163,8 +168,12 @@ def test_export_batch_is_verified_reproducible_filtered_and_deidentified(analyse
         verify_batch(one.path)
     with pytest.raises(ExportError, match="already exists"):
         export_batch(store, tmp_path / "two", salt=salt)
-    assert export_batch(store, tmp_path / "other-reader", ExportFilters(reader="dr-z"), salt=salt).counts["studies"] == 0
-    assert export_batch(store, tmp_path / "unread", ExportFilters(status="in progress"), salt=salt).counts["studies"] == 0
+    assert (
+        export_batch(store, tmp_path / "other-reader", ExportFilters(reader="dr-z"), salt=salt).counts["studies"] == 0
+    )
+    assert (
+        export_batch(store, tmp_path / "unread", ExportFilters(status="in progress"), salt=salt).counts["studies"] == 0
+    )
     late = store.events(session.study_uid)[-1].created
     assert export_batch(store, tmp_path / "later", ExportFilters(since=late + "1"), salt=salt).counts["studies"] == 0
     assert not list(tmp_path.glob(".*"))  # no staging folder left behind
@@ -180,8 +189,9 @@ def test_feedback_cli_export_and_stats(analysed: Path, tmp_path: Path, capsys: p
         assert main(["feedback", "stats", "--json"]) == exit_codes.OK
         stats = json.loads(capsys.readouterr().out)
         assert stats["studies"] == {"done": 1} and stats["findings"]["rejected"] == 1
-        assert main(["feedback", "export", "--out", str(tmp_path / "batch"), "--zip", "--reader", "dr-a"]) == \
-            exit_codes.OK
+        assert (
+            main(["feedback", "export", "--out", str(tmp_path / "batch"), "--zip", "--reader", "dr-a"]) == exit_codes.OK
+        )
         assert "batch " in capsys.readouterr().out and (tmp_path / "batch.zip").is_file()
     finally:
         del os.environ["MOMMI_REVIEW_DB"]
@@ -209,15 +219,45 @@ def test_training_reads_a_batch_back(analysed: Path, store: ReviewStore, tmp_pat
     validation = assign_splits(import_synthetic(tmp_path / "s"), seed=0, fractions=(0.0, 1.0, 0.0))
     val = validation.write(tmp_path / "val.json")
     detections = tmp_path / "detections.json"  # validation uses detected patches: masses and a false one
-    detections.write_text(json.dumps({"images": {
-        r.image_id: {"boxes": [[*f.box, 0.9] for f in r.findings if f.kind == "mass"] + [[20, 20, 80, 80, 0.5]]}
-        for r in validation.records}}))
+    detections.write_text(
+        json.dumps(
+            {
+                "images": {
+                    r.image_id: {
+                        "boxes": [[*f.box, 0.9] for f in r.findings if f.kind == "mass"] + [[20, 20, 80, 80, 0.5]]
+                    }
+                    for r in validation.records
+                }
+            }
+        )
+    )
     run = tmp_path / "run"
     shipped = Path(__file__).resolve().parents[1] / "model_zoo" / "checkpoints" / "malignancy-lite.pt"
     init = ["--init-from", str(shipped)] if shipped.is_file() else []  # fine-tune the shipped classifier
-    assert main(["train", "malignancy", "--manifest", str(val), "--feedback", str(batch), "--detections",
-                 str(detections), "--out", str(run), "--epochs", "1", "--cache", str(tmp_path / "cache"),
-                 "--batch-size", "2", *init]) == exit_codes.OK
+    assert (
+        main(
+            [
+                "train",
+                "malignancy",
+                "--manifest",
+                str(val),
+                "--feedback",
+                str(batch),
+                "--detections",
+                str(detections),
+                "--out",
+                str(run),
+                "--epochs",
+                "1",
+                "--cache",
+                str(tmp_path / "cache"),
+                "--batch-size",
+                "2",
+                *init,
+            ]
+        )
+        == exit_codes.OK
+    )
     (train_file,) = (tmp_path / "cache").glob("patches-train-*.npz")
     samples = load_samples(train_file)
     # the samples it was given: the edited mass (biopsy malignant) as a gold patch, the rejected finding
@@ -225,8 +265,9 @@ def test_training_reads_a_batch_back(analysed: Path, store: ReviewStore, tmp_pat
     assert len(samples) == 2
     assert samples.malignant[~samples.detected].tolist() == [1.0]
     assert samples.malignant[samples.detected].tolist() == [0.0] and not samples.matched.any()
-    assert any(p.endswith(".json") and "feedback-" in p
-               for p in torch.load(run / "best.pt", weights_only=False)["manifests"])
+    assert any(
+        p.endswith(".json") and "feedback-" in p for p in torch.load(run / "best.pt", weights_only=False)["manifests"]
+    )
 
 
 def test_panel_texts_shared_by_both_front_ends(analysed: Path, store: ReviewStore) -> None:
@@ -273,8 +314,11 @@ def _rehash(batch: Path) -> None:
     import hashlib
 
     manifest = json.loads((batch / "manifest.json").read_text())
-    manifest["files"] = {p.relative_to(batch).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                         for p in sorted(batch.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+    manifest["files"] = {
+        p.relative_to(batch).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(batch.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
     (batch / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -314,8 +358,9 @@ def test_a_crafted_batch_cannot_reach_outside_itself(analysed: Path, store: Revi
         import_feedback(crafted)
 
 
-def test_an_edited_unpacked_cache_is_replaced_from_the_verified_zip(analysed: Path, store: ReviewStore,
-                                                                  tmp_path: Path) -> None:
+def test_an_edited_unpacked_cache_is_replaced_from_the_verified_zip(
+    analysed: Path, store: ReviewStore, tmp_path: Path
+) -> None:
     from mommi.data.importers.feedback import import_feedback
 
     _reviewed(store, analysed)
@@ -331,8 +376,9 @@ def test_an_edited_unpacked_cache_is_replaced_from_the_verified_zip(analysed: Pa
     assert json.loads((unpacked / "annotations.json").read_text()) != coco  # the cache was restored
 
 
-def test_export_on_a_full_disk_is_a_clean_error(analysed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_on_a_full_disk_is_a_clean_error(
+    analysed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import errno
 
     db = tmp_path / "review.sqlite"

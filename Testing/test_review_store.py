@@ -72,15 +72,28 @@ def test_new_database_is_current_wal_with_foreign_keys(store: ReviewStore) -> No
 def test_append_and_read_back_with_json_geometry(store: ReviewStore) -> None:
     before = {"box": [1, 2, 30, 40], "contour": [[1.5, 2.25], [3.0, 4.0]]}
     after = {"box": [2, 3, 31, 41], "label": "mass ü"}
-    written = store.append_event(UID, "dr.a", "first_reader", "move", finding_id="f1",
-                                 before=before, after=after, payload={"note": "irregular"},
-                                 model_version="v2.0")
+    written = store.append_event(
+        UID,
+        "dr.a",
+        "first_reader",
+        "move",
+        finding_id="f1",
+        before=before,
+        after=after,
+        payload={"note": "irregular"},
+        model_version="v2.0",
+    )
     assert written.id > 0 and written.created == "2024-05-01T12:00:02.123456+00:00"
     [read] = store.events()
     assert read == written
     assert (read.before, read.after, read.payload) == (before, after, {"note": "irregular"})
     assert (read.reader, read.role, read.action, read.finding_id, read.model_version) == (
-        "dr.a", "first_reader", "move", "f1", "v2.0")
+        "dr.a",
+        "first_reader",
+        "move",
+        "f1",
+        "v2.0",
+    )
     # the stored text is plain JSON (readable by any client, PostgreSQL included)
     raw = store.conn.execute("SELECT before_json FROM events").fetchone()[0]
     assert json.loads(raw) == before
@@ -103,16 +116,16 @@ def test_bad_appends_are_refused_with_typed_errors(store: ReviewStore) -> None:
 
 def test_filters(store: ReviewStore) -> None:
     store.register_study("7.7.7", "patient-2", "results/b.json", [], {})
-    e1 = store.append_event(UID, "dr.a", "first_reader", "accept", finding_id="f1")   # 12:00:03
+    e1 = store.append_event(UID, "dr.a", "first_reader", "accept", finding_id="f1")  # 12:00:03
     e2 = store.append_event(UID, "dr.b", "second_reader", "reject", finding_id="f1")  # 12:00:04
-    e3 = store.append_event("7.7.7", "dr.a", "first_reader", "add")                   # 12:00:05
+    e3 = store.append_event("7.7.7", "dr.a", "first_reader", "add")  # 12:00:05
     assert store.events() == [e1, e2, e3]
     assert store.events(study_uid=UID) == [e1, e2]
     assert store.events(study_uid="7.7.7") == [e3]
     assert store.events(study_uid="nope") == []
     assert store.events(reader="dr.a") == [e1, e3]
-    assert store.events(since=e2.created) == [e2, e3]          # inclusive
-    assert store.events(until=e2.created) == [e1]              # exclusive
+    assert store.events(since=e2.created) == [e2, e3]  # inclusive
+    assert store.events(until=e2.created) == [e1]  # exclusive
     assert store.events(since=e1.created, until=e3.created, reader="dr.b") == [e2]
     # another offset means the same instant; a time without offset is UTC
     assert store.events(since="2024-05-01T14:00:04.123456+02:00") == [e2, e3]
@@ -140,8 +153,9 @@ def test_events_are_append_only(store: ReviewStore) -> None:
 def test_register_study_is_idempotent(store: ReviewStore) -> None:
     first = store.study(UID)
     assert first is not None and first.model_versions == {"detector": "v2.0"}
-    again = store.register_study(UID, "patient-1", "results/elsewhere.json",
-                                 [*FINDINGS, {"id": "f3", "score": 0.1}], {"detector": "v9"})
+    again = store.register_study(
+        UID, "patient-1", "results/elsewhere.json", [*FINDINGS, {"id": "f3", "score": 0.1}], {"detector": "v9"}
+    )
     assert again == first.id
     assert store.studies() == [first]  # the first registration is kept
     findings = store.model_findings(UID)
@@ -209,12 +223,24 @@ def build_database_at(path: Path, version: int) -> None:
 #: rows valid at each version: (version, statements); each version also has its predecessors' tables
 OLD_DATA: dict[int, list[tuple[str, tuple]]] = {
     1: [
-        ("INSERT INTO studies (id, study_uid, patient_key, result_path, registered) VALUES (?, ?, ?, ?, ?)",
-         (1, "old.1", "patient-old", "results/old.json", "2023-01-02T03:04:05.000006+00:00")),
-        ("INSERT INTO events (study_id, finding_id, reader, action, before_json, after_json, payload_json, created) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-         (1, "f1", "dr.old", "move", '{"box":[1,2,3,4]}', '{"box":[2,3,4,5]}', None,
-          "2023-01-02T03:05:00.000000+00:00")),
+        (
+            "INSERT INTO studies (id, study_uid, patient_key, result_path, registered) VALUES (?, ?, ?, ?, ?)",
+            (1, "old.1", "patient-old", "results/old.json", "2023-01-02T03:04:05.000006+00:00"),
+        ),
+        (
+            "INSERT INTO events (study_id, finding_id, reader, action, before_json, after_json, payload_json, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                1,
+                "f1",
+                "dr.old",
+                "move",
+                '{"box":[1,2,3,4]}',
+                '{"box":[2,3,4,5]}',
+                None,
+                "2023-01-02T03:05:00.000000+00:00",
+            ),
+        ),
     ],
 }
 
@@ -244,10 +270,20 @@ def test_migrates_from_every_older_version(tmp_path: Path, version: int) -> None
         assert s.integrity_ok()
         [study] = s.studies()
         assert (study.study_uid, study.patient_key, study.result_path, study.model_versions) == (
-            "old.1", "patient-old", "results/old.json", {})
+            "old.1",
+            "patient-old",
+            "results/old.json",
+            {},
+        )
         [old] = s.events()
         assert (old.reader, old.action, old.finding_id, old.before, old.after, old.created) == (
-            "dr.old", "move", "f1", {"box": [1, 2, 3, 4]}, {"box": [2, 3, 4, 5]}, "2023-01-02T03:05:00.000000+00:00")
+            "dr.old",
+            "move",
+            "f1",
+            {"box": [1, 2, 3, 4]},
+            {"box": [2, 3, 4, 5]},
+            "2023-01-02T03:05:00.000000+00:00",
+        )
         assert old.role is None and old.model_version is None  # not recorded before version 2
         # new rows can be added beside the old ones
         assert s.register_study("old.1", "patient-old", "results/old.json", FINDINGS, {"detector": "v2"}) == study.id
@@ -281,9 +317,11 @@ def test_default_store_path_precedence(tmp_path: Path) -> None:
     linux = dict(platform="linux")
     assert default_store_path(env=env, **linux) == home / ".local" / "share" / "mommislicer" / "review.sqlite"
     assert default_store_path(env={**env, "XDG_DATA_HOME": str(tmp_path / "d")}, **linux) == (
-        tmp_path / "d" / "mommislicer" / "review.sqlite")
+        tmp_path / "d" / "mommislicer" / "review.sqlite"
+    )
     assert default_store_path(env={**env, "XDG_DATA_HOME": "relative"}, **linux) == (
-        home / ".local" / "share" / "mommislicer" / "review.sqlite")  # XDG: relative ignored
+        home / ".local" / "share" / "mommislicer" / "review.sqlite"
+    )  # XDG: relative ignored
 
     settings = config / "mommislicer" / "settings.json"
     settings.parent.mkdir(parents=True)
@@ -306,10 +344,12 @@ def test_default_store_path_precedence(tmp_path: Path) -> None:
 
 def test_default_store_path_on_macos_and_windows(tmp_path: Path) -> None:
     assert default_store_path(env={"HOME": str(tmp_path)}, platform="darwin") == (
-        tmp_path / "Library" / "Application Support" / "mommislicer" / "review.sqlite")
+        tmp_path / "Library" / "Application Support" / "mommislicer" / "review.sqlite"
+    )
     appdata = tmp_path / "AppData" / "Roaming"
     assert default_store_path(env={"APPDATA": str(appdata)}, platform="win32") == (
-        appdata / "mommislicer" / "review.sqlite")
+        appdata / "mommislicer" / "review.sqlite"
+    )
 
 
 # --------------------------------------------------------------------------- other processes
@@ -318,14 +358,19 @@ def test_default_store_path_on_macos_and_windows(tmp_path: Path) -> None:
 def _start_writer(db: Path, reader: str, count: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(WRITER), str(db), reader, str(count)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
 def _written_ids(stdout: str) -> list[int]:
     """Ids from complete ``written N`` lines (a line cut by the kill promises nothing)."""
-    return [int(line.split()[1]) for line in stdout.splitlines(keepends=True)
-            if line.endswith("\n") and line.startswith("written ")]
+    return [
+        int(line.split()[1])
+        for line in stdout.splitlines(keepends=True)
+        if line.endswith("\n") and line.startswith("written ")
+    ]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
@@ -383,7 +428,8 @@ def test_four_writers_at_once_lose_nothing(tmp_path: Path) -> None:
         assert len(s.studies()) == 1 and len(s.model_findings(s.studies()[0].study_uid)) == 2
     assert len(events) == 400
     assert sorted((e.reader, e.payload["seq"]) for e in events) == sorted(
-        (r, seq) for r in readers for seq in range(100))
+        (r, seq) for r in readers for seq in range(100)
+    )
     printed = {i for out, _ in results for i in _written_ids(out)}
     assert printed == {e.id for e in events}
     for r in readers:  # each writer's events are stored in its own order

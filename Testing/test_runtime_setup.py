@@ -68,9 +68,15 @@ def test_probe_model_matches_its_build_script() -> None:
 def _zoo(tmp_path: Path, content: bytes, recorded: bytes | None = None) -> Path:
     (tmp_path / "m.onnx").write_bytes(content)
     manifest = {
-        "schema_version": 1, "zoo_version": "9.9.9",
-        "models": [{"name": "m", "file": "m.onnx",
-                    "sha256": hashlib.sha256(recorded if recorded is not None else content).hexdigest()}],
+        "schema_version": 1,
+        "zoo_version": "9.9.9",
+        "models": [
+            {
+                "name": "m",
+                "file": "m.onnx",
+                "sha256": hashlib.sha256(recorded if recorded is not None else content).hexdigest(),
+            }
+        ],
     }
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(manifest))

@@ -33,20 +33,33 @@ SLICER_API = Path(__file__).resolve().parent / "slicer_api.json"
 
 
 # ---------------------------------------------------------------------- pure Python (always run)
-@pytest.mark.parametrize("platform, machine, want_gpu, runtime", [
-    ("linux", "x86_64", True, "onnxruntime-gpu"),
-    ("win32", "AMD64", True, "onnxruntime-gpu"),
-    ("linux", "aarch64", True, "onnxruntime"),
-    ("darwin", "arm64", True, "onnxruntime"),
-    ("darwin", "x86_64", True, "onnxruntime"),
-    ("linux", "x86_64", False, "onnxruntime"),
-])
+@pytest.mark.parametrize(
+    "platform, machine, want_gpu, runtime",
+    [
+        ("linux", "x86_64", True, "onnxruntime-gpu"),
+        ("win32", "AMD64", True, "onnxruntime-gpu"),
+        ("linux", "aarch64", True, "onnxruntime"),
+        ("darwin", "arm64", True, "onnxruntime"),
+        ("darwin", "x86_64", True, "onnxruntime"),
+        ("linux", "x86_64", False, "onnxruntime"),
+    ],
+)
 def test_requirements_choose_one_runtime_where_a_wheel_exists(platform, machine, want_gpu, runtime) -> None:
     reqs = dependencies.requirements_for(platform, machine, want_gpu, RESOURCES)
     names = [dependencies.requirement_name(r) for r in reqs]
     assert names[-1] == runtime and ("onnxruntime" in names) != ("onnxruntime-gpu" in names)
-    for name in ("numpy", "pydicom", "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle",
-                 "opencv-python-headless", "scipy", "highdicom", "tqdm"):
+    for name in (
+        "numpy",
+        "pydicom",
+        "pylibjpeg",
+        "pylibjpeg-libjpeg",
+        "pylibjpeg-openjpeg",
+        "pylibjpeg-rle",
+        "opencv-python-headless",
+        "scipy",
+        "highdicom",
+        "tqdm",
+    ):
         assert name in names, name
 
 
@@ -57,8 +70,9 @@ def test_requirements_files_match_the_pip_package() -> None:
     else:  # Python 3.10
         import tomli as tomllib
     project = tomllib.loads((MODULE_DIR.parent / "pyproject.toml").read_text())["project"]
-    assert dependencies.read_requirements(RESOURCES / "requirements.txt") == \
-        [r.split("#")[0].strip() for r in project["dependencies"]]
+    assert dependencies.read_requirements(RESOURCES / "requirements.txt") == [
+        r.split("#")[0].strip() for r in project["dependencies"]
+    ]
     assert dependencies.read_requirements(RESOURCES / "requirements-cpu.txt") == project["optional-dependencies"]["cpu"]
     assert dependencies.read_requirements(RESOURCES / "requirements-gpu.txt") == project["optional-dependencies"]["gpu"]
 
@@ -70,14 +84,24 @@ def test_missing_conflict_and_restart_decisions() -> None:
     assert dependencies.conflicting_runtime(reqs, installed) == "onnxruntime"
     assert dependencies.conflicting_runtime(["onnxruntime>=1.17"], installed) is None
     # scipy and ONNX Runtime already imported: the new files load only after a restart; pydicom was not
-    assert dependencies.restart_needed(["scipy>=1.10", "pydicom>=3.0,<4", "onnxruntime-gpu>=1.17"],
-                                       loaded={"scipy", "onnxruntime", "numpy"}) == \
-        ["scipy>=1.10", "onnxruntime-gpu>=1.17"]
+    assert dependencies.restart_needed(
+        ["scipy>=1.10", "pydicom>=3.0,<4", "onnxruntime-gpu>=1.17"], loaded={"scipy", "onnxruntime", "numpy"}
+    ) == ["scipy>=1.10", "onnxruntime-gpu>=1.17"]
     assert "restart" in dependencies.restart_message(["scipy"]).lower()
     # ready to analyse with either runtime; not without one
-    everything = {"numpy": "2.0", "pydicom": "3.0.1", "pylibjpeg": "2.0", "pylibjpeg-libjpeg": "2.3",
-                  "pylibjpeg-openjpeg": "2.4", "pylibjpeg-rle": "2.1", "opencv-python-headless": "4.10",
-                  "scipy": "1.14", "highdicom": "0.23", "pillow": "11.0", "tqdm": "4.66"}
+    everything = {
+        "numpy": "2.0",
+        "pydicom": "3.0.1",
+        "pylibjpeg": "2.0",
+        "pylibjpeg-libjpeg": "2.3",
+        "pylibjpeg-openjpeg": "2.4",
+        "pylibjpeg-rle": "2.1",
+        "opencv-python-headless": "4.10",
+        "scipy": "1.14",
+        "highdicom": "0.23",
+        "pillow": "11.0",
+        "tqdm": "4.66",
+    }
     assert dependencies.not_ready(RESOURCES, {**everything, "onnxruntime-gpu": "1.31.1"}.get) == []
     assert dependencies.not_ready(RESOURCES, everything.get) == ["onnxruntime>=1.17"]
     assert dependencies.not_ready(RESOURCES, {**everything, "pydicom": "2.4"}.get)[0] == "pydicom>=3.0,<4"
@@ -136,15 +160,22 @@ def test_an_old_slicer_is_told_why_on_load() -> None:
     assert unsupported_reason((5, 10), (3, 9)) is not None  # a 5.10 build on an old Python cannot install either
     assert unsupported_reason((5, 10), (3, 12)) is None and unsupported_reason((6, 0), (3, 13)) is None
     # what the module imports before it can say so must parse on Slicer 5.8's Python 3.9
-    for name in ("MommiSlicer.py", "MommiSlicerLib/__init__.py", "MommiSlicerLib/compatibility.py",
-                 "MommiSlicerLib/dependencies.py", "MommiSlicerLib/layout.py", "MommiSlicerLib/paths.py"):
+    for name in (
+        "MommiSlicer.py",
+        "MommiSlicerLib/__init__.py",
+        "MommiSlicerLib/compatibility.py",
+        "MommiSlicerLib/dependencies.py",
+        "MommiSlicerLib/layout.py",
+        "MommiSlicerLib/paths.py",
+    ):
         ast.parse((MODULE_DIR / name).read_text(encoding="utf-8"), feature_version=(3, 9))
 
 
 def test_the_self_test_is_registered_with_ctest() -> None:
     cmake = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
-    assert re.search(r"if\(BUILD_TESTING\)\s*(#[^\n]*\n\s*)*slicer_add_python_unittest\(SCRIPT \$\{MODULE_NAME\}\.py\)",
-                     cmake)
+    assert re.search(
+        r"if\(BUILD_TESTING\)\s*(#[^\n]*\n\s*)*slicer_add_python_unittest\(SCRIPT \$\{MODULE_NAME\}\.py\)", cmake
+    )
     assert "WITH_GENERIC_TESTS" in cmake
 
 
@@ -152,10 +183,12 @@ def test_module_loads_without_the_engine_dependencies() -> None:
     """MommiSlicer.py's top-level imports must work in a fresh Slicer (no pydicom yet) to offer the install."""
     import subprocess
 
-    code = (f"import sys; sys.path.insert(0, {str(MODULE_DIR)!r})\n"
-            "sys.modules.update({m: None for m in ('pydicom', 'cv2', 'scipy', 'onnxruntime', 'highdicom')})\n"
-            "from MommiSlicerLib import dependencies, layout, paths\n"
-            "print(dependencies.not_ready() is not None, layout.layout_xml().count('vtkMRMLSliceNode'))\n")
+    code = (
+        f"import sys; sys.path.insert(0, {str(MODULE_DIR)!r})\n"
+        "sys.modules.update({m: None for m in ('pydicom', 'cv2', 'scipy', 'onnxruntime', 'highdicom')})\n"
+        "from MommiSlicerLib import dependencies, layout, paths\n"
+        "print(dependencies.not_ready() is not None, layout.layout_xml().count('vtkMRMLSliceNode'))\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "4"]
@@ -169,8 +202,15 @@ def test_layout_order_is_the_engines_hanging_order() -> None:
 
 
 def test_colours_follow_the_malignancy_bands() -> None:
-    assert [malignancy_colour(m) for m in (None, 0.0, 0.29, 0.3, 0.69, 0.7, 1.0)] == \
-        [GREY, GREEN, GREEN, AMBER, AMBER, RED, RED]
+    assert [malignancy_colour(m) for m in (None, 0.0, 0.29, 0.3, 0.69, 0.7, 1.0)] == [
+        GREY,
+        GREEN,
+        GREEN,
+        AMBER,
+        AMBER,
+        RED,
+        RED,
+    ]
     assert heat_rgba(0)[3] == 0.0 and heat_rgba(255) == (1.0, 1.0, 1.0, 1.0)
 
 
@@ -193,6 +233,7 @@ def test_box_round_trips_through_ras_for_every_flip(view, canonical_h) -> None:
 # ---------------------------------------------------------------------- MRML (slicer-core)
 try:
     import slicer  # the slicer-core wheel: 3D Slicer's MRML without the application
+
     HAVE_MRML = hasattr(slicer, "vtkMRMLScene")
     WHY = "the 'slicer' module found is not slicer-core (is the unrelated PyPI package 'slicer' installed?)"
 except ImportError:
@@ -205,7 +246,12 @@ if HAVE_MRML:
     from MommiSlicerLib.appearance import HEAT_TABLE_NAME
     from MommiSlicerLib.roi_sync import RoiSync
     from MommiSlicerLib.scene_builder import (
-        FINDING_ID, TABLE_COLUMNS, build_study_scene, find_study_nodes, ijk_to_ras_of, table_rows,
+        FINDING_ID,
+        TABLE_COLUMNS,
+        build_study_scene,
+        find_study_nodes,
+        ijk_to_ras_of,
+        table_rows,
     )
     from mommi.feedback.store import ReviewStore
     from mommi.review.session import ReviewSession
@@ -232,8 +278,9 @@ def built(analysed, tmp_path):
     context = scene_io.standalone_context()
     store = ReviewStore(tmp_path / "review.sqlite")
     session = ReviewSession(store, analysed.folder, reader="dr-test")
-    nodes = build_study_scene(context.scene, analysed.study, analysed.result, session.findings,
-                              result_folder=str(analysed.folder))
+    nodes = build_study_scene(
+        context.scene, analysed.study, analysed.result, session.findings, result_folder=str(analysed.folder)
+    )
     sync = RoiSync(context.scene, nodes, session).attach()
     yield context, nodes, session, sync, store
     sync.detach()
@@ -245,6 +292,7 @@ def _bounds_box(roi, volume) -> list[float]:
     bounds = [0.0] * 6
     roi.GetRASBounds(bounds)
     from MommiSlicerLib.scene_builder import ras_to_ijk_of
+
     return ras_bounds_to_box(bounds, ras_to_ijk_of(volume))
 
 
@@ -263,7 +311,8 @@ def test_volumes_have_the_views_pixels_and_spacing(built, analysed) -> None:
         np.testing.assert_allclose(array[0], images[view].pixels, atol=1e-6)
         matrix = ijk_to_ras_of(volume)
         assert abs(matrix[0, 0]) == pytest.approx(info.spacing_mm[1]) and abs(matrix[1, 1]) == pytest.approx(
-            info.spacing_mm[0])
+            info.spacing_mm[0]
+        )
         display = volume.GetDisplayNode()
         assert display.GetWindow() == pytest.approx(1.0) and display.GetLevel() == pytest.approx(0.5)
     # each view on its own plane, in hanging order
@@ -417,11 +466,15 @@ def test_scene_survives_an_mrb_round_trip(built, analysed, tmp_path) -> None:
     session.accept()  # a decision shown in the table and kept in the scene
     sync.refresh()
     before = {
-        "volumes": {v: (n.GetSpacing(), ijk_to_ras_of(n), slicer.util.arrayFromVolume(n).copy())
-                    for v, n in nodes.volumes.items()},
+        "volumes": {
+            v: (n.GetSpacing(), ijk_to_ras_of(n), slicer.util.arrayFromVolume(n).copy())
+            for v, n in nodes.volumes.items()
+        },
         "maps": {v: slicer.util.arrayFromVolume(n).copy() for v, n in nodes.maps.items()},
-        "rois": {i: (r.GetCenter(), r.GetSize(), r.GetName(), r.GetDisplayNode().GetSelectedColor())
-                 for i, r in nodes.rois.items()},
+        "rois": {
+            i: (r.GetCenter(), r.GetSize(), r.GetName(), r.GetDisplayNode().GetSelectedColor())
+            for i, r in nodes.rois.items()
+        },
         "rows": table_rows(nodes.table),
     }
     path = scene_io.save_mrb(context.scene, tmp_path / "study.mrb")

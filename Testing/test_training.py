@@ -69,8 +69,24 @@ def tiny_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train(task: str, manifest: Path, out: Path, epochs: int) -> int:
-    return main(["train", task, "--manifest", str(manifest), "--out", str(out), "--epochs", str(epochs),
-                 "--batch-size", "4", "--max-train", "8", "--max-val", "8"])
+    return main(
+        [
+            "train",
+            task,
+            "--manifest",
+            str(manifest),
+            "--out",
+            str(out),
+            "--epochs",
+            str(epochs),
+            "--batch-size",
+            "4",
+            "--max-train",
+            "8",
+            "--max-val",
+            "8",
+        ]
+    )
 
 
 def test_training_runs_logs_and_resumes(tiny_manifest: Path, tmp_path: Path) -> None:
@@ -83,14 +99,27 @@ def test_training_runs_logs_and_resumes(tiny_manifest: Path, tmp_path: Path) -> 
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
 
 
-def test_cuda_requested_without_a_gpu_is_an_error_not_a_cpu_run(tiny_manifest: Path, tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_cuda_requested_without_a_gpu_is_an_error_not_a_cpu_run(
+    tiny_manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("PyTorch sees a GPU here: --device cuda would train on it")
-    code = main(["train", "single", "--manifest", str(tiny_manifest), "--out", str(tmp_path / "run"), "--epochs", "1",
-                 "--device", "cuda"])
+    code = main(
+        [
+            "train",
+            "single",
+            "--manifest",
+            str(tiny_manifest),
+            "--out",
+            str(tmp_path / "run"),
+            "--epochs",
+            "1",
+            "--device",
+            "cuda",
+        ]
+    )
     assert code == exit_codes.PROBLEMS
     assert "--device cuda: PyTorch sees no CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
@@ -111,15 +140,38 @@ def tiny_zoo(trained: dict[str, Path], tiny_manifest: Path, tmp_path_factory: py
     for task, checkpoint in trained.items():
         assert main(["export", task, str(checkpoint), "--zoo", str(zoo)]) == exit_codes.OK
     fusion = zoo.parent / "fusion-run"
-    assert main(["train", "fusion", "--manifest", str(tiny_manifest), "--out", str(fusion), "--epochs", "1",
-                 "--batch-size", "4", "--max-train", "8", "--max-val", "8", "--zoo", str(zoo),
-                 "--encoder", str(trained["ipsidual"])]) == exit_codes.OK
+    assert (
+        main(
+            [
+                "train",
+                "fusion",
+                "--manifest",
+                str(tiny_manifest),
+                "--out",
+                str(fusion),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--max-train",
+                "8",
+                "--max-val",
+                "8",
+                "--zoo",
+                str(zoo),
+                "--encoder",
+                str(trained["ipsidual"]),
+            ]
+        )
+        == exit_codes.OK
+    )
     assert main(["export", "fusion", str(fusion / "best.pt"), "--zoo", str(zoo)]) == exit_codes.OK
     return zoo
 
 
-def test_fusion_needs_an_ipsidual_encoder(tiny_manifest: Path, trained: dict[str, Path], tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_fusion_needs_an_ipsidual_encoder(
+    tiny_manifest: Path, trained: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["train", "fusion", "--manifest", str(tiny_manifest), "--out", str(tmp_path / "f"), "--epochs", "1"]
     assert main(args) == exit_codes.PROBLEMS
     assert "--encoder" in capsys.readouterr().err
@@ -140,16 +192,47 @@ def test_export_predict_and_eval_end_to_end(tiny_zoo: Path, tiny_manifest: Path,
     evals = tmp_path / "evals"
     for task in ("nipple", "bidual", "ipsidual", "fusion"):
         preds = tmp_path / f"{task}.json"
-        assert main(["predict", task, "--manifest", str(tiny_manifest), "--split", "val", "--out", str(preds),
-                     "--zoo", str(zoo)]) == exit_codes.OK
+        assert (
+            main(
+                [
+                    "predict",
+                    task,
+                    "--manifest",
+                    str(tiny_manifest),
+                    "--split",
+                    "val",
+                    "--out",
+                    str(preds),
+                    "--zoo",
+                    str(zoo),
+                ]
+            )
+            == exit_codes.OK
+        )
         data = json.loads(preds.read_text())
         assert data["model"] == f"{task}-lite" and len(data["images"]) == 12
         if task == "fusion":  # every validation study has four views: all read tri-view
             assert {i["branch"] for i in data["images"].values()} == {"tri-view"}
             assert set(data["models"]) == set(names) - {"single-lite"}
         out = evals / f"{task}-synth-test"
-        assert main(["eval", "--manifest", str(tiny_manifest), "--split", "val", "--predictions", str(preds),
-                     "--out", str(out), "--bootstrap", "20"]) == exit_codes.OK
+        assert (
+            main(
+                [
+                    "eval",
+                    "--manifest",
+                    str(tiny_manifest),
+                    "--split",
+                    "val",
+                    "--predictions",
+                    str(preds),
+                    "--out",
+                    str(out),
+                    "--bootstrap",
+                    "20",
+                ]
+            )
+            == exit_codes.OK
+        )
         report = json.loads((out / "report.json").read_text())
         assert ("nipple" in report) == (task == "nipple")
     assert main(["zoo", "record-metrics", "--zoo", str(zoo), "--eval", str(evals)]) == exit_codes.OK
@@ -204,11 +287,38 @@ def test_torchrun_two_cpu_processes_on_gloo(tiny_manifest: Path, tmp_path: Path)
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-         "--master_port", str(_free_port()), "-m", "mommi.cli.main", "train", "single", "--manifest",
-         str(tiny_manifest), "--out", str(out), "--epochs", "1", "--batch-size", "2", "--max-train", "8",
-         "--max-val", "4"],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            "-m",
+            "mommi.cli.main",
+            "train",
+            "single",
+            "--manifest",
+            str(tiny_manifest),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--max-train",
+            "8",
+            "--max-val",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((out / "config.json").read_text())["world_size"] == 2

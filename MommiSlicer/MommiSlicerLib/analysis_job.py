@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+
 @dataclass
 class JobState:
     """A snapshot for the GUI: never holds MRML or Qt objects."""
@@ -41,8 +42,9 @@ class JobOutcome:
 class AnalysisJob:
     """Analyse one study (a folder, or a list of files from Slicer's DICOM database)."""
 
-    def __init__(self, source: Path | list[Path], device: str = "auto", zoo: Path | None = None,
-                 results_root: Path | None = None) -> None:
+    def __init__(
+        self, source: Path | list[Path], device: str = "auto", zoo: Path | None = None, results_root: Path | None = None
+    ) -> None:
         from mommi.runtime.outputs import results_cache_root  # the engine is imported on use
 
         self.source, self.device, self.zoo = source, device, zoo
@@ -89,13 +91,20 @@ class AnalysisJob:
             if self._cancel.is_set():
                 raise AnalysisCancelled("cancelled before the analysis started")
             self._set(stage="load")
-            study, result = pipeline.analyze_path(self.source, progress=lambda s, f: self._set(stage=s, fraction=f),
-                                                  cancel=self._cancel.is_set)
+            study, result = pipeline.analyze_path(
+                self.source, progress=lambda s, f: self._set(stage=s, fraction=f), cancel=self._cancel.is_set
+            )
             self._set(stage="saving", fraction=1.0)
             folder = self.results_root / folder_name(study)
             written = write_outputs(result, study, folder, dicom=False, overlays=False)
-            self.outcome = JobOutcome(study, result, folder, time.perf_counter() - start, pipeline.provider,
-                                      list(result.warnings) + list(written.warnings))
+            self.outcome = JobOutcome(
+                study,
+                result,
+                folder,
+                time.perf_counter() - start,
+                pipeline.provider,
+                list(result.warnings) + list(written.warnings),
+            )
             self._set(status="done", message=f"analysed in {time.perf_counter() - start:.1f} s on {pipeline.provider}")
         except AnalysisCancelled:
             self._set(status="cancelled", message="Analysis cancelled.")

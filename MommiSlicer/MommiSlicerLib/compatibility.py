@@ -17,8 +17,10 @@ MIN_PYTHON = (3, 10)
 def unsupported_reason(slicer_version: tuple[int, int], python_version: tuple[int, int]) -> str | None:
     """One sentence for the user when this Slicer or its Python is too old (None: supported)."""
     if tuple(slicer_version) < MIN_SLICER or tuple(python_version) < MIN_PYTHON:
-        return (f"MommiSlicer needs 3D Slicer {MIN_SLICER[0]}.{MIN_SLICER[1]} or newer (Python "
-                f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer); this is Slicer {slicer_version[0]}.{slicer_version[1]} "
-                f"with Python {python_version[0]}.{python_version[1]}, whose Python cannot install the packages "
-                "the analysis needs (pydicom 3, highdicom). Please install a newer Slicer.")
+        return (
+            f"MommiSlicer needs 3D Slicer {MIN_SLICER[0]}.{MIN_SLICER[1]} or newer (Python "
+            f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer); this is Slicer {slicer_version[0]}.{slicer_version[1]} "
+            f"with Python {python_version[0]}.{python_version[1]}, whose Python cannot install the packages "
+            "the analysis needs (pydicom 3, highdicom). Please install a newer Slicer."
+        )
     return None

@@ -33,10 +33,18 @@ REQUIREMENTS_GPU = "requirements-gpu.txt"
 CUDA_WHEEL_PLATFORMS = {("linux", "x86_64"), ("linux", "amd64"), ("win32", "amd64"), ("win32", "x86_64")}
 #: distribution name -> top-level modules it provides (for the restart check)
 IMPORT_NAMES = {
-    "numpy": ("numpy",), "pydicom": ("pydicom",), "pylibjpeg": ("pylibjpeg",),
-    "pylibjpeg-libjpeg": ("libjpeg",), "pylibjpeg-openjpeg": ("openjpeg",), "pylibjpeg-rle": ("rle",),
-    "opencv-python-headless": ("cv2",), "scipy": ("scipy",), "highdicom": ("highdicom",), "tqdm": ("tqdm",),
-    "onnxruntime": ("onnxruntime",), "onnxruntime-gpu": ("onnxruntime",),
+    "numpy": ("numpy",),
+    "pydicom": ("pydicom",),
+    "pylibjpeg": ("pylibjpeg",),
+    "pylibjpeg-libjpeg": ("libjpeg",),
+    "pylibjpeg-openjpeg": ("openjpeg",),
+    "pylibjpeg-rle": ("rle",),
+    "opencv-python-headless": ("cv2",),
+    "scipy": ("scipy",),
+    "highdicom": ("highdicom",),
+    "tqdm": ("tqdm",),
+    "onnxruntime": ("onnxruntime",),
+    "onnxruntime-gpu": ("onnxruntime",),
 }
 
 
@@ -95,8 +103,9 @@ def not_ready(folder: Path | None = None, version_of: Callable[[str], str | None
     return todo
 
 
-def conflicting_runtime(requirements: Sequence[str], version_of: Callable[[str], str | None] | None = None
-                        ) -> str | None:
+def conflicting_runtime(
+    requirements: Sequence[str], version_of: Callable[[str], str | None] | None = None
+) -> str | None:
     """The other ONNX Runtime if it is installed (the two packages overwrite each other's files)."""
     version_of = version_of or _installed_version
     names = {requirement_name(r) for r in requirements}
@@ -109,8 +118,9 @@ def conflicting_runtime(requirements: Sequence[str], version_of: Callable[[str],
 def restart_needed(installed: Iterable[str], loaded: Iterable[str] | None = None) -> list[str]:
     """Requirements whose modules were already imported in this process: the new files load only after a restart."""
     loaded = set(sys.modules if loaded is None else loaded)
-    return [r for r in installed
-            if any(m in loaded for m in IMPORT_NAMES.get(requirement_name(r), (requirement_name(r),)))]
+    return [
+        r for r in installed if any(m in loaded for m in IMPORT_NAMES.get(requirement_name(r), (requirement_name(r),)))
+    ]
 
 
 def _installed_version(name: str) -> str | None:
@@ -135,29 +145,39 @@ def installer(slicer_module: object) -> tuple[str, Callable[[list[str]], None]]:
             packaging = None
     ensure = getattr(packaging, "pip_ensure", None)
     if callable(ensure):
+
         def run_ensure(requirements: list[str], ensure: Callable = ensure) -> None:
             # pip_ensure takes requirement strings or packaging Requirements (Slicer/Base/Python/slicer/packaging.py)
             ensure(list(requirements), prompt_install=False, prompt_restart=False, requester="MommiSlicer")
+
         return "slicer.packaging.pip_ensure", run_ensure
     util = getattr(slicer_module, "util")
 
     def run_pip_install(requirements: list[str]) -> None:
         # no shell runs pip here, so "<" and ">" need no quotes; requirement lines hold no spaces
         util.pip_install(" ".join(r.replace(" ", "") for r in requirements))
+
     return "slicer.util.pip_install", run_pip_install
 
 
 def install_message(requirements: Sequence[str], conflict: str | None) -> str:
     """What the confirmation dialog says before anything is installed."""
-    text = ("MommiSlicer needs these Python packages in Slicer's Python environment:\n\n  "
-            + "\n  ".join(requirements) + "\n\nThey are downloaded from PyPI (several hundred MB with "
-            "ONNX Runtime). Install them now?")
+    text = (
+        "MommiSlicer needs these Python packages in Slicer's Python environment:\n\n  "
+        + "\n  ".join(requirements)
+        + "\n\nThey are downloaded from PyPI (several hundred MB with "
+        "ONNX Runtime). Install them now?"
+    )
     if conflict:
-        text += (f"\n\n{conflict} is installed and will be uninstalled first: the two ONNX Runtime "
-                 "packages overwrite each other's files.")
+        text += (
+            f"\n\n{conflict} is installed and will be uninstalled first: the two ONNX Runtime "
+            "packages overwrite each other's files."
+        )
     return text
 
 
 def restart_message(names: Sequence[str]) -> str:
-    return ("Installed. These packages were already loaded in this Slicer session and take effect only "
-            f"after a restart: {', '.join(names)}. Restart Slicer (File > Restart) before analysing.")
+    return (
+        "Installed. These packages were already loaded in this Slicer session and take effect only "
+        f"after a restart: {', '.join(names)}. Restart Slicer (File > Restart) before analysing."
+    )

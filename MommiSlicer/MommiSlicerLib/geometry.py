@@ -47,11 +47,19 @@ class ViewGeometry:
     plane_z: float
 
     @classmethod
-    def of(cls, view: str, rows: int, cols: int, spacing_mm: Sequence[float] | None, canonical_flip_h: bool,
-           canonical_flip_v: bool) -> ViewGeometry:
+    def of(
+        cls,
+        view: str,
+        rows: int,
+        cols: int,
+        spacing_mm: Sequence[float] | None,
+        canonical_flip_h: bool,
+        canonical_flip_v: bool,
+    ) -> ViewGeometry:
         """From the engine's description of a view (``ViewResult.spacing_mm`` is (row, col))."""
-        row_mm, col_mm = (float(spacing_mm[0]), float(spacing_mm[1])) if spacing_mm else \
-            (FALLBACK_SPACING_MM, FALLBACK_SPACING_MM)
+        row_mm, col_mm = (
+            (float(spacing_mm[0]), float(spacing_mm[1])) if spacing_mm else (FALLBACK_SPACING_MM, FALLBACK_SPACING_MM)
+        )
         flip_h, flip_v = hanging_flips(view, canonical_flip_h, canonical_flip_v)
         return cls(view, int(rows), int(cols), row_mm, col_mm, flip_h, flip_v, plane_z_of(view))
 
@@ -63,8 +71,12 @@ class ViewGeometry:
         keeps covering the same rectangle.
         """
         matrix = np.eye(4)
-        matrix[0, 0], matrix[0, 3] = (self.col_mm, -self.col_mm * (self.cols - 1)) if self.flip_h else (-self.col_mm, 0.0)
-        matrix[1, 1], matrix[1, 3] = (self.row_mm, -self.row_mm * (self.rows - 1)) if self.flip_v else (-self.row_mm, 0.0)
+        matrix[0, 0], matrix[0, 3] = (
+            (self.col_mm, -self.col_mm * (self.cols - 1)) if self.flip_h else (-self.col_mm, 0.0)
+        )
+        matrix[1, 1], matrix[1, 3] = (
+            (self.row_mm, -self.row_mm * (self.rows - 1)) if self.flip_v else (-self.row_mm, 0.0)
+        )
         matrix[2, 2], matrix[2, 3] = 1.0, self.plane_z
         return matrix
 
@@ -111,8 +123,12 @@ def ras_bounds_to_box(bounds: Sequence[float], ras_to_ijk_matrix: np.ndarray) ->
     xmin, xmax, ymin, ymax, zmin, zmax = (float(v) for v in bounds)
     z = (zmin + zmax) / 2
     corners = np.array([ras_to_ijk(ras_to_ijk_matrix, (x, y, z)) for x in (xmin, xmax) for y in (ymin, ymax)])
-    return [float(corners[:, 0].min()), float(corners[:, 1].min()), float(corners[:, 0].max()),
-            float(corners[:, 1].max())]
+    return [
+        float(corners[:, 0].min()),
+        float(corners[:, 1].min()),
+        float(corners[:, 0].max()),
+        float(corners[:, 1].max()),
+    ]
 
 
 def clamp_box(box_px: Sequence[float], rows: int, cols: int) -> list[float]:

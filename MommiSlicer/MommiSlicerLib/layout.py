@@ -24,19 +24,22 @@ VIEW_COLOURS = {"R-CC": "#c05050", "L-CC": "#5080c0", "R-MLO": "#c09050", "L-MLO
 
 
 def _view_xml(view: str) -> str:
-    return (f'<item><view class="vtkMRMLSliceNode" singletontag="{VIEW_NAMES[view]}">'
-            f'<property name="orientation" action="default">Axial</property>'
-            f'<property name="viewlabel" action="default">{view}</property>'
-            f'<property name="viewcolor" action="default">{VIEW_COLOURS[view]}</property>'
-            f'</view></item>')
+    return (
+        f'<item><view class="vtkMRMLSliceNode" singletontag="{VIEW_NAMES[view]}">'
+        f'<property name="orientation" action="default">Axial</property>'
+        f'<property name="viewlabel" action="default">{view}</property>'
+        f'<property name="viewcolor" action="default">{VIEW_COLOURS[view]}</property>'
+        f"</view></item>"
+    )
 
 
 def layout_xml() -> str:
     """The layout description: a vertical pair of rows (CC, MLO), each R | L."""
     order = list(HANGING_ORDER)  # R-CC, L-CC, R-MLO, L-MLO
     rows = [order[0:2], order[2:4]]
-    inner = "".join(f'<item><layout type="horizontal">{"".join(_view_xml(v) for v in row)}</layout></item>'
-                    for row in rows)
+    inner = "".join(
+        f'<item><layout type="horizontal">{"".join(_view_xml(v) for v in row)}</layout></item>' for row in rows
+    )
     return f'<layout type="vertical">{inner}</layout>'
 
 

@@ -43,9 +43,14 @@ class OpenStudy(VTKObservationMixin):
     def unwatch_scene(self) -> None:
         self.removeObservers()
 
-    def open(self, outcome: Any, reader: str, store_path: str | Path | None = None,
-             on_change: Callable[[str | None], None] | None = None,
-             on_error: Callable[[str], None] | None = None) -> OpenStudy:
+    def open(
+        self,
+        outcome: Any,
+        reader: str,
+        store_path: str | Path | None = None,
+        on_change: Callable[[str | None], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> OpenStudy:
         """Build the study's nodes and open its review (main thread only); any open study is closed first."""
         from mommi.feedback.store import ReviewStore, default_store_path
         from mommi.review.session import ReviewSession
@@ -57,8 +62,9 @@ class OpenStudy(VTKObservationMixin):
         store = ReviewStore(default_store_path(str(store_path) if store_path else None))
         try:
             session = ReviewSession(store, outcome.folder, reader=reader)
-            nodes = build_study_scene(self.scene, outcome.study, outcome.result, session.findings,
-                                      result_folder=str(outcome.folder))
+            nodes = build_study_scene(
+                self.scene, outcome.study, outcome.result, session.findings, result_folder=str(outcome.folder)
+            )
         except BaseException:
             store.close()
             raise

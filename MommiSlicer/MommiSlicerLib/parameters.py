@@ -24,13 +24,16 @@ class Field:
     allowed: tuple = ()
 
 
-FIELDS = {f.name: f for f in (
-    Field("source", "folder", SOURCES),
-    Field("study_folder", ""),
-    Field("device", "auto", DEVICES),
-    Field("reader", ""),
-    Field("overlay_opacity", 0.5),
-)}
+FIELDS = {
+    f.name: f
+    for f in (
+        Field("source", "folder", SOURCES),
+        Field("study_folder", ""),
+        Field("device", "auto", DEVICES),
+        Field("reader", ""),
+        Field("overlay_opacity", 0.5),
+    )
+}
 
 
 class ModuleParameters:

@@ -28,7 +28,12 @@ from vtkmodules.vtkCommonCore import VTK_OBJECT
 
 from MommiSlicerLib.geometry import clamp_box, ras_bounds_to_box, same_box
 from MommiSlicerLib.scene_builder import (
-    FINDING_ID, ROLE, StudyNodes, ras_to_ijk_of, tag_roi, update_findings,
+    FINDING_ID,
+    ROLE,
+    StudyNodes,
+    ras_to_ijk_of,
+    tag_roi,
+    update_findings,
 )
 
 log = logging.getLogger(__name__)
@@ -38,9 +43,14 @@ MIN_BOX_PX = 2.0
 
 
 class RoiSync:
-    def __init__(self, scene: Any, nodes: StudyNodes, session: Any,
-                 on_change: Callable[[str | None], None] | None = None,
-                 on_error: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        scene: Any,
+        nodes: StudyNodes,
+        session: Any,
+        on_change: Callable[[str | None], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self.scene, self.nodes, self.session = scene, nodes, session
         self.on_change = on_change or (lambda finding_id: None)
         self.on_error = on_error or (lambda message: log.warning("%s", message))
@@ -141,8 +151,9 @@ class RoiSync:
         import slicer
 
         interaction = self.scene.GetNodeByID("vtkMRMLInteractionNodeSingleton")
-        return interaction is not None and \
-            interaction.GetCurrentInteractionMode() == slicer.vtkMRMLInteractionNode.Place
+        return (
+            interaction is not None and interaction.GetCurrentInteractionMode() == slicer.vtkMRMLInteractionNode.Place
+        )
 
     # ------------------------------------------------------------------ committing
     def box_of(self, roi: Any, view: str) -> list[float]:
@@ -150,8 +161,9 @@ class RoiSync:
         bounds = [0.0] * 6
         roi.GetRASBounds(bounds)
         geometry = self.nodes.geometry(view)
-        return clamp_box(ras_bounds_to_box(bounds, ras_to_ijk_of(self.nodes.volumes[view])), geometry.rows,
-                         geometry.cols)
+        return clamp_box(
+            ras_bounds_to_box(bounds, ras_to_ijk_of(self.nodes.volumes[view])), geometry.rows, geometry.cols
+        )
 
     def view_at(self, roi: Any) -> str | None:
         """The view whose image the ROI's centre lies on (None: off every image)."""
@@ -187,8 +199,9 @@ class RoiSync:
         if same_box(box, finding.box_px):
             return None
         if box[2] - box[0] < MIN_BOX_PX or box[3] - box[1] < MIN_BOX_PX:
-            self.on_error(f"{finding_id}: a box of {box[2] - box[0]:.1f} x {box[3] - box[1]:.1f} px is too small; "
-                          "not recorded")
+            self.on_error(
+                f"{finding_id}: a box of {box[2] - box[0]:.1f} x {box[3] - box[1]:.1f} px is too small; not recorded"
+            )
             self.refresh()
             return None
         self.session.select(finding_id)

@@ -52,9 +52,17 @@ class FindingDisplay:
         birads = finding.birads  # review state: the reader's category wins, else the model's estimate
         if not birads and hasattr(finding, "model_birads"):
             birads = finding.model_birads
-        return cls(finding.id, finding.view, [float(v) for v in finding.box_px], getattr(finding, "score", None),
-                   getattr(finding, "malignancy", None), birads, getattr(finding, "decision", "pending"),
-                   bool(getattr(finding, "edited", False)), getattr(finding, "malignancy_withheld", None))
+        return cls(
+            finding.id,
+            finding.view,
+            [float(v) for v in finding.box_px],
+            getattr(finding, "score", None),
+            getattr(finding, "malignancy", None),
+            birads,
+            getattr(finding, "decision", "pending"),
+            bool(getattr(finding, "edited", False)),
+            getattr(finding, "malignancy_withheld", None),
+        )
 
     def _malignancy_text(self, digits: int, missing: str) -> str:
         if self.malignancy_withheld:
@@ -79,15 +87,25 @@ class FindingDisplay:
         malignancy = self._malignancy_text(3, "not scored")
         if self.malignancy_withheld:
             malignancy += f" (the classifier {self.malignancy_withheld})"
-        return (f"{self.id} on {self.view}: {origin}; malignancy probability {malignancy}; "
-                f"BI-RADS {self.birads or 'n/a'}; decision {self.decision}{' (edited)' if self.edited else ''}; "
-                f"box {x0:.1f}, {y0:.1f} to {x1:.1f}, {y1:.1f} px (original pixels). Research use only.")
+        return (
+            f"{self.id} on {self.view}: {origin}; malignancy probability {malignancy}; "
+            f"BI-RADS {self.birads or 'n/a'}; decision {self.decision}{' (edited)' if self.edited else ''}; "
+            f"box {x0:.1f}, {y0:.1f} to {x1:.1f}, {y1:.1f} px (original pixels). Research use only."
+        )
 
     def row(self) -> list[str]:
         def number(v: float | None) -> str:
             return "" if v is None else f"{v:.3f}"
-        return [self.id, self.view, number(self.score), self._malignancy_text(3, ""), self.birads or "",
-                self.decision + (", edited" if self.edited else ""), *(f"{v:.2f}" for v in self.box_px)]
+
+        return [
+            self.id,
+            self.view,
+            number(self.score),
+            self._malignancy_text(3, ""),
+            self.birads or "",
+            self.decision + (", edited" if self.edited else ""),
+            *(f"{v:.2f}" for v in self.box_px),
+        ]
 
 
 @dataclass
@@ -160,8 +178,9 @@ def _image_data(pixels: np.ndarray) -> Any:
     return image
 
 
-def _add_volume(scene: Any, name: str, pixels: np.ndarray, geometry: ViewGeometry, role: str, study_uid: str,
-                flips: str) -> Any:
+def _add_volume(
+    scene: Any, name: str, pixels: np.ndarray, geometry: ViewGeometry, role: str, study_uid: str, flips: str
+) -> Any:
     volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
     volume.SetAndObserveImageData(_image_data(pixels))
     volume.SetIJKToRASMatrix(_vtk_matrix(geometry.ijk_to_ras()))  # spacing and directions from one matrix
@@ -177,8 +196,9 @@ def _flips(image: Any) -> tuple[bool, bool]:
 
 
 # ---------------------------------------------------------------------- building
-def build_study_scene(scene: Any, study: Study, result: StudyResult, findings: Iterable[Any] | None = None,
-                      result_folder: str = "") -> StudyNodes:
+def build_study_scene(
+    scene: Any, study: Study, result: StudyResult, findings: Iterable[Any] | None = None, result_folder: str = ""
+) -> StudyNodes:
     """Add one study's nodes to ``scene``.
 
     ``findings``: what the ROIs show, normally ``ReviewSession.findings`` (so a reopened study
@@ -199,8 +219,9 @@ def build_study_scene(scene: Any, study: Study, result: StudyResult, findings: I
         display.SetWindowLevelMinMax(0.0, 1.0)  # engine pixels are display intensities in [0, 1]
         nodes.volumes[view] = volume
         if view in result.maps:
-            prob = _add_volume(scene, f"{view} probability", result.maps[view], geometry, "probability",
-                               result.study_uid, flips)
+            prob = _add_volume(
+                scene, f"{view} probability", result.maps[view], geometry, "probability", result.study_uid, flips
+            )
             display = prob.GetDisplayNode()
             display.SetAndObserveColorNodeID(nodes.heat.GetID())
             display.SetAutoWindowLevel(False)
@@ -288,19 +309,24 @@ def fill_table(table: Any, findings: Sequence[FindingDisplay]) -> None:
 
 def table_rows(table: Any) -> list[list[str]]:
     """The findings table as text rows (for tests and for the .mrb round trip)."""
-    return [[table.GetCellText(r, c) for c in range(table.GetNumberOfColumns())]
-            for r in range(table.GetNumberOfRows())]
+    return [
+        [table.GetCellText(r, c) for c in range(table.GetNumberOfColumns())] for r in range(table.GetNumberOfRows())
+    ]
 
 
 def find_study_nodes(scene: Any, study_uid: str | None = None) -> StudyNodes | None:
     """The study's nodes found by their attributes (e.g. in a reloaded .mrb); None if absent."""
+
     def by_class(name: str) -> list[Any]:
         collection = scene.GetNodesByClass(name)
         collection.UnRegister(None)  # the C++ method returns a new collection the caller owns (as slicer.util does)
         return [collection.GetItemAsObject(i) for i in range(collection.GetNumberOfItems())]
 
-    tables = [t for t in by_class("vtkMRMLTableNode") if t.GetAttribute(ROLE) == "findings"
-              and (study_uid is None or t.GetAttribute(STUDY_UID) == study_uid)]
+    tables = [
+        t
+        for t in by_class("vtkMRMLTableNode")
+        if t.GetAttribute(ROLE) == "findings" and (study_uid is None or t.GetAttribute(STUDY_UID) == study_uid)
+    ]
     if not tables:
         return None
     table = tables[-1]
@@ -309,8 +335,13 @@ def find_study_nodes(scene: Any, study_uid: str | None = None) -> StudyNodes | N
     for volume in by_class("vtkMRMLScalarVolumeNode"):
         if volume.GetAttribute(STUDY_UID) != uid:
             continue
-        target = nodes.volumes if volume.GetAttribute(ROLE) == "image" else nodes.maps \
-            if volume.GetAttribute(ROLE) == "probability" else None
+        target = (
+            nodes.volumes
+            if volume.GetAttribute(ROLE) == "image"
+            else nodes.maps
+            if volume.GetAttribute(ROLE) == "probability"
+            else None
+        )
         if target is not None:
             target[volume.GetAttribute(VIEW)] = volume
     for roi in by_class("vtkMRMLMarkupsROINode"):
@@ -324,8 +355,11 @@ def remove_study_nodes(scene: Any, nodes: StudyNodes) -> None:
     for node in [*nodes.volumes.values(), *nodes.maps.values(), *nodes.rois.values(), nodes.table]:
         if node is None or not scene.IsNodePresent(node):
             continue
-        displays = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())] \
-            if hasattr(node, "GetNumberOfDisplayNodes") else []
+        displays = (
+            [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())]
+            if hasattr(node, "GetNumberOfDisplayNodes")
+            else []
+        )
         scene.RemoveNode(node)
         for display in displays:  # Slicer's application removes them; a standalone scene does not
             if display is not None and scene.IsNodePresent(display):

@@ -45,11 +45,14 @@ def standalone_context() -> MrmlContext:
     app_logic.SetSliceLogics(vtkCollection())
     app_logic.SetViewLogics(vtkCollection())
     logics: dict[str, Any] = {}
-    for name, cls in (("Colors", slicer.vtkMRMLColorLogic), ("Volumes", slicer.vtkSlicerVolumesLogic),
-                      ("Markups", slicer.vtkSlicerMarkupsLogic),
-                      ("Segmentations", slicer.vtkSlicerSegmentationsModuleLogic),
-                      ("SubjectHierarchy", slicer.vtkSlicerSubjectHierarchyModuleLogic),
-                      ("Tables", slicer.vtkSlicerTablesLogic)):
+    for name, cls in (
+        ("Colors", slicer.vtkMRMLColorLogic),
+        ("Volumes", slicer.vtkSlicerVolumesLogic),
+        ("Markups", slicer.vtkSlicerMarkupsLogic),
+        ("Segmentations", slicer.vtkSlicerSegmentationsModuleLogic),
+        ("SubjectHierarchy", slicer.vtkSlicerSubjectHierarchyModuleLogic),
+        ("Tables", slicer.vtkSlicerTablesLogic),
+    ):
         logic = cls()
         logic.SetMRMLApplicationLogic(app_logic)
         logic.SetMRMLScene(scene)

@@ -13,9 +13,20 @@ from mommi.runtime.providers import cuda_status, detect_flavour, probe_providers
 from mommi.runtime.zoo import zoo_status
 
 DEPENDENCIES = (
-    "numpy", "pydicom", "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle",
-    "opencv-python-headless", "onnxruntime", "onnxruntime-gpu", "PyQt5", "torch", "torchvision",
-    "timm", "onnx",
+    "numpy",
+    "pydicom",
+    "pylibjpeg",
+    "pylibjpeg-libjpeg",
+    "pylibjpeg-openjpeg",
+    "pylibjpeg-rle",
+    "opencv-python-headless",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "PyQt5",
+    "torch",
+    "torchvision",
+    "timm",
+    "onnx",
 )
 
 
@@ -34,9 +45,15 @@ def dicom_decoders() -> dict[str, list[str]]:
     from pydicom.pixels import decoders
 
     names = (
-        "RLELosslessDecoder", "JPEGBaseline8BitDecoder", "JPEGExtended12BitDecoder",
-        "JPEGLosslessDecoder", "JPEGLosslessSV1Decoder", "JPEG2000LosslessDecoder",
-        "JPEG2000Decoder", "JPEGLSLosslessDecoder", "JPEGLSNearLosslessDecoder",
+        "RLELosslessDecoder",
+        "JPEGBaseline8BitDecoder",
+        "JPEGExtended12BitDecoder",
+        "JPEGLosslessDecoder",
+        "JPEGLosslessSV1Decoder",
+        "JPEG2000LosslessDecoder",
+        "JPEG2000Decoder",
+        "JPEGLSLosslessDecoder",
+        "JPEGLSNearLosslessDecoder",
     )
     table = {}
     for name in names:

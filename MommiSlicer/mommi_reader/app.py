@@ -45,9 +45,12 @@ def run(options: ReaderOptions) -> int:
     try:
         store = open_store(options)
     except (ReviewStoreError, OSError, ValueError) as exc:
-        dialogs.error(None, "Review database unavailable",
-                      f"{exc}\n\nThe reader cannot save decisions without it, so it will not start. "
-                      "Use --db PATH or fix the settings file.")
+        dialogs.error(
+            None,
+            "Review database unavailable",
+            f"{exc}\n\nThe reader cannot save decisions without it, so it will not start. "
+            "Use --db PATH or fix the settings file.",
+        )
         return 1
     window = MainWindow(store, ReaderSettings(), options)
     window.show()

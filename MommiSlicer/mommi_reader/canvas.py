@@ -23,7 +23,12 @@ from mommi.feedback.state import FindingState
 
 from mommi_reader.imaging import grey_image
 from mommi_reader.overlay_items import (
-    CORNERS, Z_HEAT, Z_OUTLINE, FindingGraphic, NippleMarker, cosmetic_pen,
+    CORNERS,
+    Z_HEAT,
+    Z_OUTLINE,
+    FindingGraphic,
+    NippleMarker,
+    cosmetic_pen,
 )
 from mommi_reader.study_data import ViewImage
 
@@ -112,8 +117,9 @@ class ImageCanvas(QGraphicsView):
         self._findings, self._selected = findings, selected
         self.image, self._lut = image, lut
         self.title = image.view
-        self._pixmap = QGraphicsPixmapItem(QPixmap.fromImage(grey if grey is not None
-                                                             else grey_image(image.quantised, lut)))
+        self._pixmap = QGraphicsPixmapItem(
+            QPixmap.fromImage(grey if grey is not None else grey_image(image.quantised, lut))
+        )
         self._pixmap.setOffset(-0.5, -0.5)  # pixel centres on integers, like the engine's coordinates
         self._pixmap.setTransformationMode(Qt.SmoothTransformation)
         self._heat = QGraphicsPixmapItem()
@@ -184,8 +190,9 @@ class ImageCanvas(QGraphicsView):
         corner = (2 - screen_left_x if grow_left else screen_left_x, 3 if self.image.display_flip_v else 1)
         for finding in self._findings:
             selected = finding.id == self._selected
-            self._graphics[finding.id] = FindingGraphic(scene, finding, selected, self.edit_handles,
-                                                        self.layers["boxes"], corner, grow_left)
+            self._graphics[finding.id] = FindingGraphic(
+                scene, finding, selected, self.edit_handles, self.layers["boxes"], corner, grow_left
+            )
 
     def set_mode(self, mode: str) -> None:
         """``review`` (click to select, drag handles) or ``add`` (drag a rectangle to add a mass)."""
@@ -249,7 +256,7 @@ class ImageCanvas(QGraphicsView):
         steps = event.angleDelta().y() / 120.0
         if self.image is None or steps == 0:
             return
-        self.zoom_by(ZOOM_STEP ** steps)
+        self.zoom_by(ZOOM_STEP**steps)
         self.view_changed.emit()
         event.accept()
 
@@ -261,8 +268,9 @@ class ImageCanvas(QGraphicsView):
     # ------------------------------------------------------------------ mouse
     def _clamped(self, point: QPointF) -> QPointF:
         assert self.image is not None
-        return QPointF(min(max(point.x(), 0.0), float(self.image.cols)),
-                       min(max(point.y(), 0.0), float(self.image.rows)))
+        return QPointF(
+            min(max(point.x(), 0.0), float(self.image.cols)), min(max(point.y(), 0.0), float(self.image.rows))
+        )
 
     def _handle_at(self, pos: QPoint) -> int:
         """Index into CORNERS of the selected finding's handle under ``pos``, or -1."""
@@ -369,8 +377,9 @@ class ImageCanvas(QGraphicsView):
         self.viewport().setCursor(Qt.CrossCursor if self.mode == "add" else Qt.ArrowCursor)
         event.accept()
 
-    def _dragged_geometry(self, graphic: FindingGraphic, pos: QPoint, corner: int
-                          ) -> tuple[list[float], list[list[float]]]:
+    def _dragged_geometry(
+        self, graphic: FindingGraphic, pos: QPoint, corner: int
+    ) -> tuple[list[float], list[list[float]]]:
         """The box with ``corner`` dragged to ``pos`` (original pixels) and the outline scaled into it."""
         point = self._clamped(self.mapToScene(pos))
         i, j = CORNERS[corner]
@@ -405,8 +414,9 @@ def _big_enough(box: Sequence[float]) -> bool:
     return box[2] - box[0] >= MIN_BOX and box[3] - box[1] >= MIN_BOX
 
 
-def _scaled_contour(contour: Sequence[Sequence[float]], old: Sequence[float], new: Sequence[float]
-                    ) -> list[list[float]]:
+def _scaled_contour(
+    contour: Sequence[Sequence[float]], old: Sequence[float], new: Sequence[float]
+) -> list[list[float]]:
     """The outline as the reader sees it while dragging: mapped from the old box onto the new one."""
     ow, oh = old[2] - old[0], old[3] - old[1]
     if not contour or ow <= 0 or oh <= 0:

@@ -49,9 +49,12 @@ def install_excepthook() -> None:
             QApplication.quit()
             return
         parent = QApplication.activeWindow()
-        QMessageBox.critical(parent, "Unexpected error",
-                             f"The reader hit an unexpected error ({kind.__name__}: {value}).\n\n"
-                             "Your review decisions are saved as you make them, so nothing is lost. "
-                             "Please report this error with the log output.")
+        QMessageBox.critical(
+            parent,
+            "Unexpected error",
+            f"The reader hit an unexpected error ({kind.__name__}: {value}).\n\n"
+            "Your review decisions are saved as you make them, so nothing is lost. "
+            "Please report this error with the log output.",
+        )
 
     sys.excepthook = hook

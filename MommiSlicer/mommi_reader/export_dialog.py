@@ -13,8 +13,19 @@ from pathlib import Path
 
 from PyQt5.QtCore import QDateTime, QThread, pyqtSignal
 from PyQt5.QtWidgets import (
-    QCheckBox, QComboBox, QDateTimeEdit, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-    QLineEdit, QProgressBar, QPushButton, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDateTimeEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QWidget,
 )
 
 from mommi.feedback.export import ExportError, ExportFilters, export_batch
@@ -105,8 +116,9 @@ class ExportDialog(QDialog):
         if self.use_since.isChecked():
             since = utc_timestamp(self.since.dateTime().toPyDateTime().astimezone())
         status = self.status.currentText()
-        return ExportFilters(since=since, reader=self.reader.text().strip() or None,
-                             status=None if status == ANY else status)
+        return ExportFilters(
+            since=since, reader=self.reader.text().strip() or None, status=None if status == ANY else status
+        )
 
     def start(self) -> None:
         text = self.out.text().strip()
@@ -130,8 +142,10 @@ class ExportDialog(QDialog):
     def _done(self, result: object) -> None:
         self._finish()
         counts = getattr(result, "counts", {})
-        self.message.setText(f"Written {getattr(result, 'path', '')}: {counts.get('studies', 0)} studies, "
-                             f"{counts.get('images', 0)} images, findings {counts.get('findings', {})}")
+        self.message.setText(
+            f"Written {getattr(result, 'path', '')}: {counts.get('studies', 0)} studies, "
+            f"{counts.get('images', 0)} images, findings {counts.get('findings', {})}"
+        )
         self.exported.emit(result)
 
     def _failed(self, text: str) -> None:

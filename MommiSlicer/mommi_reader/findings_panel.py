@@ -115,8 +115,14 @@ class FindingsPanel(QObject):
             selected = session.selected if session is not None else None
             self._fill_table(findings, selected)
             has_study, has_selection = session is not None, selected is not None
-            for button in (w.acceptButton, w.rejectButton, w.biradsCombo, w.biopsyCombo, w.commentEdit,
-                           w.commentButton):
+            for button in (
+                w.acceptButton,
+                w.rejectButton,
+                w.biradsCombo,
+                w.biopsyCombo,
+                w.commentEdit,
+                w.commentButton,
+            ):
                 button.setEnabled(has_selection)
             for button in (w.nextButton, w.previousButton):
                 button.setEnabled(bool(findings))

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import (
-    QDialog, QDialogButtonBox, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mommi_reader.shortcuts import MOUSE, SHORTCUTS
@@ -27,8 +34,10 @@ class HelpDialog(QDialog):
         self.setWindowTitle("MommiSlicer Reader: keys and mouse")
         self.resize(880, 820)
         layout = QVBoxLayout(self)
-        intro = QLabel("Review from the keyboard: every decision is saved the moment you make it. "
-                       "Research software: not for clinical use.")
+        intro = QLabel(
+            "Review from the keyboard: every decision is saved the moment you make it. "
+            "Research software: not for clinical use."
+        )
         intro.setWordWrap(True)
         layout.addWidget(intro)
         entries = rows()

@@ -30,8 +30,13 @@ ITEMS: tuple[tuple[str, tuple[int, int, int] | None, str], ...] = (
     ("selected finding", (255, 255, 255), "dash"),
     ("nipple", CYAN, "cross"),
 )
-STYLES = {"solid": Qt.SolidLine, "thick": Qt.SolidLine, "dot": Qt.DotLine, "dashdot": Qt.DashDotLine,
-          "dash": Qt.DashLine}
+STYLES = {
+    "solid": Qt.SolidLine,
+    "thick": Qt.SolidLine,
+    "dot": Qt.DotLine,
+    "dashdot": Qt.DashDotLine,
+    "dash": Qt.DashLine,
+}
 
 
 class LegendWidget(QWidget):
@@ -41,8 +46,10 @@ class LegendWidget(QWidget):
         policy = QSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
         policy.setHeightForWidth(True)
         self.setSizePolicy(policy)
-        self.setToolTip("Heat map: the model's mass probability (shown from 0.1). Outline colour: probability of "
-                        "malignancy. Line style: your decision.")
+        self.setToolTip(
+            "Heat map: the model's mass probability (shown from 0.1). Outline colour: probability of "
+            "malignancy. Line style: your decision."
+        )
 
     def _column_width(self) -> int:
         """The width one column needs: the longest text in the widget's font."""
@@ -80,8 +87,9 @@ class LegendWidget(QWidget):
             painter.translate(index // rows * column_width, 3 + index % rows * ROW_HEIGHT)
             self._swatch(painter, rgb, kind, ROW_HEIGHT / 2)
             painter.setPen(colour((235, 235, 235)))
-            painter.drawText(QRectF(TEXT_LEFT, 0, column_width - TEXT_LEFT - 4, ROW_HEIGHT),
-                             Qt.AlignVCenter | Qt.AlignLeft, text)
+            painter.drawText(
+                QRectF(TEXT_LEFT, 0, column_width - TEXT_LEFT - 4, ROW_HEIGHT), Qt.AlignVCenter | Qt.AlignLeft, text
+            )
             painter.restore()
         painter.end()
 

@@ -17,8 +17,23 @@ from pathlib import Path
 from PyQt5.QtCore import QEvent, QObject, Qt, QThread, pyqtSignal
 from PyQt5.QtGui import QCloseEvent, QKeyEvent, QKeySequence
 from PyQt5.QtWidgets import (
-    QAbstractButton, QAbstractSpinBox, QAction, QApplication, QDockWidget, QFileDialog, QLabel, QLineEdit,
-    QMainWindow, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSlider, QTextEdit, QToolBar, QVBoxLayout,
+    QAbstractButton,
+    QAbstractSpinBox,
+    QAction,
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QTextEdit,
+    QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -124,8 +139,7 @@ class MainWindow(QMainWindow):
 
     def _make_actions(self) -> dict[str, QAction]:
         actions: dict[str, QAction] = {}
-        menus = {name: self.menuBar().addMenu(f"&{name}")
-                 for name in dict.fromkeys(s.group for s in SHORTCUTS)}
+        menus = {name: self.menuBar().addMenu(f"&{name}") for name in dict.fromkeys(s.group for s in SHORTCUTS)}
         for shortcut in SHORTCUTS:
             action = QAction(shortcut.text, self)
             action.setObjectName(f"action_{shortcut.action}")
@@ -141,9 +155,19 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Tools", self)
         bar.setObjectName("mainToolbar")
         self.addToolBar(bar)
-        labels = {"open_folder": "Open folder", "analyse": "Analyse", "fit": "Fit", "reset_window": "Reset W/L",
-                  "toggle_heat": "Heat map", "toggle_findings": "Findings", "toggle_nipple": "Nipple",
-                  "toggle_boxes": "Boxes", "edit": "Edit box", "add_mass": "Add mass", "help": "Help"}
+        labels = {
+            "open_folder": "Open folder",
+            "analyse": "Analyse",
+            "fit": "Fit",
+            "reset_window": "Reset W/L",
+            "toggle_heat": "Heat map",
+            "toggle_findings": "Findings",
+            "toggle_nipple": "Nipple",
+            "toggle_boxes": "Boxes",
+            "edit": "Edit box",
+            "add_mass": "Add mass",
+            "help": "Help",
+        }
         for name in ("open_folder", "analyse", None, "fit", "reset_window", None, "toggle_heat"):
             if name is None:
                 bar.addSeparator()
@@ -183,8 +207,15 @@ class MainWindow(QMainWindow):
         self.time_label = QLabel("")
         self.wl_label = QLabel("")
         self.reader_label = QLabel("")
-        for widget in (self.progress, self.cancel_button, self.time_label, self.zoo_label, self.device_label,
-                       self.wl_label, self.reader_label):
+        for widget in (
+            self.progress,
+            self.cancel_button,
+            self.time_label,
+            self.zoo_label,
+            self.device_label,
+            self.wl_label,
+            self.reader_label,
+        ):
             bar.addPermanentWidget(widget)
         self._show_reader()
 
@@ -222,7 +253,8 @@ class MainWindow(QMainWindow):
         self.four_view.box_edited.connect(c.edit_geometry)
         self.four_view.mass_drawn.connect(self._mass_drawn)
         self.four_view.window_level_changed.connect(
-            lambda w, l: self.wl_label.setText(f"W {w:.2f} L {l:.2f}"))
+            lambda width, level: self.wl_label.setText(f"W {width:.2f} L {level:.2f}")
+        )
         p = self.panel
         p.selected.connect(c.select)
         p.accept_clicked.connect(c.accept)
@@ -265,9 +297,14 @@ class MainWindow(QMainWindow):
         location, folder = str(s.get("results_location")), str(s.get("results_folder"))
         if self.options.results is not None:
             location, folder = "folder", str(self.options.results)
-        return WorkerOptions(zoo=self.options.zoo, device=self._device(), results_location=location,
-                             results_folder=folder, write_dicom=bool(s.get("write_dicom")),
-                             write_pictures=bool(s.get("write_pictures")))
+        return WorkerOptions(
+            zoo=self.options.zoo,
+            device=self._device(),
+            results_location=location,
+            results_folder=folder,
+            write_dicom=bool(s.get("write_dicom")),
+            write_pictures=bool(s.get("write_pictures")),
+        )
 
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:
@@ -349,8 +386,11 @@ class MainWindow(QMainWindow):
         if len(scan.problems) > MAX_PROBLEMS_SHOWN:
             problems += f"\n... and {len(scan.problems) - MAX_PROBLEMS_SHOWN} more"
         if not scan.entries:
-            dialogs.error(self, "No study found", "No usable mammography study was found."
-                          + (f"\n\n{problems}" if problems else ""))
+            dialogs.error(
+                self,
+                "No study found",
+                "No usable mammography study was found." + (f"\n\n{problems}" if problems else ""),
+            )
             return
         if problems:
             dialogs.warning(self, "Some files were not used", problems)
@@ -434,8 +474,10 @@ class MainWindow(QMainWindow):
     def _study_text(self) -> str:
         if self.loaded is None:
             return "No study open. Open a study (Ctrl+O) or a folder of studies (Ctrl+Shift+O)."
-        lines = [f"<b>{html.escape(self.loaded.patient_key)}</b> {html.escape(self.loaded.study_date)}",
-                 f"study \u2026{html.escape(self.loaded.study_uid[-16:])}"]
+        lines = [
+            f"<b>{html.escape(self.loaded.patient_key)}</b> {html.escape(self.loaded.study_date)}",
+            f"study \u2026{html.escape(self.loaded.study_uid[-16:])}",
+        ]
         if self.outcome is None:
             lines.append("analysing..." if self.analysing else "not analysed (F5 analyses)")
         else:
@@ -476,22 +518,31 @@ class MainWindow(QMainWindow):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Space held down turns a left drag into a pan (unless the reader is typing)."""
-        if event.type() in (QEvent.KeyPress, QEvent.KeyRelease) and isinstance(event, QKeyEvent) \
-                and event.key() == Qt.Key_Space and not event.isAutoRepeat():
+        if (
+            event.type() in (QEvent.KeyPress, QEvent.KeyRelease)
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key_Space
+            and not event.isAutoRepeat()
+        ):
             if not isinstance(QApplication.focusWidget(), TEXT_INPUTS + (QAbstractButton,)):
                 self.four_view.set_pan_key(event.type() == QEvent.KeyPress)
         return False
 
     # ------------------------------------------------------------------ dialogs
     def _choose_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open a study", str(self.settings.get("last_folder")),
-                                                "Mammograms (*.dcm *.DCM *.png *.pgm);;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Open a study",
+            str(self.settings.get("last_folder")),
+            "Mammograms (*.dcm *.DCM *.png *.pgm);;All files (*)",
+        )
         if files:
             self.open_path(Path(files[0]).parent if len(files) > 1 else files[0])
 
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a study or a folder of studies",
-                                                  str(self.settings.get("last_folder")))
+        folder = QFileDialog.getExistingDirectory(
+            self, "Open a study or a folder of studies", str(self.settings.get("last_folder"))
+        )
         if folder:
             self.open_path(folder)
 
@@ -505,7 +556,8 @@ class MainWindow(QMainWindow):
     def show_export(self) -> ExportDialog:
         self.export_dialog = ExportDialog(self.store.path, str(self.settings.get("export_folder")), "", self)
         self.export_dialog.exported.connect(
-            lambda result: self.settings.set("export_folder", str(Path(result.path).parent)))
+            lambda result: self.settings.set("export_folder", str(Path(result.path).parent))
+        )
         self.export_dialog.open()
         return self.export_dialog
 

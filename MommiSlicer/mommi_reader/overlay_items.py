@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from PyQt5.QtCore import QPointF, QRectF, Qt
 from PyQt5.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPolygonF
 from PyQt5.QtWidgets import (
-    QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene, QStyleOptionGraphicsItem, QWidget,
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QStyleOptionGraphicsItem,
+    QWidget,
 )
 
 from mommi.feedback.state import FindingState
@@ -106,8 +111,16 @@ class LabelItem(QGraphicsItem):
 class FindingGraphic:
     """Everything drawn for one finding; ``preview`` moves it while a handle is dragged."""
 
-    def __init__(self, scene: QGraphicsScene, finding: FindingState, selected: bool, handles: bool, as_box: bool,
-                 label_corner: tuple[int, int], label_left: bool = False) -> None:
+    def __init__(
+        self,
+        scene: QGraphicsScene,
+        finding: FindingState,
+        selected: bool,
+        handles: bool,
+        as_box: bool,
+        label_corner: tuple[int, int],
+        label_left: bool = False,
+    ) -> None:
         self.finding, self.selected, self.as_box = finding, selected, as_box
         self.box = [float(v) for v in finding.box_px]
         self.contour = [[float(x), float(y)] for x, y in finding.contour_px]

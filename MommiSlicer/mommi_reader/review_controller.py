@@ -63,8 +63,11 @@ class ReviewController(QObject):
         except ReviewError as exc:
             dialogs.warning(self._parent, f"Cannot {what}", str(exc))
         except ReviewStoreError as exc:
-            dialogs.error(self._parent, "Not saved",
-                          f"{exc}\n\nThis action was NOT stored. Your earlier actions are safe; try again.")
+            dialogs.error(
+                self._parent,
+                "Not saved",
+                f"{exc}\n\nThis action was NOT stored. Your earlier actions are safe; try again.",
+            )
         finally:
             self.changed.emit()
         return False
@@ -90,6 +93,7 @@ class ReviewController(QObject):
         def edit(s: ReviewSession) -> None:
             s.select(finding_id)
             s.edit_geometry(box, contour, finding_id=finding_id)
+
         return self._run("change the box", edit, needs_selection=False)
 
     def add_mass(self, view: str, box: Sequence[float]) -> bool:
@@ -111,10 +115,12 @@ class ReviewController(QObject):
         def undo(s: ReviewSession) -> None:
             if not s.undo():
                 self.message.emit("Nothing to undo")
+
         return self._run("undo", undo, needs_selection=False)
 
     def redo(self) -> bool:
         def redo(s: ReviewSession) -> None:
             if not s.redo():
                 self.message.emit("Nothing to redo")
+
         return self._run("redo", redo, needs_selection=False)

@@ -10,8 +10,17 @@ file) so that all tools agree on it.
 from __future__ import annotations
 
 from PyQt5.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-    QPushButton, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QWidget,
 )
 
 from mommi_reader.results_store import LOCATIONS, cache_root
@@ -51,8 +60,12 @@ class SettingsDialog(QDialog):
         form.addRow("Device:", self.device)
         form.addRow("Results location:", self.location)
         form.addRow("Results folder:", row)
-        form.addRow(QLabel(f"cache: {cache_root()}\nbeside: <study folder>-mommi next to the study\n"
-                           "folder: the results folder above"))
+        form.addRow(
+            QLabel(
+                f"cache: {cache_root()}\nbeside: <study folder>-mommi next to the study\n"
+                "folder: the results folder above"
+            )
+        )
         form.addRow(self.write_dicom)
         form.addRow(self.write_pictures)
         form.addRow(self.auto_analyse)

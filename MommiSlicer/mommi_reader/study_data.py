@@ -90,8 +90,13 @@ def study_paths(study: Study) -> list[Path]:
 
 
 def entry_of(study: Study) -> WorklistEntry:
-    return WorklistEntry(study.study_uid, study.patient_key, study.study_date,
-                         [v.value for v in HANGING_ORDER if v in study.images], study_paths(study))
+    return WorklistEntry(
+        study.study_uid,
+        study.patient_key,
+        study.study_date,
+        [v.value for v in HANGING_ORDER if v in study.images],
+        study_paths(study),
+    )
 
 
 def prepare_study(study: Study, load_seconds: float) -> LoadedStudy:
@@ -107,8 +112,9 @@ def prepare_study(study: Study, load_seconds: float) -> LoadedStudy:
         dh, dv = hanging_flips(view.value, fh, fv)
         rows, cols = image.pixels.shape
         levels = quantise(image.pixels)
-        images[view.value] = ViewImage(view.value, rows, cols, levels, dh, dv, fh, fv, str(image.path),
-                                       grey_image(levels, lut))
+        images[view.value] = ViewImage(
+            view.value, rows, cols, levels, dh, dv, fh, fv, str(image.path), grey_image(levels, lut)
+        )
     warnings = list(study.warnings) + [str(e) for e in study.errors]
     warnings += [f"{s.image.path.name} set aside: {s.reason}" for s in study.set_aside]
     return LoadedStudy(study.study_uid, study.patient_key, study.study_date, images, warnings, load_seconds)

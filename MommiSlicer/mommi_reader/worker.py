@@ -35,6 +35,7 @@ from mommi_reader.study_data import AnalysisOutcome, ScanResult, entry_of, heat_
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class WorkerOptions:
     """What the analysis depends on (from the command line and the settings)."""
@@ -82,8 +83,11 @@ class AnalysisWorker(QObject):
             collection = load_studies([Path(path)], keep_pixels=False)
             entries = [entry_of(s) for s in collection.studies if s.images]
             problems = [str(e) for e in collection.errors]
-            problems += [f"{s.study_uid}: no screening view (only {', '.join(x.image.label for x in s.set_aside)})"
-                         for s in collection.studies if not s.images and s.set_aside]
+            problems += [
+                f"{s.study_uid}: no screening view (only {', '.join(x.image.label for x in s.set_aside)})"
+                for s in collection.studies
+                if not s.images and s.set_aside
+            ]
             self.scanned.emit(token, ScanResult(entries, problems))
         except Exception as exc:  # noqa: BLE001 - shown to the user, never raised into Qt
             log.exception("scanning %s failed", path)
@@ -109,8 +113,9 @@ class AnalysisWorker(QObject):
             self.failed.emit(token, "Cannot open the study", _describe(exc))
             return
         if not loaded.images:
-            self.failed.emit(token, "Cannot open the study",
-                             "no view of this study could be decoded:\n" + "\n".join(loaded.warnings))
+            self.failed.emit(
+                token, "Cannot open the study", "no view of this study could be decoded:\n" + "\n".join(loaded.warnings)
+            )
             return
         self._study = (study, loaded.load_seconds)
         self.study_loaded.emit(token, loaded)
@@ -135,8 +140,17 @@ class AnalysisWorker(QObject):
                 saved, reason = load_saved(folder, study.study_uid, options.zoo)
                 log.info("%s: %s", folder, reason)
                 if saved is not None:
-                    self.analysed.emit(token, AnalysisOutcome(study.study_uid, saved, folder, heat_maps(saved), True,
-                                                              float(saved.timings_s.get("total", 0.0))))
+                    self.analysed.emit(
+                        token,
+                        AnalysisOutcome(
+                            study.study_uid,
+                            saved,
+                            folder,
+                            heat_maps(saved),
+                            True,
+                            float(saved.timings_s.get("total", 0.0)),
+                        ),
+                    )
                     return
             if self._is_cancelled(token):
                 raise AnalysisCancelled("cancelled before the analysis started")
@@ -144,22 +158,30 @@ class AnalysisWorker(QObject):
             pipeline = shared_pipeline(options.zoo, options.device)
             self.engine_ready.emit(pipeline.zoo_version, pipeline.provider)
             start = time.perf_counter()
-            result = pipeline.analyze(study, progress=lambda stage, f: self.progress.emit(token, stage, f),
-                                      cancel=lambda: self._is_cancelled(token), load_seconds=load_seconds)
+            result = pipeline.analyze(
+                study,
+                progress=lambda stage, f: self.progress.emit(token, stage, f),
+                cancel=lambda: self._is_cancelled(token),
+                load_seconds=load_seconds,
+            )
             seconds = time.perf_counter() - start
             self.progress.emit(token, "saving", 1.0)
-            written = write_outputs(result, study, folder, dicom=options.write_dicom,
-                                    overlays=options.write_pictures)
-            self.analysed.emit(token, AnalysisOutcome(study.study_uid, result, folder, heat_maps(result), False,
-                                                      seconds, written.warnings))
+            written = write_outputs(result, study, folder, dicom=options.write_dicom, overlays=options.write_pictures)
+            self.analysed.emit(
+                token,
+                AnalysisOutcome(study.study_uid, result, folder, heat_maps(result), False, seconds, written.warnings),
+            )
         except AnalysisCancelled:
             self.cancelled.emit(token)
         except ZooError as exc:
             self.failed.emit(token, "Model zoo problem", f"{exc}\n\nCheck the zoo folder (--zoo) or reinstall it.")
         except OSError as exc:
-            self.failed.emit(token, "Results not saved",
-                             f"The analysis results could not be written ({exc}).\n\n"
-                             "Choose another results location in Settings and analyse again (F5).")
+            self.failed.emit(
+                token,
+                "Results not saved",
+                f"The analysis results could not be written ({exc}).\n\n"
+                "Choose another results location in Settings and analyse again (F5).",
+            )
         except (MommiError, ValueError) as exc:
             self.failed.emit(token, "Analysis failed", str(exc))
         except Exception as exc:  # noqa: BLE001 - shown to the user, never raised into Qt

@@ -35,14 +35,23 @@ from typing import Any
 TARGET = "lite, 2-core CPU: <= 10 s per study"
 TARGET_S = 10.0
 #: stage of Pipeline.analyze that runs each zoo task
-STAGE_OF_TASK = {"nipple": "nipple", "single": "single", "bidual": "bilateral", "ipsidual": "ipsilateral",
-                 "fusion": "fusion", "malignancy": "malignancy"}
-NOT_COUNTED = ("FLOPs count Conv, ConvTranspose, MatMul and Gemm (2 per multiply-add); elementwise ops, Resize, "
-               "pooling, normalisation, Softmax, TopK, NMS and RoiAlign are not counted, nor is the pipeline's "
-               "numpy/OpenCV work (preprocessing, registration, rendering, findings)")
+STAGE_OF_TASK = {
+    "nipple": "nipple",
+    "single": "single",
+    "bidual": "bilateral",
+    "ipsidual": "ipsilateral",
+    "fusion": "fusion",
+    "malignancy": "malignancy",
+}
+NOT_COUNTED = (
+    "FLOPs count Conv, ConvTranspose, MatMul and Gemm (2 per multiply-add); elementwise ops, Resize, "
+    "pooling, normalisation, Softmax, TopK, NMS and RoiAlign are not counted, nor is the pipeline's "
+    "numpy/OpenCV work (preprocessing, registration, rendering, findings)"
+)
 
 
 # ----------------------------------------------------------------------------------------- helpers
+
 
 def maxrss_mb() -> float:
     """Peak resident set size of this process so far, MB (ru_maxrss is KB on Linux, bytes on macOS)."""
@@ -94,9 +103,12 @@ def matmul_model(n: int) -> bytes | None:
         from onnx import TensorProto, helper
     except ImportError:
         return None
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in "ab"],
-                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "matmul",
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in "ab"],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model.SerializeToString()
@@ -126,8 +138,15 @@ def matmul_rates(device: str, repeats: int = 7) -> list[dict[str, Any]]:
         rates.append({"engine": "numpy matmul", "n": n, "gflop_s": flops / seconds / 1e9, "threads": blas_threads()})
     data = matmul_model(n)
     if data is None:
-        rates.append({"engine": "onnxruntime MatMul", "n": n, "gflop_s": None, "threads": "",
-                      "note": "skipped: the onnx package is not installed"})
+        rates.append(
+            {
+                "engine": "onnxruntime MatMul",
+                "n": n,
+                "gflop_s": None,
+                "threads": "",
+                "note": "skipped: the onnx package is not installed",
+            }
+        )
         return rates
     import onnxruntime as ort
 
@@ -143,8 +162,14 @@ def matmul_rates(device: str, repeats: int = 7) -> list[dict[str, Any]]:
     else:
         seconds = best_seconds(lambda: session.run(None, {"a": a, "b": b}), repeats)
         threads = "ORT default intra-op pool"
-    rates.append({"engine": f"onnxruntime MatMul ({session.get_providers()[0]})", "n": n,
-                  "gflop_s": flops / seconds / 1e9, "threads": threads})
+    rates.append(
+        {
+            "engine": f"onnxruntime MatMul ({session.get_providers()[0]})",
+            "n": n,
+            "gflop_s": flops / seconds / 1e9,
+            "threads": threads,
+        }
+    )
     return rates
 
 
@@ -168,8 +193,12 @@ def gpu_memory_mb() -> float | None:
     if not shutil.which("nvidia-smi"):
         return None
     try:
-        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     for line in out.splitlines():
@@ -180,6 +209,7 @@ def gpu_memory_mb() -> float | None:
 
 
 # ------------------------------------------------------------------------------------------ worker
+
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
     """Runs in a fresh process: one device's setup, warm-up, repeats, peak RSS and matmul rates."""
@@ -214,9 +244,14 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             r.reset()
         study, seconds = pipeline.load(Path(args.study))
         result = pipeline.analyze(study, load_seconds=seconds)
-        runs.append({"timings_s": dict(result.timings_s), "findings": len(result.findings),
-                     "session_s": {n: r.seconds for n, r in recorders.items()},
-                     "calls": {n: r.calls for n, r in recorders.items()}})
+        runs.append(
+            {
+                "timings_s": dict(result.timings_s),
+                "findings": len(result.findings),
+                "session_s": {n: r.seconds for n, r in recorders.items()},
+                "calls": {n: r.calls for n, r in recorders.items()},
+            }
+        )
         del study, result
     out["rss_peak_mb"] = maxrss_mb()
     out["gpu_memory_mb"] = gpu_memory_mb() if args.worker == "cuda" else None
@@ -228,8 +263,18 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 def run_worker(device: str, study: Path, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         result_file = Path(tmp) / "result.json"
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", device, "--study", str(study),
-                   "--repeat", str(args.repeat), "--worker-out", str(result_file)]
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--worker",
+            device,
+            "--study",
+            str(study),
+            "--repeat",
+            str(args.repeat),
+            "--worker-out",
+            str(result_file),
+        ]
         if args.zoo:
             command += ["--zoo", str(args.zoo)]
         env = dict(os.environ)
@@ -256,6 +301,7 @@ def cuda_skip_reason() -> str | None:
 
 
 # ------------------------------------------------------------------------------------------- FLOPs
+
 
 def model_flops(study: Path, zoo: Path | None) -> tuple[dict[str, Any] | None, str]:
     """FLOPs of every zoo model as the pipeline calls it on ``study`` (in this process, CPU), or None and why."""
@@ -300,14 +346,23 @@ def model_flops(study: Path, zoo: Path | None) -> tuple[dict[str, Any] | None, s
                 run += count.flops * len(calls)
                 resolved, note = False, f"not resolved by running the graph: {exc}"
         batches = [int(next(iter(f.values())).shape[0]) for f in recorder.feeds]
-        models[name] = {"task": tasks[name], "stage": STAGE_OF_TASK.get(tasks[name], tasks[name]),
-                        "calls": len(batches), "batches": batches, "gflops_static": static / 1e9,
-                        "static_exact": not unresolved, "unresolved_nodes": len(unresolved),
-                        "gflops": run / 1e9, "exact": resolved, "note": note}
+        models[name] = {
+            "task": tasks[name],
+            "stage": STAGE_OF_TASK.get(tasks[name], tasks[name]),
+            "calls": len(batches),
+            "batches": batches,
+            "gflops_static": static / 1e9,
+            "static_exact": not unresolved,
+            "unresolved_nodes": len(unresolved),
+            "gflops": run / 1e9,
+            "exact": resolved,
+            "note": note,
+        }
     return {"models": models, "findings": len(result.findings)}, NOT_COUNTED
 
 
 # ----------------------------------------------------------------------------------------- reports
+
 
 def cpu_model() -> str:
     try:
@@ -320,9 +375,13 @@ def cpu_model() -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    info: dict[str, Any] = {"cpu": cpu_model(), "logical_cores": os.cpu_count(),
-                            "cores_available": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-                            "platform": platform.platform()}
+    info: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "cores_available": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     try:
         import onnxruntime as ort
 
@@ -362,24 +421,36 @@ def best_rate(result: dict[str, Any]) -> float | None:
     return max(rates) if rates else None
 
 
-def report(machine: dict[str, Any], study: dict[str, Any], devices: dict[str, dict[str, Any]],
-           flops: dict[str, Any] | None, flops_note: str, args: argparse.Namespace) -> None:
+def report(
+    machine: dict[str, Any],
+    study: dict[str, Any],
+    devices: dict[str, dict[str, Any]],
+    flops: dict[str, Any] | None,
+    flops_note: str,
+    args: argparse.Namespace,
+) -> None:
     from mommi.runtime.pipeline import STAGES
 
     measured = {d: r for d, r in devices.items() if "skipped" not in r}
     print("## Pipeline benchmark\n")
-    print(f"- machine: {machine['cpu']}, {machine['logical_cores']} logical cores "
-          f"({machine['cores_available']} available to this process), {machine['platform']}")
-    print(f"- python {machine['python']}, numpy {machine['numpy']}, onnxruntime {machine.get('onnxruntime')} "
-          f"(providers: {', '.join(machine.get('providers_available', []))})")
+    print(
+        f"- machine: {machine['cpu']}, {machine['logical_cores']} logical cores "
+        f"({machine['cores_available']} available to this process), {machine['platform']}"
+    )
+    print(
+        f"- python {machine['python']}, numpy {machine['numpy']}, onnxruntime {machine.get('onnxruntime')} "
+        f"(providers: {', '.join(machine.get('providers_available', []))})"
+    )
     print(f"- study: {study['source']}; {study['views']}")
     for device, result in devices.items():
         if "skipped" in result:
             print(f"- {device}: skipped — {result['skipped']}")
         else:
             pinned = f"pinned to {result['cores']} cores" if args.cores else f"{result['cores']} cores"
-            print(f"- {device}: provider {result['provider']}, {pinned}, one warm-up then median of "
-                  f"{len(result['runs'])} analyses, each in a fresh worker process")
+            print(
+                f"- {device}: provider {result['provider']}, {pinned}, one warm-up then median of "
+                f"{len(result['runs'])} analyses, each in a fresh worker process"
+            )
             for task, why in result.get("missing", {}).items():
                 print(f"  - {task} not in the zoo: {why.split(' (models:')[0]}")
     if not measured:
@@ -397,18 +468,33 @@ def report(machine: dict[str, Any], study: dict[str, Any], devices: dict[str, di
     if "cpu" in measured:
         total = median_stage(measured["cpu"], "total")
         verdict = "within" if total is not None and total <= TARGET_S else "over"
-        print(f"\nDESIGN target ({TARGET}); measured: {fmt(total, 2)} s on {measured['cpu']['cores']} CPU cores, "
-              f"{study['size']} study ({verdict} the target; not asserted)")
+        print(
+            f"\nDESIGN target ({TARGET}); measured: {fmt(total, 2)} s on {measured['cpu']['cores']} CPU cores, "
+            f"{study['size']} study ({verdict} the target; not asserted)"
+        )
 
     print("\n### Peak memory (resident set of each device's worker process, MB)\n")
-    rows = [[d, fmt(r["rss_imports_mb"], 0), fmt(r["rss_setup_mb"], 0), fmt(r["rss_peak_mb"], 0),
-             fmt(r["rss_peak_mb"] - r["rss_setup_mb"], 0), fmt(r.get("gpu_memory_mb"), 0)] for d, r in measured.items()]
-    print(table(["device", "after imports", "after setup", "peak (analyses)", "analyses added", "GPU (nvidia-smi)"],
-                rows))
+    rows = [
+        [
+            d,
+            fmt(r["rss_imports_mb"], 0),
+            fmt(r["rss_setup_mb"], 0),
+            fmt(r["rss_peak_mb"], 0),
+            fmt(r["rss_peak_mb"] - r["rss_setup_mb"], 0),
+            fmt(r.get("gpu_memory_mb"), 0),
+        ]
+        for d, r in measured.items()
+    ]
+    print(
+        table(["device", "after imports", "after setup", "peak (analyses)", "analyses added", "GPU (nvidia-smi)"], rows)
+    )
 
     print("\n### Matrix-multiply rate, float32, measured in this run\n")
-    rows = [[d, r["engine"], f"{r['n']}x{r['n']}", fmt(r["gflop_s"], 1), r.get("threads", "") or r.get("note", "")]
-            for d, res in measured.items() for r in res["rates"]]
+    rows = [
+        [d, r["engine"], f"{r['n']}x{r['n']}", fmt(r["gflop_s"], 1), r.get("threads", "") or r.get("note", "")]
+        for d, res in measured.items()
+        for r in res["rates"]
+    ]
     print(table(["device", "engine", "matrices", "GFLOP/s", "threads"], rows, "lllrl"))
 
     if flops is None:
@@ -420,22 +506,36 @@ def report(machine: dict[str, Any], study: dict[str, Any], devices: dict[str, di
     rows = []
     for name, m in models.items():
         batches = m["batches"]
-        batch = str(batches[0]) if len(batches) == 1 else (
-            f"{batches[0]} x {len(batches)} calls" if len(set(batches)) == 1 else "+".join(map(str, batches)))
+        batch = (
+            str(batches[0])
+            if len(batches) == 1
+            else (f"{batches[0]} x {len(batches)} calls" if len(set(batches)) == 1 else "+".join(map(str, batches)))
+        )
         if m["static_exact"]:
             counted = "exact"
         elif m["exact"]:
-            counted = (f"shape inference: lower bound {m['gflops_static']:.3f} ({m['unresolved_nodes']} nodes "
-                       "data-dependent); as run on this study")
+            counted = (
+                f"shape inference: lower bound {m['gflops_static']:.3f} ({m['unresolved_nodes']} nodes "
+                "data-dependent); as run on this study"
+            )
         else:
             counted = f"lower bound ({m['unresolved_nodes']} nodes data-dependent) {m['note']}".strip()
-        rows.append([name, batch, fmt(m["gflops"]), counted]
-                    + [fmt(m["gflops"] / rates[d] * 1e3 if rates[d] else None, 1) for d in names])
+        rows.append(
+            [name, batch, fmt(m["gflops"]), counted]
+            + [fmt(m["gflops"] / rates[d] * 1e3 if rates[d] else None, 1) for d in names]
+        )
     total_gflops = sum(m["gflops"] for m in models.values())
-    rows.append(["**all models**", "", f"**{fmt(total_gflops)}**", ""]
-                + [f"**{fmt(total_gflops / rates[d] * 1e3 if rates[d] else None, 1)}**" for d in names])
-    print(table(["model", "batch", "GFLOPs", "counted"] + [f"floor ms ({d}, {fmt(rates[d], 0)} GFLOP/s)"
-                                                          for d in names], rows, "llrl" + "r" * len(names)))
+    rows.append(
+        ["**all models**", "", f"**{fmt(total_gflops)}**", ""]
+        + [f"**{fmt(total_gflops / rates[d] * 1e3 if rates[d] else None, 1)}**" for d in names]
+    )
+    print(
+        table(
+            ["model", "batch", "GFLOPs", "counted"] + [f"floor ms ({d}, {fmt(rates[d], 0)} GFLOP/s)" for d in names],
+            rows,
+            "llrl" + "r" * len(names),
+        )
+    )
     print(f"\n{flops_note}.")
 
     for device in names:
@@ -451,21 +551,55 @@ def report(machine: dict[str, Any], study: dict[str, Any], devices: dict[str, di
             session, stage = median_session(result, name), median_stage(result, m["stage"])
             sum_floor += floor
             sum_session += session or 0.0
-            rows.append([m["stage"], name, fmt(floor * 1e3, 1), fmt(session * 1e3 if session else None, 1),
-                         fmt(stage * 1e3 if stage else None, 1), fmt(session / floor if session else None, 1),
-                         fmt(stage / floor if stage else None, 1)])
+            rows.append(
+                [
+                    m["stage"],
+                    name,
+                    fmt(floor * 1e3, 1),
+                    fmt(session * 1e3 if session else None, 1),
+                    fmt(stage * 1e3 if stage else None, 1),
+                    fmt(session / floor if session else None, 1),
+                    fmt(stage / floor if stage else None, 1),
+                ]
+            )
         total = median_stage(result, "total")
-        rows.append(["**network sessions**", "", fmt(sum_floor * 1e3, 1), fmt(sum_session * 1e3, 1), "",
-                     fmt(sum_session / sum_floor, 1), ""])
-        rows.append(["**total** (all stages)", "", fmt(sum_floor * 1e3, 1), "", fmt(total * 1e3 if total else None, 1),
-                     "", fmt(total / sum_floor if total else None, 1)])
-        print(table(["stage", "model", "floor ms", "session.run ms", "stage ms", "session / floor", "stage / floor"],
-                    rows, "llrrrrr"))
-    print("\nsession.run ms: time inside the model's ONNX Runtime session (median over analyses); stage ms "
-          "adds the stage's Python, numpy and OpenCV work (registration, rendering of detections, ...).")
+        rows.append(
+            [
+                "**network sessions**",
+                "",
+                fmt(sum_floor * 1e3, 1),
+                fmt(sum_session * 1e3, 1),
+                "",
+                fmt(sum_session / sum_floor, 1),
+                "",
+            ]
+        )
+        rows.append(
+            [
+                "**total** (all stages)",
+                "",
+                fmt(sum_floor * 1e3, 1),
+                "",
+                fmt(total * 1e3 if total else None, 1),
+                "",
+                fmt(total / sum_floor if total else None, 1),
+            ]
+        )
+        print(
+            table(
+                ["stage", "model", "floor ms", "session.run ms", "stage ms", "session / floor", "stage / floor"],
+                rows,
+                "llrrrrr",
+            )
+        )
+    print(
+        "\nsession.run ms: time inside the model's ONNX Runtime session (median over analyses); stage ms "
+        "adds the stage's Python, numpy and OpenCV work (registration, rendering of detections, ...)."
+    )
 
 
 # -------------------------------------------------------------------------------------------- main
+
 
 def make_study(tmp: Path, size: str, seed: int) -> Path:
     from mommi.data.synth import synthesize
@@ -478,21 +612,30 @@ def describe_study(folder: Path) -> str:
     from mommi.study import load_study
 
     study = load_study(folder)
-    views = ", ".join(f"{v.value} {img.cols}x{img.rows}" for v, img in sorted(study.images.items(),
-                                                                              key=lambda kv: kv[0].value))
+    views = ", ".join(
+        f"{v.value} {img.cols}x{img.rows}" for v, img in sorted(study.images.items(), key=lambda kv: kv[0].value)
+    )
     return f"{len(study.images)} views ({views})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed analyses per device, after one warm-up")
-    parser.add_argument("--size", default="lite", help="synthetic study size, a key of "
-                        "mommi.data.phantom.config.SIZES (lite, clinical); the models read the lite grid either way")
+    parser.add_argument(
+        "--size",
+        default="lite",
+        help="synthetic study size, a key of "
+        "mommi.data.phantom.config.SIZES (lite, clinical); the models read the lite grid either way",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic study")
     parser.add_argument("--study", type=Path, help="benchmark this study folder (e.g. real DICOM) instead")
     parser.add_argument("--zoo", type=Path, help="model zoo manifest (default: the checkout's)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="auto: CPU, and CUDA when onnxruntime offers it")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto: CPU, and CUDA when onnxruntime offers it",
+    )
     parser.add_argument("--cores", type=int, help="pin each worker to this many cores (DESIGN's target: 2)")
     parser.add_argument("--json", type=Path, help="also save the numbers here")
     parser.add_argument("--worker", choices=("cpu", "cuda"), help=argparse.SUPPRESS)
@@ -515,8 +658,7 @@ def main() -> None:
             start = time.perf_counter()
             folder = make_study(Path(tmp), args.size, args.seed)
             size = args.size
-            source = (f"synthetic {args.size} study, seed {args.seed} "
-                      f"(written in {time.perf_counter() - start:.1f} s)")
+            source = f"synthetic {args.size} study, seed {args.seed} (written in {time.perf_counter() - start:.1f} s)"
         study = {"source": source, "size": size, "folder": str(folder), "views": describe_study(folder)}
         devices: dict[str, dict[str, Any]] = {}
         if args.device in ("auto", "cpu"):
@@ -528,8 +670,19 @@ def main() -> None:
     machine = machine_info()
     report(machine, study, devices, flops, flops_note, args)
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "study": study, "target": TARGET, "devices": devices,
-                                         "flops": flops, "flops_note": flops_note}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": machine,
+                    "study": study,
+                    "target": TARGET,
+                    "devices": devices,
+                    "flops": flops,
+                    "flops_note": flops_note,
+                },
+                indent=1,
+            )
+        )
         print(f"\nnumbers saved to {args.json}")
 
 

@@ -33,8 +33,12 @@ TICK_MS = 10
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="re-analyses measured after the first")
-    parser.add_argument("--size", choices=("lite", "clinical"), default="lite",
-                        help="synthetic image size: lite 480 x 600, clinical 2400 x 3000 px per view")
+    parser.add_argument(
+        "--size",
+        choices=("lite", "clinical"),
+        default="lite",
+        help="synthetic image size: lite 480 x 600, clinical 2400 x 3000 px per view",
+    )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     args = parser.parse_args()
 
@@ -55,8 +59,9 @@ def main() -> None:
 
         app = application()
         store = ReviewStore(tmp / "review.sqlite")
-        window = MainWindow(store, ReaderSettings(), ReaderOptions(reader="bench", device=args.device,
-                                                                   results=tmp / "results"))
+        window = MainWindow(
+            store, ReaderSettings(), ReaderOptions(reader="bench", device=args.device, results=tmp / "results")
+        )
         window.resize(1500, 950)
         window.show()
         app.processEvents()
@@ -75,8 +80,9 @@ def main() -> None:
             loop = QEventLoop()
             poll = QTimer()
             poll.setInterval(5)
-            poll.timeout.connect(lambda: loop.quit() if window.controller.session is not None
-                                 and not window.four_view.busy else None)
+            poll.timeout.connect(
+                lambda: loop.quit() if window.controller.session is not None and not window.four_view.busy else None
+            )
             ticks.clear()
             clock.start()
             timer.start()
@@ -96,8 +102,14 @@ def main() -> None:
             gaps = [b - a for a, b in zip([0.0] + ticks, ticks)]
             gaps_sorted = sorted(gaps)
             p99 = gaps_sorted[min(len(gaps_sorted) - 1, int(round(0.99 * (len(gaps_sorted) - 1))))]
-            return {"longest": max(gaps), "p99": p99, "median": statistics.median(gaps), "ticks": len(gaps),
-                    "analysis": window.outcome.seconds if window.outcome else float("nan"), "wall": wall}
+            return {
+                "longest": max(gaps),
+                "p99": p99,
+                "median": statistics.median(gaps),
+                "ticks": len(gaps),
+                "analysis": window.outcome.seconds if window.outcome else float("nan"),
+                "wall": wall,
+            }
 
         rows = [("open + first analysis (models load)", measure(lambda: window.open_path(study)))]
         for n in range(args.repeat):
@@ -106,18 +118,24 @@ def main() -> None:
         window.close()
         store.close()
 
-    print(f"\nReader responsiveness: {args.size} synthetic study, device {args.device} ({provider}), "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; 10 ms timer on the GUI thread")
+    print(
+        f"\nReader responsiveness: {args.size} synthetic study, device {args.device} ({provider}), "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; 10 ms timer on the GUI thread"
+    )
     print(f"target: longest stall < {TARGET_MS:.0f} ms while the pipeline runs (DESIGN.md)\n")
     print("| run | longest stall ms | 99th pct gap ms | median gap ms | ticks | analysis s | open-to-review s |")
     print("|---|---|---|---|---|---|---|")
     for name, r in rows:
-        print(f"| {name} | {r['longest']:.1f} | {r['p99']:.1f} | {r['median']:.1f} | {r['ticks']} | "
-              f"{r['analysis']:.2f} | {r['wall']:.2f} |")
+        print(
+            f"| {name} | {r['longest']:.1f} | {r['p99']:.1f} | {r['median']:.1f} | {r['ticks']} | "
+            f"{r['analysis']:.2f} | {r['wall']:.2f} |"
+        )
     worst = max(r["longest"] for _, r in rows)
     verdict = "meets" if worst < TARGET_MS else "MISSES"
-    print(f"\nworst stall {worst:.1f} ms: {verdict} the {TARGET_MS:.0f} ms target "
-          "(a gap of 10 ms is a perfectly idle loop)")
+    print(
+        f"\nworst stall {worst:.1f} ms: {verdict} the {TARGET_MS:.0f} ms target "
+        "(a gap of 10 ms is a perfectly idle loop)"
+    )
 
 
 if __name__ == "__main__":

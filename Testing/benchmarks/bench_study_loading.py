@@ -23,8 +23,12 @@ import dicom_factory as f  # noqa: E402
 
 from mommi.study import load_study  # noqa: E402
 
-SYNTAXES = {"uncompressed": None, "RLE": RLELossless, "JPEG-LS lossless": JPEGLSLossless,
-            "JPEG 2000 lossless": JPEG2000Lossless}
+SYNTAXES = {
+    "uncompressed": None,
+    "RLE": RLELossless,
+    "JPEG-LS lossless": JPEGLSLossless,
+    "JPEG 2000 lossless": JPEG2000Lossless,
+}
 
 
 def write_study(folder: Path, rows: int, cols: int, syntax: str | None) -> None:

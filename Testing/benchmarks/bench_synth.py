@@ -41,22 +41,32 @@ def main() -> None:
         print(f"{name:<10} {f'{size.cols}x{size.rows}':>12} {count:>8} {elapsed:>8.2f} {count / elapsed:>15.2f}")
 
     size = SIZES["lite"]
-    studies = [make_study(np.random.default_rng([2026, i]), PHANTOMS[args.phantom], size, normal=i % 4 == 0)
-               for i in range(args.cue_studies)]
+    studies = [
+        make_study(np.random.default_rng([2026, i]), PHANTOMS[args.phantom], size, normal=i % 4 == 0)
+        for i in range(args.cue_studies)
+    ]
     report = measure_cues(studies, size.pixel_mm)
     hard = measure_cues(studies, size.pixel_mm, brightest_normals=True)
     print()
-    print(f"cues on {args.cue_studies} lite studies, phantom {args.phantom} ({report.masses} masses; "
-          f"{report.mass_regions} mass regions vs {report.normal_regions} normal regions)")
-    print(f"  nipple distance CC vs MLO within 15%: {report.nipple_distance_within_15pct:.3f} "
-          f"(median relative difference {report.median_relative_difference:.3f})")
+    print(
+        f"cues on {args.cue_studies} lite studies, phantom {args.phantom} ({report.masses} masses; "
+        f"{report.mass_regions} mass regions vs {report.normal_regions} normal regions)"
+    )
+    print(
+        f"  nipple distance CC vs MLO within 15%: {report.nipple_distance_within_15pct:.3f} "
+        f"(median relative difference {report.median_relative_difference:.3f})"
+    )
     print(f"  AUC single-view intensity score:     {report.single_view_auc:.3f}")
     print(f"  AUC bilateral difference score:      {report.bilateral_auc:.3f}")
     print(f"  AUC ipsilateral (same nipple distance in the other view): {report.ipsilateral_auc:.3f}")
-    print(f"  against the brightest normal boxes of each view ({hard.normal_regions}), the single-view reader's "
-          f"false positives:")
-    print(f"    single {hard.single_view_auc:.3f}, bilateral {hard.bilateral_auc:.3f}, "
-          f"ipsilateral {hard.ipsilateral_auc:.3f}")
+    print(
+        f"  against the brightest normal boxes of each view ({hard.normal_regions}), the single-view reader's "
+        f"false positives:"
+    )
+    print(
+        f"    single {hard.single_view_auc:.3f}, bilateral {hard.bilateral_auc:.3f}, "
+        f"ipsilateral {hard.ipsilateral_auc:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -46,12 +46,22 @@ def parity(cpu: Path, cuda: Path) -> dict[str, Any]:
     same_findings = [f["id"] for f in fa] == [f["id"] for f in fb]
     worst_score = max((abs(x["score"] - y["score"]) for x, y in zip(fa, fb)), default=0.0)
     worst_box = max((float(np.abs(np.subtract(x["box_px"], y["box_px"])).max()) for x, y in zip(fa, fb)), default=0.0)
-    ok = (same_maps and worst_map <= MAP_TOLERANCE and same_findings and worst_score <= SCORE_TOLERANCE
-          and worst_box <= BOX_TOLERANCE_PX)
-    return {"ok": ok, "max_map_difference_of_255": worst_map, "same_findings": same_findings,
-            "max_score_difference": round(worst_score, 5), "max_box_difference_px": round(worst_box, 3),
-            "providers": {"cpu": a["provider"], "cuda": b["provider"]},
-            "seconds": {"cpu": a["timings_s"].get("total"), "cuda": b["timings_s"].get("total")}}
+    ok = (
+        same_maps
+        and worst_map <= MAP_TOLERANCE
+        and same_findings
+        and worst_score <= SCORE_TOLERANCE
+        and worst_box <= BOX_TOLERANCE_PX
+    )
+    return {
+        "ok": ok,
+        "max_map_difference_of_255": worst_map,
+        "same_findings": same_findings,
+        "max_score_difference": round(worst_score, 5),
+        "max_box_difference_px": round(worst_box, 3),
+        "providers": {"cpu": a["provider"], "cuda": b["provider"]},
+        "seconds": {"cpu": a["timings_s"].get("total"), "cuda": b["timings_s"].get("total")},
+    }
 
 
 def main() -> int:
@@ -66,17 +76,30 @@ def main() -> int:
     if not cuda.get("usable"):
         return 1
     demo = _mommi("demo", "--out", str(args.out / "cpu"), "--device", "cpu", "--no-dicom")
-    on_gpu = _mommi("analyze", str(args.out / "cpu" / "study"), "--out", str(args.out / "cuda"), "--device", "cuda",
-                    "--no-dicom")
+    on_gpu = _mommi(
+        "analyze", str(args.out / "cpu" / "study"), "--out", str(args.out / "cuda"), "--device", "cuda", "--no-dicom"
+    )
     print(f"2. demo on the CPU: exit {demo.returncode}; on CUDA: exit {on_gpu.returncode}")
     if demo.returncode or on_gpu.returncode:
         print(demo.stderr[-2000:] + on_gpu.stderr[-2000:])
         return 1
     measured = parity(args.out / "cpu" / "result", args.out / "cuda")
-    print(f"3. parity (maps <= {MAP_TOLERANCE}/255, scores <= {SCORE_TOLERANCE}, boxes <= {BOX_TOLERANCE_PX} px): "
-          + json.dumps(measured))
-    bench = subprocess.run([sys.executable, str(Path(__file__).with_name("bench_pipeline.py")), "--device", "cuda",
-                            "--repeat", str(args.repeats)], capture_output=True, text=True)
+    print(
+        f"3. parity (maps <= {MAP_TOLERANCE}/255, scores <= {SCORE_TOLERANCE}, boxes <= {BOX_TOLERANCE_PX} px): "
+        + json.dumps(measured)
+    )
+    bench = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("bench_pipeline.py")),
+            "--device",
+            "cuda",
+            "--repeat",
+            str(args.repeats),
+        ],
+        capture_output=True,
+        text=True,
+    )
     print("4. bench_pipeline.py --device cuda:\n" + bench.stdout + bench.stderr[-1000:])
     return 0 if measured["ok"] and bench.returncode == 0 else 1
 

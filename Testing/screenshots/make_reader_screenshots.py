@@ -67,8 +67,9 @@ def main() -> None:
         study = synthesize(tmp / "studies", 1, seed=7, normal_fraction=0.0)[0]
         app = application()
         store = ReviewStore(tmp / "review.sqlite")
-        window = MainWindow(store, ReaderSettings(), ReaderOptions(reader="dr-demo", device="cpu",
-                                                                   results=tmp / "results"))
+        window = MainWindow(
+            store, ReaderSettings(), ReaderOptions(reader="dr-demo", device="cpu", results=tmp / "results")
+        )
         window.resize(*SIZE)
         window.show()
         QTest.qWaitForWindowExposed(window)

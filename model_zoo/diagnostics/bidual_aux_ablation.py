@@ -46,8 +46,9 @@ def main() -> None:
     chain = DetectionChain(args.zoo, device="cpu")
     model = chain.model("bidual")
     pairs = contralateral_index(manifest.records)
-    chosen = [(r, manifest.records[pairs[i]]) for i, r in enumerate(manifest.records)
-              if r.split == args.split and i in pairs]
+    chosen = [
+        (r, manifest.records[pairs[i]]) for i, r in enumerate(manifest.records) if r.split == args.split and i in pairs
+    ]
     prepared = {r.image_id: prepare(load_record_image(manifest, r), chain.spec) for r, _ in chosen}
     maps: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
     for k, (record, other) in enumerate(chosen):
@@ -59,15 +60,23 @@ def main() -> None:
             nipples = (None, None)
         reg = register_bilateral(main_view.pixels, aux_view.pixels, main_view.mask, aux_view.mask, *nipples)
         stranger = prepared[chosen[(k + 7) % len(chosen)][1].image_id].pixels
-        aux_inputs = {"registered": reg.warped, "unregistered": aux_view.pixels, "same image": main_view.pixels,
-                      "blank": np.zeros_like(main_view.pixels), "other patient": stranger}
+        aux_inputs = {
+            "registered": reg.warped,
+            "unregistered": aux_view.pixels,
+            "same image": main_view.pixels,
+            "blank": np.zeros_like(main_view.pixels),
+            "other patient": stranger,
+        }
         for variant, aux in aux_inputs.items():
-            logits = model.run(main=chain.spec.normalise(main_view.pixels)[None, None],
-                               aux=chain.spec.normalise(aux)[None, None])
+            logits = model.run(
+                main=chain.spec.normalise(main_view.pixels)[None, None], aux=chain.spec.normalise(aux)[None, None]
+            )
             maps[variant].append(sigmoid(logits)[0, 0])
     records = [r for r, _ in chosen]
     transforms = [prepared[r.image_id].transform for r in records]
-    print(f"{len(records)} images, split {args.split}; recall at " + " / ".join(f"{f:g}" for f in FPPI_POINTS) + " FPPI")
+    print(
+        f"{len(records)} images, split {args.split}; recall at " + " / ".join(f"{f:g}" for f in FPPI_POINTS) + " FPPI"
+    )
     for variant in VARIANTS:
         report = evaluate_froc(map_results(records, transforms, maps[variant]), bootstrap=0)
         print(f"  {variant:14s} " + " / ".join(f"{report.recall[f]:.3f}" for f in FPPI_POINTS))

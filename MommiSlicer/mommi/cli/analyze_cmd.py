@@ -17,43 +17,63 @@ DEMO_SEED = 7
 
 def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zoo", type=Path, default=None, help="zoo folder or manifest (default: the checkout's)")
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
-                        help="auto: CUDA when ONNX Runtime really gets it, else CPU (default)")
-    parser.add_argument("--min-score", type=probability, default=None,
-                        help="report findings from this detection score (default: the model zoo's operating "
-                        "point, set on real films for <= 0.5 false marks per image; result.json records it)")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cuda", "cpu"),
+        default="auto",
+        help="auto: CUDA when ONNX Runtime really gets it, else CPU (default)",
+    )
+    parser.add_argument(
+        "--min-score",
+        type=probability,
+        default=None,
+        help="report findings from this detection score (default: the model zoo's operating "
+        "point, set on real films for <= 0.5 false marks per image; result.json records it)",
+    )
     parser.add_argument("--no-dicom", action="store_true", help="skip the DICOM Segmentation and SR outputs")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     analyze = commands.add_parser(
-        "analyze", help="analyse one four-view study: findings, probability maps, malignancy, DICOM SEG/SR",
+        "analyze",
+        help="analyse one four-view study: findings, probability maps, malignancy, DICOM SEG/SR",
         description="Run the whole MommiNet-v2 pipeline (nipple, bilateral, ipsilateral and fusion networks, "
         "findings, malignancy classifier) on one study through ONNX Runtime and write result.json, maps.npz, "
         "an overlay PNG per view, a four-view sheet and DICOM Segmentation + Structured Report files to --out. "
         "Research software: not for clinical use.",
         epilog=exit_codes.EPILOG,
     )
-    analyze.add_argument("study", type=Path, help="folder or files of one study (DICOM, PNG/PGM/JPEG with sidecars, or a public "
-                         "dataset's files as distributed: CBIS-DDSM, INbreast, VinDr-Mammo, CMMD, CDD-CESM)")
+    analyze.add_argument(
+        "study",
+        type=Path,
+        help="folder or files of one study (DICOM, PNG/PGM/JPEG with sidecars, or a public "
+        "dataset's files as distributed: CBIS-DDSM, INbreast, VinDr-Mammo, CMMD, CDD-CESM)",
+    )
     analyze.add_argument("--out", type=Path, required=True, metavar="DIR")
     analyze.add_argument("--json", action="store_true", help="print result.json instead of the summary")
     _add_runtime_options(analyze)
     analyze.set_defaults(handler=run_analyze)
 
     demo = commands.add_parser(
-        "demo", help="make a synthetic four-view study, analyse it and show where the outputs are",
+        "demo",
+        help="make a synthetic four-view study, analyse it and show where the outputs are",
         description="Writes one synthetic four-view DICOM study (3D phantom, seed 7) into DIR/study, analyses "
         "it with the model zoo and writes every output of `mommi analyze` into DIR/result.",
         epilog=exit_codes.EPILOG,
     )
-    demo.add_argument("--out", type=Path, default=Path("mommi-demo"), metavar="DIR",
-                      help="where to put the study and the results (default ./mommi-demo)")
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("mommi-demo"),
+        metavar="DIR",
+        help="where to put the study and the results (default ./mommi-demo)",
+    )
     _add_runtime_options(demo)
     demo.set_defaults(handler=run_demo)
 
     batch = commands.add_parser(
-        "analyze-batch", help="analyse every study under a folder (resumable, one bad study never stops it)",
+        "analyze-batch",
+        help="analyse every study under a folder (resumable, one bad study never stops it)",
         description="Find every study under ROOT and analyse each into OUT/<study>/; studies whose result.json "
         "exists are skipped, so an interrupted batch continues where it stopped. A study that fails is "
         "recorded with its error and the batch goes on. Writes OUT/summary.csv.",
@@ -61,8 +81,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     batch.add_argument("root", type=Path)
     batch.add_argument("--out", type=Path, required=True, metavar="DIR")
-    batch.add_argument("--workers", type=positive_int, default=1,
-                       help="studies analysed in parallel (processes; at most one per CPU core)")
+    batch.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="studies analysed in parallel (processes; at most one per CPU core)",
+    )
     _add_runtime_options(batch)
     batch.set_defaults(handler=run_batch)
 
@@ -81,21 +105,33 @@ def _progress(stage: str, fraction: float) -> None:
 
 
 def summary_table(document: dict[str, Any]) -> str:
-    lines = [f"study {document['study_uid']} ({document['patient_key']}): {len(document['findings'])} findings "
-             f"with score >= {document['min_score']:g}"]
+    lines = [
+        f"study {document['study_uid']} ({document['patient_key']}): {len(document['findings'])} findings "
+        f"with score >= {document['min_score']:g}"
+    ]
     for name, view in document["views"].items():
         lines.append(f"  {name:<6} {view['branch']}")
     if document["findings"]:
         lines.append(f"  {'finding':<9} {'score':>6} {'malig.':>8} {'BI-RADS':>7}  partner   box (px)")
         for f in document["findings"]:
-            malignancy = "withheld" if f.get("malignancy_withheld") else \
-                "-" if f["malignancy"] is None else f"{f['malignancy']:.2f}"
+            malignancy = (
+                "withheld"
+                if f.get("malignancy_withheld")
+                else "-"
+                if f["malignancy"] is None
+                else f"{f['malignancy']:.2f}"
+            )
             box = ", ".join(f"{v:.0f}" for v in f["box_px"])
-            lines.append(f"  {f['id']:<9} {f['score']:>6.2f} {malignancy:>8} {f['birads'] or '-':>7}  "
-                         f"{f['ipsilateral_partner'] or '-':<9} [{box}]")
+            lines.append(
+                f"  {f['id']:<9} {f['score']:>6.2f} {malignancy:>8} {f['birads'] or '-':>7}  "
+                f"{f['ipsilateral_partner'] or '-':<9} [{box}]"
+            )
     timings = document["timings_s"]
-    lines.append(f"  time {timings.get('total', 0):.2f} s on {document['provider']} ("
-                 + ", ".join(f"{k} {v:.2f}" for k, v in timings.items() if k != "total") + ")")
+    lines.append(
+        f"  time {timings.get('total', 0):.2f} s on {document['provider']} ("
+        + ", ".join(f"{k} {v:.2f}" for k, v in timings.items() if k != "total")
+        + ")"
+    )
     lines += [f"  warning: {w}" for w in document["warnings"]]
     return "\n".join(lines)
 
@@ -139,16 +175,22 @@ def run_analyze(args: argparse.Namespace) -> int:
     try:
         document = _analyze_into(pipeline, study, seconds, args.out, not args.no_dicom)
     except OSError as exc:
-        print(f"mommi analyze: cannot write the results to {args.out}: {exc.strerror or exc}"
-              + (f" ({exc.filename})" if exc.filename else ""), file=sys.stderr)
+        print(
+            f"mommi analyze: cannot write the results to {args.out}: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename else ""),
+            file=sys.stderr,
+        )
         return exit_codes.PROBLEMS
     except (StudyInputError, ZooError, RuntimeSetupError, ValueError) as exc:
         print(f"mommi analyze: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
     print(json.dumps(document, indent=1) if args.json else summary_table(document) + f"\n  outputs in {args.out}")
     if study.errors:  # analysed without them: the result is complete for what could be read, but say so
-        print(f"mommi analyze: {len(study.errors)} file(s) of the study could not be read and were left out "
-              "(see the warnings above)", file=sys.stderr)
+        print(
+            f"mommi analyze: {len(study.errors)} file(s) of the study could not be read and were left out "
+            "(see the warnings above)",
+            file=sys.stderr,
+        )
         return exit_codes.PROBLEMS
     return exit_codes.OK
 
@@ -197,18 +239,31 @@ def run_batch(args: argparse.Namespace) -> int:
     if note:
         print(f"mommi analyze-batch: {note}", file=sys.stderr)
     try:
-        summary = batch(args.root, args.out, workers, zoo=args.zoo, device=args.device, min_score=args.min_score,
-                        dicom=not args.no_dicom, progress=sys.stderr.isatty())
+        summary = batch(
+            args.root,
+            args.out,
+            workers,
+            zoo=args.zoo,
+            device=args.device,
+            min_score=args.min_score,
+            dicom=not args.no_dicom,
+            progress=sys.stderr.isatty(),
+        )
     except (ZooError, RuntimeSetupError) as exc:  # the set-up, before any study: nothing can be analysed
         print(f"mommi analyze-batch: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
     except OSError as exc:  # the output folder cannot be created or written (read-only, full disk)
-        print(f"mommi analyze-batch: cannot write the results to {args.out}: {exc.strerror or exc}"
-              + (f" ({exc.filename})" if exc.filename else ""), file=sys.stderr)
+        print(
+            f"mommi analyze-batch: cannot write the results to {args.out}: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename else ""),
+            file=sys.stderr,
+        )
         return exit_codes.PROBLEMS
     if summary.studies == 0 and summary.failed == 0:
         print(f"mommi analyze-batch: no study found under {args.root}", file=sys.stderr)
         return exit_codes.NOTHING_FOUND
-    print(f"{summary.studies} studies: {summary.done} analysed, {summary.skipped} already done; "
-          f"{summary.failed} failures (studies or unreadable files); summary in {summary.csv_path}")
+    print(
+        f"{summary.studies} studies: {summary.done} analysed, {summary.skipped} already done; "
+        f"{summary.failed} failures (studies or unreadable files); summary in {summary.csv_path}"
+    )
     return exit_codes.PROBLEMS if summary.failed else exit_codes.OK

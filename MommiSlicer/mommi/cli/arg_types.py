@@ -49,5 +49,6 @@ def iso_time(text: str) -> str:
     try:
         return utc_timestamp(datetime.fromisoformat(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time (e.g. 2026-11-30 or "
-                                         "2026-11-30T14:00+01:00)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 time (e.g. 2026-11-30 or 2026-11-30T14:00+01:00)"
+        ) from None

@@ -7,6 +7,7 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from mommi.cli import exit_codes
 from mommi.data.phantom.config import DEFAULT_PHANTOM, PHANTOMS, SIZES
@@ -28,30 +29,58 @@ def register(commands: argparse._SubParsersAction) -> None:
         "discriminators; written to DIR/realism.md and DIR/realism.json. "
         "exit codes: 0 written; 1 the real images could not be read; 2 usage error",
     )
-    synth.add_argument("--studies", type=int, default=None, metavar="N",
-                       help="number of patients (required; with --realism-report per size, default 20)")
+    synth.add_argument(
+        "--studies",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of patients (required; with --realism-report per size, default 20)",
+    )
     synth.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    synth.add_argument("--size", choices=(*sorted(SIZES), "both"), default=None,
-                       help="lite: 0.5 mm, 480x600 (fast training, the default); clinical: 0.1 mm, 2400x3000; "
-                       "both: only with --realism-report (its default)")
-    synth.add_argument("--normal-fraction", type=float, default=0.3, metavar="F",
-                       help="fraction of patients without masses (default 0.3)")
-    synth.add_argument("--variant", choices=("mixed", *VARIANTS), default="standard",
-                       help="DICOM header variant; 'mixed' cycles through all of them")
-    synth.add_argument("--phantom", choices=sorted(PHANTOMS), default=DEFAULT_PHANTOM,
-                       help=f"phantom version (default {DEFAULT_PHANTOM}, the one the shipped zoo learned; v2: masses "
-                       "matched to real films in size and contrast; v3: v2's masses in a structured breast (fat "
-                       "lobules, Cooper's ligaments, strands, ducts, vessels, lymph nodes, cysts) shown as digitised "
-                       "film or GE-/Hologic-like FFDM, drawn per study)")
-    synth.add_argument("--realism-report", type=Path, default=None, metavar="REAL_DIR",
-                       help="compare synthetic studies with the real images in REAL_DIR and write "
-                       "DIR/realism.md and DIR/realism.json (see below)")
+    synth.add_argument(
+        "--size",
+        choices=(*sorted(SIZES), "both"),
+        default=None,
+        help="lite: 0.5 mm, 480x600 (fast training, the default); clinical: 0.1 mm, 2400x3000; "
+        "both: only with --realism-report (its default)",
+    )
+    synth.add_argument(
+        "--normal-fraction",
+        type=float,
+        default=0.3,
+        metavar="F",
+        help="fraction of patients without masses (default 0.3)",
+    )
+    synth.add_argument(
+        "--variant",
+        choices=("mixed", *VARIANTS),
+        default="standard",
+        help="DICOM header variant; 'mixed' cycles through all of them",
+    )
+    synth.add_argument(
+        "--phantom",
+        choices=sorted(PHANTOMS),
+        default=DEFAULT_PHANTOM,
+        help=f"phantom version (default {DEFAULT_PHANTOM}, the one the shipped zoo learned; v2: masses "
+        "matched to real films in size and contrast; v3: v2's masses in a structured breast (fat "
+        "lobules, Cooper's ligaments, strands, ducts, vessels, lymph nodes, cysts) shown as digitised "
+        "film or GE-/Hologic-like FFDM, drawn per study)",
+    )
+    synth.add_argument(
+        "--realism-report",
+        type=Path,
+        default=None,
+        metavar="REAL_DIR",
+        help="compare synthetic studies with the real images in REAL_DIR and write "
+        "DIR/realism.md and DIR/realism.json (see below)",
+    )
     synth.add_argument("--json", action="store_true", help="print a JSON summary")
     synth.set_defaults(handler=run_synth)
 
-    data = commands.add_parser("data", help="training data: import public datasets into a manifest",
-                               description="Training-data commands.")
+    data = commands.add_parser(
+        "data", help="training data: import public datasets into a manifest", description="Training-data commands."
+    )
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     sub.required = True
     imp = sub.add_parser(
@@ -64,13 +93,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "no lesion locations), cdd-cesm (low-energy JPEGs + VIA segmentation CSV + annotation .xlsx), "
         "synthetic (mommi synth output). exit codes: 0 written; 1 the dataset could not be imported; 2 usage error",
     )
-    imp.add_argument("format", choices=("mias", "cbis-ddsm", "vindr-mammo", "inbreast", "cmmd", "cdd-cesm",
-                                        "synthetic"))
+    imp.add_argument(
+        "format", choices=("mias", "cbis-ddsm", "vindr-mammo", "inbreast", "cmmd", "cdd-cesm", "synthetic")
+    )
     imp.add_argument("source", type=Path, metavar="SRC", help="the dataset folder")
     imp.add_argument("--out", type=Path, required=True, metavar="MANIFEST", help="manifest JSON to write")
     imp.add_argument("--seed", type=int, default=0, help="seed of the patient-level split (default 0)")
-    imp.add_argument("--fractions", default="0.8,0.1,0.1", metavar="T,V,T",
-                     help="train,val,test fractions (default 0.8,0.1,0.1)")
+    imp.add_argument(
+        "--fractions", default="0.8,0.1,0.1", metavar="T,V,T", help="train,val,test fractions (default 0.8,0.1,0.1)"
+    )
     imp.add_argument("--json", action="store_true", help="print a JSON summary")
     imp.set_defaults(handler=run_import)
 
@@ -96,15 +127,30 @@ def run_synth(args: argparse.Namespace) -> int:
             print(f"\rwriting study {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
 
     try:
-        folders = synthesize(args.out, args.studies, args.seed, args.size, args.normal_fraction, args.variant,
-                             progress=progress, phantom=args.phantom)
+        folders = synthesize(
+            args.out,
+            args.studies,
+            args.seed,
+            args.size,
+            args.normal_fraction,
+            args.variant,
+            progress=progress,
+            phantom=args.phantom,
+        )
     except ValueError as exc:
         print(f"mommi synth: {exc}", file=sys.stderr)
         return exit_codes.USAGE
     truths = [json.loads((f / "truth.json").read_text()) for f in folders]
     masses = sum(len(t["masses_3d"]) for t in truths)
-    summary = {"out": str(args.out), "studies": len(folders), "normal_studies": sum(t["normal"] for t in truths),
-               "masses": masses, "seed": args.seed, "size": args.size, "phantom": args.phantom}
+    summary: dict[str, Any] = {
+        "out": str(args.out),
+        "studies": len(folders),
+        "normal_studies": sum(t["normal"] for t in truths),
+        "masses": masses,
+        "seed": args.seed,
+        "size": args.size,
+        "phantom": args.phantom,
+    }
     styles = Counter(t["style"]["style"] for t in truths if "style" in t)
     if styles:
         summary["styles"] = dict(sorted(styles.items()))
@@ -113,8 +159,10 @@ def run_synth(args: argparse.Namespace) -> int:
     else:
         noun = "study" if summary["studies"] == 1 else "studies"
         looks = f"; styles {', '.join(f'{k} {v}' for k, v in summary['styles'].items())}" if styles else ""
-        print(f"wrote {summary['studies']} {noun} ({summary['normal_studies']} normal, {masses} masses{looks}) "
-              f"to {args.out}; ground truth in each study's truth.json")
+        print(
+            f"wrote {summary['studies']} {noun} ({summary['normal_studies']} normal, {masses} masses{looks}) "
+            f"to {args.out}; ground truth in each study's truth.json"
+        )
     return exit_codes.OK
 
 
@@ -145,8 +193,9 @@ def run_realism_report(args: argparse.Namespace) -> int:
         print(f"mommi synth: no readable real image in {args.realism_report}", file=sys.stderr)
         return exit_codes.PROBLEMS
     figures, disc = report["figures"], report["discriminators"]
-    summary = {
-        "report": str(args.out / "realism.md"), "json": str(args.out / "realism.json"),
+    summary: dict[str, Any] = {
+        "report": str(args.out / "realism.md"),
+        "json": str(args.out / "realism.json"),
         "beta": {side: figures[side]["spectrum_beta"]["value"] for side in ("real", *sizes)},
         "cnn_auc": {side: disc[side]["cnn"].get("auc") for side in (*sizes, "real_vs_real")},
         "texture_auc": {side: disc[side]["texture"].get("auc") for side in (*sizes, "real_vs_real")},
@@ -154,14 +203,17 @@ def run_realism_report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
+
         def fmt(value: float | None) -> str:
             return "n/a" if value is None else f"{value:.3f}"
 
         print(f"wrote {summary['report']} and {summary['json']}")
         print("beta: " + ", ".join(f"{k} {fmt(v)}" for k, v in summary["beta"].items()))
         print("discriminator AUC (CNN): " + ", ".join(f"{k} {fmt(v)}" for k, v in summary["cnn_auc"].items()))
-        print("discriminator AUC (texture statistics): "
-              + ", ".join(f"{k} {fmt(v)}" for k, v in summary["texture_auc"].items()))
+        print(
+            "discriminator AUC (texture statistics): "
+            + ", ".join(f"{k} {fmt(v)}" for k, v in summary["texture_auc"].items())
+        )
     return exit_codes.OK
 
 
@@ -178,7 +230,7 @@ def run_import(args: argparse.Namespace) -> int:
         return exit_codes.USAGE
     try:
         manifest = importers()[args.format](args.source)
-        assign_splits(manifest, seed=args.seed, fractions=fractions)  # type: ignore[arg-type]
+        assign_splits(manifest, seed=args.seed, fractions=fractions)
         manifest.write(args.out)
     except DatasetImportError as exc:
         print(f"mommi data import: {exc}", file=sys.stderr)
@@ -187,8 +239,10 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"mommi data import: {exc}", file=sys.stderr)
         return exit_codes.USAGE
     splits = Counter(r.split for r in manifest.records)
-    summary = {
-        "manifest": str(args.out), "format": args.format, "images": len(manifest.records),
+    summary: dict[str, Any] = {
+        "manifest": str(args.out),
+        "format": args.format,
+        "images": len(manifest.records),
         "patients": len({r.patient_id for r in manifest.records}),
         "masses": sum(len(r.findings) for r in manifest.records),
         "split": {k: splits.get(k, 0) for k in ("train", "val", "test")},
@@ -196,7 +250,9 @@ def run_import(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"wrote {args.out}: {summary['images']} images of {summary['patients']} patients, "
-              f"{summary['masses']} masses; split (images) train {summary['split']['train']}, "
-              f"val {summary['split']['val']}, test {summary['split']['test']}")
+        print(
+            f"wrote {args.out}: {summary['images']} images of {summary['patients']} patients, "
+            f"{summary['masses']} masses; split (images) train {summary['split']['train']}, "
+            f"val {summary['split']['val']}, test {summary['split']['test']}"
+        )
     return exit_codes.OK

@@ -11,8 +11,18 @@ from collections.abc import Sequence
 from mommi import __version__
 from mommi.errors import MommiError
 from mommi.cli import (
-    analyze_cmd, benchmark_cmd, data_cmd, eval_cmd, exit_codes, feedback_cmd, info_cmd, malignancy_cmd, reader_cmd,
-    study_cmd, train_cmd, zoo_cmd,
+    analyze_cmd,
+    benchmark_cmd,
+    data_cmd,
+    eval_cmd,
+    exit_codes,
+    feedback_cmd,
+    info_cmd,
+    malignancy_cmd,
+    reader_cmd,
+    study_cmd,
+    train_cmd,
+    zoo_cmd,
 )
 
 
@@ -80,8 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"mommi: internal error ({type(exc).__name__}: {exc}). "
-            "Run again with --debug and report the output.",
+            f"mommi: internal error ({type(exc).__name__}: {exc}). Run again with --debug and report the output.",
             file=sys.stderr,
         )
         return exit_codes.INTERNAL

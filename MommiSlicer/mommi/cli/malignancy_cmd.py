@@ -14,10 +14,21 @@ from mommi.cli import exit_codes
 
 
 def _add_inputs(parser: argparse.ArgumentParser, split: str) -> None:
-    parser.add_argument("--manifest", type=Path, action="append", required=True,
-                        help="manifest with the ground truth (repeat to combine datasets)")
-    parser.add_argument("--detections", type=Path, action="append", required=True, metavar="PREDICTIONS",
-                        help="`mommi predict` file(s) of the same images: their boxes are the patches")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        action="append",
+        required=True,
+        help="manifest with the ground truth (repeat to combine datasets)",
+    )
+    parser.add_argument(
+        "--detections",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="PREDICTIONS",
+        help="`mommi predict` file(s) of the same images: their boxes are the patches",
+    )
     parser.add_argument("--split", default=split, help=f"train, val, test or all (default {split})")
     parser.add_argument("--zoo", type=Path, default=None, help="zoo folder or manifest (default: the checkout's)")
     parser.add_argument("--model", default="malignancy-lite", help="zoo model name (default malignancy-lite)")
@@ -26,7 +37,8 @@ def _add_inputs(parser: argparse.ArgumentParser, split: str) -> None:
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "eval-malignancy", help="malignancy AUC (95%% patient bootstrap CI), BI-RADS agreement and calibration",
+        "eval-malignancy",
+        help="malignancy AUC (95%% patient bootstrap CI), BI-RADS agreement and calibration",
         description="Run the zoo's malignancy classifier on the patches the detector found in a split and "
         "measure it as METHOD.md says: ROC AUC of benign vs malignant on detected patches (IoU >= 0.5 to a "
         "mass takes its labels, other detections are not malignant), 95%% CI from a patient bootstrap; "
@@ -44,7 +56,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def register_calibrate(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "calibrate", help="fit the malignancy classifier's temperature on validation patches",
+        "calibrate",
+        help="fit the malignancy classifier's temperature on validation patches",
         description="Fit temperature scaling of the classifier's logit on the detected patches of a "
         "validation split and store it in the model's manifest entry (the ONNX file is unchanged), with the "
         "expected calibration error before and after and a reliability plot next to the model card.",
@@ -63,8 +76,9 @@ def _classify(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
 
     classifier = MalignancyClassifier(manifest_path_of(args.zoo), args.device, args.model)
     manifests = [Manifest.read(p) for p in args.manifest]
-    samples, logits, values = classify_split(manifests, None if args.split == "all" else args.split,
-                                             read_detections(args.detections), classifier)
+    samples, logits, values = classify_split(
+        manifests, None if args.split == "all" else args.split, read_detections(args.detections), classifier
+    )
     return classifier, samples, logits, values
 
 
@@ -85,26 +99,38 @@ def run_eval(args: argparse.Namespace) -> int:
         return _problem("eval-malignancy", exc)
     report = classifier_report(samples, logits, values, classifier.temperature, args.bootstrap, args.seed)
     entry = classifier.model.entry
-    report = {"schema": "mommi-malignancy-report", "version": 1, "model": entry["name"],
-              "model_sha256": entry["sha256"], "config": entry.get("config"),
-              "validation_metric": entry.get("validation_metric"), "split": args.split,
-              "manifests": [str(p) for p in args.manifest], "provider": classifier.provider} | report
+    report = {
+        "schema": "mommi-malignancy-report",
+        "version": 1,
+        "model": entry["name"],
+        "model_sha256": entry["sha256"],
+        "config": entry.get("config"),
+        "validation_metric": entry.get("validation_metric"),
+        "split": args.split,
+        "manifests": [str(p) for p in args.manifest],
+        "provider": classifier.provider,
+    } | report
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     known = ~np.isnan(samples.malignant)
     try:
         plot_roc(roc_curves(samples, logits), args.out / "roc.png", f"{entry['name']} on {args.split}")
         if known.any():
-            plot_reliability(apply_temperature(logits[known], 1.0),
-                             apply_temperature(logits[known], classifier.temperature), samples.malignant[known],
-                             args.out / "reliability.png", f"{entry['name']} on {args.split}: calibration")
+            plot_reliability(
+                apply_temperature(logits[known], 1.0),
+                apply_temperature(logits[known], classifier.temperature),
+                samples.malignant[known],
+                args.out / "reliability.png",
+                f"{entry['name']} on {args.split}: calibration",
+            )
     except ImportError:
         print("mommi eval-malignancy: matplotlib is not installed; no plots written", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2))
         return exit_codes.OK
-    print(f"{entry['name']} on {args.split}: {report['patches']} detected patches, "
-          f"{report['matched_masses']} on masses")
+    print(
+        f"{entry['name']} on {args.split}: {report['patches']} detected patches, {report['matched_masses']} on masses"
+    )
     for key, label in (("auc", "AUC, all detected patches"), ("auc_masses", "AUC, detected masses only")):
         auc = report[key]
         if auc["auc"] is None:
@@ -137,9 +163,13 @@ def run_calibrate(args: argparse.Namespace) -> int:
     known = ~np.isnan(samples.malignant)
     plot = manifest_path.parent / "cards" / f"{args.model}-reliability-{args.split}.png"
     try:
-        plot_reliability(apply_temperature(logits[known], 1.0),
-                         apply_temperature(logits[known], calibration["temperature"]), samples.malignant[known],
-                         plot, f"{args.model}: calibration on {args.split}")
+        plot_reliability(
+            apply_temperature(logits[known], 1.0),
+            apply_temperature(logits[known], calibration["temperature"]),
+            samples.malignant[known],
+            plot,
+            f"{args.model}: calibration on {args.split}",
+        )
         calibration["plot"] = str(plot.relative_to(manifest_path.parent))
     except ImportError:
         pass
@@ -148,6 +178,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
         if entry["name"] == args.model:
             entry["calibration"] = calibration
     write_manifest(manifest_path, manifest)
-    print(f"{args.model}: temperature {calibration['temperature']:.3f} from {calibration['patches']} {args.split} "
-          f"patches; ECE {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f}")
+    print(
+        f"{args.model}: temperature {calibration['temperature']:.3f} from {calibration['patches']} {args.split} "
+        f"patches; ECE {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f}"
+    )
     return exit_codes.OK

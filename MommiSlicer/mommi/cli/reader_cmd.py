@@ -14,13 +14,16 @@ from pathlib import Path
 
 from mommi.cli import exit_codes
 
-MISSING_PYQT = ("mommi reader: the desktop reader needs PyQt5, which is not installed.\n"
-                "Install it with:  pip install -e \".[reader]\"   (or: pip install 'PyQt5>=5.15')")
+MISSING_PYQT = (
+    "mommi reader: the desktop reader needs PyQt5, which is not installed.\n"
+    "Install it with:  pip install -e \".[reader]\"   (or: pip install 'PyQt5>=5.15')"
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     reader = commands.add_parser(
-        "reader", help="open the desktop reader: four-view hanging, overlays, keyboard review, worklist",
+        "reader",
+        help="open the desktop reader: four-view hanging, overlays, keyboard review, worklist",
         description="The stand-alone MommiSlicer reader (PyQt5). Opens a study, or a folder of studies as a "
         "worklist, analyses it in the background and lets you accept, reject, correct and add findings; every "
         "decision is saved to the review database at once. Research software: not for clinical use.",
@@ -31,20 +34,43 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("study", type=Path, nargs="?", default=None, metavar="STUDY_OR_FOLDER",
-                        help="a study (folder or files) or a folder of studies to open as a worklist")
-    parser.add_argument("--reader", default=None, metavar="NAME",
-                        help="who is reading (recorded with every decision; default: the remembered name, "
-                        "else the login name)")
-    parser.add_argument("--db", type=Path, default=None, metavar="PATH",
-                        help="review database (default: MOMMI_REVIEW_DB, the settings file, or the user data folder)")
-    parser.add_argument("--zoo", type=Path, default=None, metavar="DIR",
-                        help="zoo folder or manifest (default: the checkout's)")
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default=None,
-                        help="auto: CUDA when ONNX Runtime really gets it, else CPU (default: the remembered choice)")
-    parser.add_argument("--results", type=Path, default=None, metavar="DIR",
-                        help="keep analysis results under DIR (default: the remembered location, normally a "
-                        "per-user cache)")
+    parser.add_argument(
+        "study",
+        type=Path,
+        nargs="?",
+        default=None,
+        metavar="STUDY_OR_FOLDER",
+        help="a study (folder or files) or a folder of studies to open as a worklist",
+    )
+    parser.add_argument(
+        "--reader",
+        default=None,
+        metavar="NAME",
+        help="who is reading (recorded with every decision; default: the remembered name, else the login name)",
+    )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="review database (default: MOMMI_REVIEW_DB, the settings file, or the user data folder)",
+    )
+    parser.add_argument(
+        "--zoo", type=Path, default=None, metavar="DIR", help="zoo folder or manifest (default: the checkout's)"
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cuda", "cpu"),
+        default=None,
+        help="auto: CUDA when ONNX Runtime really gets it, else CPU (default: the remembered choice)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep analysis results under DIR (default: the remembered location, normally a per-user cache)",
+    )
 
 
 def run_reader(args: argparse.Namespace) -> int:
@@ -59,13 +85,15 @@ def run_reader(args: argparse.Namespace) -> int:
     from mommi_reader.app import run
     from mommi_reader.main_window import ReaderOptions
 
-    return run(ReaderOptions(path=args.study, reader=args.reader, db=args.db, zoo=args.zoo, device=args.device,
-                             results=args.results))
+    return run(
+        ReaderOptions(
+            path=args.study, reader=args.reader, db=args.db, zoo=args.zoo, device=args.device, results=args.results
+        )
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m mommi_reader``: the same options without the `mommi` command."""
-    parser = argparse.ArgumentParser(prog="mommi-reader", description="MommiSlicer desktop reader "
-                                     "(research use only)")
+    parser = argparse.ArgumentParser(prog="mommi-reader", description="MommiSlicer desktop reader (research use only)")
     add_arguments(parser)
     return run_reader(parser.parse_args(argv))

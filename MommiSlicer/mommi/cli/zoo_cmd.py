@@ -15,7 +15,8 @@ EXPORT_TASKS = (*TASKS, "malignancy")
 
 def register(commands: argparse._SubParsersAction) -> None:
     exp = commands.add_parser(
-        "export", help="export a trained checkpoint to ONNX into the model zoo (needs the train extra)",
+        "export",
+        help="export a trained checkpoint to ONNX into the model zoo (needs the train extra)",
         description="Export best.pt to <zoo>/<task>-<config>.onnx with the legacy exporter (opset 17), "
         "check ONNX Runtime against PyTorch, record reference outputs and write the manifest entry.",
         epilog="exit codes: 0 exported; 1 parity check failed; 2 usage error",
@@ -27,7 +28,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     exp.set_defaults(handler=run_export)
 
     pred = commands.add_parser(
-        "predict", help="run a zoo model (ONNX Runtime) over a manifest split -> predictions JSON",
+        "predict",
+        help="run a zoo model (ONNX Runtime) over a manifest split -> predictions JSON",
         description="Run the zoo model of TASK over the images of a manifest split through the detection "
         "chain the product uses (pre-processing, predicted nipples, bilateral registration). bidual and "
         "ipsidual run one branch alone, on views that have its partner; fusion runs the whole tri-view "
@@ -38,7 +40,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     pred.add_argument("--manifest", type=Path, required=True)
     pred.add_argument("--split", default="test", help="train, val, test or all (default test)")
     pred.add_argument("--out", type=Path, required=True, help="predictions JSON to write")
-    pred.add_argument("--zoo", type=Path, default=None, help="zoo folder or manifest (default: MOMMI_MODEL_ZOO or the checkout's)")
+    pred.add_argument(
+        "--zoo", type=Path, default=None, help="zoo folder or manifest (default: MOMMI_MODEL_ZOO or the checkout's)"
+    )
     pred.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     pred.set_defaults(handler=run_predict)
 
@@ -46,18 +50,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = zoo.add_subparsers(dest="zoo_command", metavar="SUBCOMMAND")
     sub.required = True
     rec = sub.add_parser(
-        "record-metrics", help="copy evaluation reports into the zoo manifest and the model cards",
+        "record-metrics",
+        help="copy evaluation reports into the zoo manifest and the model cards",
         description="Read EVAL/<task>-<dataset>/report.json files, store their numbers in the manifest "
         "entries of the models and (re)write model_zoo/cards/<model>.md.",
     )
     rec.add_argument("--zoo", type=Path, default=Path("model_zoo"))
     rec.add_argument("--eval", type=Path, required=True, metavar="EVAL", help="folder of evaluation reports")
-    rec.add_argument("--tasks", default=None, metavar="T1,T2",
-                     help="only these networks were retrained and evaluated: the other entries, their cards and "
-                     "their ablation rows stay as they are (default: every network)")
+    rec.add_argument(
+        "--tasks",
+        default=None,
+        metavar="T1,T2",
+        help="only these networks were retrained and evaluated: the other entries, their cards and "
+        "their ablation rows stay as they are (default: every network)",
+    )
     rec.set_defaults(handler=run_record)
     op = sub.add_parser(
-        "operating-point", help="set the default reporting threshold on real films for a false-mark target",
+        "operating-point",
+        help="set the default reporting threshold on real films for a false-mark target",
         description="Choose the lowest detection score at which the predictions on the images of --splits have "
         "at most --max-fppi false marks per image (true mark: IoU > 0.2 with a mass), with patient-bootstrap CIs "
         "of the sensitivity and false marks there, and record it as the zoo's operating point (the default "
@@ -68,14 +78,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     op.add_argument("--predictions", type=Path, required=True, help="`mommi predict fusion` output on it")
     op.add_argument("--splits", default="val,test", help="comma-separated splits to set it on (default val,test)")
     op.add_argument("--max-fppi", type=float, default=0.5, help="false marks per image allowed (default 0.5)")
-    op.add_argument("--max-marks-per-view", type=int, default=None, metavar="N",
-                    help="show at most the N highest-scoring marks of a view at this operating point (measured "
-                    "with the cap; default: no cap)")
+    op.add_argument(
+        "--max-marks-per-view",
+        type=int,
+        default=None,
+        metavar="N",
+        help="show at most the N highest-scoring marks of a view at this operating point (measured "
+        "with the cap; default: no cap)",
+    )
     op.add_argument("--set-on", required=True, metavar="TEXT", help="what data this is, for the record")
     _recording_options(op)
     op.set_defaults(handler=run_operating_point)
     real = sub.add_parser(
-        "real-masses", help="measure whether the malignancy classifier separates real benign and malignant masses",
+        "real-masses",
+        help="measure whether the malignancy classifier separates real benign and malignant masses",
         description="Score the biopsy-labelled masses (gold boxes) of --splits with the zoo's malignancy classifier "
         "and record the ROC AUC with its 95%% patient-bootstrap CI in the classifier's manifest entry "
         "(real_masses). Use women the classifier was not trained on. Unless the whole CI lies above 0.5, the "
@@ -111,8 +127,10 @@ def run_export(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         print(f"mommi export: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
-    print(f"exported {entry['name']}: {entry['file']} ({entry['size_bytes'] / 1e6:.2f} MB), "
-          f"parity max |diff| {entry['parity_max_abs_diff']:.2g}, sha256 {entry['sha256'][:16]}...")
+    print(
+        f"exported {entry['name']}: {entry['file']} ({entry['size_bytes'] / 1e6:.2f} MB), "
+        f"parity max |diff| {entry['parity_max_abs_diff']:.2g}, sha256 {entry['sha256'][:16]}..."
+    )
     return exit_codes.OK
 
 
@@ -127,8 +145,14 @@ def run_predict(args: argparse.Namespace) -> int:
 
     try:
         manifest = Manifest.read(args.manifest)
-        result = predict_manifest(args.task, manifest, None if args.split == "all" else args.split,
-                                  manifest_path_of(args.zoo), args.device, progress)
+        result = predict_manifest(
+            args.task,
+            manifest,
+            None if args.split == "all" else args.split,
+            manifest_path_of(args.zoo),
+            args.device,
+            progress,
+        )
     except (ManifestError, ZooError, RuntimeError) as exc:
         print(f"mommi predict: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
@@ -154,13 +178,18 @@ def run_operating_point(args: argparse.Namespace) -> int:
     from mommi.data.manifest import Manifest, ManifestError
     from mommi.eval.operating_point import OperatingPointError, choose_operating_point
     from mommi.eval.report import PredictionsError, load_predictions
-    from mommi.runtime.zoo import manifest_path_of, read_manifest, write_manifest
+    from mommi.runtime.zoo import default_manifest_path, manifest_path_of, read_manifest, write_manifest
 
-    zoo_manifest = manifest_path_of(args.zoo)
+    zoo_manifest = manifest_path_of(args.zoo) or default_manifest_path()
     try:
-        point = choose_operating_point(Manifest.read(args.manifest), load_predictions(args.predictions),
-                                       _comma_list(args.splits), args.max_fppi,
-                                       bootstrap=args.bootstrap, max_marks_per_view=args.max_marks_per_view)
+        point = choose_operating_point(
+            Manifest.read(args.manifest),
+            load_predictions(args.predictions),
+            _comma_list(args.splits),
+            args.max_fppi,
+            bootstrap=args.bootstrap,
+            max_marks_per_view=args.max_marks_per_view,
+        )
     except (ManifestError, PredictionsError, OperatingPointError) as exc:
         print(f"mommi zoo operating-point: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
@@ -178,14 +207,13 @@ def run_real_masses(args: argparse.Namespace) -> int:
     from mommi.data.manifest import Manifest, ManifestError
     from mommi.eval.real_masses import real_mass_separation
     from mommi.runtime.malignancy import MalignancyClassifier, withheld_reason
-    from mommi.runtime.zoo import ZooError, manifest_path_of, read_manifest, write_manifest
+    from mommi.runtime.zoo import ZooError, default_manifest_path, manifest_path_of, read_manifest, write_manifest
     from mommi.errors import StudyInputError
 
-    zoo_manifest = manifest_path_of(args.zoo)
+    zoo_manifest = manifest_path_of(args.zoo) or default_manifest_path()
     try:
         classifier = MalignancyClassifier(zoo_manifest, "cpu", args.model)
-        check = real_mass_separation(Manifest.read(args.manifest), _comma_list(args.splits), classifier,
-                                     args.bootstrap)
+        check = real_mass_separation(Manifest.read(args.manifest), _comma_list(args.splits), classifier, args.bootstrap)
     except (ManifestError, ZooError, StudyInputError, ValueError) as exc:
         print(f"mommi zoo real-masses: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
@@ -199,7 +227,10 @@ def run_real_masses(args: argparse.Namespace) -> int:
 
         replace_card_section(card, REAL_MASSES_TITLE, real_masses_section(entry))
     print(json.dumps(entry["real_masses"], indent=1))
-    verdict = "separates them: the product shows its probability" if check["separates"] else \
-        f"does not separate them: the product withholds its probability (it {withheld_reason(check)})"
+    verdict = (
+        "separates them: the product shows its probability"
+        if check["separates"]
+        else f"does not separate them: the product withholds its probability (it {withheld_reason(check)})"
+    )
     print(f"recorded in {zoo_manifest}; the classifier {verdict}")
     return exit_codes.OK

@@ -121,8 +121,12 @@ class Manifest:
             findings = [Finding(**f) for f in raw.get("findings", [])]
             records.append(Record(**{**raw, "findings": findings}))
         manifest = cls(
-            source=data["source"], root=data["root"], records=records, split_seed=data.get("split_seed"),
-            created=data.get("created", ""), schema_version=data["schema_version"],
+            source=data["source"],
+            root=data["root"],
+            records=records,
+            split_seed=data.get("split_seed"),
+            created=data.get("created", ""),
+            schema_version=data["schema_version"],
         )
         validate(manifest)
         return manifest

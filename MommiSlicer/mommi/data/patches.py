@@ -88,7 +88,7 @@ def label_detections(record: Record, boxes: Sequence[Sequence[float]]) -> list[t
         if best >= 0 and overlaps[best] >= LABEL_IOU:
             labels.append((*mass_labels(masses[best]), True))
         else:
-            labels.append((0.0, float(normal), False))  # type: ignore[arg-type]
+            labels.append((0.0, float(normal), False))  # type: ignore[arg-type]  # normal: BI-RADS 1's fixed value
     return labels
 
 
@@ -97,9 +97,17 @@ def select_detections(boxes: Sequence[Sequence[float]], min_score: float, per_im
     return chosen[:per_image]
 
 
-def build_patch_samples(manifests: list[Manifest], split: str, detections: dict[str, list[list[float]]],
-                        spec: PatchSpec, with_gold: bool, min_score: float = 0.05, per_image: int = 4,
-                        progress: Callable[[int, int], None] | None = None, limit: int | None = None) -> PatchSamples:
+def build_patch_samples(
+    manifests: list[Manifest],
+    split: str,
+    detections: dict[str, list[list[float]]],
+    spec: PatchSpec,
+    with_gold: bool,
+    min_score: float = 0.05,
+    per_image: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+    limit: int | None = None,
+) -> PatchSamples:
     """The patches of one split (``limit``: the first N images, for smoke tests; ``progress(done, total)``)."""
     columns: dict[str, list[Any]] = {k: [] for k in PatchSamples.__dataclass_fields__}
     records = [(m, r) for m in manifests for r in m.records if r.split == split][:limit]
@@ -113,8 +121,12 @@ def build_patch_samples(manifests: list[Manifest], split: str, detections: dict[
         if not found and not gold and not rejected:
             continue
         pixels = load_record_image(manifest, record).pixels
+        if pixels is None:
+            raise ValueError(f"{record.image_path}: the image's pixels were not loaded")
         rows = [(f.box, *mass_labels(f), False, False) for f in gold]
-        rows += [(f.box, 0.0, float(birads_value(NORMAL_TISSUE_BIRADS)), True, False) for f in rejected]
+        normal_value = birads_value(NORMAL_TISSUE_BIRADS)
+        assert normal_value is not None  # a fixed category with a value (BI-RADS 1)
+        rows += [(f.box, 0.0, float(normal_value), True, False) for f in rejected]
         rows += [(b[:4], m, v, True, hit) for b, (m, v, hit) in zip(found, label_detections(record, found))]
         rows = [r for r in rows if not (np.isnan(r[1]) and np.isnan(r[2]))]
         if not rows:
@@ -127,15 +139,25 @@ def build_patch_samples(manifests: list[Manifest], split: str, detections: dict[
             columns["matched"].append(matched)
             columns["image_ids"].append(record.image_id)
             columns["patient_ids"].append(record.patient_id)
-    patches = np.concatenate(columns.pop("patches")) if columns["malignant"] else \
-        np.zeros((0, spec.size, spec.size), np.float16)
-    return PatchSamples(patches, np.array(columns["malignant"], np.float32), np.array(columns["birads"], np.float32),
-                        np.array(columns["detected"], bool), np.array(columns["matched"], bool),
-                        np.array(columns["image_ids"], str), np.array(columns["patient_ids"], str))
+    patches = (
+        np.concatenate(columns.pop("patches"))
+        if columns["malignant"]
+        else np.zeros((0, spec.size, spec.size), np.float16)
+    )
+    return PatchSamples(
+        patches,
+        np.array(columns["malignant"], np.float32),
+        np.array(columns["birads"], np.float32),
+        np.array(columns["detected"], bool),
+        np.array(columns["matched"], bool),
+        np.array(columns["image_ids"], str),
+        np.array(columns["patient_ids"], str),
+    )
 
 
-def cache_key(manifest_paths: Sequence[Path], detection_paths: Sequence[Path], split: str, spec: PatchSpec,
-              **options: Any) -> str:
+def cache_key(
+    manifest_paths: Sequence[Path], detection_paths: Sequence[Path], split: str, spec: PatchSpec, **options: Any
+) -> str:
     """Digest of everything that decides a split's patches (file contents, not just names)."""
     digest = hashlib.sha256()
     for path in [*manifest_paths, *detection_paths]:
@@ -154,5 +176,3 @@ def save_samples(path: Path, samples: PatchSamples) -> None:
 def load_samples(path: Path) -> PatchSamples:
     with np.load(path) as data:
         return PatchSamples(**{k: data[k] for k in PatchSamples.__dataclass_fields__})
-
-

@@ -19,11 +19,20 @@ def load_record_image(manifest: Manifest, record: Record) -> MammoImage:
     """The image of a record; PNG/PGM files take their facts from the record (no sidecar needed)."""
     path = manifest.image_file(record)
     if path.suffix.lower() in RASTER_SUFFIXES:
-        spacing = tuple(record.spacing_mm) if record.spacing_mm else None
+        spacing = (float(record.spacing_mm[0]), float(record.spacing_mm[-1])) if record.spacing_mm else None
         chest_wall = record.extra.get("chest_wall")  # a dataset convention (mirrored MIAS films)
-        sidecar = Sidecar(Laterality(record.laterality), record.view, spacing, record.patient_id,  # type: ignore[arg-type]
-                          record.study_id, "", chest_wall if chest_wall in ("left", "right") else None, None,
-                          "MONOCHROME2", "")
+        sidecar = Sidecar(
+            Laterality(record.laterality),
+            record.view,
+            spacing,
+            record.patient_id,
+            record.study_id,
+            "",
+            chest_wall if chest_wall in ("left", "right") else None,
+            None,
+            "MONOCHROME2",
+            "",
+        )
         return read_raster(path, sidecar=sidecar)
     return read_image(path)
 

@@ -35,7 +35,9 @@ def split_patients(
     return dict(zip(ordered, names))
 
 
-def assign_splits(manifest: Manifest, seed: int = 0, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> Manifest:
+def assign_splits(
+    manifest: Manifest, seed: int = 0, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+) -> Manifest:
     """Set every record's split from its patient; records the seed in the manifest."""
     splits = split_patients((r.patient_id for r in manifest.records), seed, fractions)
     for record in manifest.records:

@@ -11,7 +11,8 @@ truth.json: ``{"schema": "mommi-synth-truth", "version": 1, "patient_id", "study
 "size", "pixel_mm", "density", "header_variant", "views": {"L-CC": {"file", "rows", "cols",
 "nipple": [x, y], "geometry": {"angle_deg", "nipple_row", "mirrored"}, "mask_file",
 "masses": [{"id", "box": [x0, y0, x1, y1], "center": [x, y], "area_px", "pathology", "birads",
-"kind"}], "lookalikes": [[x, y], ...], "lookalike_kinds": [...]}}, "style": {...} (phantom v3 only), "masses_3d": [{"id", "laterality", "center_mm",
+"kind"}], "lookalikes": [[x, y], ...], "lookalike_kinds": [...]}}, "style": {...} (phantom v3 only),
+"masses_3d": [{"id", "laterality", "center_mm",
 "radii_mm", "diameter_mm", "kind", "pathology", "birads", "spicules"}]}``.
 All coordinates are pixels of the written file (origin top-left pixel centre;
 boxes are inclusive extreme pixel centres). Right breasts are stored mirrored,
@@ -42,7 +43,9 @@ def _mirror_x(x: float, cols: int) -> float:
     return float(cols - 1 - x)
 
 
-def _view_truth(render: ViewRender, laterality: str, study: SyntheticStudy, file: str) -> tuple[dict[str, Any], np.ndarray | None]:
+def _view_truth(
+    render: ViewRender, laterality: str, study: SyntheticStudy, file: str
+) -> tuple[dict[str, Any], np.ndarray | None]:
     rows, cols = render.image.shape
     mirror = laterality == "R"
     fix = (lambda x: _mirror_x(x, cols)) if mirror else (lambda x: float(x))
@@ -57,15 +60,17 @@ def _view_truth(render: ViewRender, laterality: str, study: SyntheticStudy, file
             continue
         labels[mask] = ident
         mass = by_id[ident]
-        masses.append({
-            "id": ident,
-            "box": [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())],
-            "center": [round(float(xs.mean()), 2), round(float(ys.mean()), 2)],
-            "area_px": int(xs.size),
-            "pathology": mass.pathology,
-            "birads": mass.birads,
-            "kind": mass.kind,
-        })
+        masses.append(
+            {
+                "id": ident,
+                "box": [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())],
+                "center": [round(float(xs.mean()), 2), round(float(ys.mean()), 2)],
+                "area_px": int(xs.size),
+                "pathology": mass.pathology,
+                "birads": mass.birads,
+                "kind": mass.kind,
+            }
+        )
     truth = {
         "file": file,
         "rows": rows,
@@ -84,22 +89,38 @@ def _view_truth(render: ViewRender, laterality: str, study: SyntheticStudy, file
 
 
 def write_study(
-    study: SyntheticStudy, folder: Path, patient_id: str, seed: int, index: int, pixel_mm: float,
-    size_name: str, variant: str,
+    study: SyntheticStudy,
+    folder: Path,
+    patient_id: str,
+    seed: int,
+    index: int,
+    pixel_mm: float,
+    size_name: str,
+    variant: str,
 ) -> dict[str, Any]:
     """Write the four DICOM files, the masks and truth.json of one study."""
     folder.mkdir(parents=True, exist_ok=True)
     study_uid = deterministic_uid(seed, index, "study")
     study_date = f"2026{1 + index % 12:02d}{1 + index % 28:02d}"
     truth: dict[str, Any] = {
-        "schema": TRUTH_SCHEMA, "version": TRUTH_VERSION, "patient_id": patient_id, "study_uid": str(study_uid),
-        "seed": seed, "index": index, "size": size_name, "pixel_mm": pixel_mm,
-        "density": round(study.density, 4), "normal": study.normal, "header_variant": variant, "views": {},
+        "schema": TRUTH_SCHEMA,
+        "version": TRUTH_VERSION,
+        "patient_id": patient_id,
+        "study_uid": str(study_uid),
+        "seed": seed,
+        "index": index,
+        "size": size_name,
+        "pixel_mm": pixel_mm,
+        "density": round(study.density, 4),
+        "normal": study.normal,
+        "header_variant": variant,
+        "views": {},
         "masses_3d": study.masses_3d(),
     }
     if study.style is not None:  # structured phantom: the acquisition style all four views share
-        truth["style"] = {key: (value.value if key == "style" else round(value, 4))
-                          for key, value in asdict(study.style).items()}
+        truth["style"] = {
+            key: (value.value if key == "style" else round(value, 4)) for key, value in asdict(study.style).items()
+        }
     for instance, (lat, proj) in enumerate(VIEWS, start=1):
         key = f"{lat}-{proj}"
         render = study.views[key]
@@ -157,9 +178,15 @@ def synthesize(
         if progress is not None:
             progress(index + 1, studies)
     provenance = {
-        "generator": "mommi synth", "seed": seed, "studies": studies, "size": asdict(image_size),
-        "normal_fraction": normal_fraction, "normal_studies": len(normal), "header_variant": variant,
-        "phantom": phantom if config is PHANTOMS.get(phantom) else "custom", "config": asdict(config),
+        "generator": "mommi synth",
+        "seed": seed,
+        "studies": studies,
+        "size": asdict(image_size),
+        "normal_fraction": normal_fraction,
+        "normal_studies": len(normal),
+        "header_variant": variant,
+        "phantom": phantom if config is PHANTOMS.get(phantom) else "custom",
+        "config": asdict(config),
     }
     (out / "synth.json").write_text(json.dumps(provenance, indent=1), encoding="utf-8")
     return folders

@@ -40,7 +40,13 @@ from mommi.eval.report import PREDICTIONS_SCHEMA, evaluate, load_predictions, pl
 
 REPORT_SCHEMA = "mommi-benchmark"
 MANIFEST_FILE, PREDICTIONS_FILE, REPORT_FILE, REPORT_MD, FROC_PNG, EXAMS_CSV = (
-    "manifest.json", "predictions.json", "report.json", "report.md", "froc.png", "exams.csv")
+    "manifest.json",
+    "predictions.json",
+    "report.json",
+    "report.md",
+    "froc.png",
+    "exams.csv",
+)
 EXAMS_DIR = "exams"
 EVAL_SPLIT = "test"  # the split name the chosen records carry in DIR/manifest.json
 
@@ -114,17 +120,16 @@ def import_truth(run: BenchmarkRun) -> None:
 
     importer = importers().get(run.spec.importer)
     if importer is None:
-        raise BenchmarkSetupError(f"the {run.spec.title} importer ({run.spec.importer!r}) is not available in "
-                                  "this version of MommiSlicer")
+        raise BenchmarkSetupError(
+            f"the {run.spec.title} importer ({run.spec.importer!r}) is not available in this version of MommiSlicer"
+        )
     imported = importer(run.root)  # DatasetImportError names the missing or malformed file
     chosen, run.split_note = select_records(run.spec, imported.records, run.options.split)
     if not chosen:
-        raise BenchmarkSetupError(f"{run.root}: the imported {run.spec.title} data holds no image of "
-                                  f"{run.split_note}")
+        raise BenchmarkSetupError(f"{run.root}: the imported {run.spec.title} data holds no image of {run.split_note}")
     for record in chosen:
         record.split = EVAL_SPLIT
-    run.manifest = Manifest(source=imported.source, root=imported.root, records=chosen,
-                            split_seed=imported.split_seed)
+    run.manifest = Manifest(source=imported.source, root=imported.root, records=chosen, split_seed=imported.split_seed)
     run.manifest.write(run.out / MANIFEST_FILE)
 
 
@@ -133,19 +138,18 @@ def group_exams(run: BenchmarkRun) -> None:
     grouped: dict[str, list[Record]] = {}
     for record in run.manifest.records:
         grouped.setdefault(record.study_id, []).append(record)
-    run.exams = [Exam(exam_id, run.out / EXAMS_DIR / safe_id(exam_id), records)
-                 for exam_id, records in grouped.items()]
+    run.exams = [Exam(exam_id, run.out / EXAMS_DIR / safe_id(exam_id), records) for exam_id, records in grouped.items()]
 
 
 def analyse(run: BenchmarkRun) -> None:
     from mommi.runtime.batch import Job, analyse_jobs
 
     assert run.manifest is not None
-    jobs = [Job(tuple(str(run.manifest.image_file(r)) for r in exam.records), exam.folder)
-            for exam in run.exams]
+    jobs = [Job(tuple(str(run.manifest.image_file(r)) for r in exam.records), exam.folder) for exam in run.exams]
     o = run.options
-    run.rows = analyse_jobs(jobs, o.workers, o.zoo, o.device, run.min_score, dicom=False, overlays=False,
-                            progress=o.progress, desc="exams")
+    run.rows = analyse_jobs(
+        jobs, o.workers, o.zoo, o.device, run.min_score, dicom=False, overlays=False, progress=o.progress, desc="exams"
+    )
 
 
 def _result(exam: Exam) -> dict[str, Any] | None:
@@ -179,11 +183,16 @@ def collect_predictions(run: BenchmarkRun) -> None:
                 "nipple": view.get("nipple_px"),
             }
     run.predictions = {
-        "schema": PREDICTIONS_SCHEMA, "version": 1,
+        "schema": PREDICTIONS_SCHEMA,
+        "version": 1,
         "model": f"MommiSlicer pipeline, zoo {first['zoo_version']}" if first else "MommiSlicer pipeline",
-        "models": dict(first["models"]) if first else {}, "provider": first["provider"] if first else None,
-        "zoo_version": first["zoo_version"] if first else None, "min_score": run.min_score,
-        "split": EVAL_SPLIT, "manifest_source": run.manifest.source, "images": images,
+        "models": dict(first["models"]) if first else {},
+        "provider": first["provider"] if first else None,
+        "zoo_version": first["zoo_version"] if first else None,
+        "min_score": run.min_score,
+        "split": EVAL_SPLIT,
+        "manifest_source": run.manifest.source,
+        "images": images,
     }
     (run.out / PREDICTIONS_FILE).write_text(json.dumps(run.predictions, indent=1), encoding="utf-8")
 
@@ -192,8 +201,10 @@ def evaluate_detection(run: BenchmarkRun) -> None:
     """FROC through ``mommi eval``'s own function, on the files the run wrote (so both agree exactly)."""
     assert run.manifest is not None
     if not has_locations(run.spec, run.manifest.records):
-        run.report["detection"] = {"froc": None, "reason": f"{run.spec.title} gives no lesion locations, so "
-                                   "there is no FROC (breast-level malignancy only)"}
+        run.report["detection"] = {
+            "froc": None,
+            "reason": f"{run.spec.title} gives no lesion locations, so there is no FROC (breast-level malignancy only)",
+        }
         return
     manifest = Manifest.read(run.out / MANIFEST_FILE)
     predictions = load_predictions(run.out / PREDICTIONS_FILE)
@@ -206,8 +217,7 @@ def evaluate_malignancy(run: BenchmarkRun) -> None:
     if run.spec.malignancy_truth == "lesion":
         run.report["malignancy"] = lm.lesion_malignancy(records, run.predictions, o.bootstrap, o.seed)
     elif run.spec.malignancy_truth == "breast":
-        run.report["malignancy"] = lm.breast_malignancy(records, run.predictions, run.report_score, o.bootstrap,
-                                                        o.seed)
+        run.report["malignancy"] = lm.breast_malignancy(records, run.predictions, run.report_score, o.bootstrap, o.seed)
     else:
         run.report["malignancy"] = None
 
@@ -217,12 +227,14 @@ def evaluate_birads(run: BenchmarkRun) -> None:
     records = run.manifest.records
     if run.spec.birads_truth == "finding":
         pairs, unmatched = lm.finding_birads_pairs(records, run.predictions)
-        run.report["birads"] = {"level": "finding (matched masses)", "unmatched": unmatched} | \
-            lm.birads_agreement(pairs)
+        run.report["birads"] = {"level": "finding (matched masses)", "unmatched": unmatched} | lm.birads_agreement(
+            pairs
+        )
     elif run.spec.birads_truth == "image":
         pairs = lm.image_birads_pairs(records, run.predictions, run.report_score)
-        run.report["birads"] = {"level": f"image (highest BI-RADS of findings with score >= "
-                                          f"{run.report_score:g}, '1' when none)"} | lm.birads_agreement(pairs)
+        run.report["birads"] = {
+            "level": f"image (highest BI-RADS of findings with score >= {run.report_score:g}, '1' when none)"
+        } | lm.birads_agreement(pairs)
     else:
         run.report["birads"] = None
 
@@ -232,9 +244,16 @@ def _exam_rows(run: BenchmarkRun) -> list[dict[str, Any]]:
     for exam, analysis in zip(run.exams, run.rows):
         result = _result(exam)
         seconds = result["timings_s"].get("total") if result else analysis.get("seconds")
-        rows.append({"exam_id": exam.exam_id, "images": len(exam.records), "seconds": seconds,
-                     "status": analysis["status"], "error": analysis.get("error", "")}
-                    | lm.exam_counts(exam.records, run.predictions, run.report_score))
+        rows.append(
+            {
+                "exam_id": exam.exam_id,
+                "images": len(exam.records),
+                "seconds": seconds,
+                "status": analysis["status"],
+                "error": analysis.get("error", ""),
+            }
+            | lm.exam_counts(exam.records, run.predictions, run.report_score)
+        )
     return rows
 
 
@@ -243,18 +262,36 @@ def write_report(run: BenchmarkRun) -> None:
     records = run.manifest.records
     failed = [exam.exam_id for exam, row in zip(run.exams, run.rows) if row["status"] == "failed"]
     if failed:
-        run.notes.append(f"{len(failed)} exam(s) failed and count as images without detections: "
-                         f"{', '.join(failed[:5])}{' ...' if len(failed) > 5 else ''} (errors in {EXAMS_CSV})")
-    settings = {"min_score": run.min_score, "report_score": run.report_score, "bootstrap": run.options.bootstrap,
-                "seed": run.options.seed, "device": run.options.device, "models": run.predictions.get("models", {}),
-                "zoo_version": run.predictions.get("zoo_version"), "provider": run.predictions.get("provider")}
+        run.notes.append(
+            f"{len(failed)} exam(s) failed and count as images without detections: "
+            f"{', '.join(failed[:5])}{' ...' if len(failed) > 5 else ''} (errors in {EXAMS_CSV})"
+        )
+    settings = {
+        "min_score": run.min_score,
+        "report_score": run.report_score,
+        "bootstrap": run.options.bootstrap,
+        "seed": run.options.seed,
+        "device": run.options.device,
+        "models": run.predictions.get("models", {}),
+        "zoo_version": run.predictions.get("zoo_version"),
+        "provider": run.predictions.get("provider"),
+    }
     report = {
-        "schema": REPORT_SCHEMA, "version": 1, "dataset": run.spec.name, "dataset_title": run.spec.title,
-        "split": run.options.split, "split_note": run.split_note, "model": run.predictions.get("model"),
+        "schema": REPORT_SCHEMA,
+        "version": 1,
+        "dataset": run.spec.name,
+        "dataset_title": run.spec.title,
+        "split": run.options.split,
+        "split_note": run.split_note,
+        "model": run.predictions.get("model"),
         **run.report,
-        "counts": {"exams": len(run.exams), "exams_failed": len(failed), "images": len(records),
-                   "patients": len({r.patient_id for r in records}),
-                   "masses": sum(1 for r in records for f in r.findings if f.kind == "mass")},
+        "counts": {
+            "exams": len(run.exams),
+            "exams_failed": len(failed),
+            "images": len(records),
+            "patients": len({r.patient_id for r in records}),
+            "masses": sum(1 for r in records for f in r.findings if f.kind == "mass"),
+        },
         "settings": settings,
         "paper_ddsm": [{"system": s, "recall_at_fppi": dict(zip(("0.5", "1", "2"), v))} for s, v in PAPER_DDSM],
         "paper_source": PAPER_SOURCE,
@@ -283,8 +320,13 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
-def run_benchmark(name: str, root: Path, out: Path, options: BenchmarkOptions | None = None,
-                  on_stage: Callable[[str], None] | None = None) -> BenchmarkRun:
+def run_benchmark(
+    name: str,
+    root: Path,
+    out: Path,
+    options: BenchmarkOptions | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> BenchmarkRun:
     """Every stage in order; raises BenchmarkSetupError / DatasetImportError before any analysis."""
     run = BenchmarkRun(dataset(name), Path(root), Path(out), options or BenchmarkOptions())
     run.out.mkdir(parents=True, exist_ok=True)

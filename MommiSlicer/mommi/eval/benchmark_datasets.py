@@ -31,13 +31,16 @@ class BenchmarkDataset:
     birads_truth: str | None  # "finding": finding birads; "image": record.image_birads; None
 
 
-DATASETS: dict[str, BenchmarkDataset] = {d.name: d for d in (
-    BenchmarkDataset("cbis-ddsm", "cbis-ddsm", "CBIS-DDSM", "source_split", True, "lesion", "finding"),
-    BenchmarkDataset("inbreast", "inbreast", "INbreast", None, True, "lesion", "image"),
-    BenchmarkDataset("vindr-mammo", "vindr-mammo", "VinDr-Mammo", "source_split", True, None, "finding"),
-    BenchmarkDataset("cmmd", "cmmd", "CMMD", None, False, "breast", None),
-    BenchmarkDataset("cdd-cesm", "cdd-cesm", "CDD-CESM", None, True, "lesion", "image"),
-)}
+DATASETS: dict[str, BenchmarkDataset] = {
+    d.name: d
+    for d in (
+        BenchmarkDataset("cbis-ddsm", "cbis-ddsm", "CBIS-DDSM", "source_split", True, "lesion", "finding"),
+        BenchmarkDataset("inbreast", "inbreast", "INbreast", None, True, "lesion", "image"),
+        BenchmarkDataset("vindr-mammo", "vindr-mammo", "VinDr-Mammo", "source_split", True, None, "finding"),
+        BenchmarkDataset("cmmd", "cmmd", "CMMD", None, False, "breast", None),
+        BenchmarkDataset("cdd-cesm", "cdd-cesm", "CDD-CESM", None, True, "lesion", "image"),
+    )
+}
 
 
 class BenchmarkSetupError(MommiError, ValueError):

@@ -30,20 +30,29 @@ from mommi.findings.calibration import apply_temperature, expected_calibration_e
 from mommi.runtime.malignancy import MalignancyClassifier
 
 
-def classify_split(manifests: Sequence[Manifest], split: str | None, detections: dict[str, list[list[float]]],
-                   classifier: MalignancyClassifier, progress: Callable[[int, int], None] | None = None
-                   ) -> tuple[PatchSamples, np.ndarray, np.ndarray]:
+def classify_split(
+    manifests: Sequence[Manifest],
+    split: str | None,
+    detections: dict[str, list[list[float]]],
+    classifier: MalignancyClassifier,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[PatchSamples, np.ndarray, np.ndarray]:
     """(detected patches, logits, BI-RADS values) of a split; split None means every split."""
-    splits = sorted({r.split for m in manifests for r in m.records}) if split is None else [split]
-    parts = [build_patch_samples(list(manifests), s, detections, classifier.spec, with_gold=False, progress=progress)
-             for s in splits]
+    splits = (
+        sorted({r.split for m in manifests for r in m.records if r.split is not None}) if split is None else [split]
+    )
+    parts = [
+        build_patch_samples(list(manifests), s, detections, classifier.spec, with_gold=False, progress=progress)
+        for s in splits
+    ]
     samples = PatchSamples(*(np.concatenate([getattr(p, k) for p in parts]) for k in PatchSamples.__dataclass_fields__))
     logits, values = classifier.raw(samples.patches[:, None].astype(np.float32))
     return samples, logits, values
 
 
-def _auc_or_reason(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, bootstrap: int,
-                   seed: int) -> dict[str, Any]:
+def _auc_or_reason(
+    scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, bootstrap: int, seed: int
+) -> dict[str, Any]:
     try:
         return evaluate_auc(scores, labels, list(groups), bootstrap=bootstrap, seed=seed)
     except AucError as exc:
@@ -57,13 +66,22 @@ def birads_agreement(values: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     order = {c: i for i, c in enumerate(BIRADS_CATEGORIES)}
     predicted = np.array([order[nearest_birads(float(v))] for v in values])
     expected = np.array([order[nearest_birads(float(t))] for t in truth])
-    return {"n": int(truth.size), "exact": float(np.mean(predicted == expected)),
-            "within_one": float(np.mean(np.abs(predicted - expected) <= 1)),
-            "mean_abs_error": float(np.mean(np.abs(values - truth)))}
+    return {
+        "n": int(truth.size),
+        "exact": float(np.mean(predicted == expected)),
+        "within_one": float(np.mean(np.abs(predicted - expected) <= 1)),
+        "mean_abs_error": float(np.mean(np.abs(values - truth))),
+    }
 
 
-def classifier_report(samples: PatchSamples, logits: np.ndarray, values: np.ndarray, temperature: float,
-                      bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+def classifier_report(
+    samples: PatchSamples,
+    logits: np.ndarray,
+    values: np.ndarray,
+    temperature: float,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     known = ~np.isnan(samples.malignant)
     masses = known & samples.matched
     labels = samples.malignant[known]
@@ -74,14 +92,20 @@ def classifier_report(samples: PatchSamples, logits: np.ndarray, values: np.ndar
         "patches": int(len(samples)),
         "matched_masses": int(samples.matched.sum()),
         "auc": _auc_or_reason(logits[known], labels, samples.patient_ids[known], bootstrap, seed),
-        "auc_masses": _auc_or_reason(logits[masses], samples.malignant[masses], samples.patient_ids[masses],
-                                     bootstrap, seed),
+        "auc_masses": _auc_or_reason(
+            logits[masses], samples.malignant[masses], samples.patient_ids[masses], bootstrap, seed
+        ),
         "birads": birads_agreement(values[with_birads], samples.birads[with_birads]),
-        "calibration": {"temperature": temperature,
-                        "ece_raw": expected_calibration_error(raw, labels) if labels.size else None,
-                        "ece_calibrated": expected_calibration_error(calibrated, labels) if labels.size else None},
-        "protocol": {"patches": "detected only; IoU >= 0.5 to a mass takes its labels, others are not malignant",
-                     "ci": "95% patient bootstrap", "bootstrap_samples": bootstrap},
+        "calibration": {
+            "temperature": temperature,
+            "ece_raw": expected_calibration_error(raw, labels) if labels.size else None,
+            "ece_calibrated": expected_calibration_error(calibrated, labels) if labels.size else None,
+        },
+        "protocol": {
+            "patches": "detected only; IoU >= 0.5 to a mass takes its labels, others are not malignant",
+            "ci": "95% patient bootstrap",
+            "bootstrap_samples": bootstrap,
+        },
     }
 
 
@@ -90,10 +114,14 @@ def fit_calibration(samples: PatchSamples, logits: np.ndarray) -> dict[str, Any]
     known = ~np.isnan(samples.malignant)
     labels = samples.malignant[known]
     temperature = fit_temperature(logits[known], labels)
-    return {"method": "temperature scaling (Guo et al. 2017)", "temperature": temperature,
-            "patches": int(known.sum()), "malignant": int(labels.sum()),
-            "ece_before": expected_calibration_error(apply_temperature(logits[known], 1.0), labels),
-            "ece_after": expected_calibration_error(apply_temperature(logits[known], temperature), labels)}
+    return {
+        "method": "temperature scaling (Guo et al. 2017)",
+        "temperature": temperature,
+        "patches": int(known.sum()),
+        "malignant": int(labels.sum()),
+        "ece_before": expected_calibration_error(apply_temperature(logits[known], 1.0), labels),
+        "ece_after": expected_calibration_error(apply_temperature(logits[known], temperature), labels),
+    }
 
 
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: Path, title: str) -> Path:

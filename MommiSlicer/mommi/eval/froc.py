@@ -56,7 +56,10 @@ class Matched:
 def match(images: list[ImageResult], iou_threshold: float = IOU_THRESHOLD) -> Matched:
     patients = sorted({im.patient_id for im in images})
     index = {p: i for i, p in enumerate(patients)}
-    fp_scores, fp_patient, best, mass_patient = [], [], [], []
+    fp_scores: list[float] = []
+    fp_patient: list[int] = []
+    best: list[float] = []
+    mass_patient: list[int] = []
     for image in images:
         p = index[image.patient_id]
         image_best = np.full(len(image.truth), -np.inf)
@@ -71,9 +74,12 @@ def match(images: list[ImageResult], iou_threshold: float = IOU_THRESHOLD) -> Ma
         best.extend(image_best)
         mass_patient.extend([p] * len(image.truth))
     return Matched(
-        patients, np.array([index[im.patient_id] for im in images], dtype=int),
-        np.array(fp_scores, dtype=float), np.array(fp_patient, dtype=int),
-        np.array(best, dtype=float), np.array(mass_patient, dtype=int),
+        patients,
+        np.array([index[im.patient_id] for im in images], dtype=int),
+        np.array(fp_scores, dtype=float),
+        np.array(fp_patient, dtype=int),
+        np.array(best, dtype=float),
+        np.array(mass_patient, dtype=int),
     )
 
 
@@ -117,15 +123,23 @@ class FrocReport:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "protocol": {"iou_threshold": IOU_THRESHOLD, "iou_rule": "> (strict)", "ci": "95% patient bootstrap",
-                         "bootstrap_samples": self.bootstrap},
-            "images": self.images, "patients": self.patients, "masses": self.masses,
+            "protocol": {
+                "iou_threshold": IOU_THRESHOLD,
+                "iou_rule": "> (strict)",
+                "ci": "95% patient bootstrap",
+                "bootstrap_samples": self.bootstrap,
+            },
+            "images": self.images,
+            "patients": self.patients,
+            "masses": self.masses,
             "recall_at_fppi": {
                 f"{f:g}": {"recall": round(self.recall[f], 4), "ci95": [round(v, 4) for v in self.ci[f]]}
                 for f in self.recall
             },
-            "curve": {"fppi": [round(float(v), 5) for v in self.curve[0]],
-                      "recall": [round(float(v), 5) for v in self.curve[1]]},
+            "curve": {
+                "fppi": [round(float(v), 5) for v in self.curve[0]],
+                "recall": [round(float(v), 5) for v in self.curve[1]],
+            },
         }
 
 
@@ -141,7 +155,14 @@ def evaluate_froc(
     for b in range(bootstrap):
         weights = np.bincount(rng.integers(0, n_patients, n_patients), minlength=n_patients).astype(float)
         samples[b] = recall_at(*froc_curve(m, weights), points)
-    ci = {f: (float(np.percentile(samples[:, i], 2.5)), float(np.percentile(samples[:, i], 97.5)))
-          for i, f in enumerate(points)} if bootstrap else {f: (np.nan, np.nan) for f in points}
-    return FrocReport(dict(zip(points, point_values)), ci, len(images), n_patients, len(m.mass_best_score),
-                      (fppi, recall), bootstrap)
+    ci = (
+        {
+            f: (float(np.percentile(samples[:, i], 2.5)), float(np.percentile(samples[:, i], 97.5)))
+            for i, f in enumerate(points)
+        }
+        if bootstrap
+        else {f: (np.nan, np.nan) for f in points}
+    )
+    return FrocReport(
+        dict(zip(points, point_values)), ci, len(images), n_patients, len(m.mass_best_score), (fppi, recall), bootstrap
+    )

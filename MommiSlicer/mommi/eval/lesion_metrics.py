@@ -47,19 +47,23 @@ def detections_of(entry: dict[str, Any] | None) -> list[Detection]:
     boxes = entry.get("boxes", [])
     malignancy = entry.get("malignancy") or [None] * len(boxes)
     birads = entry.get("birads") or [None] * len(boxes)
-    return [Detection(tuple(float(v) for v in b[:4]), float(b[4]), m, r)  # type: ignore[arg-type]
-            for b, m, r in zip(boxes, malignancy, birads)]
+    return [
+        Detection((float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(b[4]), m, r)
+        for b, m, r in zip(boxes, malignancy, birads)
+    ]
 
 
-def best_match(truth_box: Sequence[float], detections: list[Detection],
-               iou_threshold: float = IOU_THRESHOLD) -> Detection | None:
+def best_match(
+    truth_box: Sequence[float], detections: list[Detection], iou_threshold: float = IOU_THRESHOLD
+) -> Detection | None:
     """The highest-scoring detection with IoU > ``iou_threshold`` (strict, as the FROC), or None."""
     hits = [d for d in detections if box_iou(d.box, truth_box) > iou_threshold]
     return max(hits, key=lambda d: d.score) if hits else None
 
 
-def _auc_section(scores: list[float], labels: list[int], groups: list[str], bootstrap: int,
-                 seed: int) -> dict[str, Any]:
+def _auc_section(
+    scores: list[float], labels: list[int], groups: list[str], bootstrap: int, seed: int
+) -> dict[str, Any]:
     if not scores:
         return {"auc": None, "reason": "no scored sample"}
     try:
@@ -68,8 +72,9 @@ def _auc_section(scores: list[float], labels: list[int], groups: list[str], boot
         return {"auc": None, "reason": str(exc)}
 
 
-def lesion_malignancy(records: list[Record], predictions: dict[str, Any], bootstrap: int = 1000,
-                      seed: int = 0) -> dict[str, Any]:
+def lesion_malignancy(
+    records: list[Record], predictions: dict[str, Any], bootstrap: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """AUC benign vs malignant over masses with a pathology, each scored by its matched detection."""
     scores, labels, groups = [], [], []
     with_pathology = unmatched = unscored = 0
@@ -88,13 +93,19 @@ def lesion_malignancy(records: list[Record], predictions: dict[str, Any], bootst
                 scores.append(float(match.malignancy))
                 labels.append(int(finding.pathology == "malignant"))
                 groups.append(record.patient_id)
-    section = {"level": "lesion (matched masses)", "masses_with_pathology": with_pathology,
-               "matched": len(scores), "unmatched": unmatched, "matched_without_malignancy": unscored}
+    section = {
+        "level": "lesion (matched masses)",
+        "masses_with_pathology": with_pathology,
+        "matched": len(scores),
+        "unmatched": unmatched,
+        "matched_without_malignancy": unscored,
+    }
     return section | _auc_section(scores, labels, groups, bootstrap, seed)
 
 
-def breast_malignancy(records: list[Record], predictions: dict[str, Any], report_score: float,
-                      bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+def breast_malignancy(
+    records: list[Record], predictions: dict[str, Any], report_score: float, bootstrap: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """AUC per breast (record.extra["breast_pathology"]) from the highest malignancy of its findings."""
     truth: dict[tuple[str, str, str], str] = {}
     highest: dict[tuple[str, str, str], float] = defaultdict(float)
@@ -108,10 +119,18 @@ def breast_malignancy(records: list[Record], predictions: dict[str, Any], report
             if d.score >= report_score and d.malignancy is not None:
                 highest[key] = max(highest[key], float(d.malignancy))
     keys = sorted(truth)
-    section = {"level": f"breast (highest malignancy of findings with score >= {report_score:g}, 0 when none)",
-               "breasts": len(keys), "breasts_without_findings": sum(1 for k in keys if k not in highest)}
-    return section | _auc_section([highest.get(k, 0.0) for k in keys], [int(truth[k] == "malignant") for k in keys],
-                                  [k[0] for k in keys], bootstrap, seed)
+    section = {
+        "level": f"breast (highest malignancy of findings with score >= {report_score:g}, 0 when none)",
+        "breasts": len(keys),
+        "breasts_without_findings": sum(1 for k in keys if k not in highest),
+    }
+    return section | _auc_section(
+        [highest.get(k, 0.0) for k in keys],
+        [int(truth[k] == "malignant") for k in keys],
+        [k[0] for k in keys],
+        bootstrap,
+        seed,
+    )
 
 
 def _scale(truth: str, predicted: str) -> tuple[str, ...]:
@@ -134,9 +153,11 @@ def birads_agreement(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Exact and within-one-category agreement over (truth, predicted) pairs."""
     distances = [birads_distance(t, p) for t, p in pairs]
     n = len(distances)
-    return {"pairs": n,
-            "exact": round(sum(d == 0 for d in distances) / n, 4) if n else None,
-            "within_one": round(sum(d <= 1 for d in distances) / n, 4) if n else None}
+    return {
+        "pairs": n,
+        "exact": round(sum(d == 0 for d in distances) / n, 4) if n else None,
+        "within_one": round(sum(d <= 1 for d in distances) / n, 4) if n else None,
+    }
 
 
 def finding_birads_pairs(records: list[Record], predictions: dict[str, Any]) -> tuple[list[tuple[str, str]], int]:
@@ -155,15 +176,19 @@ def finding_birads_pairs(records: list[Record], predictions: dict[str, Any]) -> 
     return pairs, unmatched
 
 
-def image_birads_pairs(records: list[Record], predictions: dict[str, Any],
-                       report_score: float) -> list[tuple[str, str]]:
+def image_birads_pairs(
+    records: list[Record], predictions: dict[str, Any], report_score: float
+) -> list[tuple[str, str]]:
     """(image BI-RADS, highest BI-RADS of the image's findings with score >= report_score, else '1')."""
     pairs = []
     for record in records:
         if record.image_birads is None:
             continue
-        found = [d.birads for d in detections_of(predictions["images"].get(record.image_id))
-                 if d.score >= report_score and d.birads is not None]
+        found = [
+            d.birads
+            for d in detections_of(predictions["images"].get(record.image_id))
+            if d.score >= report_score and d.birads is not None
+        ]
         predicted = max(found, key=BIRADS_CATEGORIES.index) if found else "1"
         pairs.append((record.image_birads, predicted))
     return pairs
@@ -181,5 +206,10 @@ def exam_counts(records: list[Record], predictions: dict[str, Any], score: float
         found += sum(1 for box in truth if best_match(box, kept) is not None)
         false_positives += sum(1 for d in kept if not any(box_iou(d.box, t) > IOU_THRESHOLD for t in truth))
         malignancy += [float(d.malignancy) for d in kept if d.malignancy is not None]
-    return {"masses": masses, "findings": findings, "true_positives": found, "false_positives": false_positives,
-            "max_malignancy": round(max(malignancy), 4) if malignancy else None}
+    return {
+        "masses": masses,
+        "findings": findings,
+        "true_positives": found,
+        "false_positives": false_positives,
+        "max_malignancy": round(max(malignancy), 4) if malignancy else None,
+    }

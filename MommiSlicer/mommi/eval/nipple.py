@@ -36,5 +36,11 @@ def nipple_errors(
     dx = (p[:, 0] - t[:, 0]) * s[:, 1]
     dy = (p[:, 1] - t[:, 1]) * s[:, 0]
     err = np.hypot(dx, dy)
-    return NippleReport(len(err), float(err.mean()), float(np.median(err)), float(np.percentile(err, 95)),
-                        float(err.max()), int((err > WRONG_NIPPLE_MM).sum()))
+    return NippleReport(
+        len(err),
+        float(err.mean()),
+        float(np.median(err)),
+        float(np.percentile(err, 95)),
+        float(err.max()),
+        int((err > WRONG_NIPPLE_MM).sum()),
+    )

@@ -59,8 +59,14 @@ def capped(boxes: Sequence[Sequence[float]], max_marks: int | None) -> list[Sequ
 
 
 def choose_operating_point(
-    manifest: Manifest, predictions: dict[str, Any], splits: Sequence[str], max_fppi: float = 0.5,
-    floor: float = 0.05, bootstrap: int = 1000, seed: int = 0, max_marks_per_view: int | None = None,
+    manifest: Manifest,
+    predictions: dict[str, Any],
+    splits: Sequence[str],
+    max_fppi: float = 0.5,
+    floor: float = 0.05,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    max_marks_per_view: int | None = None,
 ) -> dict[str, Any]:
     """The operating point on the images of ``splits`` (see the module docstring), as a JSON-ready dict."""
     if max_marks_per_view is not None and max_marks_per_view < 1:
@@ -68,31 +74,53 @@ def choose_operating_point(
     records = [r for r in manifest.records if r.split in splits]
     if not records:
         raise OperatingPointError(f"the manifest has no image in split(s) {', '.join(splits)}")
-    images = [ImageResult(r.image_id, r.patient_id, [f.box for f in r.findings if f.kind == "mass"],
-                          [(b[:4], float(b[4])) for b in capped(predictions["images"].get(r.image_id, {})
-                                                                 .get("boxes", []), max_marks_per_view)])
-              for r in records]
+    images = [
+        ImageResult(
+            r.image_id,
+            r.patient_id,
+            [f.box for f in r.findings if f.kind == "mass"],
+            [
+                (b[:4], float(b[4]))
+                for b in capped(predictions["images"].get(r.image_id, {}).get("boxes", []), max_marks_per_view)
+            ],
+        )
+        for r in records
+    ]
     m = match(images)
     if not len(m.mass_best_score):
         raise OperatingPointError("the chosen images hold no mass: sensitivity cannot be measured")
     threshold = lowest_threshold(m, max_fppi, floor)
     sensitivity, fppi = _at(m, threshold, np.ones(len(m.patients)))
     rng = np.random.default_rng(seed)
-    samples = np.array([
-        _at(m, threshold, np.bincount(rng.integers(0, len(m.patients), len(m.patients)),
-                                      minlength=len(m.patients)).astype(float))
-        for _ in range(bootstrap)
-    ]).reshape(-1, 2)
-    ci = (lambda column: [round(float(np.nanpercentile(samples[:, column], q)), 4) for q in (2.5, 97.5)]) \
-        if bootstrap else (lambda column: [None, None])
+    samples = np.array(
+        [
+            _at(
+                m,
+                threshold,
+                np.bincount(rng.integers(0, len(m.patients), len(m.patients)), minlength=len(m.patients)).astype(float),
+            )
+            for _ in range(bootstrap)
+        ]
+    ).reshape(-1, 2)
+    ci = (
+        (lambda column: [round(float(np.nanpercentile(samples[:, column], q)), 4) for q in (2.5, 97.5)])
+        if bootstrap
+        else (lambda column: [None, None])
+    )
     return {
         "min_score": threshold,  # not rounded: a rounded threshold could drop or add the marks it was set by
         "max_marks_per_view": max_marks_per_view,
         "target_false_marks_per_image": max_fppi,
-        "sensitivity": round(sensitivity, 4), "sensitivity_ci95": ci(0),
-        "false_marks_per_image": round(fppi, 4), "false_marks_per_image_ci95": ci(1),
-        "images": len(records), "patients": len(m.patients), "masses": int(len(m.mass_best_score)),
-        "splits": list(splits), "manifest_source": manifest.source, "model": predictions.get("model"),
+        "sensitivity": round(sensitivity, 4),
+        "sensitivity_ci95": ci(0),
+        "false_marks_per_image": round(fppi, 4),
+        "false_marks_per_image_ci95": ci(1),
+        "images": len(records),
+        "patients": len(m.patients),
+        "masses": int(len(m.mass_best_score)),
+        "splits": list(splits),
+        "manifest_source": manifest.source,
+        "model": predictions.get("model"),
         "protocol": "lowest detection score with false marks per image <= target; true mark: IoU > 0.2 with a "
-                    "mass; 95% CI: patient bootstrap",
+        "mass; 95% CI: patient bootstrap",
     }

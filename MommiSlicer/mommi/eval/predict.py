@@ -93,8 +93,14 @@ def predict_manifest(
             progress(done, total)
     main = chain.model(task)
     return {
-        "schema": PREDICTIONS_SCHEMA, "version": 1, "model": main.name, "model_sha256": main.entry["sha256"],
+        "schema": PREDICTIONS_SCHEMA,
+        "version": 1,
+        "model": main.name,
+        "model_sha256": main.entry["sha256"],
         "models": {m.name: m.entry["sha256"] for m in chain.loaded_models()},
-        "provider": main.provider, "split": split, "manifest_source": manifest.source,
-        "images_without_partner": skipped, "images": images,
+        "provider": main.provider,
+        "split": split,
+        "manifest_source": manifest.source,
+        "images_without_partner": skipped,
+        "images": images,
     }

@@ -52,19 +52,25 @@ def evaluate(
         entry = predictions["images"].get(record.image_id)
         missing += entry is None
         entry = entry or {}
-        images.append(ImageResult(
-            record.image_id, record.patient_id,
-            truth=[f.box for f in record.findings if f.kind == "mass"],
-            predictions=[(box[:4], float(box[4])) for box in entry.get("boxes", [])],
-        ))
+        images.append(
+            ImageResult(
+                record.image_id,
+                record.patient_id,
+                truth=[f.box for f in record.findings if f.kind == "mass"],
+                predictions=[(box[:4], float(box[4])) for box in entry.get("boxes", [])],
+            )
+        )
         if entry.get("nipple") is not None and record.nipple is not None and record.spacing_mm is not None:
             nipple_pred.append(entry["nipple"])
             nipple_true.append(record.nipple)
             nipple_spacing.append(record.spacing_mm)
     froc = evaluate_froc(images, bootstrap=bootstrap, seed=seed)
     report: dict[str, Any] = {
-        "model": predictions.get("model"), "manifest_source": manifest.source, "split": split,
-        "images_without_predictions": missing, "froc": froc.to_dict(),
+        "model": predictions.get("model"),
+        "manifest_source": manifest.source,
+        "split": split,
+        "images_without_predictions": missing,
+        "froc": froc.to_dict(),
     }
     if nipple_pred:
         report["nipple"] = nipple_errors(nipple_pred, nipple_true, nipple_spacing).to_dict()
@@ -83,8 +89,14 @@ def plot_froc(report: dict[str, Any], path: Path) -> Path:
     ax.step(froc["curve"]["fppi"], froc["curve"]["recall"], where="post", label=report.get("model") or "model")
     for fppi, value in froc["recall_at_fppi"].items():
         lo, hi = value["ci95"]
-        ax.errorbar([float(fppi)], [value["recall"]], yerr=[[value["recall"] - lo], [hi - value["recall"]]],
-                    fmt="o", color="black", capsize=3)
+        ax.errorbar(
+            [float(fppi)],
+            [value["recall"]],
+            yerr=[[value["recall"] - lo], [hi - value["recall"]]],
+            fmt="o",
+            color="black",
+            capsize=3,
+        )
     ax.set_xlim(0, max(3.0, float(max(froc["recall_at_fppi"], key=float)) + 1))
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("false positives per image")

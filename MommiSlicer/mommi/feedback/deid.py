@@ -116,24 +116,53 @@ _FILE_META_REMOVE = (
 )
 
 # UID attributes that name well-known things rather than instances: never remapped
-_KEEP_UID_KEYWORDS = frozenset({
-    "TransferSyntaxUID", "ImplementationClassUID", "CodingSchemeUID", "ContextUID",
-    "MappingResourceUID", "ContextGroupExtensionCreatorUID", "PrivateInformationCreatorUID",
-})
+_KEEP_UID_KEYWORDS = frozenset(
+    {
+        "TransferSyntaxUID",
+        "ImplementationClassUID",
+        "CodingSchemeUID",
+        "ContextUID",
+        "MappingResourceUID",
+        "ContextGroupExtensionCreatorUID",
+        "PrivateInformationCreatorUID",
+    }
+)
 
 # dummy values by VR (PS3.15 E.3 asks for a value "consistent with the VR")
 _DUMMY_TEXT = "ANONYMOUS"
 _DUMMY: dict[str, object] = {
-    "AE": _DUMMY_TEXT, "CS": _DUMMY_TEXT, "LO": _DUMMY_TEXT, "LT": _DUMMY_TEXT, "PN": _DUMMY_TEXT,
-    "SH": _DUMMY_TEXT, "ST": _DUMMY_TEXT, "UC": _DUMMY_TEXT, "UT": _DUMMY_TEXT,
+    "AE": _DUMMY_TEXT,
+    "CS": _DUMMY_TEXT,
+    "LO": _DUMMY_TEXT,
+    "LT": _DUMMY_TEXT,
+    "PN": _DUMMY_TEXT,
+    "SH": _DUMMY_TEXT,
+    "ST": _DUMMY_TEXT,
+    "UC": _DUMMY_TEXT,
+    "UT": _DUMMY_TEXT,
     "UR": "http://anonymized.invalid",
     "AS": "000Y",
-    "DA": "19000101", "TM": "000000", "DT": "19000101000000",
-    "DS": "0", "IS": "0",
-    "FL": 0.0, "FD": 0.0, "SS": 0, "US": 0, "SL": 0, "UL": 0, "SV": 0, "UV": 0,
+    "DA": "19000101",
+    "TM": "000000",
+    "DT": "19000101000000",
+    "DS": "0",
+    "IS": "0",
+    "FL": 0.0,
+    "FD": 0.0,
+    "SS": 0,
+    "US": 0,
+    "SL": 0,
+    "UL": 0,
+    "SV": 0,
+    "UV": 0,
     "AT": 0,
-    "OB": b"\x00" * 8, "OW": b"\x00" * 8, "OD": b"\x00" * 8, "OF": b"\x00" * 8,
-    "OL": b"\x00" * 8, "OV": b"\x00" * 8, "UN": b"\x00" * 8,
+    "OB": b"\x00" * 8,
+    "OW": b"\x00" * 8,
+    "OD": b"\x00" * 8,
+    "OF": b"\x00" * 8,
+    "OL": b"\x00" * 8,
+    "OV": b"\x00" * 8,
+    "UN": b"\x00" * 8,
 }
 
 
@@ -174,9 +203,7 @@ class ProfileEntry:
 def _load_profile(path: Path) -> tuple[ProfileEntry, ...]:
     with path.open(newline="", encoding="utf-8") as handle:
         rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        entries = tuple(
-            ProfileEntry(r["tag"], r["keyword"], r["name"], r["action"], r["keyword_source"]) for r in rows
-        )
+        entries = tuple(ProfileEntry(r["tag"], r["keyword"], r["name"], r["action"], r["keyword_source"]) for r in rows)
     unknown = {e.action for e in entries} - ACTIONS
     if unknown or not entries:  # pragma: no cover - guards an edit of the data file
         raise ImportError(f"{path.name}: unknown actions {sorted(unknown)} or no rows")
@@ -255,7 +282,11 @@ def _label(elem: DataElement, path: str) -> str:
     name = keyword_for_tag(tag) if not tag.is_private else ""
     if not name:
         entry = profile_entry_for(tag)
-        name = entry.keyword if entry is not None and entry.tag_value is not None else f"({tag.group:04X},{tag.element:04X})"
+        name = (
+            entry.keyword
+            if entry is not None and entry.tag_value is not None
+            else f"({tag.group:04X},{tag.element:04X})"
+        )
     return f"{path}.{name}" if path else name
 
 
@@ -308,7 +339,8 @@ class Deidentifier:
                     del meta[tag]
             if "MediaStorageSOPInstanceUID" in meta:
                 meta.MediaStorageSOPInstanceUID = (
-                    ds.SOPInstanceUID if "SOPInstanceUID" in ds
+                    ds.SOPInstanceUID
+                    if "SOPInstanceUID" in ds
                     else self._remap_into(str(meta.MediaStorageSOPInstanceUID), report)
                 )
                 report.replaced.append("file_meta.MediaStorageSOPInstanceUID")
@@ -320,8 +352,9 @@ class Deidentifier:
             report.burned_in = True
             report.warnings.append(
                 "Burned In Annotation is YES: the pixels carry identifying text; review before export"
-                if burned == "YES" else
-                "Burned In Annotation is absent or unknown: the pixels may carry identifying text; review before export"
+                if burned == "YES"
+                else "Burned In Annotation is absent or unknown: the pixels may carry identifying text; "
+                "review before export"
             )
         for name in ("removed", "emptied", "replaced", "warnings"):
             setattr(report, name, list(dict.fromkeys(getattr(report, name))))
@@ -346,8 +379,10 @@ class Deidentifier:
             return
         keyword = elem.keyword or ""
         values = list(elem.value) if elem.VM > 1 else [elem.value]
-        if keyword.endswith("ClassUID") or keyword in _KEEP_UID_KEYWORDS or all(
-            _is_registry_uid(str(v)) for v in values
+        if (
+            keyword.endswith("ClassUID")
+            or keyword in _KEEP_UID_KEYWORDS
+            or all(_is_registry_uid(str(v)) for v in values)
         ):
             return
         self._remap_element(elem, report)
@@ -434,7 +469,9 @@ class Deidentifier:
         code = Dataset()
         code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = DEID_CODE
         items = list(ds.get("DeidentificationMethodCodeSequence") or [])
-        if not any(getattr(i, "CodeValue", None) == DEID_CODE[0] and
-                   getattr(i, "CodingSchemeDesignator", None) == DEID_CODE[1] for i in items):
+        if not any(
+            getattr(i, "CodeValue", None) == DEID_CODE[0] and getattr(i, "CodingSchemeDesignator", None) == DEID_CODE[1]
+            for i in items
+        ):
             items.append(code)
         ds.DeidentificationMethodCodeSequence = Sequence(items)

@@ -113,8 +113,14 @@ def _remove_stale_staging(target: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def export_batch(store: ReviewStore, out: Path, filters: ExportFilters = ExportFilters(), as_zip: bool = False,
-                 salt: bytes | None = None, include_comments: bool = False) -> ExportResult:
+def export_batch(
+    store: ReviewStore,
+    out: Path,
+    filters: ExportFilters = ExportFilters(),
+    as_zip: bool = False,
+    salt: bytes | None = None,
+    include_comments: bool = False,
+) -> ExportResult:
     """Write a de-identified batch. Readers' free-text comments can name the patient, so they are left
     out unless ``include_comments`` (the batch then says so, and the caller should warn)."""
     target = out.with_suffix(".zip") if as_zip else out
@@ -127,17 +133,28 @@ def export_batch(store: ReviewStore, out: Path, filters: ExportFilters = ExportF
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         counts, warnings, models = _write_content(staging, chosen, deid, include_comments)
-        files = {p.relative_to(staging).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                 for p in sorted(staging.rglob("*")) if p.is_file()}
+        files = {
+            p.relative_to(staging).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(staging.rglob("*"))
+            if p.is_file()
+        }
         batch_id = hashlib.sha256(json.dumps([filters.to_dict(), files], sort_keys=True).encode()).hexdigest()[:16]
         manifest = {
-            "schema": BATCH_SCHEMA, "version": BATCH_VERSION, "batch_id": batch_id, "filters": filters.to_dict(),
-            "counts": counts, "model_versions": models, "store_schema_version": store.schema_version(),
-            "deidentification": {"profile": "DICOM PS3.15 Basic Application Level Confidentiality Profile",
-                                 "uids": "remapped consistently within the batch (salted SHA-256, 2.25 root)",
-                                 "burned_in_annotation_unknown_or_present": counts["burned_in_flagged"],
-                                 "free_text_comments": "included as written by the readers (may identify)"
-                                 if include_comments else "left out"},
+            "schema": BATCH_SCHEMA,
+            "version": BATCH_VERSION,
+            "batch_id": batch_id,
+            "filters": filters.to_dict(),
+            "counts": counts,
+            "model_versions": models,
+            "store_schema_version": store.schema_version(),
+            "deidentification": {
+                "profile": "DICOM PS3.15 Basic Application Level Confidentiality Profile",
+                "uids": "remapped consistently within the batch (salted SHA-256, 2.25 root)",
+                "burned_in_annotation_unknown_or_present": counts["burned_in_flagged"],
+                "free_text_comments": "included as written by the readers (may identify)"
+                if include_comments
+                else "left out",
+            },
             "files": files,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
@@ -157,12 +174,20 @@ def export_batch(store: ReviewStore, out: Path, filters: ExportFilters = ExportF
     return ExportResult(target, batch_id, counts, warnings)
 
 
-def _write_content(folder: Path, chosen: list[tuple[StudyRecord, StudyState, list[Any]]], deid: Deidentifier,
-                   include_comments: bool = False) -> tuple[dict[str, Any], list[str], dict[str, str]]:
+def _write_content(
+    folder: Path,
+    chosen: list[tuple[StudyRecord, StudyState, list[Any]]],
+    deid: Deidentifier,
+    include_comments: bool = False,
+) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     images_dir = folder / "images"
     images_dir.mkdir()
-    coco: dict[str, Any] = {"info": {"description": "MommiSlicer feedback batch", "version": BATCH_VERSION},
-                            "categories": [{"id": 1, "name": "mass"}], "images": [], "annotations": []}
+    coco: dict[str, Any] = {
+        "info": {"description": "MommiSlicer feedback batch", "version": BATCH_VERSION},
+        "categories": [{"id": 1, "name": "mass"}],
+        "images": [],
+        "annotations": [],
+    }
     rows: list[dict[str, Any]] = []
     counts: dict[str, Any] = {"studies": 0, "images": 0, "findings": {}, "burned_in_flagged": []}
     warnings: list[str] = []
@@ -171,8 +196,10 @@ def _write_content(folder: Path, chosen: list[tuple[StudyRecord, StudyState, lis
         try:
             result = json.loads(Path(study.result_path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ExportError(f"study {study.study_uid}: its analysis result {study.result_path or '(none recorded)'} "
-                              f"cannot be read, so its images cannot be found ({exc})") from exc
+            raise ExportError(
+                f"study {study.study_uid}: its analysis result {study.result_path or '(none recorded)'} "
+                f"cannot be read, so its images cannot be found ({exc})"
+            ) from exc
         models.update(result.get("models", {}))
         views = result.get("views", {})
         image_ids: dict[str, int] = {}
@@ -182,18 +209,27 @@ def _write_content(folder: Path, chosen: list[tuple[StudyRecord, StudyState, lis
             try:
                 ds = pydicom.dcmread(view["path"])
             except (OSError, pydicom.errors.InvalidDicomError) as exc:
-                raise ExportError(f"{view['path']}: source image of study {study.study_uid} cannot be read "
-                                  f"({exc})") from exc
+                raise ExportError(
+                    f"{view['path']}: source image of study {study.study_uid} cannot be read ({exc})"
+                ) from exc
             report = deid.deidentify(ds)
             buffer = io.BytesIO()
             ds.save_as(buffer, enforce_file_format=True)
             (folder / file_name).write_bytes(buffer.getvalue())
             if report.burned_in:
                 counts["burned_in_flagged"].append(file_name)
-            coco["images"].append({"id": image_id, "file_name": file_name, "width": view["cols"],
-                                   "height": view["rows"], "view": name, "spacing_mm": view.get("spacing_mm"),
-                                   "study": deid.uid_map.get(study.study_uid, ""),
-                                   "sop_instance_uid": deid.uid_map.get(view["sop_instance_uid"], "")})
+            coco["images"].append(
+                {
+                    "id": image_id,
+                    "file_name": file_name,
+                    "width": view["cols"],
+                    "height": view["rows"],
+                    "view": name,
+                    "spacing_mm": view.get("spacing_mm"),
+                    "study": deid.uid_map.get(study.study_uid, ""),
+                    "sop_instance_uid": deid.uid_map.get(view["sop_instance_uid"], ""),
+                }
+            )
             image_ids[name] = image_id
         readers = sorted({e.reader for e in events})
         for finding in state.ordered():
@@ -201,38 +237,83 @@ def _write_content(folder: Path, chosen: list[tuple[StudyRecord, StudyState, lis
                 continue
             original = finding.original
             annotation = {
-                "id": len(coco["annotations"]) + 1, "image_id": image_ids[finding.view], "category_id": 1,
-                "bbox": _coco_box(finding.box_px), "segmentation": _flat(finding.contour_px),
+                "id": len(coco["annotations"]) + 1,
+                "image_id": image_ids[finding.view],
+                "category_id": 1,
+                "bbox": _coco_box(finding.box_px),
+                "segmentation": _flat(finding.contour_px),
                 "area": round((finding.box_px[2] - finding.box_px[0]) * (finding.box_px[3] - finding.box_px[1]), 2),
-                "iscrowd": 0, "finding_id": finding.id, "origin": finding.origin, "decision": finding.decision,
+                "iscrowd": 0,
+                "finding_id": finding.id,
+                "origin": finding.origin,
+                "decision": finding.decision,
                 "edited": finding.edited,
-                "reader": {"birads": finding.birads, "biopsy": finding.biopsy,
-                           "comments": finding.comments if include_comments else [],
-                           "readers": readers},
-                "model": None if finding.origin == "reader" else {
-                    "bbox": _coco_box(original["box_px"]), "segmentation": _flat(original.get("contour_px", [])),
-                    "score": original.get("score"), "malignancy": original.get("malignancy"),
-                    "birads": original.get("birads"), "branch": original.get("branch")},
+                "reader": {
+                    "birads": finding.birads,
+                    "biopsy": finding.biopsy,
+                    "comments": finding.comments if include_comments else [],
+                    "readers": readers,
+                },
+                "model": None
+                if finding.origin == "reader"
+                else {
+                    "bbox": _coco_box(original["box_px"]),
+                    "segmentation": _flat(original.get("contour_px", [])),
+                    "score": original.get("score"),
+                    "malignancy": original.get("malignancy"),
+                    "birads": original.get("birads"),
+                    "branch": original.get("branch"),
+                },
             }
             coco["annotations"].append(annotation)
-            kind = "added" if finding.origin == "reader" else "edited" if finding.edited and \
-                finding.decision != "rejected" else finding.decision
+            kind = (
+                "added"
+                if finding.origin == "reader"
+                else "edited"
+                if finding.edited and finding.decision != "rejected"
+                else finding.decision
+            )
             counts["findings"][kind] = counts["findings"].get(kind, 0) + 1
-            rows.append({"file_name": f"images/{image_ids[finding.view]:05d}.dcm", "view": finding.view,
-                         "finding_id": finding.id, "origin": finding.origin, "decision": finding.decision,
-                         "edited": finding.edited, "box_px": json.dumps(finding.box_px),
-                         "model_box_px": json.dumps(original.get("box_px")) if original else "",
-                         "score": original.get("score", ""), "malignancy": original.get("malignancy", ""),
-                         "model_birads": original.get("birads", "") or "", "reader_birads": finding.birads or "",
-                         "biopsy": finding.biopsy or "",
-                         "comments": " | ".join(finding.comments) if include_comments else "",
-                         "study_status": state.status})
+            rows.append(
+                {
+                    "file_name": f"images/{image_ids[finding.view]:05d}.dcm",
+                    "view": finding.view,
+                    "finding_id": finding.id,
+                    "origin": finding.origin,
+                    "decision": finding.decision,
+                    "edited": finding.edited,
+                    "box_px": json.dumps(finding.box_px),
+                    "model_box_px": json.dumps(original.get("box_px")) if original else "",
+                    "score": original.get("score", ""),
+                    "malignancy": original.get("malignancy", ""),
+                    "model_birads": original.get("birads", "") or "",
+                    "reader_birads": finding.birads or "",
+                    "biopsy": finding.biopsy or "",
+                    "comments": " | ".join(finding.comments) if include_comments else "",
+                    "study_status": state.status,
+                }
+            )
         counts["studies"] += 1
     counts["images"] = len(coco["images"])
     (folder / "annotations.json").write_text(json.dumps(coco, indent=1, sort_keys=True), encoding="utf-8")
     with (folder / "findings.csv").open("w", newline="", encoding="utf-8") as handle:
-        columns = ["file_name", "view", "finding_id", "origin", "decision", "edited", "box_px", "model_box_px",
-                   "score", "malignancy", "model_birads", "reader_birads", "biopsy", "comments", "study_status"]
+        columns = [
+            "file_name",
+            "view",
+            "finding_id",
+            "origin",
+            "decision",
+            "edited",
+            "box_px",
+            "model_box_px",
+            "score",
+            "malignancy",
+            "model_birads",
+            "reader_birads",
+            "biopsy",
+            "comments",
+            "study_status",
+        ]
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
@@ -260,8 +341,10 @@ def verify_batch(path: Path) -> dict[str, Any]:
         raise ExportError(f"{path}: not a {BATCH_SCHEMA} (schema {manifest.get('schema')!r})")
     listed = manifest["files"]
     if set(listed) != set(contents):
-        raise ExportError(f"{path}: files differ from the manifest (missing {sorted(set(listed) - set(contents))}, "
-                          f"extra {sorted(set(contents) - set(listed))})")
+        raise ExportError(
+            f"{path}: files differ from the manifest (missing {sorted(set(listed) - set(contents))}, "
+            f"extra {sorted(set(contents) - set(listed))})"
+        )
     for name, digest in listed.items():
         if hashlib.sha256(contents[name]).hexdigest() != digest:
             raise ExportError(f"{path}: {name} does not match its SHA-256 in the manifest")

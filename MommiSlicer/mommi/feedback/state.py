@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: actions that change a finding or the study and can be undone
-UNDOABLE = ("accept", "reject", "edit_geometry", "add_finding", "set_birads", "set_biopsy", "comment",
-            "set_status")
+UNDOABLE = ("accept", "reject", "edit_geometry", "add_finding", "set_birads", "set_biopsy", "comment", "set_status")
 ACTIONS = (*UNDOABLE, "undo", "redo")
 DECISIONS = ("pending", "accepted", "rejected")
 BIOPSY = ("benign", "malignant", "unknown")
@@ -62,9 +61,17 @@ def initial_state(model_findings: list[dict[str, Any]]) -> StudyState:
     findings = {}
     for f in model_findings:
         findings[f["id"]] = FindingState(
-            id=f["id"], view=f["view"], box_px=list(f["box_px"]), contour_px=[list(p) for p in f.get("contour_px", [])],
-            origin="model", score=f.get("score"), malignancy=f.get("malignancy"), model_birads=f.get("birads"),
-            malignancy_withheld=f.get("malignancy_withheld"), original=copy.deepcopy(f))
+            id=f["id"],
+            view=f["view"],
+            box_px=list(f["box_px"]),
+            contour_px=[list(p) for p in f.get("contour_px", [])],
+            origin="model",
+            score=f.get("score"),
+            malignancy=f.get("malignancy"),
+            model_birads=f.get("birads"),
+            malignancy_withheld=f.get("malignancy_withheld"),
+            original=copy.deepcopy(f),
+        )
     return StudyState(findings)
 
 
@@ -108,8 +115,13 @@ def _apply(state: StudyState, event: Any) -> None:
     if event.action == "add_finding":
         after = event.after or {}
         state.findings[event.finding_id] = FindingState(
-            id=event.finding_id, view=after["view"], box_px=list(after["box_px"]),
-            contour_px=[list(p) for p in after.get("contour_px", [])], origin="reader", decision="accepted")
+            id=event.finding_id,
+            view=after["view"],
+            box_px=list(after["box_px"]),
+            contour_px=[list(p) for p in after.get("contour_px", [])],
+            origin="reader",
+            decision="accepted",
+        )
         return
     finding = state.findings.get(event.finding_id)
     if finding is None:  # an event about a finding this result does not have: kept in the log, not shown

@@ -444,7 +444,7 @@ class ReviewStore:
         """
         _require_text(study_uid, "study_uid", self.path)
         _require_text(patient_key, "patient_key", self.path)
-        rows: list[tuple[str, str]] = []
+        rows: list[tuple[str, str | None]] = []
         for i, finding in enumerate(findings):
             if not isinstance(finding, Mapping) or finding.get("id") is None:
                 raise ReviewInputError(self.path, f"model finding {i} of study {study_uid} has no 'id'")
@@ -520,9 +520,17 @@ class ReviewStore:
             conn.execute("COMMIT")
             assert event_id is not None
             return Event(
-                id=int(event_id), study_uid=study_uid, finding_id=fid, reader=reader, role=role,
-                action=action, before=_from_json(before_json), after=_from_json(after_json),
-                payload=_from_json(payload_json), model_version=model_version, created=created,
+                id=int(event_id),
+                study_uid=study_uid,
+                finding_id=fid,
+                reader=reader,
+                role=role,
+                action=action,
+                before=_from_json(before_json),
+                after=_from_json(after_json),
+                payload=_from_json(payload_json),
+                model_version=model_version,
+                created=created,
             )
 
         return self._retrying(f"append a {action!r} event to study {study_uid}", write)
@@ -563,10 +571,17 @@ class ReviewStore:
         sql += " ORDER BY e.id"
         return [
             Event(
-                id=r["id"], study_uid=r["study_uid"], finding_id=r["finding_id"], reader=r["reader"],
-                role=r["role"], action=r["action"], before=_from_json(r["before_json"]),
-                after=_from_json(r["after_json"]), payload=_from_json(r["payload_json"]),
-                model_version=r["model_version"], created=r["created"],
+                id=r["id"],
+                study_uid=r["study_uid"],
+                finding_id=r["finding_id"],
+                reader=r["reader"],
+                role=r["role"],
+                action=r["action"],
+                before=_from_json(r["before_json"]),
+                after=_from_json(r["after_json"]),
+                payload=_from_json(r["payload_json"]),
+                model_version=r["model_version"],
+                created=r["created"],
             )
             for r in self._query(sql, params)
         ]
@@ -579,8 +594,11 @@ class ReviewStore:
             params = (study_uid,)
         for r in self._query(sql + " ORDER BY id", params):
             yield StudyRecord(
-                id=r["id"], study_uid=r["study_uid"], patient_key=r["patient_key"],
-                result_path=r["result_path"], registered=r["registered"],
+                id=r["id"],
+                study_uid=r["study_uid"],
+                patient_key=r["patient_key"],
+                result_path=r["result_path"],
+                registered=r["registered"],
                 model_versions=_from_json(r["model_versions_json"]) or {},
             )
 
@@ -641,8 +659,9 @@ def _local_path(value: str, source: str) -> Path:
     """A database location as a file path. A URL (``mysql://host/db``) would otherwise be taken for a relative
     path and silently create a new, empty SQLite file named after it."""
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
-        raise ReviewSettingsError(None, f"{source} names a database URL ({value}); this review store is a SQLite "
-                                  "file: give its path")
+        raise ReviewSettingsError(
+            None, f"{source} names a database URL ({value}); this review store is a SQLite file: give its path"
+        )
     return Path(value).expanduser()
 
 

@@ -79,9 +79,7 @@ def birads_value(category: str | None) -> float | None:
         return BIRADS_4_VALUE
     if text in BIRADS_VALUES:
         return BIRADS_VALUES[text]
-    raise BiradsError(
-        f"unknown BI-RADS category {category!r}; expected one of {', '.join(BIRADS_CATEGORIES)}, 4 or 0"
-    )
+    raise BiradsError(f"unknown BI-RADS category {category!r}; expected one of {', '.join(BIRADS_CATEGORIES)}, 4 or 0")
 
 
 def nearest_birads(value: float) -> str:

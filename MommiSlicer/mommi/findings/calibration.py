@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -84,17 +85,22 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     if z.size < 2:
         raise CalibrationError(f"temperature scaling needs at least 2 samples, got {z.size}")
     if y.min() == y.max():
-        raise CalibrationError("temperature scaling needs both benign and malignant samples; all labels are "
-                               f"{int(y[0])}")
-    result = minimize_scalar(lambda log_t: _nll(z / math.exp(log_t), y), bounds=LOG_T_BOUNDS, method="bounded",
-                             options={"xatol": 1e-6})
+        raise CalibrationError(
+            f"temperature scaling needs both benign and malignant samples; all labels are {int(y[0])}"
+        )
+    result = minimize_scalar(
+        lambda log_t: _nll(z / math.exp(log_t), y), bounds=LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-6}
+    )
     return float(math.exp(result.x))
 
 
 def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
     """Calibrated probabilities sigmoid(logits / T) (scipy's expit: no overflow for large logits)."""
-    if not (isinstance(temperature, (int, float, np.floating, np.integer)) and math.isfinite(temperature)
-            and temperature > 0):
+    if not (
+        isinstance(temperature, (int, float, np.floating, np.integer))
+        and math.isfinite(temperature)
+        and temperature > 0
+    ):
         raise CalibrationError(f"temperature must be a finite number > 0, got {temperature!r}")
     return expit(np.asarray(logits, dtype=float) / float(temperature))
 
@@ -106,7 +112,7 @@ def _bin_index(probabilities: np.ndarray, bins: int) -> np.ndarray:
     return np.minimum((probabilities * bins).astype(int), bins - 1)
 
 
-def reliability_table(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> list[dict[str, float | int | None]]:
+def reliability_table(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
     """One row per equal-width bin: lower, upper, count, mean_confidence, observed_frequency.
 
     ``mean_confidence`` is the mean predicted probability of malignancy in the
@@ -119,31 +125,40 @@ def reliability_table(probabilities: np.ndarray, labels: np.ndarray, bins: int =
     counts = np.bincount(index, minlength=bins)
     sum_p = np.bincount(index, weights=p, minlength=bins)
     sum_y = np.bincount(index, weights=y, minlength=bins)
-    rows: list[dict[str, float | int | None]] = []
+    rows: list[dict[str, Any]] = []  # count: int; the means: float, or None for an empty bin
     for b in range(bins):
         n = int(counts[b])
-        rows.append({
-            "lower": b / bins,
-            "upper": (b + 1) / bins,
-            "count": n,
-            "mean_confidence": float(sum_p[b] / n) if n else None,
-            "observed_frequency": float(sum_y[b] / n) if n else None,
-        })
+        rows.append(
+            {
+                "lower": b / bins,
+                "upper": (b + 1) / bins,
+                "count": n,
+                "mean_confidence": float(sum_p[b] / n) if n else None,
+                "observed_frequency": float(sum_y[b] / n) if n else None,
+            }
+        )
     return rows
 
 
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
     """Sum over equal-width bins of (bin count / N) * |mean confidence - observed frequency|."""
     rows = reliability_table(probabilities, labels, bins)
-    total = sum(int(r["count"]) for r in rows)  # type: ignore[arg-type]
+    total = sum(int(r["count"]) for r in rows)
     if total == 0:
         raise CalibrationError("expected calibration error needs at least one sample")
-    return float(sum(int(r["count"]) * abs(float(r["mean_confidence"]) - float(r["observed_frequency"]))  # type: ignore[arg-type]
-                     for r in rows if r["count"]) / total)
+    return float(
+        sum(
+            int(r["count"]) * abs(float(r["mean_confidence"]) - float(r["observed_frequency"]))
+            for r in rows
+            if r["count"]
+        )
+        / total
+    )
 
 
-def plot_reliability(before: np.ndarray, after: np.ndarray, labels: np.ndarray, path: Path, title: str,
-                     bins: int = 10) -> Path:
+def plot_reliability(
+    before: np.ndarray, after: np.ndarray, labels: np.ndarray, path: Path, title: str, bins: int = 10
+) -> Path:
     """Reliability diagram (before and after calibration) with a histogram of counts, as a small PNG.
 
     matplotlib is imported here, not at module level, because it belongs to the
@@ -173,8 +188,14 @@ def plot_reliability(before: np.ndarray, after: np.ndarray, labels: np.ndarray, 
     width = 0.4 / bins
     for (name, (rows, ece)), colour, shift in zip(curves.items(), ("tab:red", "tab:blue"), (-width / 2, width / 2)):
         filled = [r for r in rows if r["count"]]
-        ax.plot([r["mean_confidence"] for r in filled], [r["observed_frequency"] for r in filled], marker="o",
-                markersize=4, color=colour, label=f"{name} calibration (ECE {ece:.3f})")
+        ax.plot(
+            [r["mean_confidence"] for r in filled],
+            [r["observed_frequency"] for r in filled],
+            marker="o",
+            markersize=4,
+            color=colour,
+            label=f"{name} calibration (ECE {ece:.3f})",
+        )
         hist.bar(centres + shift, [r["count"] for r in rows], width=width, color=colour, alpha=0.7)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

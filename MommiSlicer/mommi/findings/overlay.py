@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -71,12 +72,12 @@ def _bar(width: int, lines: Sequence[Sequence[tuple[str, tuple[int, int, int] | 
                 ramp = cv2.applyColorMap(np.linspace(0, 255, 24).astype(np.uint8)[None, :], cv2.COLORMAP_JET)
                 patch = cv2.cvtColor(ramp, cv2.COLOR_BGR2RGB)[0]
                 n = max(0, min(24, width - x))
-                bar[cy - 4:cy + 4, x:x + n] = patch[:n]
+                bar[cy - 4 : cy + 4, x : x + n] = patch[:n]
                 x += 28
-            elif kind == "line":
+            elif kind == "line" and colour is not None:
                 cv2.line(bar, (x, cy), (x + 18, cy), colour, 3)
                 x += 22
-            elif kind == "cross":
+            elif kind == "cross" and colour is not None:
                 cv2.drawMarker(bar, (x + 6, cy), colour, cv2.MARKER_CROSS, 10, 2)
                 x += 16
             cv2.putText(bar, text, (x, cy + th // 2), FONT, SCALE, (235, 235, 235), THICK, cv2.LINE_AA)
@@ -86,8 +87,14 @@ def _bar(width: int, lines: Sequence[Sequence[tuple[str, tuple[int, int, int] | 
 
 def _legend(width: int) -> np.ndarray:
     """The colour key, wrapped onto as many rows as the picture's width needs."""
-    items = [("mass probability", None, "heat"), ("mal <0.3", GREEN, "line"), ("mal 0.3-0.7", AMBER, "line"),
-             ("mal >=0.7", RED, "line"), ("mal n/a, withheld", NEUTRAL, "line"), ("nipple", CYAN, "cross")]
+    items = [
+        ("mass probability", None, "heat"),
+        ("mal <0.3", GREEN, "line"),
+        ("mal 0.3-0.7", AMBER, "line"),
+        ("mal >=0.7", RED, "line"),
+        ("mal n/a, withheld", NEUTRAL, "line"),
+        ("nipple", CYAN, "cross"),
+    ]
     lines: list[list] = [[]]
     x = 6
     for item in items:
@@ -101,9 +108,15 @@ def _legend(width: int) -> np.ndarray:
 
 
 def render_view(
-    pixels: np.ndarray, prob_map: np.ndarray | None, findings: Sequence[FindingResult],
-    nipple: Sequence[float] | None, title: str, flip_horizontal: bool = False, flip_vertical: bool = False,
-    opacity: float = 0.4, max_side: int = 1024,
+    pixels: np.ndarray,
+    prob_map: np.ndarray | None,
+    findings: Sequence[FindingResult],
+    nipple: Sequence[float] | None,
+    title: str,
+    flip_horizontal: bool = False,
+    flip_vertical: bool = False,
+    opacity: float = 0.4,
+    max_side: int = 1024,
 ) -> np.ndarray:
     """(H, W, 3) uint8 RGB overlay of one view: title bar, image with heat map and findings, legend.
 
@@ -131,7 +144,7 @@ def render_view(
         mask = prob >= HEAT_THRESHOLD
         img[mask] = ((1 - opacity) * img[mask] + opacity * heat[mask] + 0.5).astype(np.uint8)
 
-    def scaled(points: np.ndarray) -> np.ndarray:  # pixel centres on integers, as cv2.resize maps them
+    def scaled(points: Any) -> np.ndarray:  # pixel centres on integers, as cv2.resize maps them
         pts = np.asarray(points, np.float64).reshape(-1, 2)
         return np.rint((pts + 0.5) * (sx, sy) - 0.5).astype(np.int32)
 
@@ -143,7 +156,7 @@ def render_view(
             (x0, y0), (x1, y1) = scaled(np.reshape(f.box_px, (2, 2)))
             cv2.rectangle(img, (int(x0), int(y0)), (int(x1), int(y1)), colour, 2, cv2.LINE_8)
     if nipple is not None:
-        (nx, ny), = scaled(nipple)
+        ((nx, ny),) = scaled(nipple)
         cv2.drawMarker(img, (int(nx), int(ny)), CYAN, cv2.MARKER_CROSS, 14, 2, cv2.LINE_8)
 
     if flip_horizontal:
@@ -167,8 +180,7 @@ def render_view(
         x = int(max(0, min(bx0, w - lw)))
         y = int(max(0, min(top, h - lh)))
         cv2.rectangle(img, (x, y), (x + lw - 1, y + lh - 1), LABEL_BG, -1)
-        cv2.putText(img, text, (x + 3, y + 3 + th), FONT, SCALE, malignancy_colour(f.malignancy), THICK,
-                    cv2.LINE_AA)
+        cv2.putText(img, text, (x + 3, y + 3 + th), FONT, SCALE, malignancy_colour(f.malignancy), THICK, cv2.LINE_AA)
     return np.vstack([_bar(w, [[(title, None, "")]]), img, _legend(w)])
 
 
@@ -206,7 +218,7 @@ def four_view_sheet(panels: dict[str, np.ndarray], tile_height: int = 512) -> np
         y = row * tile_height
         for view, x0 in ((right, 0), (left, cell_w)):
             if view not in scaled:
-                sheet[y:y + tile_height, x0:x0 + cell_w] = MISSING
+                sheet[y : y + tile_height, x0 : x0 + cell_w] = MISSING
                 text = f"{view}: not in study"
                 tw, th, _ = _text_size(text)
                 org = (x0 + max(4, (cell_w - tw) // 2), y + (tile_height + th) // 2)
@@ -214,7 +226,7 @@ def four_view_sheet(panels: dict[str, np.ndarray], tile_height: int = 512) -> np
                 continue
             p = scaled[view]
             px = cell_w - p.shape[1] if view.startswith("R") else cell_w
-            sheet[y:y + tile_height, px:px + p.shape[1]] = p
+            sheet[y : y + tile_height, px : px + p.shape[1]] = p
     return sheet
 
 

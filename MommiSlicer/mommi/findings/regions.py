@@ -33,7 +33,9 @@ class Region:
     centroid: tuple[float, float]
 
 
-def regions_from_probability(prob: np.ndarray, threshold: float = CANDIDATE_THRESHOLD, min_area: int = 4) -> list[Region]:
+def regions_from_probability(
+    prob: np.ndarray, threshold: float = CANDIDATE_THRESHOLD, min_area: int = 4
+) -> list[Region]:
     """One candidate per local peak >= ``threshold``: the region around it down to ``REGION_LEVEL`` of the peak.
 
     A fixed cut would merge everything once a map's background rises above it (a

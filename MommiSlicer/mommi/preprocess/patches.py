@@ -32,8 +32,13 @@ class PatchSpec:
     std: float = 0.5
 
     def to_dict(self) -> dict[str, float]:
-        return {"size": self.size, "context": self.context, "min_side": self.min_side, "mean": self.mean,
-                "std": self.std}
+        return {
+            "size": self.size,
+            "context": self.context,
+            "min_side": self.min_side,
+            "mean": self.mean,
+            "std": self.std,
+        }
 
 
 def patch_window(box: Sequence[float], spec: PatchSpec) -> tuple[float, float, float]:
@@ -53,10 +58,10 @@ def cut_patch(pixels: np.ndarray, box: Sequence[float], spec: PatchSpec) -> np.n
     h, w = pixels.shape[:2]
     # crop what lies inside the image, zero-pad the rest, then resize: INTER_AREA (a box filter)
     # when shrinking, because plain interpolation would alias the fine spicules away
-    inside = np.asarray(pixels[max(y0, 0):min(y0 + n, h), max(x0, 0):min(x0 + n, w)], np.float32)
+    inside = np.asarray(pixels[max(y0, 0) : min(y0 + n, h), max(x0, 0) : min(x0 + n, w)], np.float32)
     window = np.zeros((n, n), np.float32)
     if inside.size:
-        window[max(-y0, 0):max(-y0, 0) + inside.shape[0], max(-x0, 0):max(-x0, 0) + inside.shape[1]] = inside
+        window[max(-y0, 0) : max(-y0, 0) + inside.shape[0], max(-x0, 0) : max(-x0, 0) + inside.shape[1]] = inside
     interpolation = cv2.INTER_AREA if n > spec.size else cv2.INTER_LINEAR
     patch = cv2.resize(window, (spec.size, spec.size), interpolation=interpolation)
     return ((patch - spec.mean) / spec.std).astype(np.float32)

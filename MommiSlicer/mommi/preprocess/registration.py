@@ -67,10 +67,14 @@ def register_bilateral(
     height, width = main.shape
     m_top, m_bottom = _rows_of(main_mask)
     a_top, a_bottom = _rows_of(aux_mask)
-    main_anchors = [m_top, m_bottom]
-    aux_anchors = [a_top, a_bottom]
-    if main_nipple is not None and aux_nipple is not None and m_top < main_nipple[1] < m_bottom \
-            and a_top < aux_nipple[1] < a_bottom:
+    main_anchors: list[float] = [m_top, m_bottom]
+    aux_anchors: list[float] = [a_top, a_bottom]
+    if (
+        main_nipple is not None
+        and aux_nipple is not None
+        and m_top < main_nipple[1] < m_bottom
+        and a_top < aux_nipple[1] < a_bottom
+    ):
         main_anchors.insert(1, main_nipple[1])
         aux_anchors.insert(1, aux_nipple[1])
     rows = np.arange(height, dtype=np.float64)
@@ -87,9 +91,10 @@ def register_bilateral(
     valid = (main_extent > 2) & (aux_extent > 2)
     ratio = _fill_and_smooth(aux_extent / np.maximum(main_extent, 1.0), valid, sigma=3.0)
 
-    map_x = (np.arange(width, dtype=np.float32)[None, :] * ratio[:, None].astype(np.float32))
+    map_x = np.arange(width, dtype=np.float32)[None, :] * ratio[:, None].astype(np.float32)
     map_y = np.repeat(aux_row.astype(np.float32)[:, None], width, axis=1)
     warped = cv2.remap(aux.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    warped_mask = cv2.remap(aux_mask.astype(np.uint8), map_x, map_y, cv2.INTER_NEAREST,
-                            borderMode=cv2.BORDER_CONSTANT).astype(bool)
+    warped_mask = cv2.remap(
+        aux_mask.astype(np.uint8), map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT
+    ).astype(bool)
     return Registration(warped, warped_mask, map_x, map_y)

@@ -31,8 +31,13 @@ def row(finding: Any) -> tuple[str, ...]:
     """The table row of one finding, in COLUMNS order."""
     birads = f"{finding.birads} (reader)" if finding.birads else (finding.model_birads or "")
     malignancy = WITHHELD if getattr(finding, "malignancy_withheld", None) else _number(finding.malignancy)
-    return (finding.id, _number(finding.score), malignancy, birads,
-            finding.decision + (", edited" if finding.edited else ""))
+    return (
+        finding.id,
+        _number(finding.score),
+        malignancy,
+        birads,
+        finding.decision + (", edited" if finding.edited else ""),
+    )
 
 
 def rows(session: Any) -> list[tuple[str, ...]]:
@@ -46,8 +51,10 @@ def details(finding: Any) -> str:
         return "No finding selected."
     x0, y0, x1, y1 = finding.box_px
     origin = "added by a reader" if finding.origin == "reader" else f"model (score {_number(finding.score)})"
-    lines = [f"<b>{finding.id}</b> on {finding.view}: {origin}",
-             f"box {x0:.0f}, {y0:.0f} to {x1:.0f}, {y1:.0f} px" + (" (edited)" if finding.edited else "")]
+    lines = [
+        f"<b>{finding.id}</b> on {finding.view}: {origin}",
+        f"box {x0:.0f}, {y0:.0f} to {x1:.0f}, {y1:.0f} px" + (" (edited)" if finding.edited else ""),
+    ]
     original = finding.original or {}
     if original.get("branch"):
         lines.append(f"read by the {original['branch']} branch")

@@ -40,8 +40,9 @@ def _load_result(result: StudyResult | Path | str) -> tuple[StudyResult, str]:
 
 
 class ReviewSession:
-    def __init__(self, store: ReviewStore, result: StudyResult | Path | str, reader: str,
-                 role: str = "radiologist") -> None:
+    def __init__(
+        self, store: ReviewStore, result: StudyResult | Path | str, reader: str, role: str = "radiologist"
+    ) -> None:
         if not reader.strip():
             raise ReviewError("a review needs the reader's name")
         self.store, self.reader, self.role = store, reader.strip(), role
@@ -49,8 +50,13 @@ class ReviewSession:
         self.study_uid = self.result.study_uid
         self.model_version = ",".join(f"{k}:{v[:12]}" for k, v in sorted(self.result.models.items()))
         self.views = self.result.views
-        store.register_study(self.study_uid, self.result.patient_key, result_path,
-                             [f.to_dict() for f in self.result.findings], dict(self.result.models))
+        store.register_study(
+            self.study_uid,
+            self.result.patient_key,
+            result_path,
+            [f.to_dict() for f in self.result.findings],
+            dict(self.result.models),
+        )
         self._model_findings = store.model_findings(self.study_uid)
         self.state: StudyState = derive(self._model_findings, [])
         self.selected_id: str | None = None
@@ -110,15 +116,20 @@ class ReviewSession:
     def reject(self, finding_id: str | None = None) -> FindingState:
         return self._on_finding("reject", finding_id)
 
-    def edit_geometry(self, box_px: Sequence[float], contour_px: Sequence[Sequence[float]] | None = None,
-                      finding_id: str | None = None) -> FindingState:
+    def edit_geometry(
+        self,
+        box_px: Sequence[float],
+        contour_px: Sequence[Sequence[float]] | None = None,
+        finding_id: str | None = None,
+    ) -> FindingState:
         finding = self._finding(finding_id)
         after = self._geometry(finding.view, box_px, contour_px)
         before = {"box_px": finding.box_px, "contour_px": finding.contour_px}
         return self._on_finding("edit_geometry", finding.id, before=before, after=after)
 
-    def add_mass(self, view: str, box_px: Sequence[float], contour_px: Sequence[Sequence[float]] | None = None
-                 ) -> FindingState:
+    def add_mass(
+        self, view: str, box_px: Sequence[float], contour_px: Sequence[Sequence[float]] | None = None
+    ) -> FindingState:
         """A mass the model missed; it is selected and counts as accepted."""
         if view not in self.views:
             raise ReviewError(f"view {view!r} is not in this study ({', '.join(self.views)})")
@@ -137,15 +148,15 @@ class ReviewSession:
         if value not in BIRADS_CATEGORIES:
             raise ReviewError(f"BI-RADS {category!r} is not one of {', '.join(BIRADS_CATEGORIES)}")
         finding = self._finding(finding_id)
-        return self._on_finding("set_birads", finding.id, before={"birads": finding.birads},
-                                payload={"birads": value})
+        return self._on_finding("set_birads", finding.id, before={"birads": finding.birads}, payload={"birads": value})
 
     def set_biopsy(self, outcome: str, finding_id: str | None = None) -> FindingState:
         if outcome not in BIOPSY:
             raise ReviewError(f"biopsy result {outcome!r} is not one of {', '.join(BIOPSY)}")
         finding = self._finding(finding_id)
-        return self._on_finding("set_biopsy", finding.id, before={"biopsy": finding.biopsy},
-                                payload={"biopsy": outcome})
+        return self._on_finding(
+            "set_biopsy", finding.id, before={"biopsy": finding.biopsy}, payload={"biopsy": outcome}
+        )
 
     def comment(self, text: str, finding_id: str | None = None, study_level: bool = False) -> None:
         """A free comment on a finding (the selected one by default) or, with ``study_level``, on the study."""
@@ -181,8 +192,9 @@ class ReviewSession:
             raise ReviewError(f"no finding {finding_id!r} in study {self.study_uid}")
         return self.state.findings[finding_id]
 
-    def _geometry(self, view: str, box_px: Sequence[float], contour_px: Sequence[Sequence[float]] | None
-                  ) -> dict[str, Any]:
+    def _geometry(
+        self, view: str, box_px: Sequence[float], contour_px: Sequence[Sequence[float]] | None
+    ) -> dict[str, Any]:
         info = self.views[view]
         box = [float(v) for v in box_px]
         if len(box) != 4 or not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
@@ -203,8 +215,23 @@ class ReviewSession:
         self._write(action, finding.id, **fields)
         return self.state.findings[finding.id]
 
-    def _write(self, action: str, finding_id: str | None, before: dict | None = None, after: dict | None = None,
-               payload: dict | None = None) -> None:
-        self.store.append_event(self.study_uid, self.reader, self.role, action, finding_id=finding_id, before=before,
-                                after=after, payload=payload, model_version=self.model_version)
+    def _write(
+        self,
+        action: str,
+        finding_id: str | None,
+        before: dict | None = None,
+        after: dict | None = None,
+        payload: dict | None = None,
+    ) -> None:
+        self.store.append_event(
+            self.study_uid,
+            self.reader,
+            self.role,
+            action,
+            finding_id=finding_id,
+            before=before,
+            after=after,
+            payload=payload,
+            model_version=self.model_version,
+        )
         self.refresh()

@@ -91,10 +91,13 @@ def _finished_row(folder: Path) -> dict[str, Any]:
     try:
         document = json.loads((folder / "result.json").read_text(encoding="utf-8"))
         malignancy = [f["malignancy"] for f in document.get("findings", []) if f.get("malignancy") is not None]
-        row.update(study_uid=document.get("study_uid", ""), patient_key=document.get("patient_key", ""),
-                   findings=len(document.get("findings", [])),
-                   max_malignancy=round(max(malignancy), 4) if malignancy else "",
-                   seconds=document.get("timings_s", {}).get("total", ""))
+        row.update(
+            study_uid=document.get("study_uid", ""),
+            patient_key=document.get("patient_key", ""),
+            findings=len(document.get("findings", [])),
+            max_malignancy=round(max(malignancy), 4) if malignancy else "",
+            seconds=document.get("timings_s", {}).get("total", ""),
+        )
     except (OSError, ValueError, TypeError, AttributeError):
         pass  # the columns stay empty; the study is still done
     return row
@@ -115,8 +118,9 @@ def _analyse(files: list[str], folder: str) -> dict[str, Any]:
         result = pipeline.analyze(study, load_seconds=seconds)
         write_outputs(result, study, Path(folder), dicom=_worker["dicom"], overlays=_worker.get("overlays", True))
         malignancy = [f.malignancy for f in result.findings if f.malignancy is not None]
-        row.update(status="done", findings=len(result.findings),
-                   max_malignancy=round(max(malignancy), 4) if malignancy else "")
+        row.update(
+            status="done", findings=len(result.findings), max_malignancy=round(max(malignancy), 4) if malignancy else ""
+        )
     except Exception as exc:  # a bad study is recorded, never fatal to the batch
         row["error"] = f"{type(exc).__name__}: {exc}"
         (Path(folder) / "error.txt").parent.mkdir(parents=True, exist_ok=True)
@@ -125,10 +129,18 @@ def _analyse(files: list[str], folder: str) -> dict[str, Any]:
     return row
 
 
-def analyse_jobs(jobs: list[Job], workers: int = 1, zoo: Path | None = None, device: str = "auto",
-                 min_score: float | None = None, dicom: bool = True, overlays: bool = True, progress: bool = True,
-                 desc: str = "studies", on_row: Callable[[list[dict[str, Any]]], None] | None = None
-                 ) -> list[dict[str, Any]]:
+def analyse_jobs(
+    jobs: list[Job],
+    workers: int = 1,
+    zoo: Path | None = None,
+    device: str = "auto",
+    min_score: float | None = None,
+    dicom: bool = True,
+    overlays: bool = True,
+    progress: bool = True,
+    desc: str = "studies",
+    on_row: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> list[dict[str, Any]]:
     """Analyse every job in ``workers`` processes; one row per job, in job order. ``on_row`` is called
     with the rows so far after every finished job (a killed batch keeps a summary of what it did).
 
@@ -161,10 +173,13 @@ def analyse_jobs(jobs: list[Job], workers: int = 1, zoo: Path | None = None, dev
             # children and hold the pipe that would tell the server the batch died, so a killed batch left
             # server and workers running; spawned workers are the batch's own children and die with it
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, initializer=_initialise,
-                                     initargs=(options | {"child": True},), mp_context=context) as pool:
-                futures = [(index, pool.submit(_analyse, list(jobs[index].files), str(jobs[index].folder)))
-                            for index in pending]
+            with ProcessPoolExecutor(
+                max_workers=workers, initializer=_initialise, initargs=(options | {"child": True},), mp_context=context
+            ) as pool:
+                futures = [
+                    (index, pool.submit(_analyse, list(jobs[index].files), str(jobs[index].folder)))
+                    for index in pending
+                ]
                 for index, future in futures:
                     rows[index] = future.result()
                     bar.update()
@@ -174,15 +189,26 @@ def analyse_jobs(jobs: list[Job], workers: int = 1, zoo: Path | None = None, dev
     return [row for row in rows if row is not None]
 
 
-def run_batch(root: Path, out: Path, workers: int = 1, zoo: Path | None = None, device: str = "auto",
-              min_score: float | None = None, dicom: bool = True, progress: bool = True) -> BatchSummary:
+def run_batch(
+    root: Path,
+    out: Path,
+    workers: int = 1,
+    zoo: Path | None = None,
+    device: str = "auto",
+    min_score: float | None = None,
+    dicom: bool = True,
+    progress: bool = True,
+) -> BatchSummary:
     collection = load_studies([root], keep_pixels=False)
     studies = [s for s in collection.studies if s.images]
     out.mkdir(parents=True, exist_ok=True)
     # files that belong to no study because they cannot be read are failures of the batch too; a folder
     # with no image at all is not a failure but "no study found" (the caller's exit code 3)
-    rows: list[dict[str, Any]] = [{"status": "failed", "error": str(e), "file": str(e.path or "")}
-                                  for e in collection.errors if not isinstance(e, NoStudyFoundError)]
+    rows: list[dict[str, Any]] = [
+        {"status": "failed", "error": str(e), "file": str(e.path or "")}
+        for e in collection.errors
+        if not isinstance(e, NoStudyFoundError)
+    ]
     jobs = [Job(tuple(_study_files(study)), out / folder_name(study)) for study in studies]
     csv_path = out / SUMMARY_FILE
 
@@ -193,9 +219,13 @@ def run_batch(root: Path, out: Path, workers: int = 1, zoo: Path | None = None, 
     def progress_summary(results: list[dict[str, Any]]) -> None:
         _write_summary(csv_path, summarise(results))
 
-    results = [row | _identity(study) for row, study in
-               zip(analyse_jobs(jobs, workers, zoo, device, min_score, dicom, progress=progress,
-                                on_row=progress_summary), studies)]
+    results = [
+        row | _identity(study)
+        for row, study in zip(
+            analyse_jobs(jobs, workers, zoo, device, min_score, dicom, progress=progress, on_row=progress_summary),
+            studies,
+        )
+    ]
     rows = summarise(results)
     _write_summary(csv_path, rows)
     failed = sum(1 for r in rows if r["status"] == "failed")

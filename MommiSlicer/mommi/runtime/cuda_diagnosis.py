@@ -61,20 +61,25 @@ def driver_status(load: Callable[[str], Any] = ctypes.CDLL) -> DriverStatus:
     return DriverStatus(None, None, None, None)
 
 
-def unavailable_reason(flavour: str | None, probe_detail: str = "",
-                       status: DriverStatus | None = None) -> str:
+def unavailable_reason(flavour: str | None, probe_detail: str = "", status: DriverStatus | None = None) -> str:
     """One plain sentence: why the CUDA execution provider is not used here."""
     if flavour != "gpu":
-        return ("CUDA is not used: the CPU build of ONNX Runtime is installed (pip install 'mommislicer[gpu]' on "
-                "a computer with an NVIDIA GPU)")
+        return (
+            "CUDA is not used: the CPU build of ONNX Runtime is installed (pip install 'mommislicer[gpu]' on "
+            "a computer with an NVIDIA GPU)"
+        )
     status = status or driver_status()
     if status.library is None:
-        return (f"CUDA is not used: no NVIDIA driver was found ({_driver_library_names()[0]}); install the NVIDIA "
-                f"driver {MIN_DRIVER} or newer (CUDA {REQUIRED_CUDA[0]}) on a computer with an NVIDIA GPU")
+        return (
+            f"CUDA is not used: no NVIDIA driver was found ({_driver_library_names()[0]}); install the NVIDIA "
+            f"driver {MIN_DRIVER} or newer (CUDA {REQUIRED_CUDA[0]}) on a computer with an NVIDIA GPU"
+        )
     if status.cuda_version is not None and status.cuda_version < REQUIRED_CUDA:
         have = f"{status.cuda_version[0]}.{status.cuda_version[1]}"
-        return (f"CUDA is not used: the NVIDIA driver supports CUDA {have} but ONNX Runtime GPU needs CUDA "
-                f"{REQUIRED_CUDA[0]}: update the driver to {MIN_DRIVER} or newer")
+        return (
+            f"CUDA is not used: the NVIDIA driver supports CUDA {have} but ONNX Runtime GPU needs CUDA "
+            f"{REQUIRED_CUDA[0]}: update the driver to {MIN_DRIVER} or newer"
+        )
     if status.init_error == CUDA_ERROR_NO_DEVICE or status.devices == 0:
         return "CUDA is not used: the NVIDIA driver is installed but sees no NVIDIA GPU"
     if status.init_error == CUDA_ERROR_INSUFFICIENT_DRIVER:
@@ -86,8 +91,10 @@ def unavailable_reason(flavour: str | None, probe_detail: str = "",
         return f"CUDA is not used: the NVIDIA driver failed to start (cuInit error {status.init_error})"
     missing = _missing_library(probe_detail)
     if missing:
-        return (f"CUDA is not used: the CUDA library {missing} is missing; reinstall with pip install "
-                "'mommislicer[gpu]' (it brings CUDA and cuDNN as wheels)")
+        return (
+            f"CUDA is not used: the CUDA library {missing} is missing; reinstall with pip install "
+            "'mommislicer[gpu]' (it brings CUDA and cuDNN as wheels)"
+        )
     return f"CUDA is not used: ONNX Runtime could not start its CUDA provider ({probe_detail or 'no reason given'})"
 
 

@@ -31,7 +31,6 @@ from mommi.runtime.sessions import ZooModel, load_model
 from mommi.study.model import MammoImage, Projection, View
 
 
-
 class Branch(str, Enum):
     """Which part of the chain read a view; the value is what result.json and the front ends show."""
 
@@ -41,8 +40,9 @@ class Branch(str, Enum):
     SINGLE_VIEW = "single-view"
 
 
-def choose_branch(view: View, fused: Container[View], bilateral: Container[View],
-                  ipsilateral: Container[View]) -> Branch:
+def choose_branch(
+    view: View, fused: Container[View], bilateral: Container[View], ipsilateral: Container[View]
+) -> Branch:
     """The fall-back rule of the module docstring, from the views each branch produced output for:
     the one rule the pipeline and the evaluation both apply."""
     if view in fused:
@@ -53,6 +53,7 @@ def choose_branch(view: View, fused: Container[View], bilateral: Container[View]
         return Branch.IPSILATERAL
     return Branch.SINGLE_VIEW
 
+
 #: IpsiDualNet keeps every detection above this score; the fusion network and FROC see them all
 DETECTION_FLOOR = 0.01
 
@@ -61,14 +62,17 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def map_regions(prob: np.ndarray, threshold: float = CANDIDATE_THRESHOLD
-                ) -> list[tuple[tuple[float, float, float, float], float]]:
+def map_regions(
+    prob: np.ndarray, threshold: float = CANDIDATE_THRESHOLD
+) -> list[tuple[tuple[float, float, float, float], float]]:
     """Findings of a probability map as (grid box, score) pairs, from peaks of at least ``threshold``.
 
     A region depends only on its own peak, so a caller that drops findings below a score can pass it
     here and skip tracing the many low peaks of a map's flat background."""
-    return [(tuple(float(v) for v in r.box), r.score)  # type: ignore[misc]
-            for r in regions_from_probability(prob, threshold=threshold)]
+    return [
+        ((float(r.box[0]), float(r.box[1]), float(r.box[2]), float(r.box[3])), r.score)
+        for r in regions_from_probability(prob, threshold=threshold)
+    ]
 
 
 def spec_of(model: ZooModel) -> InputSpec:
@@ -132,8 +136,9 @@ class DetectionChain:
         heatmaps = sigmoid(self.model("nipple").run(image=self._batch([prepared[v] for v in views])))[:, 0]
         return {v: nipple_in_breast(h, prepared[v].mask)[:2] for v, h in zip(views, heatmaps)}
 
-    def bilateral_maps(self, prepared: dict[View, PreparedView], nipples: dict[View, tuple[float, float]]
-                       ) -> dict[View, np.ndarray]:
+    def bilateral_maps(
+        self, prepared: dict[View, PreparedView], nipples: dict[View, tuple[float, float]]
+    ) -> dict[View, np.ndarray]:
         """Bi-prob map of every view whose contralateral view is there (MLO pairs aligned by their nipples first)."""
         views = [v for v in prepared if v.bilateral in prepared]
         if not views:
@@ -142,26 +147,40 @@ class DetectionChain:
         for view in views:
             main, aux = prepared[view], prepared[view.bilateral]
             use = view.projection is Projection.MLO  # METHOD.md: MLO pairs are first aligned by their nipples
-            reg = register_bilateral(main.pixels, aux.pixels, main.mask, aux.mask,
-                                     nipples[view] if use else None, nipples[view.bilateral] if use else None)
+            reg = register_bilateral(
+                main.pixels,
+                aux.pixels,
+                main.mask,
+                aux.mask,
+                nipples[view] if use else None,
+                nipples[view.bilateral] if use else None,
+            )
             warped.append(self.spec.normalise(reg.warped)[None])
         logits = self.model("bidual").run(main=self._batch([prepared[v] for v in views]), aux=np.stack(warped))
         return dict(zip(views, sigmoid(logits)[:, 0]))
 
-    def ipsilateral_detections(self, main: PreparedView, aux: PreparedView,
-                               nipples: tuple[tuple[float, float], tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    def ipsilateral_detections(
+        self, main: PreparedView, aux: PreparedView, nipples: tuple[tuple[float, float], tuple[float, float]]
+    ) -> tuple[np.ndarray, np.ndarray]:
         model = self.model("ipsidual")
-        boxes, scores = model.run_all(main=self._normalised(main.pixels), aux=self._normalised(aux.pixels),
-                                      main_nipple=np.array([nipples[0]], np.float32),
-                                      aux_nipple=np.array([nipples[1]], np.float32))
+        boxes, scores = model.run_all(
+            main=self._normalised(main.pixels),
+            aux=self._normalised(aux.pixels),
+            main_nipple=np.array([nipples[0]], np.float32),
+            aux_nipple=np.array([nipples[1]], np.float32),
+        )
         keep = scores >= DETECTION_FLOOR
         return boxes[keep], scores[keep]
 
-    def ipsilateral(self, prepared: dict[View, PreparedView], nipples: dict[View, tuple[float, float]]
-                    ) -> dict[View, tuple[np.ndarray, np.ndarray]]:
+    def ipsilateral(
+        self, prepared: dict[View, PreparedView], nipples: dict[View, tuple[float, float]]
+    ) -> dict[View, tuple[np.ndarray, np.ndarray]]:
         """IpsiDualNet's (grid boxes, scores) of every view whose other view of the same breast is there."""
-        return {v: self.ipsilateral_detections(prepared[v], prepared[v.ipsilateral], (nipples[v], nipples[v.ipsilateral]))
-                for v in prepared if v.ipsilateral in prepared}
+        return {
+            v: self.ipsilateral_detections(prepared[v], prepared[v.ipsilateral], (nipples[v], nipples[v.ipsilateral]))
+            for v in prepared
+            if v.ipsilateral in prepared
+        }
 
     def single_maps(self, prepared: dict[View, PreparedView], views: list[View]) -> dict[View, np.ndarray]:
         if not views:
@@ -169,18 +188,22 @@ class DetectionChain:
         logits = self.model("single").run(image=self._batch([prepared[v] for v in views]))
         return dict(zip(views, sigmoid(logits)[:, 0]))
 
-    def fused_maps(self, prepared: dict[View, PreparedView], ipsi_maps: dict[View, np.ndarray],
-                   bi_maps: dict[View, np.ndarray]) -> dict[View, np.ndarray]:
+    def fused_maps(
+        self, prepared: dict[View, PreparedView], ipsi_maps: dict[View, np.ndarray], bi_maps: dict[View, np.ndarray]
+    ) -> dict[View, np.ndarray]:
         views = [v for v in prepared if v in ipsi_maps and v in bi_maps]
         if not views:
             return {}
-        logits = self.model("fusion").run(image=self._batch([prepared[v] for v in views]),
-                                           ipsi_map=np.stack([ipsi_maps[v] for v in views])[:, None],
-                                           bi_map=np.stack([bi_maps[v] for v in views])[:, None])
+        logits = self.model("fusion").run(
+            image=self._batch([prepared[v] for v in views]),
+            ipsi_map=np.stack([ipsi_maps[v] for v in views])[:, None],
+            bi_map=np.stack([bi_maps[v] for v in views])[:, None],
+        )
         return dict(zip(views, sigmoid(logits)[:, 0]))
 
-    def branches(self, images: dict[View, MammoImage], which: tuple[str, ...] = ("bidual", "ipsidual")
-                 ) -> dict[View, ViewDetections]:
+    def branches(
+        self, images: dict[View, MammoImage], which: tuple[str, ...] = ("bidual", "ipsidual")
+    ) -> dict[View, ViewDetections]:
         """Every view of a study (pixels loaded) -> nipple and the dual-view branches' outputs
         (``which`` of them: evaluating one branch alone needs only its model)."""
         prepared = self.prepare_views(images)
@@ -193,15 +216,20 @@ class DetectionChain:
             if view in detections:
                 boxes, scores = detections[view]
                 result.ipsi_map = render_detections(boxes, scores, main.pixels.shape)
-                result.regions = [(tuple(float(v) for v in b), float(s)) for b, s in zip(boxes, scores)]
+                result.regions = [
+                    ((float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(s)) for b, s in zip(boxes, scores)
+                ]
             out[view] = result
         return out
 
     def decide(self, out: dict[View, ViewDetections]) -> None:
         """The fall-back rule of the module docstring: branch, final map and findings of every view."""
         prepared = {v: r.prepared for v, r in out.items()}
-        fused = self.fused_maps(prepared, {v: r.ipsi_map for v, r in out.items() if r.ipsi_map is not None},
-                                {v: r.bi_map for v, r in out.items() if r.bi_map is not None})
+        fused = self.fused_maps(
+            prepared,
+            {v: r.ipsi_map for v, r in out.items() if r.ipsi_map is not None},
+            {v: r.bi_map for v, r in out.items() if r.bi_map is not None},
+        )
         alone = self.single_maps(prepared, [v for v, r in out.items() if r.bi_map is None and r.ipsi_map is None])
         bilateral = {v for v, r in out.items() if r.bi_map is not None}
         ipsilateral = {v for v, r in out.items() if r.ipsi_map is not None}

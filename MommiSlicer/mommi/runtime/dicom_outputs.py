@@ -77,8 +77,17 @@ def _view_name(view: Any) -> str:
 
 
 #: type 2 patient/study attributes highdicom copies from the source into every derived object
-_PATIENT_STUDY_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber",
-                        "StudyID", "StudyDate", "StudyTime", "ReferringPhysicianName")
+_PATIENT_STUDY_TYPE2 = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+)
 
 
 def _read_source(path: Path, image: MammoImage) -> pydicom.Dataset:
@@ -90,8 +99,10 @@ def _read_source(path: Path, image: MammoImage) -> pydicom.Dataset:
         if tag not in ds:
             raise DicomOutputError(f"{path}: the source DICOM file has no {tag}")
     if image.sop_instance_uid and ds.SOPInstanceUID != image.sop_instance_uid:
-        raise DicomOutputError(f"{path}: the file no longer holds the analysed image "
-                               f"(SOP Instance UID {ds.SOPInstanceUID}, expected {image.sop_instance_uid})")
+        raise DicomOutputError(
+            f"{path}: the file no longer holds the analysed image "
+            f"(SOP Instance UID {ds.SOPInstanceUID}, expected {image.sop_instance_uid})"
+        )
     for keyword in _PATIENT_STUDY_TYPE2:
         if keyword not in ds:
             setattr(ds, keyword, "")  # type 2 "empty if unknown": many files omit them, highdicom needs them
@@ -107,8 +118,11 @@ def unreferable_reason(image: MammoImage) -> str | None:
     """
     if image.file_format.upper() != "DICOM":
         return "not a DICOM file"
-    bad = [name for name, uid in (("Study", image.study_uid), ("Series", image.series_uid),
-                                  ("SOP", image.sop_instance_uid)) if uid and not UID(uid).is_valid]
+    bad = [
+        name
+        for name, uid in (("Study", image.study_uid), ("Series", image.series_uid), ("SOP", image.sop_instance_uid))
+        if uid and not UID(uid).is_valid
+    ]
     if bad:
         return f"its {'/'.join(bad)} Instance UID is not a valid DICOM UID (a de-identification hash?)"
     return None
@@ -120,8 +134,11 @@ def dicom_sources(images: Mapping[Any, MammoImage]) -> dict[str, pydicom.Dataset
 
     Pixel data are not read: the outputs need only the identity and geometry.
     """
-    return {_view_name(view): _read_source(Path(image.path), image)
-            for view, image in images.items() if unreferable_reason(image) is None}
+    return {
+        _view_name(view): _read_source(Path(image.path), image)
+        for view, image in images.items()
+        if unreferable_reason(image) is None
+    }
 
 
 def _library_images(sources: Mapping[str, pydicom.Dataset]) -> list[pydicom.Dataset]:
@@ -145,8 +162,13 @@ def _names_as_given() -> Iterator[None]:
 
 
 @_names_as_given()
-def write_segmentations(result: StudyResult, images: Mapping[Any, MammoImage], out_dir: Path,
-                        series_uid: str | None = None, first_number: int = 1) -> list[Path]:
+def write_segmentations(
+    result: StudyResult,
+    images: Mapping[Any, MammoImage],
+    out_dir: Path,
+    series_uid: str | None = None,
+    first_number: int = 1,
+) -> list[Path]:
     """Write ``seg-<VIEW>.dcm`` for every DICOM view; returns the files written (raster views skipped).
 
     One SEG series per analysis, one instance per view: a caller writing the views one at a time
@@ -156,7 +178,8 @@ def write_segmentations(result: StudyResult, images: Mapping[Any, MammoImage], o
     out_dir.mkdir(parents=True, exist_ok=True)
     series_uid = series_uid or hd.UID()
     algorithm = hd.AlgorithmIdentificationSequence(
-        name=ALGORITHM_NAME, family=codes.DCM.ArtificialIntelligence, version=result.mommi_version)
+        name=ALGORITHM_NAME, family=codes.DCM.ArtificialIntelligence, version=result.mommi_version
+    )
     written = []
     for number, (view, source) in enumerate(sources.items(), start=first_number):
         path = out_dir / f"seg-{view}.dcm"
@@ -220,8 +243,10 @@ def _checked_map(result: StudyResult, view: str, source: pydicom.Dataset, path: 
     prob = np.asarray(result.maps[view], dtype=np.float32)
     expected = (int(source.Rows), int(source.Columns))
     if prob.shape != expected:
-        raise DicomOutputError(f"{path}: the {view} probability map is {prob.shape[::-1]} (cols, rows) but the "
-                               f"source image is {expected[::-1]}")
+        raise DicomOutputError(
+            f"{path}: the {view} probability map is {prob.shape[::-1]} (cols, rows) but the "
+            f"source image is {expected[::-1]}"
+        )
     if not np.isfinite(prob).all():
         raise DicomOutputError(f"{path}: the {view} probability map holds NaN or infinite values")
     return np.clip(prob, 0.0, 1.0)
@@ -241,18 +266,24 @@ def _region(finding: FindingResult, source: pydicom.Dataset) -> hd.sr.ImageRegio
     )
 
 
-def _group(finding: FindingResult, source: pydicom.Dataset, algorithm: hd.sr.AlgorithmIdentification,
-           ) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
+def _group(
+    finding: FindingResult,
+    source: pydicom.Dataset,
+    algorithm: hd.sr.AlgorithmIdentification,
+) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
     no_units = codes.UCUM.NoUnits
-    measurements = [hd.sr.Measurement(name=DETECTION_SCORE, value=float(finding.score), unit=no_units,
-                                      algorithm_id=algorithm)]
+    measurements = [
+        hd.sr.Measurement(name=DETECTION_SCORE, value=float(finding.score), unit=no_units, algorithm_id=algorithm)
+    ]
     if finding.malignancy is not None:
-        measurements.append(hd.sr.Measurement(name=MALIGNANCY, value=float(finding.malignancy), unit=no_units,
-                                              algorithm_id=algorithm))
+        measurements.append(
+            hd.sr.Measurement(name=MALIGNANCY, value=float(finding.malignancy), unit=no_units, algorithm_id=algorithm)
+        )
     evaluations = []
     if finding.birads:
-        value = hd.sr.CodedConcept(f"BIRADS-{finding.birads}", PRIVATE_SCHEME,
-                                   f"BI-RADS {finding.birads} (model estimate)")
+        value = hd.sr.CodedConcept(
+            f"BIRADS-{finding.birads}", PRIVATE_SCHEME, f"BI-RADS {finding.birads} (model estimate)"
+        )
         evaluations.append(hd.sr.QualitativeEvaluation(name=BIRADS_ESTIMATE, value=value))
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=finding.id),
@@ -265,8 +296,9 @@ def _group(finding: FindingResult, source: pydicom.Dataset, algorithm: hd.sr.Alg
     )
 
 
-def _study_group(result: StudyResult, findings: int, sources: Mapping[str, pydicom.Dataset],
-                 algorithm: hd.sr.AlgorithmIdentification) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+def _study_group(
+    result: StudyResult, findings: int, sources: Mapping[str, pydicom.Dataset], algorithm: hd.sr.AlgorithmIdentification
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
     """How many findings the analysis reported on these images, and at which score threshold.
 
     Always present, so that "no mass found above the threshold" is stated rather
@@ -279,8 +311,9 @@ def _study_group(result: StudyResult, findings: int, sources: Mapping[str, pydic
         algorithm_id=algorithm,
         measurements=[
             hd.sr.Measurement(name=FINDING_COUNT, value=findings, unit=no_units, algorithm_id=algorithm),
-            hd.sr.Measurement(name=SCORE_THRESHOLD, value=float(result.min_score), unit=no_units,
-                              algorithm_id=algorithm),
+            hd.sr.Measurement(
+                name=SCORE_THRESHOLD, value=float(result.min_score), unit=no_units, algorithm_id=algorithm
+            ),
         ],
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(ds) for ds in sources.values()],
     )
@@ -302,7 +335,8 @@ def write_structured_report(result: StudyResult, images: Mapping[Any, MammoImage
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=hd.UID(), name=MANUFACTURER, manufacturer_name=MANUFACTURER, model_name=MODEL_NAME),
+            uid=hd.UID(), name=MANUFACTURER, manufacturer_name=MANUFACTURER, model_name=MODEL_NAME
+        ),
     )
     try:
         rois = [_group(f, sources[f.view], algorithm) for f in result.findings if f.view in sources]
@@ -310,7 +344,7 @@ def write_structured_report(result: StudyResult, images: Mapping[Any, MammoImage
         report = hd.sr.MeasurementReport(
             observation_context=hd.sr.ObservationContext(observer_device_context=observer),
             procedure_reported=codes.SCT.Mammography,
-            imaging_measurements=groups,
+            imaging_measurements=groups,  # type: ignore[arg-type]  # highdicom's stub omits the base class
             referenced_images=_library_images(sources) or None,
         )
         sr = hd.sr.Comprehensive3DSR(

@@ -30,7 +30,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeGuard
 
 COUNTED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 
@@ -104,7 +104,7 @@ def infer_shapes(model: Any, input_shapes: Mapping[str, Sequence[int]] | None = 
     if any(not _known(shapes.get(o)) for n in inferred.graph.node for o in n.output if o):
         for name, shape in _symbolic_shapes(model).items():  # fills what onnx's inference left unknown
             if not _known(shapes.get(name)) and _known(shape):
-                shapes[name] = shape
+                shapes[name] = list(shape)  # as a Shape (list[int | None])
     return inferred, shapes
 
 
@@ -144,12 +144,13 @@ def _shapes_of(graph: Any, outer: Mapping[str, Shape] | None = None) -> dict[str
     return shapes
 
 
-def _known(shape: Shape | None) -> bool:
+def _known(shape: Shape | None) -> TypeGuard[list[int]]:
     return shape is not None and all(isinstance(d, int) and d > 0 for d in shape)
 
 
 def _node_flops(node: Any, shapes: Mapping[str, Shape]) -> int | None:
     """FLOPs of one counted node, or None when a shape it needs is unknown."""
+
     def get(i: int, outputs: bool = False) -> Shape | None:
         names = node.output if outputs else node.input
         return shapes.get(names[i]) if i < len(names) and names[i] else None
@@ -157,25 +158,25 @@ def _node_flops(node: Any, shapes: Mapping[str, Shape]) -> int | None:
     op = node.op_type
     if op == "Conv":
         w, y = get(1), get(0, outputs=True)
-        if not (_known(w) and _known(y)) or len(w) < 3:  # type: ignore[arg-type]
+        if not (_known(w) and _known(y)) or len(w) < 3:
             return None
-        return 2 * math.prod(y) * w[1] * math.prod(w[2:])  # type: ignore[index,arg-type]
+        return 2 * math.prod(y) * w[1] * math.prod(w[2:])
     if op == "ConvTranspose":
         x, w = get(0), get(1)
-        if not (_known(x) and _known(w)) or len(w) < 3:  # type: ignore[arg-type]
+        if not (_known(x) and _known(w)) or len(w) < 3:
             return None
-        return 2 * math.prod(x) * w[1] * math.prod(w[2:])  # type: ignore[index,arg-type]
+        return 2 * math.prod(x) * w[1] * math.prod(w[2:])
     if op == "MatMul":
         a, y = get(0), get(0, outputs=True)
         if not (_known(a) and _known(y)):
             return None
-        return 2 * math.prod(y) * a[-1]  # type: ignore[index,arg-type]
+        return 2 * math.prod(y) * a[-1]
     if op == "Gemm":
         a, y = get(0), get(0, outputs=True)
-        if not (_known(a) and _known(y)) or len(a) != 2:  # type: ignore[arg-type]
+        if not (_known(a) and _known(y)) or len(a) != 2:
             return None
         trans_a = next((attr.i for attr in node.attribute if attr.name == "transA"), 0)
-        return 2 * math.prod(y) * (a[0] if trans_a else a[1])  # type: ignore[index,arg-type]
+        return 2 * math.prod(y) * (a[0] if trans_a else a[1])
     return 0
 
 
@@ -195,8 +196,11 @@ def _count_graph(graph: Any, shapes: dict[str, Shape], top: bool) -> FlopCount:
                 total.flops += flops
                 total.nodes += 1
                 total.by_op[node.op_type] = total.by_op.get(node.op_type, 0) + flops
-        branches = [_count_graph(a.g, _shapes_of(a.g, shapes), False) for a in node.attribute
-                    if a.type == onnx.AttributeProto.GRAPH]
+        branches = [
+            _count_graph(a.g, _shapes_of(a.g, shapes), False)
+            for a in node.attribute
+            if a.type == onnx.AttributeProto.GRAPH
+        ]
         if branches:  # If: one branch runs -> the larger; Loop/Scan: the body once
             total.add(max(branches, key=lambda c: c.flops))
             for b in branches:
@@ -204,8 +208,11 @@ def _count_graph(graph: Any, shapes: dict[str, Shape], top: bool) -> FlopCount:
     return total
 
 
-def count_flops(model: Any, input_shapes: Mapping[str, Sequence[int]] | None = None,
-                known_shapes: Mapping[str, Sequence[int]] | None = None) -> FlopCount:
+def count_flops(
+    model: Any,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    known_shapes: Mapping[str, Sequence[int]] | None = None,
+) -> FlopCount:
     """Conv/ConvTranspose/MatMul/Gemm FLOPs of ``model`` (path or ModelProto) at ``input_shapes``.
 
     ``known_shapes`` (tensor name -> shape, e.g. from ``observe_shapes``) replace inferred ones."""
@@ -227,8 +234,10 @@ def observe_shapes(model: Any, feeds: Sequence[Mapping[str, Any]], names: Sequen
         return []
     first = feeds[0]
     inferred, _ = infer_shapes(model, {k: getattr(v, "shape", ()) for k, v in first.items()})
-    types = {v.name: v.type.tensor_type.elem_type
-             for v in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output)}
+    types = {
+        v.name: v.type.tensor_type.elem_type
+        for v in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output)
+    }
     probe = _load(model)
     present = {o.name for o in probe.graph.output}
     wanted = [n for n in names if n in types or n in present]
@@ -237,8 +246,7 @@ def observe_shapes(model: Any, feeds: Sequence[Mapping[str, Any]], names: Sequen
             probe.graph.output.append(onnx.helper.make_tensor_value_info(name, types[name], None))
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), sess_options=options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(probe.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
     inputs = {i.name for i in session.get_inputs()}
     observed = []
     for feed in feeds:

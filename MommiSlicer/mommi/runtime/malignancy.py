@@ -37,8 +37,13 @@ class MalignancyScore:
     calibrated: bool
 
     def to_dict(self) -> dict[str, object]:
-        return {"probability": round(self.probability, 5), "logit": round(self.logit, 5),
-                "birads_value": round(self.birads_value, 5), "birads": self.birads, "calibrated": self.calibrated}
+        return {
+            "probability": round(self.probability, 5),
+            "logit": round(self.logit, 5),
+            "birads_value": round(self.birads_value, 5),
+            "birads": self.birads,
+            "calibrated": self.calibrated,
+        }
 
 
 def withheld_reason(check: dict | None) -> str | None:
@@ -50,14 +55,17 @@ def withheld_reason(check: dict | None) -> str | None:
     if check.get("auc") is None:
         return f"not measurable on real masses ({check.get('reason', 'no result')})"
     low, high = check["ci95"]
-    return (f"does not separate benign from malignant real masses (AUC {check['auc']:.2f}, 95% CI "
-            f"{low:.2f}-{high:.2f}, on {check['masses']} {check.get('manifest_source', '')} masses it was not "
-            f"trained on)")
+    return (
+        f"does not separate benign from malignant real masses (AUC {check['auc']:.2f}, 95% CI "
+        f"{low:.2f}-{high:.2f}, on {check['masses']} {check.get('manifest_source', '')} masses it was not "
+        f"trained on)"
+    )
 
 
 class MalignancyClassifier:
-    def __init__(self, manifest: Path | None = None, device: str = "auto", name: str = DEFAULT_MODEL,
-                 max_batch: int = 32) -> None:
+    def __init__(
+        self, manifest: Path | None = None, device: str = "auto", name: str = DEFAULT_MODEL, max_batch: int = 32
+    ) -> None:
         self.model: ZooModel = load_model(name, manifest, device)
         patch = self.model.entry.get("normalisation", {}).get("patch")
         if not patch:
@@ -82,7 +90,7 @@ class MalignancyClassifier:
         """(logits, BI-RADS values) of (N, 1, S, S) patches, N of any size."""
         logits, values = [], []
         for start in range(0, len(patches), self.max_batch):
-            logit, value = self.model.run_all(patches=patches[start:start + self.max_batch])
+            logit, value = self.model.run_all(patches=patches[start : start + self.max_batch])
             logits.append(logit)
             values.append(value)
         if not logits:
@@ -93,8 +101,10 @@ class MalignancyClassifier:
         """Calibrated scores of (N, 1, S, S) patches cut by ``cut_patches`` (from one image or several)."""
         logits, values = self.raw(patches)
         probabilities = apply_temperature(logits, self.temperature)
-        return [MalignancyScore(float(p), float(z), float(v), finding_birads(float(v)), self.calibrated)
-                for p, z, v in zip(probabilities, logits, values)]
+        return [
+            MalignancyScore(float(p), float(z), float(v), finding_birads(float(v)), self.calibrated)
+            for p, z, v in zip(probabilities, logits, values)
+        ]
 
     def classify(self, pixels: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[MalignancyScore]:
         """Scores of boxes (x0, y0, x1, y1) in the ORIGINAL pixels of one image (values in [0, 1])."""

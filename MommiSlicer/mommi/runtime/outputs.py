@@ -64,7 +64,7 @@ def write_maps(result: StudyResult, path: Path) -> Path:
         arrays[f"prob_{view}"] = quantised(prob)
     for view, mask in result.masks.items():
         arrays[f"mask_{view}"] = mask.astype(bool)
-    np.savez_compressed(path, **arrays)
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]  # numpy's stub reads **arrays as allow_pickle
     return path
 
 
@@ -88,13 +88,21 @@ def render_overlays(result: StudyResult, study: Study, folder: Path) -> dict[str
         if image is None or image.pixels is None:
             continue
         transform = image.to_model
-        flips = hanging_flips(name, bool(transform and transform.flip_horizontal),
-                              bool(transform and transform.flip_vertical))
+        flips = hanging_flips(
+            name, bool(transform and transform.flip_horizontal), bool(transform and transform.flip_vertical)
+        )
         prob = result.maps.get(name)
         if prob is not None and name in result.masks:
             prob = np.where(result.masks[name], prob, 0.0)  # nothing to show outside the breast
-        rgb = render_view(image.pixels, prob, result.findings_of(name), view.nipple_px,
-                          f"{name}  ({view.branch})", flip_horizontal=flips[0], flip_vertical=flips[1])
+        rgb = render_view(
+            image.pixels,
+            prob,
+            result.findings_of(name),
+            view.nipple_px,
+            f"{name}  ({view.branch})",
+            flip_horizontal=flips[0],
+            flip_vertical=flips[1],
+        )
         files[f"overlay_{name}"] = write_png(folder / f"overlay-{name}.png", rgb).name
         panels[name] = rgb
     files["sheet"] = write_png(folder / SHEET_FILE, four_view_sheet(panels)).name
@@ -126,24 +134,28 @@ def write_dicom(result: StudyResult, study: Study, folder: Path) -> tuple[dict[s
             write_segmentations(result, {name: images[name]}, folder, series_uid, first_number=len(usable) + 1)
             usable[name] = images[name]
         except Exception as exc:  # noqa: BLE001 - see the docstring
-            warnings.append(f"{name}: no DICOM Segmentation or SR for this view ({images[name].path.name}): "
-                            f"{_cause(exc)}")
+            warnings.append(
+                f"{name}: no DICOM Segmentation or SR for this view ({_file_name(images[name])}): {_cause(exc)}"
+            )
             (folder / f"seg-{name}.dcm").unlink(missing_ok=True)
     files = {f"seg_{name}": f"seg-{name}.dcm" for name in usable}
     try:
-        if usable:
-            files["sr"] = write_structured_report(result, usable, folder / SR_FILE).name
+        written = write_structured_report(result, usable, folder / SR_FILE) if usable else None
+        if written is not None:
+            files["sr"] = written.name
     except Exception as exc:  # noqa: BLE001 - see the docstring
         # one view's header can break the whole report (an MG image whose Modality says CT): find the
         # views the report can describe, one by one, and report those
         (folder / SR_FILE).unlink(missing_ok=True)
         describable = {name: image for name, image in usable.items() if _describable(result, name, image, folder)}
         for name in usable.keys() - describable.keys():
-            warnings.append(f"{name}: left out of the DICOM Structured Report ({usable[name].path.name}): "
-                            f"{_cause(exc)}")
+            warnings.append(
+                f"{name}: left out of the DICOM Structured Report ({_file_name(usable[name])}): {_cause(exc)}"
+            )
         try:
-            if describable:
-                files["sr"] = write_structured_report(result, describable, folder / SR_FILE).name
+            written = write_structured_report(result, describable, folder / SR_FILE) if describable else None
+            if written is not None:
+                files["sr"] = written.name
         except Exception as again:  # noqa: BLE001 - see the docstring
             (folder / SR_FILE).unlink(missing_ok=True)
             warnings.append(f"no DICOM Structured Report written: {_cause(again)}")
@@ -164,6 +176,10 @@ def _describable(result: StudyResult, name: str, image: MammoImage, folder: Path
         return False
     finally:
         trial.unlink(missing_ok=True)
+
+
+def _file_name(image: MammoImage) -> str:
+    return image.path.name if image.path is not None else "no file"
 
 
 def _cause(exc: Exception) -> str:
@@ -212,8 +228,9 @@ def _swap_in(staging: Path, folder: Path) -> None:
     os.replace(staging / RESULT_FILE, folder / RESULT_FILE)
 
 
-def write_outputs(result: StudyResult, study: Study, folder: Path, dicom: bool = True,
-                  overlays: bool = True) -> WrittenOutputs:
+def write_outputs(
+    result: StudyResult, study: Study, folder: Path, dicom: bool = True, overlays: bool = True
+) -> WrittenOutputs:
     """Every output of one study into ``folder``, written into a fresh hidden staging folder and swapped in.
 
     Why: maps, overlays and DICOM take seconds to write; a run killed meanwhile must leave the

@@ -1,7 +1,8 @@
 """The whole analysis of one study on ONNX Runtime: the engine behind `mommi analyze` and both front ends.
 
 Stages (DESIGN.md, plus the single-view map as evidence and last fall-back): load ->
-preprocess -> nipple -> single -> bilateral -> ipsilateral -> fusion -> findings -> malignancy, each batched over the views it applies to and
+preprocess -> nipple -> single -> bilateral -> ipsilateral -> fusion -> findings -> malignancy,
+each batched over the views it applies to and
 timed. Sessions are created once per ``Pipeline`` (SHA-256 checked by the zoo
 loader) and reused for every study. A zoo that lacks a later model still
 analyses: the stage falls back to what is there (fusion missing: the bilateral
@@ -66,16 +67,23 @@ def reporting_threshold(zoo: Path | None) -> tuple[float, dict | None]:
 
 
 class Pipeline:
-    def __init__(self, zoo: Path | None = None, device: str = "auto", min_score: float | None = None,
-                 size: str = "lite", decode_processes: int = 1) -> None:
+    def __init__(
+        self,
+        zoo: Path | None = None,
+        device: str = "auto",
+        min_score: float | None = None,
+        size: str = "lite",
+        decode_processes: int = 1,
+    ) -> None:
         """``min_score`` None: the zoo's operating point (``reporting_threshold``)."""
         self.zoo, self.device = zoo, device
         self._cuda_reason: str | None = None
         default, self.operating_point = reporting_threshold(zoo)
         self.min_score = default if min_score is None else float(min_score)
         #: the zoo operating point's cap on marks per view; a caller's own --min-score shows every mark above it
-        self.max_marks_per_view: int | None = (self.operating_point or {}).get("max_marks_per_view") \
-            if min_score is None else None
+        self.max_marks_per_view: int | None = (
+            (self.operating_point or {}).get("max_marks_per_view") if min_score is None else None
+        )
         #: processes that decode a study's files (``load_studies``); the command line uses one per core
         self.decode_processes = decode_processes
         self.chain = DetectionChain(zoo, device, size)
@@ -88,8 +96,9 @@ class Pipeline:
         if "single" in self.missing:
             raise ZooError(f"the zoo has no single-view model, the last fall-back: {self.missing['single']}")
         try:
-            self.classifier: MalignancyClassifier | None = MalignancyClassifier(zoo, device, f"malignancy-{size}",
-                                                                                max_batch=64)
+            self.classifier: MalignancyClassifier | None = MalignancyClassifier(
+                zoo, device, f"malignancy-{size}", max_batch=64
+            )
         except ModelNotInZooError as exc:
             self.classifier, self.missing["malignancy"] = None, str(exc)
         self.zoo_version = str(read_manifest(zoo or default_manifest_path()).get("zoo_version", "unknown"))
@@ -124,13 +133,19 @@ class Pipeline:
         study = load_study(path, processes=self.decode_processes)
         return study, time.perf_counter() - start
 
-    def analyze_path(self, path: Path | list[Path], progress: ProgressCallback | None = None,
-                     cancel: CancelCheck | None = None) -> tuple[Study, StudyResult]:
+    def analyze_path(
+        self, path: Path | list[Path], progress: ProgressCallback | None = None, cancel: CancelCheck | None = None
+    ) -> tuple[Study, StudyResult]:
         study, seconds = self.load(path)
         return study, self.analyze(study, progress, cancel, load_seconds=seconds)
 
-    def analyze(self, study: Study, progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
-                load_seconds: float | None = None) -> StudyResult:
+    def analyze(
+        self,
+        study: Study,
+        progress: ProgressCallback | None = None,
+        cancel: CancelCheck | None = None,
+        load_seconds: float | None = None,
+    ) -> StudyResult:
         timings: dict[str, float] = {} if load_seconds is None else {"load": load_seconds}
         warnings = _input_warnings(study)
         images = {v: img for v, img in study.images.items() if img.pixels is not None}
@@ -170,18 +185,25 @@ class Pipeline:
                 warnings.append(_fallback_warning(view, branch, prepared, self.missing))
             regions = _candidates(branch, final, detections.get(view), max(self.min_score, CANDIDATE_THRESHOLD))
             kept = sorted(((box, score) for box, score in regions if score >= self.min_score), key=lambda r: -r[1])
-            kept = kept[:self.max_marks_per_view] if self.max_marks_per_view else kept
-            evidence_maps = {"single": single_maps.get(view), "bilateral": bi_maps.get(view),
-                             "ipsilateral": ipsi_maps.get(view), "fused": fused.get(view)}
+            kept = kept[: self.max_marks_per_view] if self.max_marks_per_view else kept
+            evidence_maps = {
+                "single": single_maps.get(view),
+                "bilateral": bi_maps.get(view),
+                "ipsilateral": ipsi_maps.get(view),
+                "fused": fused.get(view),
+            }
             image = images[view]
             nipple = main.transform.to_original(np.array([nipples[view]]))[0]
             views[view.value] = _view_result(image, branch.value, nipple)
             for n, (box, score) in enumerate(kept, start=1):
                 contour = ellipse_contour(box) if branch is Branch.IPSILATERAL else region_contour(final, box, score)
-                findings.append(_finding(f"{view.value}-{n}", view, main, image, box, contour, score, branch.value,
-                                         evidence_maps))
-            maps[view.value] = (main.transform.invert(final.astype(np.float32)),
-                                main.transform.invert(main.mask.astype(np.uint8)).astype(bool))
+                findings.append(
+                    _finding(f"{view.value}-{n}", view, main, image, box, contour, score, branch.value, evidence_maps)
+                )
+            maps[view.value] = (
+                main.transform.invert(final.astype(np.float32)),
+                main.transform.invert(main.mask.astype(np.uint8)).astype(bool),
+            )
         _link_partners(findings, views)
         done("findings")
         if self.classifier is not None:
@@ -189,20 +211,32 @@ class Pipeline:
             if findings and self.classifier.withheld_reason:
                 warnings.append(f"malignancy and BI-RADS not shown: the classifier {self.classifier.withheld_reason}")
         else:
-            warnings.append("malignancy classifier not in the model zoo: findings have no malignancy probability "
-                            "or BI-RADS estimate")
+            warnings.append(
+                "malignancy classifier not in the model zoo: findings have no malignancy probability "
+                "or BI-RADS estimate"
+            )
         done("malignancy")
         fallback = self.cuda_fallback()
         if fallback:
             warnings.append(fallback)
         timings["total"] = sum(timings.values())
         return StudyResult(
-            study_uid=study.study_uid, patient_key=study.patient_key, views=views, findings=findings,
-            warnings=warnings, timings_s={k: round(v, 4) for k, v in timings.items()}, models=self.models(),
-            zoo_version=self.zoo_version, provider=self.provider, providers=self.providers(),
+            study_uid=study.study_uid,
+            patient_key=study.patient_key,
+            views=views,
+            findings=findings,
+            warnings=warnings,
+            timings_s={k: round(v, 4) for k, v in timings.items()},
+            models=self.models(),
+            zoo_version=self.zoo_version,
+            provider=self.provider,
+            providers=self.providers(),
             device_requested=self.device,
-            min_score=self.min_score, operating_point=self._operating_point_record(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            mommi_version=__version__, maps={k: m for k, (m, _) in maps.items()},
+            min_score=self.min_score,
+            operating_point=self._operating_point_record(),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            mommi_version=__version__,
+            maps={k: m for k, (m, _) in maps.items()},
             masks={k: m for k, (_, m) in maps.items()},
         )
 
@@ -212,8 +246,11 @@ class Pipeline:
             return {"source": "model zoo operating point", **self.operating_point}
         if self.operating_point is None and self.min_score == DEFAULT_MIN_SCORE:
             return {"source": "built-in default (the zoo records no operating point)", "min_score": self.min_score}
-        return {"source": "set by the caller (--min-score)", "min_score": self.min_score,
-                "zoo_operating_point": self.operating_point}
+        return {
+            "source": "set by the caller (--min-score)",
+            "min_score": self.min_score,
+            "zoo_operating_point": self.operating_point,
+        }
 
     def _score_malignancy(self, findings: list[FindingResult], images: dict[View, MammoImage]) -> None:
         """Every finding's patch of every view in one batch (chunked by the classifier)."""
@@ -222,8 +259,9 @@ class Pipeline:
 
         if not findings:
             return
-        patches = np.concatenate([cut_patches(images[View(f.view)].pixels, [f.box_px], self.classifier.spec)
-                                  for f in findings])
+        patches = np.concatenate(
+            [cut_patches(_pixels_of(images[View(f.view)]), [f.box_px], self.classifier.spec) for f in findings]
+        )
         withheld = self.classifier.withheld_reason
         for finding, score in zip(findings, self.classifier.scores(patches)):
             finding.malignancy_logit, finding.birads_value = round(score.logit, 5), round(score.birads_value, 5)
@@ -260,8 +298,9 @@ def _fallback_warning(view: View, branch: Branch, prepared: dict[View, PreparedV
 def _short_path(path: Path, study: Study) -> str:
     """The file relative to the folder holding all of the study's files: datasets such as CBIS-DDSM
     name every file 1-1.dcm, so the name alone does not say which one was set aside."""
-    files = [str(i.path.resolve()) for i in study.images.values()] + [str(s.image.path.resolve())
-                                                                      for s in study.set_aside]
+    files = [str(i.path.resolve()) for i in study.images.values()] + [
+        str(s.image.path.resolve()) for s in study.set_aside
+    ]
     try:
         return str(path.resolve().relative_to(os.path.commonpath(files)))
     except ValueError:  # different drives, or a single file: its own name is unambiguous then
@@ -281,12 +320,26 @@ def _input_warnings(study: Study) -> list[str]:
 
 def _view_result(image: MammoImage, branch: str, nipple: np.ndarray) -> ViewResult:
     spacing = [image.spacing.row_mm, image.spacing.col_mm] if image.spacing else None
-    return ViewResult(view=image.view.value if image.view else image.label, path=str(image.path),
-                      sop_instance_uid=image.sop_instance_uid, rows=image.rows, cols=image.cols, spacing_mm=spacing,
-                      branch=branch, nipple_px=[round(float(nipple[0]), 2), round(float(nipple[1]), 2)])
+    return ViewResult(
+        view=image.view.value if image.view else image.label,
+        path=str(image.path),
+        sop_instance_uid=image.sop_instance_uid,
+        rows=image.rows,
+        cols=image.cols,
+        spacing_mm=spacing,
+        branch=branch,
+        nipple_px=[round(float(nipple[0]), 2), round(float(nipple[1]), 2)],
+    )
 
 
-def _peak(prob: np.ndarray | None, box: tuple[float, ...]) -> float | None:
+def _pixels_of(image: MammoImage) -> np.ndarray:
+    """A loaded view's pixels (the analysis only ever holds views whose pixels were read)."""
+    if image.pixels is None:
+        raise ValueError(f"{image.path}: the view's pixels were not loaded")
+    return image.pixels
+
+
+def _peak(prob: np.ndarray | None, box: tuple[float, float, float, float]) -> float | None:
     if prob is None:
         return None
     x0, y0, x1, y1 = (int(round(v)) for v in box[:4])
@@ -294,28 +347,50 @@ def _peak(prob: np.ndarray | None, box: tuple[float, ...]) -> float | None:
     return round(float(window.max()), 5) if window.size else 0.0
 
 
-def _finding(ident: str, view: View, main: PreparedView, image: MammoImage, box: tuple[float, ...],
-             contour: np.ndarray, score: float, branch: str, maps: dict[str, np.ndarray | None]) -> FindingResult:
+def _finding(
+    ident: str,
+    view: View,
+    main: PreparedView,
+    image: MammoImage,
+    box: tuple[float, float, float, float],
+    contour: np.ndarray,
+    score: float,
+    branch: str,
+    maps: dict[str, np.ndarray | None],
+) -> FindingResult:
     to_original = main.transform
     box_px = [round(float(v), 2) for v in to_original.box_to_original(box)]
     contour_px = [[round(float(x), 2), round(float(y), 2)] for x, y in to_original.to_original(contour)]
-    finding = FindingResult(id=ident, view=view.value, box_px=box_px, contour_px=contour_px, score=round(score, 5),
-                            branch=branch, evidence=Evidence(**{k: _peak(m, box) for k, m in maps.items()}))
+    finding = FindingResult(
+        id=ident,
+        view=view.value,
+        box_px=box_px,
+        contour_px=contour_px,
+        score=round(score, 5),
+        branch=branch,
+        evidence=Evidence(**{k: _peak(m, box) for k, m in maps.items()}),
+    )
     if image.spacing:
         sy, sx = image.spacing.row_mm, image.spacing.col_mm
-        finding.box_mm = [round(box_px[0] * sx, 3), round(box_px[1] * sy, 3), round(box_px[2] * sx, 3),
-                          round(box_px[3] * sy, 3)]
+        finding.box_mm = [
+            round(box_px[0] * sx, 3),
+            round(box_px[1] * sy, 3),
+            round(box_px[2] * sx, 3),
+            round(box_px[3] * sy, 3),
+        ]
         finding.contour_mm = [[round(x * sx, 3), round(y * sy, 3)] for x, y in contour_px]
     return finding
 
 
 def _link_partners(findings: list[FindingResult], views: dict[str, ViewResult]) -> None:
     """Pair each breast's CC and MLO findings by nipple distance (mm where known), best scores first."""
+
     def distance(f: FindingResult) -> float:
         v = views[f.view]
         sy, sx = v.spacing_mm or (1.0, 1.0)
         cx, cy = (f.box_px[0] + f.box_px[2]) / 2.0, (f.box_px[1] + f.box_px[3]) / 2.0
-        return float(np.hypot((cx - v.nipple_px[0]) * sx, (cy - v.nipple_px[1]) * sy))  # type: ignore[index]
+        nipple = v.nipple_px or (0.0, 0.0)  # every analysed view has its nipple (the nipple network's output)
+        return float(np.hypot((cx - nipple[0]) * sx, (cy - nipple[1]) * sy))
 
     for side in ("L", "R"):
         cc = [f for f in findings if f.view == f"{side}-CC"]

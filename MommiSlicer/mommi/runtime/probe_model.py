@@ -30,9 +30,7 @@ def build_probe_model() -> bytes:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
     graph = helper.make_graph([helper.make_node("Add", ["x", "x"], ["y"])], "mommi_probe", [x], [y])
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", PROBE_OPSET)], producer_name="mommislicer"
-    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", PROBE_OPSET)], producer_name="mommislicer")
     model.ir_version = PROBE_IR_VERSION
     onnx.checker.check_model(model)
     return model.SerializeToString()

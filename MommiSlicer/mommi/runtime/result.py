@@ -129,18 +129,27 @@ class StudyResult:
         if data.get("schema") != RESULT_SCHEMA:
             raise ResultFormatError(f"not a {RESULT_SCHEMA} document (schema {data.get('schema')!r})")
         if data.get("version") != RESULT_VERSION:
-            raise ResultFormatError(f"{RESULT_SCHEMA} version {data.get('version')!r} is not supported "
-                                    f"(this MommiSlicer reads version {RESULT_VERSION})")
+            raise ResultFormatError(
+                f"{RESULT_SCHEMA} version {data.get('version')!r} is not supported "
+                f"(this MommiSlicer reads version {RESULT_VERSION})"
+            )
         try:
             return cls(
-                study_uid=data["study_uid"], patient_key=data["patient_key"],
+                study_uid=data["study_uid"],
+                patient_key=data["patient_key"],
                 views={k: ViewResult(**v) for k, v in data["views"].items()},
                 findings=[FindingResult.from_dict(f) for f in data["findings"]],
-                warnings=list(data["warnings"]), timings_s=dict(data["timings_s"]), models=dict(data["models"]),
-                zoo_version=data["zoo_version"], provider=data["provider"], providers=dict(data.get("providers", {})),
-                device_requested=data["device_requested"], min_score=float(data["min_score"]),
+                warnings=list(data["warnings"]),
+                timings_s=dict(data["timings_s"]),
+                models=dict(data["models"]),
+                zoo_version=data["zoo_version"],
+                provider=data["provider"],
+                providers=dict(data.get("providers", {})),
+                device_requested=data["device_requested"],
+                min_score=float(data["min_score"]),
                 operating_point=dict(data.get("operating_point") or {}),
-                created=data["created"], mommi_version=data["mommi_version"],
+                created=data["created"],
+                mommi_version=data["mommi_version"],
             )
         except (KeyError, TypeError) as exc:
             raise ResultFormatError(f"{RESULT_SCHEMA} document is incomplete or malformed: {exc}") from exc

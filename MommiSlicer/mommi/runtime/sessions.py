@@ -40,8 +40,10 @@ class ZooModel:
         try:
             return self.session.run(None, {k: v.astype(np.float32) for k, v in inputs.items() if k in present})
         except Exception as exc:  # ONNX Runtime's error classes have no common base but Exception
-            raise ZooError(f"model {self.name!r} ({self.entry.get('file')}) failed to run: "
-                           f"{str(exc).splitlines()[0][:300]} (a model of another task or version?)") from None
+            raise ZooError(
+                f"model {self.name!r} ({self.entry.get('file')}) failed to run: "
+                f"{str(exc).splitlines()[0][:300]} (a model of another task or version?)"
+            ) from None
 
 
 def cuda_provider_options(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -83,17 +85,22 @@ def load_model(name: str, manifest: Path | None = None, device: str = "auto") ->
     cuda_listed = CUDA in ort.get_available_providers()
     if device == "cuda" and not cuda_listed:
         raise RuntimeSetupError(unavailable_reason(detect_flavour().name))
-    providers: list[Any] = [(CUDA, cuda_provider_options()), "CPUExecutionProvider"] \
-        if device in ("auto", "cuda") and cuda_listed else ["CPUExecutionProvider"]
+    providers: list[Any] = (
+        [(CUDA, cuda_provider_options()), "CPUExecutionProvider"]
+        if device in ("auto", "cuda") and cuda_listed
+        else ["CPUExecutionProvider"]
+    )
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:
         session = ort.InferenceSession(content, sess_options=options, providers=providers)
     except Exception as exc:  # ONNX Runtime raises its own classes (InvalidProtobuf, Fail, ...), no common base
-        raise ZooError(f"model {name!r}: {entry['file']} could not be loaded by ONNX Runtime "
-                       f"({str(exc).splitlines()[0][:300]})") from None
+        raise ZooError(
+            f"model {name!r}: {entry['file']} could not be loaded by ONNX Runtime ({str(exc).splitlines()[0][:300]})"
+        ) from None
     provider = session.get_providers()[0]
     if device == "cuda" and provider != CUDA:
-        raise RuntimeSetupError(cuda_status()[1] or f"model {name!r}: CUDA was requested but the session got "
-                                f"{provider}")
+        raise RuntimeSetupError(
+            cuda_status()[1] or f"model {name!r}: CUDA was requested but the session got {provider}"
+        )
     return ZooModel(name, entry, session, provider)

@@ -51,8 +51,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ZooError(f"the model zoo manifest {path} cannot be read: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
-        raise ZooError(f"the model zoo manifest {path} is not a zoo manifest (a JSON object whose 'models' is a "
-                       "list)")
+        raise ZooError(f"the model zoo manifest {path} is not a zoo manifest (a JSON object whose 'models' is a list)")
     return data
 
 
@@ -89,8 +88,10 @@ def entry_problem(entry: Any, zoo_folder: Path) -> str | None:
     relative = Path(entry["file"])
     inside = zoo_folder.resolve()
     if relative.is_absolute() or ".." in relative.parts or inside not in (zoo_folder / relative).resolve().parents:
-        return (f"model {entry['name']!r}: file {entry['file']!r} is outside the zoo folder {zoo_folder}; "
-                "refusing to load it")
+        return (
+            f"model {entry['name']!r}: file {entry['file']!r} is outside the zoo folder {zoo_folder}; "
+            "refusing to load it"
+        )
     return None
 
 
@@ -120,8 +121,10 @@ def verified_model_bytes(name: str, manifest: Path | None = None) -> tuple[bytes
     except OSError as exc:
         raise ZooError(f"model {name!r}: file {path} cannot be read ({exc.strerror or exc})") from exc
     if hashlib.sha256(content).hexdigest() != entry["sha256"]:
-        raise ZooError(f"model {name!r}: {path} does not match its SHA-256 in {manifest} (modified or damaged); "
-                       "refusing to load it")
+        raise ZooError(
+            f"model {name!r}: {path} does not match its SHA-256 in {manifest} (modified or damaged); "
+            "refusing to load it"
+        )
     return content, path, entry
 
 
@@ -146,8 +149,12 @@ class ModelStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "file": self.file, "present": self.present,
-            "sha256_ok": self.sha256_ok, "size_bytes": self.size_bytes, "ok": self.ok,
+            "name": self.name,
+            "file": self.file,
+            "present": self.present,
+            "sha256_ok": self.sha256_ok,
+            "size_bytes": self.size_bytes,
+            "ok": self.ok,
         }
 
 

@@ -15,7 +15,17 @@ from mommi.study.model import (
 )
 
 __all__ = [
-    "GridTransform", "HANGING_ORDER", "Laterality", "MammoImage", "PixelSpacing",
-    "Projection", "SetAside", "Study", "StudyCollection", "View",
-    "load_studies", "load_study", "read_image",
+    "GridTransform",
+    "HANGING_ORDER",
+    "Laterality",
+    "MammoImage",
+    "PixelSpacing",
+    "Projection",
+    "SetAside",
+    "Study",
+    "StudyCollection",
+    "View",
+    "load_studies",
+    "load_study",
+    "read_image",
 ]

@@ -37,8 +37,14 @@ MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 
 #: classes that may hold a 2D mammogram, given the right modality / body part
 PROJECTION_CLASSES = {
-    MG_PRESENTATION, MG_PROCESSING, DX_PRESENTATION, DX_PROCESSING, CR_IMAGE,
-    SECONDARY_CAPTURE, BREAST_PROJECTION_PRESENTATION, BREAST_PROJECTION_PROCESSING,
+    MG_PRESENTATION,
+    MG_PROCESSING,
+    DX_PRESENTATION,
+    DX_PROCESSING,
+    CR_IMAGE,
+    SECONDARY_CAPTURE,
+    BREAST_PROJECTION_PRESENTATION,
+    BREAST_PROJECTION_PROCESSING,
 }
 #: plausible detector or scanner pixel sizes for mammography, in mm
 SPACING_RANGE_MM = (0.02, 1.0)
@@ -54,14 +60,16 @@ _PLAUSIBLE_FIRST_GROUPS = (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
 
 def read_dataset(path: Path) -> Dataset:
     """Parse a DICOM file, turning parser failures into typed errors."""
+    ds: Dataset
     try:
         _check_file_size(pydicom.dcmread(path, stop_before_pixels=True), path)
         ds = pydicom.dcmread(path, defer_size=DEFER_SIZE)
     except InvalidDicomError:
         ds = _read_without_preamble(path)
     except RecursionError:  # pydicom's parser recurses once per nested sequence
-        raise InvalidHeaderError(path, "the DICOM header nests sequences too deeply to be read (a damaged or "
-                                 "hostile file)") from None
+        raise InvalidHeaderError(
+            path, "the DICOM header nests sequences too deeply to be read (a damaged or hostile file)"
+        ) from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, EOFError):
             if not path.is_file():
@@ -95,8 +103,10 @@ def _check_file_size(header: Dataset, path: Path) -> None:
     needed = rows * cols * depth * frames
     if rows and cols and size > FILE_SIZE_FACTOR * needed + FILE_SIZE_SLACK:
         raise UnsupportedImageError(
-            path, f"the file is {size / 2**20:.0f} MB, far more than its {cols} x {rows} image needs "
-                  f"({needed / 2**20:.1f} MB); it was not read further")
+            path,
+            f"the file is {size / 2**20:.0f} MB, far more than its {cols} x {rows} image needs "
+            f"({needed / 2**20:.1f} MB); it was not read further",
+        )
 
 
 def _check_complete(ds: Dataset, path: Path) -> None:
@@ -134,14 +144,11 @@ def _read_without_preamble(path: Path) -> Dataset:
             # no file meta: record the encoding the parser found, pixel decoders need it
             implicit, little = ds.original_encoding
             ds.file_meta.TransferSyntaxUID = (
-                ImplicitVRLittleEndian if implicit else
-                ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+                ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
             )
         return ds
     except Exception as exc:  # any parser failure here means "not DICOM"
-        raise NotDicomError(
-            path, "this is not a DICOM file (no DICOM header found) and not a PNG/PGM image"
-        ) from exc
+        raise NotDicomError(path, "this is not a DICOM file (no DICOM header found) and not a PNG/PGM image") from exc
 
 
 def sop_class_name(ds: Dataset) -> str:
@@ -159,8 +166,7 @@ def check_is_mammogram(ds: Dataset, path: Path) -> list[str]:
     if sop_class == BREAST_TOMOSYNTHESIS or int(ds.get("NumberOfFrames", 1) or 1) > 1:
         raise UnsupportedImageError(
             path,
-            "this is a multi-frame image (such as breast tomosynthesis); "
-            "only 2D mammograms can be read",
+            "this is a multi-frame image (such as breast tomosynthesis); only 2D mammograms can be read",
         )
     if "PixelData" not in ds and "FloatPixelData" not in ds:
         what = sop_class_name(ds)

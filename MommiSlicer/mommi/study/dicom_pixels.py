@@ -92,8 +92,10 @@ def _decode(ds: Dataset, path: Path) -> np.ndarray:
         except UnreadablePixelDataError as exc:
             failure = exc
     # the captured lines are there once the capture has ended
-    cause = next((line.strip() for line in native if line.strip() and "panicked" not in line
-                  and not line.startswith("note:")), None)
+    cause = next(
+        (line.strip() for line in native if line.strip() and "panicked" not in line and not line.startswith("note:")),
+        None,
+    )
     if cause and cause not in failure.reason:
         raise UnreadablePixelDataError(path, f"{failure.reason} ({cause})") from failure
     raise failure
@@ -116,16 +118,15 @@ def _decode_pixels(ds: Dataset, path: Path) -> np.ndarray:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "less than expected" in message or "end of" in message.lower():
             raise TruncatedFileError(path, f"the pixel data is incomplete ({name})") from exc
-        raise UnreadablePixelDataError(
-            path, f"the image pixels could not be decoded ({name}): {message}"
-        ) from exc
+        raise UnreadablePixelDataError(path, f"the image pixels could not be decoded ({name}): {message}") from exc
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - pylibjpeg-rle (Rust) panics on corrupt streams
         name = transfer_syntax.name if transfer_syntax is not None else "unknown transfer syntax"
         raise UnreadablePixelDataError(
-            path, f"the image pixels could not be decoded ({name}): the decoder failed on a corrupt "
-                  f"stream ({type(exc).__name__})"
+            path,
+            f"the image pixels could not be decoded ({name}): the decoder failed on a corrupt "
+            f"stream ({type(exc).__name__})",
         ) from exc
 
 
@@ -156,8 +157,11 @@ def decode_display_pixels(ds: Dataset, path: Path) -> tuple[np.ndarray, str, lis
         raise UnreadablePixelDataError(path, f"the rescale / modality LUT in the header is invalid: {exc}") from exc
     if float(np.max(values)) == float(np.min(values)):
         slope = ds.get("RescaleSlope")
-        raise UnsupportedImageError(path, "the image is blank: every pixel has the same value"
-                                    + (" (RescaleSlope is 0)" if slope is not None and float(slope) == 0 else ""))
+        raise UnsupportedImageError(
+            path,
+            "the image is blank: every pixel has the same value"
+            + (" (RescaleSlope is 0)" if slope is not None and float(slope) == 0 else ""),
+        )
 
     voi_problem = ""
     if has_voi:
@@ -177,8 +181,11 @@ def decode_display_pixels(ds: Dataset, path: Path) -> tuple[np.ndarray, str, lis
     if not has_voi:
         lo, hi = (float(v) for v in np.percentile(values, AUTO_WINDOW_PERCENTILES))
         source = "automatic window (no usable VOI LUT or window in the file)"
-        warnings.append(f"the window / VOI LUT in the header is invalid ({voi_problem}): an automatic window was used"
-                        if voi_problem else "no window or VOI LUT in the file: an automatic window was used")
+        warnings.append(
+            f"the window / VOI LUT in the header is invalid ({voi_problem}): an automatic window was used"
+            if voi_problem
+            else "no window or VOI LUT in the file: an automatic window was used"
+        )
     pixels = np.clip((values - lo) / max(hi - lo, 1e-12), 0.0, 1.0).astype(np.float32)
     if photometric == "MONOCHROME1":
         pixels = 1.0 - pixels

@@ -62,12 +62,18 @@ def _identify(ds: Dataset, path: Path, facts: ProfileFacts | None) -> ViewIdenti
     except UnknownViewError as exc:
         if facts is None or facts.laterality is None or facts.view_position is None:
             if facts is not None:
-                raise UnknownViewError(path, f"{exc.reason} (read as {facts.profile}, whose files should say it "
-                                             f"in the {facts.view_source or 'documented place'})") from exc
+                raise UnknownViewError(
+                    path,
+                    f"{exc.reason} (read as {facts.profile}, whose files should say it "
+                    f"in the {facts.view_source or 'documented place'})",
+                ) from exc
             raise
         return ViewIdentity(facts.laterality, facts.view_position, (), facts.view_source)
-    if facts is not None and facts.laterality is not None and facts.view_position is not None and (
-        (identity.laterality, identity.view_position) != (facts.laterality, facts.view_position)
+    if (
+        facts is not None
+        and facts.laterality is not None
+        and facts.view_position is not None
+        and ((identity.laterality, identity.view_position) != (facts.laterality, facts.view_position))
     ):
         identity.warnings.append(
             f"the {facts.view_source} says {facts.laterality.value}-{facts.view_position} but the header says "
@@ -91,13 +97,23 @@ def _set_aside_image(ds: Dataset, path: Path, facts: ProfileFacts) -> MammoImage
     """A file of the exam that is not a view (a ROI mask, a crop): its header only, pixels never decoded."""
     assert facts.laterality is not None
     return MammoImage(
-        path=path, rows=int(ds.get("Rows", 0) or 0), cols=int(ds.get("Columns", 0) or 0),
-        laterality=facts.laterality, view_position=facts.view_position or "", view_source=facts.view_source,
-        patient_id=facts.patient or _str(ds, "PatientID"), patient_name=_str(ds, "PatientName"),
-        study_uid=_str(ds, "StudyInstanceUID"), study_date=_str(ds, "StudyDate"),
-        series_uid=_str(ds, "SeriesInstanceUID"), sop_instance_uid=_str(ds, "SOPInstanceUID"),
-        sop_class=sop_class_name(ds), profile=facts.profile, exam_key=facts.exam_key or "",
-        set_aside_reason=str(facts.set_aside), warnings=list(facts.warnings),
+        path=path,
+        rows=int(ds.get("Rows", 0) or 0),
+        cols=int(ds.get("Columns", 0) or 0),
+        laterality=facts.laterality,
+        view_position=facts.view_position or "",
+        view_source=facts.view_source,
+        patient_id=facts.patient or _str(ds, "PatientID"),
+        patient_name=_str(ds, "PatientName"),
+        study_uid=_str(ds, "StudyInstanceUID"),
+        study_date=_str(ds, "StudyDate"),
+        series_uid=_str(ds, "SeriesInstanceUID"),
+        sop_instance_uid=_str(ds, "SOPInstanceUID"),
+        sop_class=sop_class_name(ds),
+        profile=facts.profile,
+        exam_key=facts.exam_key or "",
+        set_aside_reason=str(facts.set_aside),
+        warnings=list(facts.warnings),
     )
 
 

@@ -25,14 +25,23 @@ T = TypeVar("T")
 
 #: CID 4014 "View for Mammography": SNOMED CT and the retired SNOMED RT codes
 VIEW_CODES: dict[str, str] = {
-    "399162004": "CC", "R-10242": "CC",
-    "399368009": "MLO", "R-10226": "MLO",
-    "399260004": "ML", "R-10224": "ML",
-    "399352003": "LM", "R-10228": "LM",
-    "399099002": "LMO", "R-10230": "LMO",
-    "R-1024A": "XCCL", "Y-X1770": "XCCL",
-    "R-1024B": "XCCM", "Y-X1771": "XCCM",
-    "R-10244": "FB", "R-102D0": "SIO", "R-40AAA": "ISO",
+    "399162004": "CC",
+    "R-10242": "CC",
+    "399368009": "MLO",
+    "R-10226": "MLO",
+    "399260004": "ML",
+    "R-10224": "ML",
+    "399352003": "LM",
+    "R-10228": "LM",
+    "399099002": "LMO",
+    "R-10230": "LMO",
+    "R-1024A": "XCCL",
+    "Y-X1770": "XCCL",
+    "R-1024B": "XCCM",
+    "Y-X1771": "XCCM",
+    "R-10244": "FB",
+    "R-102D0": "SIO",
+    "R-40AAA": "ISO",
 }
 #: words of code meanings, for codes missing from the table above
 VIEW_MEANINGS: tuple[tuple[str, str], ...] = (
@@ -50,8 +59,13 @@ VIEW_MEANINGS: tuple[tuple[str, str], ...] = (
 #: CID 4015 view modifiers that make an image a work-up view, not a screening view.
 #: Implant displaced (ID) views are screening views and are deliberately absent.
 WORKUP_MODIFIERS: tuple[str, ...] = (
-    "magnification", "spot compression", "cleavage", "axillary tail",
-    "rolled", "tangential", "nipple in profile",
+    "magnification",
+    "spot compression",
+    "cleavage",
+    "axillary tail",
+    "rolled",
+    "tangential",
+    "nipple in profile",
 )
 WORKUP_MODIFIER_CODES: dict[str, str] = {"399163009": "magnification"}
 
@@ -59,8 +73,11 @@ _VIEW_WORDS = {"CC", "MLO", "ML", "LM", "LMO", "XCCL", "XCCM", "FB", "SIO", "ISO
 _LEFT_WORDS = {"L", "LEFT", "LT", "LINKS", "GAUCHE"}
 _RIGHT_WORDS = {"R", "RIGHT", "RT", "RECHTS", "DROITE"}
 _DESCRIPTION_TAGS = (
-    "SeriesDescription", "ProtocolName", "ImageComments",
-    "AcquisitionDeviceProcessingDescription", "PerformedProcedureStepDescription",
+    "SeriesDescription",
+    "ProtocolName",
+    "ImageComments",
+    "AcquisitionDeviceProcessingDescription",
+    "PerformedProcedureStepDescription",
 )
 
 
@@ -95,9 +112,7 @@ def _code_view(ds: Dataset) -> tuple[str | None, tuple[str, ...]]:
     for mod in item.get("ViewModifierCodeSequence", []) or []:
         mcode = str(mod.get("CodeValue", "")).strip()
         mmeaning = str(mod.get("CodeMeaning", "")).strip().lower()
-        name = WORKUP_MODIFIER_CODES.get(mcode) or next(
-            (w for w in WORKUP_MODIFIERS if w in mmeaning), None
-        )
+        name = WORKUP_MODIFIER_CODES.get(mcode) or next((w for w in WORKUP_MODIFIERS if w in mmeaning), None)
         if name:
             modifiers.append(name)
     return view, tuple(modifiers)
@@ -124,6 +139,7 @@ def _orientation_guess(ds: Dataset) -> tuple[Laterality | None, str | None]:
     elif column_dir.endswith("L"):
         laterality = Laterality.RIGHT
     letters = set(column_dir)
+    view: str | None
     if letters & {"F", "H"}:
         view = "MLO" if letters & {"L", "R"} else "ML"
     else:
@@ -151,7 +167,8 @@ def _description_guess(ds: Dataset) -> tuple[Laterality | None, str | None, tupl
                 laterality = laterality or _laterality(token[0])
                 view = view or token[1:]
         modifiers = tuple(
-            name for name, pattern in (("spot compression", r"\bSPOT\b"), ("magnification", r"\bMAG"))
+            name
+            for name, pattern in (("spot compression", r"\bSPOT\b"), ("magnification", r"\bMAG"))
             if re.search(pattern, text)
         )
         if laterality or view:
@@ -181,18 +198,22 @@ def identify_view(ds: Dataset, path: Path) -> ViewIdentity:
     orient_lat, orient_view = _orientation_guess(ds)
     desc_lat, desc_view, desc_modifiers, desc_tag = _description_guess(ds)
 
-    laterality, lat_source, lat_warning = _first_found([
-        (image_lat, "ImageLaterality", None),
-        (series_lat, "Laterality (series)", None),
-        (orient_lat, "PatientOrientation", "side taken from PatientOrientation, assuming standard display"),
-        (desc_lat, desc_tag, f"side taken from the free text of {desc_tag}"),
-    ])
-    view_position, view_source, view_warning = _first_found([
-        (_text(ds, "ViewPosition") or None, "ViewPosition", None),
-        (code_view, "ViewCodeSequence", None),
-        (orient_view, "PatientOrientation", "view taken from PatientOrientation"),
-        (desc_view, desc_tag, f"view taken from the free text of {desc_tag}"),
-    ])
+    laterality, lat_source, lat_warning = _first_found(
+        [
+            (image_lat, "ImageLaterality", None),
+            (series_lat, "Laterality (series)", None),
+            (orient_lat, "PatientOrientation", "side taken from PatientOrientation, assuming standard display"),
+            (desc_lat, desc_tag, f"side taken from the free text of {desc_tag}"),
+        ]
+    )
+    view_position, view_source, view_warning = _first_found(
+        [
+            (_text(ds, "ViewPosition") or None, "ViewPosition", None),
+            (code_view, "ViewCodeSequence", None),
+            (orient_view, "PatientOrientation", "view taken from PatientOrientation"),
+            (desc_view, desc_tag, f"view taken from the free text of {desc_tag}"),
+        ]
+    )
     warnings = [w for w in (lat_warning, view_warning) if w]
     sources = [s for s in (lat_source, view_source) if s]
     if laterality and desc_lat and desc_lat is not laterality:
@@ -207,9 +228,7 @@ def identify_view(ds: Dataset, path: Path) -> ViewIdentity:
     modifiers = modifiers or desc_modifiers
 
     if laterality is None or view_position is None:
-        missing = " and ".join(
-            w for w, v in (("which breast", laterality), ("which view", view_position)) if v is None
-        )
+        missing = " and ".join(w for w, v in (("which breast", laterality), ("which view", view_position)) if v is None)
         raise UnknownViewError(
             path,
             f"cannot tell {missing} this image shows: no ImageLaterality/ViewPosition, "

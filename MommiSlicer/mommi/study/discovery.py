@@ -12,11 +12,40 @@ from mommi.errors import MissingPathError, StudyInputError
 
 #: files that are certainly not images: skipped silently but listed as ignored
 IGNORED_SUFFIXES = {
-    ".json", ".txt", ".md", ".csv", ".tsv", ".xml", ".html", ".htm", ".pdf", ".log",
-    ".ini", ".cfg", ".yaml", ".yml", ".py", ".sh", ".bat", ".exe", ".db", ".sqlite",
+    ".json",
+    ".txt",
+    ".md",
+    ".csv",
+    ".tsv",
+    ".xml",
+    ".html",
+    ".htm",
+    ".pdf",
+    ".log",
+    ".ini",
+    ".cfg",
+    ".yaml",
+    ".yml",
+    ".py",
+    ".sh",
+    ".bat",
+    ".exe",
+    ".db",
+    ".sqlite",
     # what public datasets ship beside their images: truth sheets (CMMD, CDD-CESM, INbreast),
     # TCIA download manifests, INbreast's OsiriX ROI files, archives
-    ".xlsx", ".xls", ".ods", ".docx", ".doc", ".tcia", ".roi", ".plist", ".zip", ".gz", ".tar", ".7z",
+    ".xlsx",
+    ".xls",
+    ".ods",
+    ".docx",
+    ".doc",
+    ".tcia",
+    ".roi",
+    ".plist",
+    ".zip",
+    ".gz",
+    ".tar",
+    ".7z",
 }
 IGNORED_NAMES = {"DICOMDIR", "LOCKFILE", "VERSION", "Thumbs.db", "desktop.ini", "LICENSE", "LICENCE", "README"}
 

@@ -16,6 +16,8 @@ not do for us.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -103,14 +105,14 @@ class GridTransform:
         (axx, bxx), (ayy, byy) = self._axis_maps()
         return np.stack([(pts[:, 0] - bxx) / axx, (pts[:, 1] - byy) / ayy], axis=1)
 
-    def box_to_original(self, box: tuple[float, float, float, float]) -> tuple[float, ...]:
+    def box_to_original(self, box: Sequence[float]) -> tuple[float, float, float, float]:
         """A model-grid box (x0, y0, x1, y1) as the enclosing original-grid box."""
         corners = self.to_original(np.array([[box[0], box[1]], [box[2], box[3]]]))
         x_lo, x_hi = sorted(corners[:, 0])
         y_lo, y_hi = sorted(corners[:, 1])
         return (x_lo, y_lo, x_hi, y_hi)
 
-    def box_to_model(self, box: tuple[float, float, float, float]) -> tuple[float, ...]:
+    def box_to_model(self, box: Sequence[float]) -> tuple[float, float, float, float]:
         """An original-grid box (x0, y0, x1, y1) as the enclosing model-grid box."""
         corners = self.to_model(np.array([[box[0], box[1]], [box[2], box[3]]]))
         x_lo, x_hi = sorted(corners[:, 0])
@@ -133,9 +135,7 @@ class GridTransform:
             out = cv2.resize(np.ascontiguousarray(out), (cols, rows), interpolation=interpolation)
         return np.ascontiguousarray(out)
 
-    def invert(
-        self, model_image: np.ndarray, fill: float = 0.0, interpolation: int = cv2.INTER_LINEAR
-    ) -> np.ndarray:
+    def invert(self, model_image: np.ndarray, fill: float = 0.0, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
         """Bring a model-grid image (e.g. a probability map) back to the original grid."""
         x0, y0, x1, y1 = self._crop_box()
         crop = model_image
@@ -164,11 +164,11 @@ class GridTransform:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GridTransform:
         return cls(
-            shape=tuple(data["shape"]),  # type: ignore[arg-type]
+            shape=tuple(data["shape"]),
             flip_horizontal=bool(data["flip_horizontal"]),
             flip_vertical=bool(data["flip_vertical"]),
-            crop=tuple(data["crop"]) if data.get("crop") is not None else None,  # type: ignore[arg-type]
-            scale=tuple(data["scale"]),  # type: ignore[arg-type]
+            crop=tuple(data["crop"]) if data.get("crop") is not None else None,
+            scale=tuple(data["scale"]),
         )
 
 

@@ -54,9 +54,7 @@ def group_into_studies(
         # a file without a SOP Instance UID cannot be a duplicate by UID (an empty UID is not a shared one)
         earlier = first_of_uid.get(image.sop_instance_uid) if image.sop_instance_uid else None
         if earlier is not None:
-            duplicates[study_key].append(
-                SetAside(image, f"duplicate of {earlier.path} (same SOP Instance UID)")
-            )
+            duplicates[study_key].append(SetAside(image, f"duplicate of {earlier.path} (same SOP Instance UID)"))
             continue
         if image.sop_instance_uid:
             first_of_uid[image.sop_instance_uid] = image
@@ -92,8 +90,10 @@ def _build_study(study_key: str, members: list[MammoImage], allow_for_processing
     if sample.exam_key:
         uids = {m.study_uid for m in members if m.study_uid}
         if len(uids) > 1:
-            study.warnings.append(f"{sample.profile}: one exam gathered from {len(uids)} Study Instance UIDs "
-                                  "(the dataset gives each view its own)")
+            study.warnings.append(
+                f"{sample.profile}: one exam gathered from {len(uids)} Study Instance UIDs "
+                "(the dataset gives each view its own)"
+            )
     elif not sample.study_uid:
         study.warnings.append("images carry no Study Instance UID; grouped by patient and date")
 
@@ -122,8 +122,11 @@ def _build_study(study_key: str, members: list[MammoImage], allow_for_processing
         study.images[view] = chosen
         for other in others:
             study.set_aside.append(
-                SetAside(other, f"{view.value} appears more than once; {chosen.path.name} is used "
-                                "(most recent acquisition, then the higher Instance Number)")
+                SetAside(
+                    other,
+                    f"{view.value} appears more than once; {chosen.path.name} is used "
+                    "(most recent acquisition, then the higher Instance Number)",
+                )
             )
         if others:
             study.warnings.append(

@@ -26,9 +26,14 @@ def check_declared_size(rows: int, cols: int, path: Path) -> None:
     if rows <= 0 or cols <= 0:
         raise UnsupportedImageError(path, f"the image declares {rows} x {cols} pixels: it has no pixels")
     if min(rows, cols) < MIN_IMAGE_SIDE:
-        raise UnsupportedImageError(path, f"the image is {cols} x {rows} pixels, too small to be a mammogram (at "
-                                          f"least {MIN_IMAGE_SIDE} pixels on each side)")
+        raise UnsupportedImageError(
+            path,
+            f"the image is {cols} x {rows} pixels, too small to be a mammogram (at "
+            f"least {MIN_IMAGE_SIDE} pixels on each side)",
+        )
     if rows * cols > MAX_IMAGE_PIXELS:
         raise UnsupportedImageError(
-            path, f"the image declares {cols} x {rows} pixels ({rows * cols / 1e6:.0f} megapixels), more than the "
-                  f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels a mammogram needs; it was not decoded")
+            path,
+            f"the image declares {cols} x {rows} pixels ({rows * cols / 1e6:.0f} megapixels), more than the "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels a mammogram needs; it was not decoded",
+        )

@@ -38,8 +38,17 @@ def _not_a_file_reason(path: Path) -> str:
         mode = path.stat().st_mode
     except OSError as exc:
         return f"the file does not exist or cannot be read ({exc.strerror or exc})"
-    kind = ("a named pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "a socket" if stat.S_ISSOCK(mode) else "a folder" if stat.S_ISDIR(mode) else "a special file")
+    kind = (
+        "a named pipe"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a folder"
+        if stat.S_ISDIR(mode)
+        else "a special file"
+    )
     return f"not a regular file ({kind}); only files are read"
 
 
@@ -104,14 +113,18 @@ def load_studies(
         else:
             wanted.append(path)
     if processes > 1 and len(wanted) > 1 and _can_fork():
-        with ProcessPoolExecutor(min(processes, len(wanted)), mp_context=multiprocessing.get_context("fork"),
-                                 initializer=die_with_parent) as pool:  # no decoder outlives a killed command
+        with ProcessPoolExecutor(
+            min(processes, len(wanted)), mp_context=multiprocessing.get_context("fork"), initializer=die_with_parent
+        ) as pool:  # no decoder outlives a killed command
             outcomes = pool.map(_read_or_error, wanted, [keep_pixels] * len(wanted))
     else:
         outcomes = (_read_or_error(path, keep_pixels) for path in wanted)
     images: list[MammoImage] = []
     for index, (path, outcome) in enumerate(zip(wanted, outcomes), start=1):
-        (errors if isinstance(outcome, StudyInputError) else images).append(outcome)  # type: ignore[arg-type]
+        if isinstance(outcome, StudyInputError):
+            errors.append(outcome)
+        else:
+            images.append(outcome)
         if progress is not None:
             progress(index, len(wanted), path)
     studies, orphans = group_into_studies(images, errors, allow_for_processing)
@@ -131,8 +144,10 @@ def _files_by_patient(collection: StudyCollection) -> str:
     for study in collection.studies:
         names = [image.path.name for image in study.images.values()] + [s.image.path.name for s in study.set_aside]
         groups.setdefault(study.patient_key, []).extend(sorted(names))
-    return "; ".join(f"patient {index}: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}"
-                     for index, names in enumerate(groups.values(), 1))
+    return "; ".join(
+        f"patient {index}: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}"
+        for index, names in enumerate(groups.values(), 1)
+    )
 
 
 def load_study(paths: Iterable[str | Path] | str | Path, **kwargs: object) -> Study:
@@ -140,7 +155,7 @@ def load_study(paths: Iterable[str | Path] | str | Path, **kwargs: object) -> St
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = list(paths)
-    collection = load_studies(paths, **kwargs)  # type: ignore[arg-type]
+    collection = load_studies(paths, **kwargs)  # type: ignore[arg-type]  # kwargs: load_studies' own options
     where = paths[0] if len(paths) == 1 else None
     if not collection.studies or not any(s.images or s.set_aside for s in collection.studies):
         reasons = "; ".join(str(e) for e in collection.errors[:3])
@@ -148,14 +163,14 @@ def load_study(paths: Iterable[str | Path] | str | Path, **kwargs: object) -> St
     patients = {s.patient_key for s in collection.studies}
     if len(patients) > 1:
         raise MixedPatientsError(
-            where, f"the images belong to {len(patients)} different patients ({_files_by_patient(collection)}); "
-                   "open one patient at a time"
+            where,
+            f"the images belong to {len(patients)} different patients ({_files_by_patient(collection)}); "
+            "open one patient at a time",
         )
     if len(collection.studies) > 1:
         dates = ", ".join(s.study_date or "unknown date" for s in collection.studies)
         raise MultipleStudiesError(
-            where, f"the images hold {len(collection.studies)} exams of one patient ({dates}); "
-                   "open one exam at a time"
+            where, f"the images hold {len(collection.studies)} exams of one patient ({dates}); open one exam at a time"
         )
     study = collection.studies[0]
     study.errors.extend(collection.errors)

@@ -44,12 +44,12 @@ def breast_mask(pixels: np.ndarray) -> np.ndarray:
     padding's. Where the film's own unexposed border is the dominant peak the
     triangle threshold lands high, and Otsu's (the minimum) decides.
     """
-    as_u8 = np.clip(pixels * 255.0, 0, 255).astype(np.uint8)
+    as_u8: np.ndarray = np.clip(pixels * 255.0, 0, 255).astype(np.uint8)
     as_u8 = cv2.GaussianBlur(as_u8, (5, 5), 0)
     otsu, _ = cv2.threshold(as_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     values = as_u8[as_u8 > 0][None]
     triangle = cv2.threshold(values, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_TRIANGLE)[0] if values.size else otsu
-    binary = (as_u8 > min(otsu, triangle)).astype(np.uint8)
+    binary: np.ndarray = (as_u8 > min(otsu, triangle)).astype(np.uint8)
     # an opening cuts thin film edges and label strips that touch the breast
     size = max(3, int(0.01 * max(pixels.shape)) | 1)
     binary = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))

@@ -37,8 +37,17 @@ _NO_SPACING = "no pixel spacing in the sidecar"
 
 RASTER_SUFFIXES = (".png", ".pgm", ".jpg", ".jpeg")
 _KNOWN_KEYS = {
-    "laterality", "view", "pixel_spacing_mm", "patient_id", "patient_name", "study_id",
-    "study_date", "chest_wall", "bits_stored", "photometric", "acquisition_datetime",
+    "laterality",
+    "view",
+    "pixel_spacing_mm",
+    "patient_id",
+    "patient_name",
+    "study_id",
+    "study_date",
+    "chest_wall",
+    "bits_stored",
+    "photometric",
+    "acquisition_datetime",
 }
 
 
@@ -81,9 +90,12 @@ def read_sidecar(image_path: Path) -> Sidecar:
             f"({image_path.name}.json) that says which breast and which view it shows",
         )
     _require(path.is_file(), path, "the sidecar is not a regular file (a folder, pipe or device by that name)")
-    _require(path.stat().st_size <= MAX_SIDECAR_BYTES, path,
-             f"the sidecar is {path.stat().st_size / 1e6:.1f} MB; a sidecar holds a few fields (at most "
-             f"{MAX_SIDECAR_BYTES // 1000} kB)")
+    _require(
+        path.stat().st_size <= MAX_SIDECAR_BYTES,
+        path,
+        f"the sidecar is {path.stat().st_size / 1e6:.1f} MB; a sidecar holds a few fields (at most "
+        f"{MAX_SIDECAR_BYTES // 1000} kB)",
+    )
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -99,9 +111,7 @@ def read_sidecar(image_path: Path) -> Sidecar:
     if "-" in view:  # "L-CC"
         view_lat, view = view.split("-", 1)
         if lat_text and view_lat[:1] != lat_text:
-            raise ConflictingLateralityError(
-                path, f"the sidecar says laterality {lat_text} but view {data['view']}"
-            )
+            raise ConflictingLateralityError(path, f"the sidecar says laterality {lat_text} but view {data['view']}")
         lat_text = view_lat[:1]
     _require(lat_text in ("L", "R"), path, "sidecar 'laterality' must be 'L' or 'R'")
     _require(bool(view), path, "sidecar 'view' is missing (e.g. 'CC' or 'MLO')")
@@ -110,14 +120,19 @@ def read_sidecar(image_path: Path) -> Sidecar:
     pair: tuple[float, float] | None = None
     if spacing is not None:
         values = spacing if isinstance(spacing, list) else [spacing, spacing]
-        ok = len(values) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.01 <= v <= 1.0
-                                      for v in values)
+        ok = len(values) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0.01 <= v <= 1.0 for v in values
+        )
         _require(ok, path, "sidecar 'pixel_spacing_mm' must be a number (or two) between 0.01 and 1 mm")
         pair = (float(values[0]), float(values[1]))
     chest_wall = data.get("chest_wall")
     _require(chest_wall in (None, "left", "right"), path, "sidecar 'chest_wall' must be 'left' or 'right'")
     bits = data.get("bits_stored")
-    _require(bits is None or (isinstance(bits, int) and not isinstance(bits, bool) and 8 <= bits <= 16), path, "'bits_stored' must be 8..16")
+    _require(
+        bits is None or (isinstance(bits, int) and not isinstance(bits, bool) and 8 <= bits <= 16),
+        path,
+        "'bits_stored' must be 8..16",
+    )
     photometric = str(data.get("photometric", "MONOCHROME2")).upper()
     _require(photometric in ("MONOCHROME1", "MONOCHROME2"), path, "'photometric' must be MONOCHROME1 or 2")
 
@@ -192,9 +207,7 @@ def read_raster(path: Path, keep_pixels: bool = True, sidecar: Sidecar | None = 
         check_declared_size(*declared, path)
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None or raw.size == 0:
-        raise UnreadablePixelDataError(
-            path, "the image file could not be decoded (damaged or incomplete PNG/PGM)"
-        )
+        raise UnreadablePixelDataError(path, "the image file could not be decoded (damaged or incomplete PNG/PGM)")
     warnings: list[str] = []
     if raw.ndim == 3:
         warnings.append("colour image converted to grey")
@@ -206,7 +219,10 @@ def read_raster(path: Path, keep_pixels: bool = True, sidecar: Sidecar | None = 
         pixels = 1.0 - pixels
     rows, cols = pixels.shape
     transform, chest_source, orient_warnings = orientation_transform(
-        pixels, (rows, cols), sidecar.laterality, sidecar.view_position,
+        pixels,
+        (rows, cols),
+        sidecar.laterality,
+        sidecar.view_position,
         declared_chest_wall=sidecar.chest_wall,
     )
     warnings += orient_warnings
@@ -248,15 +264,33 @@ def read_profiled_raster(path: Path, profile: DatasetProfile, keep_pixels: bool 
         raise SidecarError(path, f"the {profile.name} file name does not say which breast and view it shows")
     if facts.set_aside:
         return MammoImage(
-            path=path, rows=0, cols=0, laterality=facts.laterality, view_position=facts.view_position,
-            view_source=facts.view_source, patient_id=facts.patient or "", study_uid=facts.exam_key or "",
-            sop_instance_uid=f"file:{path.resolve()}", file_format=path.suffix.upper().lstrip("."),
-            profile=facts.profile, exam_key=facts.exam_key or "", set_aside_reason=facts.set_aside,
+            path=path,
+            rows=0,
+            cols=0,
+            laterality=facts.laterality,
+            view_position=facts.view_position,
+            view_source=facts.view_source,
+            patient_id=facts.patient or "",
+            study_uid=facts.exam_key or "",
+            sop_instance_uid=f"file:{path.resolve()}",
+            file_format=path.suffix.upper().lstrip("."),
+            profile=facts.profile,
+            exam_key=facts.exam_key or "",
+            set_aside_reason=facts.set_aside,
         )
     spacing = (facts.spacing.row_mm, facts.spacing.col_mm) if facts.spacing else None
-    sidecar = Sidecar(facts.laterality, facts.view_position, spacing, facts.patient or path.parent.name,
-                      facts.exam_key or facts.patient or path.parent.name, "", facts.chest_wall, None,
-                      "MONOCHROME2", "")
+    sidecar = Sidecar(
+        facts.laterality,
+        facts.view_position,
+        spacing,
+        facts.patient or path.parent.name,
+        facts.exam_key or facts.patient or path.parent.name,
+        "",
+        facts.chest_wall,
+        None,
+        "MONOCHROME2",
+        "",
+    )
     image = read_raster(path, keep_pixels=keep_pixels, sidecar=sidecar)
     if facts.spacing is not None:
         image.spacing = facts.spacing

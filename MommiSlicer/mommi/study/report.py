@@ -63,9 +63,7 @@ def render_inspection(report: dict[str, Any]) -> str:
             lines.append(f"  missing views: {', '.join(study['missing_views'])}")
         for item in study["set_aside"]:
             lines.append(f"  set aside: {item['label']} {item['path']}: {item['reason']}")
-        image_warnings = [
-            f"{label}: {w}" for label, view in study["views"].items() for w in view["warnings"]
-        ]
+        image_warnings = [f"{label}: {w}" for label, view in study["views"].items() for w in view["warnings"]]
         warnings = [w for w in study["warnings"] if not w.endswith(" is missing")] + image_warnings
         if warnings:
             lines.append("  warnings:")

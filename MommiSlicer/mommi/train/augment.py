@@ -44,12 +44,16 @@ class AugmentRanges:
 DEFAULT_RANGES = AugmentRanges()
 
 
-def random_affine(shape: tuple[int, int], rng: np.random.Generator, ranges: AugmentRanges = DEFAULT_RANGES
-                  ) -> np.ndarray:
+def random_affine(
+    shape: tuple[int, int], rng: np.random.Generator, ranges: AugmentRanges = DEFAULT_RANGES
+) -> np.ndarray:
     """A 2 x 3 affine matrix: rotation and scale about the grid centre, then a shift."""
     h, w = shape
-    matrix = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), float(rng.uniform(-ranges.rotation_deg, ranges.rotation_deg)),
-                                     float(rng.uniform(*ranges.scale)))
+    matrix = cv2.getRotationMatrix2D(
+        (w / 2.0, h / 2.0),
+        float(rng.uniform(-ranges.rotation_deg, ranges.rotation_deg)),
+        float(rng.uniform(*ranges.scale)),
+    )
     matrix[:, 2] += rng.uniform(-ranges.shift, ranges.shift, 2) * np.array([w, h])
     return matrix
 
@@ -57,14 +61,19 @@ def random_affine(shape: tuple[int, int], rng: np.random.Generator, ranges: Augm
 def warp(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """Warp onto the same grid; outside the image is background (0), as around a real breast."""
     h, w = image.shape
-    return cv2.warpAffine(image.astype(np.float32), matrix, (w, h), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return cv2.warpAffine(
+        image.astype(np.float32),
+        matrix,
+        (w, h),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
 
 
-def random_display(pixels: np.ndarray, rng: np.random.Generator, ranges: AugmentRanges = DEFAULT_RANGES
-                   ) -> np.ndarray:
+def random_display(pixels: np.ndarray, rng: np.random.Generator, ranges: AugmentRanges = DEFAULT_RANGES) -> np.ndarray:
     """Tone curve, gain / offset, contrast, blur and noise on display values in [0, 1]."""
-    out = np.clip(pixels.astype(np.float32), 0.0, 1.0) ** float(rng.uniform(*ranges.gamma))
+    out: np.ndarray = np.clip(pixels.astype(np.float32), 0.0, 1.0) ** float(rng.uniform(*ranges.gamma))
     breast = out > 0.02
     mean = float(out[breast].mean()) if breast.any() else 0.5
     out = (out - mean) * float(rng.uniform(*ranges.contrast)) + mean
@@ -76,8 +85,13 @@ def random_display(pixels: np.ndarray, rng: np.random.Generator, ranges: Augment
     return np.clip(out, 0.0, 1.0)
 
 
-def augment_views(main: np.ndarray, target: np.ndarray, aux: np.ndarray | None, rng: np.random.Generator,
-                  ranges: AugmentRanges = DEFAULT_RANGES) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def augment_views(
+    main: np.ndarray,
+    target: np.ndarray,
+    aux: np.ndarray | None,
+    rng: np.random.Generator,
+    ranges: AugmentRanges = DEFAULT_RANGES,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One draw for a training sample: the same geometry for every input and the target, display per image."""
     matrix = random_affine(main.shape, rng, ranges)
     flip = rng.random() < 0.5
@@ -88,5 +102,8 @@ def augment_views(main: np.ndarray, target: np.ndarray, aux: np.ndarray | None, 
         aux = aux[::-1] if aux is not None else None
     main = random_display(main, rng, ranges)
     aux = random_display(aux, rng, ranges) if aux is not None else None
-    return np.ascontiguousarray(main), np.ascontiguousarray(target), \
-        (np.ascontiguousarray(aux) if aux is not None else None)
+    return (
+        np.ascontiguousarray(main),
+        np.ascontiguousarray(target),
+        (np.ascontiguousarray(aux) if aux is not None else None),
+    )

@@ -20,21 +20,21 @@ DATASETS = {
     "mias": "mini-MIAS validation split (patient-level, seed 0)",
     "mias-heldout": "real mini-MIAS films of the 22 held-out women (val + test splits), never trained on",
     "mias-cv": "real mini-MIAS films, 5-fold cross-validation by woman: every film read by the fold's network that "
-               "never saw its woman",
+    "never saw its woman",
     "mias-phantom-only": "real mini-MIAS films, all 216, read by the phantom-pretrained network before any real film",
 }
 #: what each training manifest of build_lite_zoo.sh holds
 TRAINING_DATA = {
     "synth-train.json": "400 synthetic studies from `mommi synth --seed 100` (3D phantom v1, lite size, 30% normal), "
-                        "split 90/10 by patient into train / validation.",
+    "split 90/10 by patient into train / validation.",
     "synth-v2.json": "300 synthetic studies from `mommi synth --phantom v2 --seed 100` (phantom v2: masses the size "
-                     "and contrast of real ones, lite size, 30% normal), split 90/10 by patient; the pre-training "
-                     "of the real-film recipe.",
+    "and contrast of real ones, lite size, 30% normal), split 90/10 by patient; the pre-training "
+    "of the real-film recipe.",
     "mias.json": "mini-MIAS (`../shared/data/mias`, 216 MLO films of 108 women), seeded patient-level 8:1:1 "
-                 "split; train split used for training, val split for reporting.",
+    "split; train split used for training, val split for reporting.",
     "mias-all.json": "mini-MIAS (`../shared/data/mias`, 216 MLO films of 108 women, 39 masses), every film in the "
-                     "training split: the final real-film model; its real-film numbers are the 5-fold "
-                     "cross-validation by woman of the same recipe (`mommi train ... --cv 5`).",
+    "training split: the final real-film model; its real-film numbers are the 5-fold "
+    "cross-validation by woman of the same recipe (`mommi train ... --cv 5`).",
 }
 #: what a branch does on real MIAS films (MLO views of both breasts, no CC views)
 REAL_FILM_READING = {
@@ -42,26 +42,26 @@ REAL_FILM_READING = {
     "bidual": "reads each film with the other breast's film",
     "ipsidual": "cannot run: MIAS has no CC views, so no film has its ipsilateral partner",
     "fusion": "cannot run: the chain falls back to the bilateral branch on every MIAS film (no CC views), "
-              "whose cross-validation is in the bidual-lite card",
+    "whose cross-validation is in the bidual-lite card",
 }
 PURPOSE = {
     "nipple": "Nipple keypoint detector: a heatmap whose peak is the nipple, used to align MLO pairs "
-              "before bilateral registration and for the RoI-to-nipple geometry of IpsiDualNet.",
+    "before bilateral registration and for the RoI-to-nipple geometry of IpsiDualNet.",
     "single": "Single-view baseline: the same HRNet trunk and probability head as BiDualNet-v2 without "
-              "the auxiliary input, for the ablation single-view vs bilateral.",
+    "the auxiliary input, for the ablation single-view vs bilateral.",
     "bidual": "BiDualNet-v2 (bilateral branch of MommiNet-v2): Siamese HRNet reading the main view and the "
-              "registered contralateral view, fused after stage 3, giving a per-pixel mass probability map.",
+    "registered contralateral view, fused after stage 3, giving a per-pixel mass probability map.",
     "ipsidual": "IpsiDualNet-v2 (ipsilateral branch of MommiNet-v2): Faster R-CNN on a Siamese HRNet + FPN "
-                "reading the main view and the other view of the same breast; two relation blocks let every "
-                "main RoI attend to the auxiliary RoIs with appearance and RoI-to-nipple geometry. Gives mass "
-                "boxes with scores (rendered into the Ipsi-prob map for the fusion network).",
+    "reading the main view and the other view of the same breast; two relation blocks let every "
+    "main RoI attend to the auxiliary RoIs with appearance and RoI-to-nipple geometry. Gives mass "
+    "boxes with scores (rendered into the Ipsi-prob map for the fusion network).",
     "fusion": "Fusion network (v2) of MommiNet-v2: U-Net on the frozen IpsiDualNet trunk reading the main view, "
-              "the Ipsi-prob map and the Bi-prob map; its map gives the final findings. Evaluated as the whole "
-              "tri-view chain (nipple, BiDualNet, IpsiDualNet, fusion) through ONNX Runtime.",
+    "the Ipsi-prob map and the Bi-prob map; its map gives the final findings. Evaluated as the whole "
+    "tri-view chain (nipple, BiDualNet, IpsiDualNet, fusion) through ONNX Runtime.",
     "malignancy": "Malignancy classifier of MommiNet-v2: a DenseNet trunk shared by a benign-vs-malignant head and "
-                  "a normalised BI-RADS regression head (multi-task loss with learned uncertainty weights, Kendall "
-                  "et al. 2018), applied to a patch around every finding; its probability is calibrated by "
-                  "temperature scaling.",
+    "a normalised BI-RADS regression head (multi-task loss with learned uncertainty weights, Kendall "
+    "et al. 2018), applied to a patch around every finding; its probability is calibrated by "
+    "temperature scaling.",
 }
 #: rows of the ablation table: eval folder prefix -> what it is
 ABLATION_ROWS = {
@@ -77,8 +77,12 @@ ABLATION_ROWS = {
 def _metrics_from_report(report: dict[str, Any]) -> dict[str, Any]:
     froc = report["froc"]
     metrics: dict[str, Any] = {
-        "split": report["split"], "images": froc["images"], "patients": froc["patients"], "masses": froc["masses"],
-        "recall_at_fppi": froc["recall_at_fppi"], "bootstrap": froc["protocol"]["bootstrap_samples"],
+        "split": report["split"],
+        "images": froc["images"],
+        "patients": froc["patients"],
+        "masses": froc["masses"],
+        "recall_at_fppi": froc["recall_at_fppi"],
+        "bootstrap": froc["protocol"]["bootstrap_samples"],
     }
     curve = froc.get("curve", {}).get("recall")
     if curve:  # where the FROC curve ends: the best-case recall over every candidate
@@ -90,12 +94,17 @@ def _metrics_from_report(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _recall_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
-    lines = ["| data | images | masses | recall @0.5 FPPI | recall @1 FPPI | recall @2 FPPI |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| data | images | masses | recall @0.5 FPPI | recall @1 FPPI | recall @2 FPPI |",
+        "|---|---|---|---|---|---|",
+    ]
     for dataset, m in metrics.items():
         if not m.get("masses"):
             continue
         cells = [f"{v['recall']:.3f} ({v['ci95'][0]:.3f}-{v['ci95'][1]:.3f})" for v in m["recall_at_fppi"].values()]
-        lines.append(f"| {DATASETS.get(dataset, dataset)} | {m['images']} | {m['masses']} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {DATASETS.get(dataset, dataset)} | {m['images']} | {m['masses']} | " + " | ".join(cells) + " |"
+        )
     return lines
 
 
@@ -108,17 +117,21 @@ def _verdicts(entry: dict[str, Any], comparison: dict[str, Any]) -> list[str]:
             continue
         mine, theirs = m["recall_at_fppi"]["1"]["recall"], other["recall_at_fppi"]["1"]["recall"]
         word = "above" if mine > theirs else "below" if mine < theirs else "equal to"
-        out.append(f"- {DATASETS.get(dataset, dataset)}: recall at 1 FPPI {mine:.3f}, {word} "
-                   f"{comparison['name']} ({theirs:.3f}).")
+        out.append(
+            f"- {DATASETS.get(dataset, dataset)}: recall at 1 FPPI {mine:.3f}, {word} "
+            f"{comparison['name']} ({theirs:.3f})."
+        )
     return out
 
 
 def checkpoint_line(entry: dict[str, Any]) -> str:
     if not entry.get("checkpoint"):
         return "- Training checkpoint: not shipped"
-    return (f"- Training checkpoint: `{entry['checkpoint']}` (SHA-256 `{entry['checkpoint_sha256']}`), the file this "
-            f"ONNX model was exported from; `mommi train {entry['task']} ... --init-from model_zoo/{entry['checkpoint']}` "
-            "fine-tunes it (e.g. on feedback batches)")
+    return (
+        f"- Training checkpoint: `{entry['checkpoint']}` (SHA-256 `{entry['checkpoint_sha256']}`), the file this "
+        f"ONNX model was exported from; `mommi train {entry['task']} ... --init-from model_zoo/{entry['checkpoint']}` "
+        "fine-tunes it (e.g. on feedback batches)"
+    )
 
 
 def _ci_text(value: float, ci: list[float | None]) -> str:
@@ -136,18 +149,28 @@ def real_film_section(entry: dict[str, Any], operating_point: dict[str, Any] | N
     if cv and cv.get("masses"):
         recall = " / ".join(f"{v['recall']:.2f}" for v in cv["recall_at_fppi"].values())
         one = cv["recall_at_fppi"]["1"]
-        lines.append(f"- {DATASETS['mias-cv']}: {cv['images']} films, {cv['masses']} masses; recall at 0.5 / 1 / 2 "
-                     f"false marks per image {recall} (at 1: 95% CI {one['ci95'][0]:.2f}-{one['ci95'][1]:.2f})"
-                     + (f"; best-case recall over all candidates {cv['max_recall']['recall']:.2f}"
-                        if cv.get("max_recall") else "") + f"; the branch {REAL_FILM_READING[task]}.")
+        lines.append(
+            f"- {DATASETS['mias-cv']}: {cv['images']} films, {cv['masses']} masses; recall at 0.5 / 1 / 2 "
+            f"false marks per image {recall} (at 1: 95% CI {one['ci95'][0]:.2f}-{one['ci95'][1]:.2f})"
+            + (
+                f"; best-case recall over all candidates {cv['max_recall']['recall']:.2f}"
+                if cv.get("max_recall")
+                else ""
+            )
+            + f"; the branch {REAL_FILM_READING[task]}."
+        )
     elif heldout and heldout.get("masses"):
-        lines.append("- No cross-validation by woman on real films for this model; the numbers below are the real "
-                     "films it was not trained on, a small sample.")
+        lines.append(
+            "- No cross-validation by woman on real films for this model; the numbers below are the real "
+            "films it was not trained on, a small sample."
+        )
         recall = " / ".join(f"{v['recall']:.2f}" for v in heldout["recall_at_fppi"].values())
         one = heldout["recall_at_fppi"]["1"]
-        lines.append(f"- {DATASETS['mias-heldout']}: {heldout['images']} films, {heldout['masses']} masses; recall "
-                     f"at 0.5 / 1 / 2 false marks per image {recall} (at 1: 95% CI {one['ci95'][0]:.2f}-"
-                     f"{one['ci95'][1]:.2f}); the branch {REAL_FILM_READING[task]}.")
+        lines.append(
+            f"- {DATASETS['mias-heldout']}: {heldout['images']} films, {heldout['masses']} masses; recall "
+            f"at 0.5 / 1 / 2 false marks per image {recall} (at 1: 95% CI {one['ci95'][0]:.2f}-"
+            f"{one['ci95'][1]:.2f}); the branch {REAL_FILM_READING[task]}."
+        )
     else:
         lines.append(f"- Not cross-validated on real films; on mini-MIAS the branch {REAL_FILM_READING[task]}.")
     if operating_point:
@@ -156,17 +179,27 @@ def real_film_section(entry: dict[str, Any], operating_point: dict[str, Any] | N
             f"{operating_point['min_score']:.3f}, set on {operating_point['images']} real films "
             f"({operating_point.get('set_on', 'see the zoo manifest')}) for <= "
             f"{operating_point['target_false_marks_per_image']:g} false marks per image"
-            + (f", at most {operating_point['max_marks_per_view']} marks per view"
-               if operating_point.get("max_marks_per_view") else "") + ": measured "
+            + (
+                f", at most {operating_point['max_marks_per_view']} marks per view"
+                if operating_point.get("max_marks_per_view")
+                else ""
+            )
+            + ": measured "
             f"{_ci_text(operating_point['false_marks_per_image'], operating_point['false_marks_per_image_ci95'])} "
             f"false marks per image, sensitivity "
             f"{_ci_text(operating_point['sensitivity'], operating_point['sensitivity_ci95'])} "
-            f"({operating_point['masses']} masses).")
+            f"({operating_point['masses']} masses)."
+        )
     return lines + ["- Synthetic numbers (below) alone decide nothing.", ""]
 
 
-def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes: str = "", ablation: str = "",
-                operating_point: dict[str, Any] | None = None) -> str:
+def render_card(
+    entry: dict[str, Any],
+    comparison: dict[str, Any] | None,
+    notes: str = "",
+    ablation: str = "",
+    operating_point: dict[str, Any] | None = None,
+) -> str:
     """The card's text, leading with the real films (``real_film_section``); ``notes`` (hand-written Markdown:
     what was tried and found) goes in as is, and the tri-view ``ablation`` tables go into the cards of the
     ipsilateral and fusion networks."""
@@ -183,8 +216,9 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         PURPOSE[task],
         "",
         f"- File: `{entry['file']}` ({entry['size_bytes'] / 1e6:.2f} MB), SHA-256 `{entry['sha256']}`",
-        "- Inputs: " + ", ".join(f"`{i['name']}` {i['shape']}" for i in entry["inputs"]) +
-        f"; normalisation (x - {entry['normalisation']['mean']}) / {entry['normalisation']['std']} of "
+        "- Inputs: "
+        + ", ".join(f"`{i['name']}` {i['shape']}" for i in entry["inputs"])
+        + f"; normalisation (x - {entry['normalisation']['mean']}) / {entry['normalisation']['std']} of "
         f"{entry['normalisation']['pixels']}",
         "- Outputs: " + "; ".join(f"`{o['name']}` {o['shape']}: {o['meaning']}" for o in entry["outputs"]),
         f"- Configuration: {entry['config']['configuration']} (HRNet topology, narrow widths), "
@@ -198,11 +232,16 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         "## Training data",
         "Training manifests: " + ", ".join(f"`{Path(p).name}`" for p in entry.get("training_data", [])) + ".",
     ]
-    lines += [f"- `{Path(p).name}`: {TRAINING_DATA[Path(p).name]}" for p in entry.get("training_data", [])
-              if Path(p).name in TRAINING_DATA]
+    lines += [
+        f"- `{Path(p).name}`: {TRAINING_DATA[Path(p).name]}"
+        for p in entry.get("training_data", [])
+        if Path(p).name in TRAINING_DATA
+    ]
     if entry["config"].get("initialised_from"):
-        lines.append(f"- Initialised from `{entry['config']['initialised_from']}` (see the build script), trained "
-                     f"{entry['config']['epochs_run']} epochs, the {entry['config'].get('kept_epoch', 'best')} kept.")
+        lines.append(
+            f"- Initialised from `{entry['config']['initialised_from']}` (see the build script), trained "
+            f"{entry['config']['epochs_run']} epochs, the {entry['config'].get('kept_epoch', 'best')} kept."
+        )
     lines += [
         "",
         "## How it was made (exact commands)",
@@ -217,18 +256,27 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
         for dataset, m in metrics.items():
             n = m.get("nipple")
             if n:
-                lines.append(f"- {DATASETS.get(dataset, dataset)}: {n['images']} images, nipple error median "
-                             f"{n['median_mm']:.2f} mm, mean {n['mean_mm']:.2f} mm, 95th percentile "
-                             f"{n['p95_mm']:.2f} mm, max {n['max_mm']:.2f} mm; {n['wrong']} wrong (> "
-                             f"{n['wrong_threshold_mm']:g} mm)")
+                lines.append(
+                    f"- {DATASETS.get(dataset, dataset)}: {n['images']} images, nipple error median "
+                    f"{n['median_mm']:.2f} mm, mean {n['mean_mm']:.2f} mm, 95th percentile "
+                    f"{n['p95_mm']:.2f} mm, max {n['max_mm']:.2f} mm; {n['wrong']} wrong (> "
+                    f"{n['wrong_threshold_mm']:g} mm)"
+                )
     else:
-        lines += ["FROC per METHOD.md (IoU > 0.2; all images incl. normal; 95% CI by patient bootstrap, "
-                  f"{next(iter(metrics.values()), {}).get('bootstrap', '-')} resamples):", ""]
+        first: dict[str, Any] = next(iter(metrics.values()), {})
+        lines += [
+            "FROC per METHOD.md (IoU > 0.2; all images incl. normal; 95% CI by patient bootstrap, "
+            f"{first.get('bootstrap', '-')} resamples):",
+            "",
+        ]
         lines += _recall_table(metrics)
         if "mias-cv" in metrics:
-            lines += ["", "The cross-validation row comes from the five fold networks in PyTorch (same recipe, each "
-                      "trained without the women it reads); the shipped ONNX file is the same recipe trained on "
-                      "every film, so it has no real-film test of its own."]
+            lines += [
+                "",
+                "The cross-validation row comes from the five fold networks in PyTorch (same recipe, each "
+                "trained without the women it reads); the shipped ONNX file is the same recipe trained on "
+                "every film, so it has no real-film test of its own.",
+            ]
         if comparison:
             lines += ["", f"For comparison, {comparison['name']} on the same images:", ""]
             lines += _recall_table(comparison.get("metrics", {}))
@@ -244,7 +292,12 @@ def render_card(entry: dict[str, Any], comparison: dict[str, Any] | None, notes:
     ]
     if ablation and task in ("ipsidual", "fusion"):
         body = ablation.split("\n## ", 1)[1] if "\n## " in ablation else ""
-        lines += ["", "## Tri-view ablation (same test sets and protocol)", "", "### " + body.replace("\n## ", "\n### ")]
+        lines += [
+            "",
+            "## Tri-view ablation (same test sets and protocol)",
+            "",
+            "### " + body.replace("\n## ", "\n### "),
+        ]
     if notes.strip():
         lines += ["", "## Development notes (what was tried)", notes.strip()]
     return "\n".join(lines) + "\n"
@@ -280,23 +333,31 @@ def ablation_table(eval_dir: Path, previous: str = "", carried: tuple[str, ...] 
     old_rows = _previous_rows(previous)
     if not reports:
         return ""
-    lines = ["# Tri-view ablation (lite models)", "",
-             "Written by `mommi zoo record-metrics` from the evaluation reports of `bash model_zoo/build_lite_zoo.sh`. "
-             "FROC per METHOD.md: IoU > 0.2, recall at 0.5 / 1 / 2 false positives per image over all images "
-             "(normal ones included), 95% CI from 1000 patient-level bootstrap resamples. Every row is the "
-             "exported ONNX model(s) through ONNX Runtime and the product's detection chain. Research models "
-             "trained on synthetic phantom studies and mini-MIAS: these numbers say nothing about clinical "
-             "performance.", ""]
+    lines = [
+        "# Tri-view ablation (lite models)",
+        "",
+        "Written by `mommi zoo record-metrics` from the evaluation reports of `bash model_zoo/build_lite_zoo.sh`. "
+        "FROC per METHOD.md: IoU > 0.2, recall at 0.5 / 1 / 2 false positives per image over all images "
+        "(normal ones included), 95% CI from 1000 patient-level bootstrap resamples. Every row is the "
+        "exported ONNX model(s) through ONNX Runtime and the product's detection chain. Research models "
+        "trained on synthetic phantom studies and mini-MIAS: these numbers say nothing about clinical "
+        "performance.",
+        "",
+    ]
     for dataset, rows in reports.items():
-        lines += [f"## {DATASETS.get(dataset, dataset)}", "",
-                  "| system | images | masses | recall @0.5 FPPI | recall @1 FPPI | recall @2 FPPI |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"## {DATASETS.get(dataset, dataset)}",
+            "",
+            "| system | images | masses | recall @0.5 FPPI | recall @1 FPPI | recall @2 FPPI |",
+            "|---|---|---|---|---|---|",
+        ]
         kept = old_rows.get(DATASETS.get(dataset, dataset), {})
         for prefix in ABLATION_ROWS:
             if prefix in rows:
                 m = rows[prefix]
-                cells = [f"{v['recall']:.3f} ({v['ci95'][0]:.3f}-{v['ci95'][1]:.3f})"
-                         for v in m["recall_at_fppi"].values()]
+                cells = [
+                    f"{v['recall']:.3f} ({v['ci95'][0]:.3f}-{v['ci95'][1]:.3f})" for v in m["recall_at_fppi"].values()
+                ]
                 lines.append(f"| {ABLATION_ROWS[prefix]} | {m['images']} | {m['masses']} | " + " | ".join(cells) + " |")
             elif prefix in carried and ABLATION_ROWS[prefix] in kept:
                 lines.append(kept[ABLATION_ROWS[prefix]])
@@ -336,14 +397,20 @@ def record_metrics(zoo: Path, eval_dir: Path, tasks: tuple[str, ...] | None = No
     for entry in manifest["models"]:
         if tasks is not None and entry["task"] not in tasks:
             continue
-        comparison = by_task.get("bidual") if entry["task"] == "single" else \
-            by_task.get("single") if entry["task"] in ("bidual", "ipsidual", "fusion") else None
+        comparison = (
+            by_task.get("bidual")
+            if entry["task"] == "single"
+            else by_task.get("single")
+            if entry["task"] in ("bidual", "ipsidual", "fusion")
+            else None
+        )
         notes_path = zoo / NOTES_DIR / f"{entry['task']}.md"
         notes = notes_path.read_text(encoding="utf-8") if notes_path.exists() else ""
         path = zoo / entry["card"]
         if entry["task"] == "malignancy":
-            text = render_classifier_card(entry, comparison_rows(eval_dir), notes, PURPOSE["malignancy"], BUILD_SCRIPT,
-                                          checkpoint_line(entry))
+            text = render_classifier_card(
+                entry, comparison_rows(eval_dir), notes, PURPOSE["malignancy"], BUILD_SCRIPT, checkpoint_line(entry)
+            )
         else:
             text = render_card(entry, comparison, notes, ablation, manifest.get("operating_point"))
         path.write_text(text, encoding="utf-8")

@@ -34,9 +34,11 @@ def _variant(report: dict[str, Any]) -> str:
     config = report.get("config") or {}
     weighting = config.get("loss_weighting")
     if weighting == "fixed":
-        return f"fixed weighting, {config['classification_weight']:.1f} classification / " \
-               f"{1 - config['classification_weight']:.1f} BI-RADS"
-    return {"learned": "multi-task, learned uncertainty weights", "binary": "binary loss only"}.get(weighting, "?")
+        return (
+            f"fixed weighting, {config['classification_weight']:.1f} classification / "
+            f"{1 - config['classification_weight']:.1f} BI-RADS"
+        )
+    return {"learned": "multi-task, learned uncertainty weights", "binary": "binary loss only"}.get(str(weighting), "?")
 
 
 def comparison_rows(eval_dir: Path, dataset: str = "synth-test") -> list[dict[str, Any]]:
@@ -45,9 +47,16 @@ def comparison_rows(eval_dir: Path, dataset: str = "synth-test") -> list[dict[st
     rows = []
     for path in sorted(eval_dir.glob(f"{COMPARISON_PREFIX}*-{dataset}/report.json")):
         report = json.loads(path.read_text())
-        rows.append({"variant": _variant(report), "weighting": (report.get("config") or {}).get("loss_weighting"),
-                     "validation_auc": report.get("validation_metric"), "auc": report.get("auc"),
-                     "auc_masses": report.get("auc_masses"), "best_fixed": False})
+        rows.append(
+            {
+                "variant": _variant(report),
+                "weighting": (report.get("config") or {}).get("loss_weighting"),
+                "validation_auc": report.get("validation_metric"),
+                "auc": report.get("auc"),
+                "auc_masses": report.get("auc_masses"),
+                "best_fixed": False,
+            }
+        )
     fixed = [r for r in rows if r["weighting"] == "fixed" and r["validation_auc"] is not None]
     if fixed:
         max(fixed, key=lambda r: r["validation_auc"])["best_fixed"] = True
@@ -56,8 +65,10 @@ def comparison_rows(eval_dir: Path, dataset: str = "synth-test") -> list[dict[st
 
 
 def comparison_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["| loss | validation AUC | test AUC, all detected patches (95% CI) | test AUC, detected masses only |",
-             "|---|---|---|---|"]
+    lines = [
+        "| loss | validation AUC | test AUC, all detected patches (95% CI) | test AUC, detected masses only |",
+        "|---|---|---|---|",
+    ]
     for r in rows:
         name = r["variant"] + (" **(best fixed, chosen on validation)**" if r["best_fixed"] else "")
         val = f"{r['validation_auc']:.3f}" if r["validation_auc"] is not None else "-"
@@ -76,16 +87,24 @@ def real_masses_section(entry: dict[str, Any]) -> list[str]:
     check = entry.get("real_masses")
     lines = [REAL_MASSES_TITLE]
     if not isinstance(check, dict):
-        return lines + ["- Not measured on real masses (`mommi zoo real-masses`): the product withholds its "
-                        "probability and BI-RADS estimate.", ""]
+        return lines + [
+            "- Not measured on real masses (`mommi zoo real-masses`): the product withholds its "
+            "probability and BI-RADS estimate.",
+            "",
+        ]
     if check.get("auc") is not None:
-        lines.append(f"- {check['masses']} biopsy-labelled real masses ({check['malignant']} malignant) of "
-                     f"{check['patients']} women it was not trained on ({check.get('manifest_source')}, splits "
-                     f"{', '.join(check.get('splits', []))}): AUC {check['auc']:.2f} (95% patient-bootstrap CI "
-                     f"{check['ci95'][0]:.2f}-{check['ci95'][1]:.2f}).")
+        lines.append(
+            f"- {check['masses']} biopsy-labelled real masses ({check['malignant']} malignant) of "
+            f"{check['patients']} women it was not trained on ({check.get('manifest_source')}, splits "
+            f"{', '.join(check.get('splits', []))}): AUC {check['auc']:.2f} (95% patient-bootstrap CI "
+            f"{check['ci95'][0]:.2f}-{check['ci95'][1]:.2f})."
+        )
     reason = withheld_reason(check)
-    lines.append("- The whole CI lies above 0.5: the product shows its probability." if reason is None else
-                 f"- The product withholds its probability and BI-RADS estimate: it {reason}.")
+    lines.append(
+        "- The whole CI lies above 0.5: the product shows its probability."
+        if reason is None
+        else f"- The product withholds its probability and BI-RADS estimate: it {reason}."
+    )
     return lines + [""]
 
 
@@ -106,8 +125,14 @@ def replace_card_section(card: Path, title: str, lines: list[str]) -> None:
     card.write_text(text, encoding="utf-8")
 
 
-def render_classifier_card(entry: dict[str, Any], rows: list[dict[str, Any]], notes: str, purpose: str,
-                           build_script: str, checkpoint_line: str = "") -> str:
+def render_classifier_card(
+    entry: dict[str, Any],
+    rows: list[dict[str, Any]],
+    notes: str,
+    purpose: str,
+    build_script: str,
+    checkpoint_line: str = "",
+) -> str:
     config = entry["config"]
     patch = entry["normalisation"].get("patch", {})
     lines = [
@@ -125,10 +150,12 @@ def render_classifier_card(entry: dict[str, Any], rows: list[dict[str, Any]], no
         "- Input: `patches` [batch, 1, S, S], S = {size}: a square window of (1 + {context}) x the finding's "
         "longer side (at least {min_side} px) around the box, cut from the original image and resized "
         "(`mommi.preprocess.patches`), normalised (x - 0.5) / 0.5.".format(
-            size=patch.get("size"), context=patch.get("context"), min_side=patch.get("min_side")),
+            size=patch.get("size"), context=patch.get("context"), min_side=patch.get("min_side")
+        ),
         "- Outputs: " + "; ".join(f"`{o['name']}` {o['shape']}: {o['meaning']}" for o in entry["outputs"]),
         f"- Configuration: {config['configuration']}, loss weighting {config.get('loss_weighting')}, "
-        f"best epoch {config['epochs_run']} (shipped), seed {config['seed']}, batch {config['batch_size']}, lr {config['lr']}",
+        f"best epoch {config['epochs_run']} (shipped), seed {config['seed']}, batch {config['batch_size']}, "
+        f"lr {config['lr']}",
         f"- Exported {entry['exported']} with the legacy ONNX exporter (opset 17); ONNX Runtime vs PyTorch "
         f"max |difference| {entry['parity_max_abs_diff']:.2g}",
         checkpoint_line,
@@ -155,24 +182,36 @@ def render_classifier_card(entry: dict[str, Any], rows: list[dict[str, Any]], no
     for dataset, m in entry.get("metrics", {}).items():
         b = m.get("birads", {})
         birads = f"{b['exact']:.2f} / {b['within_one']:.2f} (n={b['n']})" if b.get("n") else "no BI-RADS labels"
-        lines.append(f"| {DATASETS.get(dataset, dataset)} | {m.get('patches')} | {m.get('matched_masses')} | "
-                     f"{_auc_cell(m.get('auc'))} | {_auc_cell(m.get('auc_masses'))} | {birads} |")
+        lines.append(
+            f"| {DATASETS.get(dataset, dataset)} | {m.get('patches')} | {m.get('matched_masses')} | "
+            f"{_auc_cell(m.get('auc'))} | {_auc_cell(m.get('auc_masses'))} | {birads} |"
+        )
     if rows:
-        lines += ["", "## Loss weighting: learned vs fixed vs binary only (synthetic test set)", "",
-                  "Same data, epochs and seed; each variant exported and evaluated like the shipped model. The paper "
-                  "found learned > best fixed > binary only (AUC 0.914 / 0.898 / 0.886 on its in-house data).", ""]
+        lines += [
+            "",
+            "## Loss weighting: learned vs fixed vs binary only (synthetic test set)",
+            "",
+            "Same data, epochs and seed; each variant exported and evaluated like the shipped model. The paper "
+            "found learned > best fixed > binary only (AUC 0.914 / 0.898 / 0.886 on its in-house data).",
+            "",
+        ]
         lines += comparison_table(rows)
     calibration = entry.get("calibration")
     if calibration:
-        lines += ["", "## Calibration",
-                  f"Temperature scaling fitted on {calibration['patches']} detected {calibration['fitted_on']['split']} "
-                  f"patches: T = {calibration['temperature']:.3f}; expected calibration error on them "
-                  f"{calibration['ece_before']:.3f} before, {calibration['ece_after']:.3f} after."]
+        lines += [
+            "",
+            "## Calibration",
+            f"Temperature scaling fitted on {calibration['patches']} detected {calibration['fitted_on']['split']} "
+            f"patches: T = {calibration['temperature']:.3f}; expected calibration error on them "
+            f"{calibration['ece_before']:.3f} before, {calibration['ece_after']:.3f} after.",
+        ]
         for dataset, m in entry.get("metrics", {}).items():
             c = m.get("calibration", {})
             if c.get("ece_raw") is not None:
-                lines.append(f"- {DATASETS.get(dataset, dataset)}: ECE {c['ece_raw']:.3f} raw, "
-                             f"{c['ece_calibrated']:.3f} calibrated.")
+                lines.append(
+                    f"- {DATASETS.get(dataset, dataset)}: ECE {c['ece_raw']:.3f} raw, "
+                    f"{c['ece_calibrated']:.3f} calibrated."
+                )
         if calibration.get("plot"):
             lines += ["", f"![reliability diagram](../{calibration['plot']})"]
     lines += [

@@ -90,15 +90,25 @@ def _predict_held_out(cfg: TrainConfig, checkpoint: Path, manifest_path: Path) -
     items = task.items([Manifest.read(manifest_path)], HELD_OUT, progress=False, limit=None)
     images: dict[str, Any] = {}
     for item, prob in zip(items, task.predict_maps(model, items)):
-        boxes = [[*(round(float(v), 2) for v in item.transform.box_to_original(r.box)), round(float(r.score), 5)]
-                 for r in regions_from_probability(prob)]
+        boxes = [
+            [*(round(float(v), 2) for v in item.transform.box_to_original(r.box)), round(float(r.score), 5)]
+            for r in regions_from_probability(prob)
+        ]
         images[item.record.image_id] = {"boxes": boxes}
     return images
 
 
-def cross_validate(cfg: TrainConfig, manifest_path: Path, out: Path, folds: int = 5, cv_seed: int = 0,
-                   mix: list[Path] | None = None, max_fppi: float = 0.5, bootstrap: int = 1000,
-                   progress: bool = False) -> dict[str, Any]:
+def cross_validate(
+    cfg: TrainConfig,
+    manifest_path: Path,
+    out: Path,
+    folds: int = 5,
+    cv_seed: int = 0,
+    mix: list[Path] | None = None,
+    max_fppi: float = 0.5,
+    bootstrap: int = 1000,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Train and score every fold (resumable: finished folds are kept), then pool and evaluate.
 
     Writes ``out/predictions.json`` (pooled held-out candidates), ``out/report.json`` (FROC over
@@ -127,11 +137,18 @@ def cross_validate(cfg: TrainConfig, manifest_path: Path, out: Path, folds: int 
         held_out = json.loads(scored.read_text())
         images.update(held_out["images"])
         patients = sorted(p for p, f in fold_of.items() if f == fold)
-        masses = sum(1 for r in manifest.records if fold_of[r.patient_id] == fold
-                     for f in r.findings if f.kind == "mass")
+        masses = sum(
+            1 for r in manifest.records if fold_of[r.patient_id] == fold for f in r.findings if f.kind == "mass"
+        )
         fold_rows.append({"fold": fold, "patients": len(patients), "masses": masses, "seconds": held_out["seconds"]})
-    predictions = {"schema": PREDICTIONS_SCHEMA, "version": 1, "model": f"{cfg.task}-{cfg.config} ({folds}-fold CV)",
-                   "split": None, "manifest_source": manifest.source, "images": images}
+    predictions = {
+        "schema": PREDICTIONS_SCHEMA,
+        "version": 1,
+        "model": f"{cfg.task}-{cfg.config} ({folds}-fold CV)",
+        "split": None,
+        "manifest_source": manifest.source,
+        "images": images,
+    }
     (out / "predictions.json").write_text(json.dumps(predictions))
     report = evaluate(manifest, predictions, None, bootstrap, 0)
     (out / "report.json").write_text(json.dumps(report, indent=1))
@@ -141,11 +158,17 @@ def cross_validate(cfg: TrainConfig, manifest_path: Path, out: Path, folds: int 
     except OperatingPointError as exc:
         operating_point = {"error": str(exc)}
     summary = {
-        "task": cfg.task, "folds": folds, "cv_seed": cv_seed, "manifest": str(manifest_path),
-        "manifest_source": manifest.source, "mixed_in": [str(p) for p in mix or []], "recipe": asdict(cfg),
-        "fold_rows": fold_rows, "froc": {k: report["froc"][k] for k in ("images", "patients", "masses",
-                                                                          "recall_at_fppi")},
-        "max_recall": max_recall(report), "operating_point": operating_point,
+        "task": cfg.task,
+        "folds": folds,
+        "cv_seed": cv_seed,
+        "manifest": str(manifest_path),
+        "manifest_source": manifest.source,
+        "mixed_in": [str(p) for p in mix or []],
+        "recipe": asdict(cfg),
+        "fold_rows": fold_rows,
+        "froc": {k: report["froc"][k] for k in ("images", "patients", "masses", "recall_at_fppi")},
+        "max_recall": max_recall(report),
+        "operating_point": operating_point,
     }
     (out / "cv.json").write_text(json.dumps(summary, indent=1))
     return summary

@@ -37,7 +37,9 @@ class CachedView:
     aux: np.ndarray | None = None  # registered contralateral view, float16
 
 
-def collect(manifests: list[Manifest], split: str, need_pair: bool, need_nipple: bool) -> list[tuple[Manifest, Record, Record | None]]:
+def collect(
+    manifests: list[Manifest], split: str, need_pair: bool, need_nipple: bool
+) -> list[tuple[Manifest, Record, Record | None]]:
     """(manifest, record, contralateral record) of a split, filtered for the task."""
     chosen = []
     for manifest in manifests:
@@ -66,14 +68,27 @@ def build_cache(
     cache: list[CachedView] = []
     for manifest, record, other in tqdm(items, desc="preparing", disable=not progress, leave=False):
         view, target = _prepared(manifest, record, spec)
-        entry = CachedView(manifest, record, view.pixels.astype(np.float16), view.mask, target.astype(np.float16),
-                           nipple_on_grid(record, view.transform), view.transform)
+        entry = CachedView(
+            manifest,
+            record,
+            view.pixels.astype(np.float16),
+            view.mask,
+            target.astype(np.float16),
+            nipple_on_grid(record, view.transform),
+            view.transform,
+        )
         if with_aux and other is not None:
             aux_view, _ = _prepared(manifest, other, spec)
             aux_nipple = nipple_on_grid(other, aux_view.transform)
             use_nipples = record.view == "MLO" and entry.nipple is not None and aux_nipple is not None
-            reg = register_bilateral(view.pixels, aux_view.pixels, view.mask, aux_view.mask,
-                                     entry.nipple if use_nipples else None, aux_nipple if use_nipples else None)
+            reg = register_bilateral(
+                view.pixels,
+                aux_view.pixels,
+                view.mask,
+                aux_view.mask,
+                entry.nipple if use_nipples else None,
+                aux_nipple if use_nipples else None,
+            )
             entry.aux = reg.warped.astype(np.float16)
         cache.append(entry)
     return cache

@@ -54,8 +54,9 @@ def _prepare(manifest: Manifest, record: Record, spec: InputSpec) -> PreparedRec
     view = prepare(load_record_image(manifest, record), spec)
     nipple = nipple_on_grid(record, view.transform)
     assert nipple is not None  # collect_pairs keeps annotated views only
-    return PreparedRecord(record, view.pixels.astype(np.float16), mass_boxes_on_grid(record, view.transform), nipple,
-                          view.transform)
+    return PreparedRecord(
+        record, view.pixels.astype(np.float16), mass_boxes_on_grid(record, view.transform), nipple, view.transform
+    )
 
 
 def build_pairs(items: list[tuple[Manifest, Record, Record]], spec: InputSpec, progress: bool = True) -> list[IpsiPair]:
@@ -67,7 +68,9 @@ def build_pairs(items: list[tuple[Manifest, Record, Record]], spec: InputSpec, p
             prepared[key] = _prepare(manifest, record, spec)
         return prepared[key]
 
-    return [IpsiPair(get(m, r), get(m, o)) for m, r, o in tqdm(items, desc="preparing", disable=not progress, leave=False)]
+    return [
+        IpsiPair(get(m, r), get(m, o)) for m, r, o in tqdm(items, desc="preparing", disable=not progress, leave=False)
+    ]
 
 
 class IpsiDataset(Dataset):
@@ -97,12 +100,24 @@ class IpsiDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple:
         pair = self.pairs[index]
-        return (self._image(pair.main), self._image(pair.aux), torch.tensor(pair.main.nipple, dtype=torch.float32),
-                torch.tensor(pair.aux.nipple, dtype=torch.float32), self._target(pair.main), self._target(pair.aux))
+        return (
+            self._image(pair.main),
+            self._image(pair.aux),
+            torch.tensor(pair.main.nipple, dtype=torch.float32),
+            torch.tensor(pair.aux.nipple, dtype=torch.float32),
+            self._target(pair.main),
+            self._target(pair.aux),
+        )
 
 
 def collate_pairs(batch: list[tuple]) -> tuple:
     """Stack images and nipples; keep the per-image target dicts as lists (box counts differ)."""
     main, aux, main_nipple, aux_nipple, targets, aux_targets = zip(*batch)
-    return (torch.stack(main), torch.stack(aux), torch.stack(main_nipple), torch.stack(aux_nipple), list(targets),
-            list(aux_targets))
+    return (
+        torch.stack(main),
+        torch.stack(aux),
+        torch.stack(main_nipple),
+        torch.stack(aux_nipple),
+        list(targets),
+        list(aux_targets),
+    )

@@ -29,8 +29,12 @@ DETECTOR_TASKS = ("ipsidual",)  # batch 1 in, (boxes, scores) out
 
 
 def input_names(task: str) -> list[str]:
-    return {"bidual": ["main", "aux"], "ipsidual": ["main", "aux", "main_nipple", "aux_nipple"],
-            "fusion": ["image", "ipsi_map", "bi_map"], "malignancy": ["patches"]}.get(task, ["image"])
+    return {
+        "bidual": ["main", "aux"],
+        "ipsidual": ["main", "aux", "main_nipple", "aux_nipple"],
+        "fusion": ["image", "ipsi_map", "bi_map"],
+        "malignancy": ["patches"],
+    }.get(task, ["image"])
 
 
 def output_names(task: str) -> list[str]:
@@ -49,8 +53,10 @@ def input_shape(task: str, config: str) -> tuple[int, int]:
     return spec.height, spec.width
 
 
-REFERENCE_INPUT = ("numpy default_rng(0), inputs in order: images standard normal, probability maps uniform "
-                   "in [0, 1], nipples at (0.75 width, 0.5 height); batch 2 (detectors: 1)")
+REFERENCE_INPUT = (
+    "numpy default_rng(0), inputs in order: images standard normal, probability maps uniform "
+    "in [0, 1], nipples at (0.75 width, 0.5 height); batch 2 (detectors: 1)"
+)
 
 
 def reference_inputs(task: str, spec_shape: tuple[int, int], batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
@@ -72,8 +78,12 @@ def output_summary(output: np.ndarray) -> dict[str, Any]:
     flat = output.astype(np.float64).ravel()
     if flat.size == 0:
         return {"shape": list(output.shape), "mean": 0.0, "std": 0.0, "sample": []}
-    return {"shape": list(output.shape), "mean": float(flat.mean()), "std": float(flat.std()),
-            "sample": [float(v) for v in flat[:: max(flat.size // 8, 1)][:8]]}
+    return {
+        "shape": list(output.shape),
+        "mean": float(flat.mean()),
+        "std": float(flat.std()),
+        "sample": [float(v) for v in flat[:: max(flat.size // 8, 1)][:8]],
+    }
 
 
 #: share of detections that must agree between PyTorch and ONNX Runtime (see detection_parity)
@@ -109,40 +119,81 @@ class _Detections(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, main: torch.Tensor, aux: torch.Tensor, main_nipple: torch.Tensor,
-                aux_nipple: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, main: torch.Tensor, aux: torch.Tensor, main_nipple: torch.Tensor, aux_nipple: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         (found,) = self.model(main, aux, main_nipple, aux_nipple)
         return found["boxes"], found["scores"]
 
 
 def _outputs_meaning(task: str, spec: Any) -> list[dict[str, Any]]:
     if task == "malignancy":
-        return [{"name": "malignancy_logit", "shape": ["batch"], "dtype": "float32",
-                 "meaning": "benign-vs-malignant logit, uncalibrated (the entry's calibration gives the temperature)"},
-                {"name": "birads", "shape": ["batch"], "dtype": "float32",
-                 "meaning": "normalised BI-RADS value in [0, 1] (METHOD.md table; nearest category by "
-                            "mommi.findings.birads.nearest_birads)"}]
+        return [
+            {
+                "name": "malignancy_logit",
+                "shape": ["batch"],
+                "dtype": "float32",
+                "meaning": "benign-vs-malignant logit, uncalibrated (the entry's calibration gives the temperature)",
+            },
+            {
+                "name": "birads",
+                "shape": ["batch"],
+                "dtype": "float32",
+                "meaning": "normalised BI-RADS value in [0, 1] (METHOD.md table; nearest category by "
+                "mommi.findings.birads.nearest_birads)",
+            },
+        ]
     if task in DETECTOR_TASKS:
-        return [{"name": "boxes", "shape": ["detections", 4], "dtype": "float32",
-                 "meaning": "mass boxes (x0, y0, x1, y1) on the main view's model grid, best first"},
-                {"name": "scores", "shape": ["detections"], "dtype": "float32", "meaning": "mass probability"}]
+        return [
+            {
+                "name": "boxes",
+                "shape": ["detections", 4],
+                "dtype": "float32",
+                "meaning": "mass boxes (x0, y0, x1, y1) on the main view's model grid, best first",
+            },
+            {"name": "scores", "shape": ["detections"], "dtype": "float32", "meaning": "mass probability"},
+        ]
     if task == "nipple":
-        return [{"name": "logits", "shape": ["batch", 1, spec.height // 4, spec.width // 4], "dtype": "float32",
-                 "meaning": "nipple heatmap logits (1/4 resolution)"}]
-    return [{"name": "logits", "shape": ["batch", 1, spec.height, spec.width], "dtype": "float32",
-             "meaning": "per-pixel mass logits (sigmoid gives the probability)"}]
+        return [
+            {
+                "name": "logits",
+                "shape": ["batch", 1, spec.height // 4, spec.width // 4],
+                "dtype": "float32",
+                "meaning": "nipple heatmap logits (1/4 resolution)",
+            }
+        ]
+    return [
+        {
+            "name": "logits",
+            "shape": ["batch", 1, spec.height, spec.width],
+            "dtype": "float32",
+            "meaning": "per-pixel mass logits (sigmoid gives the probability)",
+        }
+    ]
 
 
 def _inputs_meaning(task: str, spec: Any) -> list[dict[str, Any]]:
     if task == "malignancy":
-        return [{"name": "patches", "shape": ["batch", 1, spec.size, spec.size], "dtype": "float32",
-                 "meaning": "normalised patches cut around findings by mommi.preprocess.patches.cut_patches"}]
+        return [
+            {
+                "name": "patches",
+                "shape": ["batch", 1, spec.size, spec.size],
+                "dtype": "float32",
+                "meaning": "normalised patches cut around findings by mommi.preprocess.patches.cut_patches",
+            }
+        ]
     batch = 1 if task in DETECTOR_TASKS else "batch"
     out = []
     for name in input_names(task):
         if name.endswith("_nipple"):
-            out.append({"name": name, "shape": [batch, 2], "dtype": "float32",
-                        "meaning": "nipple (x, y) on that view's model grid"})
+            out.append(
+                {
+                    "name": name,
+                    "shape": [batch, 2],
+                    "dtype": "float32",
+                    "meaning": "nipple (x, y) on that view's model grid",
+                }
+            )
         else:
             entry = {"name": name, "shape": [batch, 1, spec.height, spec.width], "dtype": "float32"}
             if name.endswith("_map"):
@@ -160,10 +211,19 @@ def _patch_spec(config: str) -> Any:
 
 def _normalisation(task: str, spec: Any) -> dict[str, Any]:
     if task == "malignancy":
-        return {"pixels": "display values in [0, 1] of the ORIGINAL image, square window around the box "
-                          "(mommi.preprocess.patches)", "patch": spec.to_dict(), "mean": spec.mean, "std": spec.std}
-    return {"pixels": "display values in [0, 1], chest wall on the left, breast cropped and resized keeping its "
-                      "aspect (mommi.preprocess.model_input)", "mean": spec.mean, "std": spec.std}
+        return {
+            "pixels": "display values in [0, 1] of the ORIGINAL image, square window around the box "
+            "(mommi.preprocess.patches)",
+            "patch": spec.to_dict(),
+            "mean": spec.mean,
+            "std": spec.std,
+        }
+    return {
+        "pixels": "display values in [0, 1], chest wall on the left, breast cropped and resized keeping its "
+        "aspect (mommi.preprocess.model_input)",
+        "mean": spec.mean,
+        "std": spec.std,
+    }
 
 
 def export(task: str, checkpoint: Path, zoo: Path, name: str | None = None) -> dict[str, Any]:
@@ -181,11 +241,22 @@ def export(task: str, checkpoint: Path, zoo: Path, name: str | None = None) -> d
     names, outputs = input_names(task), output_names(task)
     shape = input_shape(task, cfg.config)
     example = tuple(torch.from_numpy(v) for v in reference_inputs(task, shape).values())
-    dynamic = {n: {0: "detections"} for n in outputs} if task in DETECTOR_TASKS else \
-        {n: {0: "batch"} for n in [*names, *outputs]}
+    dynamic = (
+        {n: {0: "detections"} for n in outputs}
+        if task in DETECTOR_TASKS
+        else {n: {0: "batch"} for n in [*names, *outputs]}
+    )
     buffer = io.BytesIO()
-    torch.onnx.export(graph, example, buffer, input_names=names, output_names=outputs, opset_version=OPSET,
-                      dynamo=False, dynamic_axes=dynamic)
+    torch.onnx.export(
+        graph,
+        example,
+        buffer,  # type: ignore[arg-type]  # torch's stub names paths only; the exporter writes to file objects too
+        input_names=names,
+        output_names=outputs,
+        opset_version=OPSET,
+        dynamo=False,
+        dynamic_axes=dynamic,
+    )
     zoo.mkdir(parents=True, exist_ok=True)
     path = zoo / f"{name}.onnx"
     path.write_bytes(buffer.getvalue())
@@ -221,19 +292,25 @@ def export(task: str, checkpoint: Path, zoo: Path, name: str | None = None) -> d
         "inputs": [i for i in _inputs_meaning(task, spec) if i["name"] in present],
         "outputs": _outputs_meaning(task, spec),
         "normalisation": _normalisation(task, spec),
-        "config": {"configuration": cfg.config, "fuse_stage": cfg.fuse_stage if task == "bidual" else None,
-                   "geometry": cfg.geometry if task == "ipsidual" else None,
-                   "loss_weighting": cfg.loss_weighting if task == "malignancy" else None,
-                   "classification_weight": cfg.classification_weight
-                   if task == "malignancy" and cfg.loss_weighting == "fixed" else None,
-                   "epochs_run": saved.get("epoch"), "seed": cfg.seed, "batch_size": cfg.batch_size, "lr": cfg.lr,
-                   "kept_epoch": cfg.keep,
-                   "initialised_from": "/".join(Path(cfg.init_from).parts[-2:]) if cfg.init_from else None},
+        "config": {
+            "configuration": cfg.config,
+            "fuse_stage": cfg.fuse_stage if task == "bidual" else None,
+            "geometry": cfg.geometry if task == "ipsidual" else None,
+            "loss_weighting": cfg.loss_weighting if task == "malignancy" else None,
+            "classification_weight": cfg.classification_weight
+            if task == "malignancy" and cfg.loss_weighting == "fixed"
+            else None,
+            "epochs_run": saved.get("epoch"),
+            "seed": cfg.seed,
+            "batch_size": cfg.batch_size,
+            "lr": cfg.lr,
+            "kept_epoch": cfg.keep,
+            "initialised_from": "/".join(Path(cfg.init_from).parts[-2:]) if cfg.init_from else None,
+        },
         "training_data": saved.get("manifests") or [],
         "validation_metric": saved.get("metric"),
         "parity_max_abs_diff": worst,
-        "reference": {"input": REFERENCE_INPUT,
-                      "outputs": {n: output_summary(r) for n, r in zip(outputs, references)}},
+        "reference": {"input": REFERENCE_INPUT, "outputs": {n: output_summary(r) for n, r in zip(outputs, references)}},
         "exported": date.today().isoformat(),
         "checkpoint_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
         "metrics": {},

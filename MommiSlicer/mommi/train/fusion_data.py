@@ -35,8 +35,9 @@ class FusionSample:
     transform: GridTransform
 
 
-def build_fusion_samples(manifests: list[Manifest], split: str, chain: DetectionChain, progress: bool = True,
-                         limit: int | None = None) -> list[FusionSample]:
+def build_fusion_samples(
+    manifests: list[Manifest], split: str, chain: DetectionChain, progress: bool = True, limit: int | None = None
+) -> list[FusionSample]:
     """One sample per view of the split that has both partner views (only those reach the fusion network);
     ``limit`` stops after about N samples (whole studies)."""
     studies: list[tuple[Manifest, list[Record]]] = []
@@ -57,9 +58,16 @@ def build_fusion_samples(manifests: list[Manifest], split: str, chain: Detection
                 continue
             record = by_view[view]
             target = target_mask(manifest, record, images[view], result.prepared.transform)
-            samples.append(FusionSample(record, result.prepared.pixels.astype(np.float16),
-                                        result.ipsi_map.astype(np.float16), result.bi_map.astype(np.float16),
-                                        target.astype(np.float16), result.prepared.transform))
+            samples.append(
+                FusionSample(
+                    record,
+                    result.prepared.pixels.astype(np.float16),
+                    result.ipsi_map.astype(np.float16),
+                    result.bi_map.astype(np.float16),
+                    target.astype(np.float16),
+                    result.prepared.transform,
+                )
+            )
     return samples
 
 
@@ -75,8 +83,12 @@ class FusionDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         s = self.samples[index]
-        arrays = [s.pixels.astype(np.float32), s.ipsi_map.astype(np.float32), s.bi_map.astype(np.float32),
-                  s.target.astype(np.float32)]
+        arrays = [
+            s.pixels.astype(np.float32),
+            s.ipsi_map.astype(np.float32),
+            s.bi_map.astype(np.float32),
+            s.target.astype(np.float32),
+        ]
         if self.augment:
             arrays[0] = np.clip(arrays[0] * self.rng.uniform(0.85, 1.15) + self.rng.uniform(-0.05, 0.05), 0.0, 1.0)
             if self.rng.random() < 0.5:

@@ -91,8 +91,15 @@ def build_model(task: str, config: str, fuse_stage: int = 3, geometry: str = "ni
 def build_task(cfg: TrainConfig, device: str, manifest_paths: list[Path]) -> Any:
     spec = INPUT_SPECS[cfg.config]
     if cfg.task == "malignancy":
-        return MalignancyTask(cfg.config, device, manifest_paths, [Path(p) for p in cfg.detections or []],
-                              cfg.loss_weighting, cfg.classification_weight, Path(cfg.cache) if cfg.cache else None)
+        return MalignancyTask(
+            cfg.config,
+            device,
+            manifest_paths,
+            [Path(p) for p in cfg.detections or []],
+            cfg.loss_weighting,
+            cfg.classification_weight,
+            Path(cfg.cache) if cfg.cache else None,
+        )
     if cfg.task == "ipsidual":
         return IpsiDualTask(spec, device)
     if cfg.task == "fusion":
@@ -129,8 +136,10 @@ def _device(requested: str, rank: int) -> str:
     if requested not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {requested!r}")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: PyTorch sees no CUDA GPU here (torch.cuda.is_available() is False: no "
-                         "NVIDIA driver, or a CPU-only PyTorch build); use --device cpu or auto")
+        raise ValueError(
+            "--device cuda: PyTorch sees no CUDA GPU here (torch.cuda.is_available() is False: no "
+            "NVIDIA driver, or a CPU-only PyTorch build); use --device cpu or auto"
+        )
     if requested == "cpu" or not torch.cuda.is_available():
         return "cpu"
     return f"cuda:{rank % torch.cuda.device_count()}"
@@ -175,33 +184,46 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
     model = model.to(device)
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=1e-4)
     out.mkdir(parents=True, exist_ok=True)
-    state = {"epoch": 0, "best": -float("inf"), "stale": 0}
+    state: dict[str, Any] = {"epoch": 0, "best": -float("inf"), "stale": 0}  # epoch, stale: int; best: float
     checkpoint = out / "checkpoint.pt"
     if checkpoint.exists():
         saved = torch.load(checkpoint, map_location=device, weights_only=False)
         model.load_state_dict(saved["model"])
         optimiser.load_state_dict(saved["optimiser"])
         state = saved["state"]
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.epochs, last_epoch=state["epoch"] - 1) \
-        if state["epoch"] else torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.epochs)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.epochs, last_epoch=state["epoch"] - 1)
+        if state["epoch"]
+        else torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.epochs)
+    )
     net = DistributedDataParallel(model) if world > 1 else model
     dataset = task.dataset(train_items, augment=True, seed=cfg.seed + rank)
-    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed) \
-        if world > 1 else None
-    (out / "config.json").write_text(json.dumps(asdict(cfg) | {"manifests": [str(p) for p in manifest_paths],
-                                                                "world_size": world}, indent=1))
+    sampler: DistributedSampler | None = (
+        DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed) if world > 1 else None
+    )
+    (out / "config.json").write_text(
+        json.dumps(asdict(cfg) | {"manifests": [str(p) for p in manifest_paths], "world_size": world}, indent=1)
+    )
 
     while state["epoch"] < cfg.epochs and (keep_last or state["stale"] < cfg.patience):
         epoch = state["epoch"]
         generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         if sampler is not None:
             sampler.set_epoch(epoch)
-        loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                            generator=generator, drop_last=len(dataset) > cfg.batch_size, collate_fn=task.collate)
+        loader = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            generator=generator,
+            drop_last=len(dataset) > cfg.batch_size,
+            collate_fn=task.collate,
+        )
         net.train()
         start, total, batches = time.time(), 0.0, 0
-        for batch in tqdm(loader, desc=f"{cfg.task} epoch {epoch + 1}/{cfg.epochs}", disable=not progress or rank != 0,
-                          leave=False):
+        for batch in tqdm(
+            loader, desc=f"{cfg.task} epoch {epoch + 1}/{cfg.epochs}", disable=not progress or rank != 0, leave=False
+        ):
             with torch.autocast("cuda", dtype=amp_dtype or torch.float16, enabled=amp_dtype is not None):
                 loss = task.loss(net, batch)
             optimiser.zero_grad()
@@ -221,10 +243,17 @@ def train(cfg: TrainConfig, manifest_paths: list[Path], out: Path, progress: boo
             state["best"] = metric if keep_last else max(state["best"], metric)
             state["stale"] = 0 if improved else state["stale"] + 1
             if improved:
-                torch.save({"model": model.state_dict(), "config": asdict(cfg), "metric": metric, "epoch": epoch + 1,
-                            "manifests": [str(p) for p in manifest_paths]}, out / "best.pt")
-            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "state": state},
-                       checkpoint)
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "config": asdict(cfg),
+                        "metric": metric,
+                        "epoch": epoch + 1,
+                        "manifests": [str(p) for p in manifest_paths],
+                    },
+                    out / "best.pt",
+                )
+            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "state": state}, checkpoint)
             _log(out / "log.csv", epoch + 1, total / max(batches, 1), metric, time.time() - start)
         if world > 1:
             shared = torch.tensor([state["stale"]], dtype=torch.int64)

@@ -7,7 +7,9 @@ from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
 
-def pixel_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
+def pixel_focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
+) -> torch.Tensor:
     """Pixel-wise focal loss (PWFL of BiDualNet-v2), plus (ours) a mass-weighted BCE term.
 
     Focal loss alone, normalised by the few mass pixels, settled in our first CPU run on
@@ -16,7 +18,8 @@ def pixel_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 
     """
     focal = sigmoid_focal_loss(logits, target, alpha=alpha, gamma=gamma, reduction="mean") * 100.0
     bce = nn.functional.binary_cross_entropy_with_logits(
-        logits, target, pos_weight=torch.tensor(20.0, device=logits.device))
+        logits, target, pos_weight=torch.tensor(20.0, device=logits.device)
+    )
     return focal + bce
 
 
@@ -28,9 +31,15 @@ def heatmap_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 LOSS_WEIGHTINGS = ("learned", "fixed", "binary")
 
 
-def malignancy_loss(logit: torch.Tensor, birads: torch.Tensor, malignant_target: torch.Tensor,
-                    birads_target: torch.Tensor, weighting: str, log_variances: torch.Tensor,
-                    classification_weight: float = 0.7) -> torch.Tensor:
+def malignancy_loss(
+    logit: torch.Tensor,
+    birads: torch.Tensor,
+    malignant_target: torch.Tensor,
+    birads_target: torch.Tensor,
+    weighting: str,
+    log_variances: torch.Tensor,
+    classification_weight: float = 0.7,
+) -> torch.Tensor:
     """Binary cross-entropy (benign/malignant) and squared error (normalised BI-RADS), combined.
 
     NaN targets are unknown labels and leave their term out (a MIAS mass has no BI-RADS).
@@ -40,8 +49,11 @@ def malignancy_loss(logit: torch.Tensor, birads: torch.Tensor, malignant_target:
     """
     known_m, known_b = ~torch.isnan(malignant_target), ~torch.isnan(birads_target)
     zero = logit.sum() * 0.0  # keeps the graph when a batch has no label of one kind
-    l1 = nn.functional.binary_cross_entropy_with_logits(logit[known_m], malignant_target[known_m]) \
-        if known_m.any() else zero
+    l1 = (
+        nn.functional.binary_cross_entropy_with_logits(logit[known_m], malignant_target[known_m])
+        if known_m.any()
+        else zero
+    )
     l2 = nn.functional.mse_loss(birads[known_b], birads_target[known_b]) if known_b.any() else zero
     if weighting == "binary":
         return l1

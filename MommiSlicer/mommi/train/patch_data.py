@@ -26,16 +26,21 @@ class PatchDataset(Dataset):
         if self.rng.random() < 0.5:
             patch = patch[::-1]
         size = patch.shape[0]
-        matrix = cv2.getRotationMatrix2D(((size - 1) / 2.0, (size - 1) / 2.0), self.rng.uniform(-20, 20),
-                                         self.rng.uniform(0.9, 1.1))
+        matrix = cv2.getRotationMatrix2D(
+            ((size - 1) / 2.0, (size - 1) / 2.0), self.rng.uniform(-20, 20), self.rng.uniform(0.9, 1.1)
+        )
         matrix[:, 2] += self.rng.uniform(-0.05, 0.05, 2) * size
-        patch = cv2.warpAffine(np.ascontiguousarray(patch), matrix, (size, size), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REFLECT_101)
+        patch = cv2.warpAffine(
+            np.ascontiguousarray(patch), matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+        )
         return patch * self.rng.uniform(0.85, 1.15) + self.rng.uniform(-0.1, 0.1)  # contrast, brightness
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         patch = self.samples.patches[index].astype(np.float32)
         if self.augment:
             patch = self._augmented(patch)
-        return (torch.from_numpy(np.ascontiguousarray(patch, np.float32))[None],
-                torch.tensor(self.samples.malignant[index]), torch.tensor(self.samples.birads[index]))
+        return (
+            torch.from_numpy(np.ascontiguousarray(patch, np.float32))[None],
+            torch.tensor(self.samples.malignant[index]),
+            torch.tensor(self.samples.birads[index]),
+        )

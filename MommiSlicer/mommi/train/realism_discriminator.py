@@ -31,8 +31,12 @@ class PatchDiscriminator(nn.Module):
         channels = [1, width, 2 * width, 4 * width, 4 * width]
         layers: list[nn.Module] = []
         for c_in, c_out in zip(channels[:-1], channels[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-                       nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(channels[-1], 1)
 
@@ -54,11 +58,12 @@ def _recalibrate_batch_norm(model: nn.Module, x: torch.Tensor) -> None:
     model.train()
     with torch.no_grad():
         for start in range(0, len(x), 256):
-            model(x[start:start + 256])
+            model(x[start : start + 256])
 
 
-def fit_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, seed: int,
-                epochs: int = EPOCHS) -> np.ndarray:
+def fit_predict(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, seed: int, epochs: int = EPOCHS
+) -> np.ndarray:
     """Train on (N, H, W) patches in [0, 1] with labels 0/1; return logits for ``test_x``.
 
     Raw intensities (centred at 0.5) go in: brightness is part of what a reader
@@ -78,7 +83,7 @@ def fit_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, se
         for _ in range(epochs):
             order = torch.randperm(len(x), generator=generator)
             for start in range(0, len(x), BATCH):
-                index = order[start:start + BATCH]
+                index = order[start : start + BATCH]
                 if len(index) < 2:  # batch norm needs two samples
                     continue
                 batch = x[index]
@@ -94,7 +99,7 @@ def fit_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, se
         model.eval()
         test = torch.from_numpy(np.ascontiguousarray(test_x, dtype=np.float32))[:, None] - 0.5
         with torch.no_grad():
-            scores = [model(test[i:i + 256]) for i in range(0, len(test), 256)]
+            scores = [model(test[i : i + 256]) for i in range(0, len(test), 256)]
         return torch.cat(scores).numpy().astype(np.float64) if scores else np.zeros(0)
     finally:
         torch.set_num_threads(threads)

@@ -15,9 +15,9 @@ and DDP are the same for every network. A task supplies
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -41,14 +41,18 @@ def mean_recall(results: list[ImageResult]) -> float:
 
 def image_result(record: Any, transform: GridTransform, grid_boxes: list[tuple[Any, float]]) -> ImageResult:
     """FROC input in ORIGINAL pixels: grid boxes mapped back through the view's transform."""
-    predictions = [(list(transform.box_to_original(box)), float(score)) for box, score in grid_boxes]
+    predictions: list[tuple[Sequence[float], float]] = [
+        (list(transform.box_to_original(box)), float(score)) for box, score in grid_boxes
+    ]
     truth = [f.box for f in record.findings if f.kind == "mass"]
     return ImageResult(record.image_id, record.patient_id, truth, predictions)
 
 
 def map_results(records: list[Any], transforms: list[GridTransform], maps: list[np.ndarray]) -> list[ImageResult]:
-    return [image_result(r, t, [(reg.box, reg.score) for reg in regions_from_probability(m)])
-            for r, t, m in zip(records, transforms, maps)]
+    return [
+        image_result(r, t, [(reg.box, reg.score) for reg in regions_from_probability(m)])
+        for r, t, m in zip(records, transforms, maps)
+    ]
 
 
 class SegmentationTask:
@@ -102,7 +106,7 @@ def nipple_errors_mm(items: list[CachedView], heatmaps: list[np.ndarray]) -> np.
     for item, heatmap in zip(items, heatmaps):
         x, y, _ = nipple_from_heatmap(heatmap)
         ox, oy = item.transform.to_original(np.array([[x, y]]))[0]
-        tx, ty = item.record.nipple  # type: ignore[misc]
+        tx, ty = item.record.nipple  # type: ignore[misc]  # nipple-task items are chosen for having a nipple
         sy, sx = item.record.spacing_mm or (1.0, 1.0)
         errors.append(float(np.hypot((ox - tx) * sx, (oy - ty) * sy)))
     return np.array(errors)
@@ -131,14 +135,22 @@ class IpsiDualTask:
     def _moved(self, batch: tuple) -> tuple:
         main, aux, main_nipple, aux_nipple, targets, aux_targets = batch
         move = lambda ts: [{k: v.to(self.device) for k, v in t.items()} for t in ts]  # noqa: E731
-        return (main.to(self.device), aux.to(self.device), main_nipple.to(self.device), aux_nipple.to(self.device),
-                move(targets), move(aux_targets))
+        return (
+            main.to(self.device),
+            aux.to(self.device),
+            main_nipple.to(self.device),
+            aux_nipple.to(self.device),
+            move(targets),
+            move(aux_targets),
+        )
 
     def loss(self, model: torch.nn.Module, batch: tuple) -> torch.Tensor:
         return sum(model(*self._moved(batch)).values())
 
     @torch.no_grad()
-    def detections(self, model: torch.nn.Module, items: list, batch_size: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
+    def detections(
+        self, model: torch.nn.Module, items: list, batch_size: int = 8
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """(boxes on the grid, scores) for every pair's main view, in order."""
         model.eval()
         out = []
@@ -149,8 +161,10 @@ class IpsiDualTask:
         return out
 
     def validate(self, model: torch.nn.Module, items: list) -> float:
-        results = [image_result(p.main.record, p.main.transform, list(zip(b, s)))
-                   for p, (b, s) in zip(items, self.detections(model, items))]
+        results = [
+            image_result(p.main.record, p.main.transform, list(zip(b, s)))
+            for p, (b, s) in zip(items, self.detections(model, items))
+        ]
         return mean_recall(results)
 
 
@@ -171,10 +185,10 @@ class FusionTask:
             raise ValueError(f"{self.encoder}: encoder checkpoint not found")
         state = torch.load(self.encoder, map_location="cpu", weights_only=False)["model"]
         prefix = "backbone.trunk."
-        trunk = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        trunk = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         if not trunk:
             raise ValueError(f"{self.encoder}: not an IpsiDualNet checkpoint (no backbone.trunk weights)")
-        model.encoder.load_state_dict(trunk)
+        cast(torch.nn.Module, model.encoder).load_state_dict(trunk)
 
     def items(self, manifests: list[Manifest], split: str, progress: bool, limit: int | None) -> list:
         from mommi.runtime.detection_chain import DetectionChain
@@ -209,14 +223,24 @@ class MalignancyTask:
     collate: Callable | None = None
     max_grad_norm: float | None = None
 
-    def __init__(self, config: str, device: str, manifest_paths: list[Path], detection_paths: list[Path],
-                 weighting: str, classification_weight: float, cache: Path | None) -> None:
+    def __init__(
+        self,
+        config: str,
+        device: str,
+        manifest_paths: list[Path],
+        detection_paths: list[Path],
+        weighting: str,
+        classification_weight: float,
+        cache: Path | None,
+    ) -> None:
         from mommi.preprocess.patches import PatchSpec
         from mommi.train.models.classifier import PATCH_SIZES
 
         if not detection_paths:
-            raise ValueError("the malignancy classifier needs --detections: `mommi predict` files of the "
-                             "training manifests (validation uses detected patches only)")
+            raise ValueError(
+                "the malignancy classifier needs --detections: `mommi predict` files of the "
+                "training manifests (validation uses detected patches only)"
+            )
         self.spec = PatchSpec(PATCH_SIZES[config])
         self.device, self.weighting, self.classification_weight = device, weighting, classification_weight
         self.manifest_paths, self.detection_paths, self.cache = manifest_paths, detection_paths, cache
@@ -227,8 +251,9 @@ class MalignancyTask:
         with_gold = split == "train"
         path = None
         if self.cache is not None:
-            key = patch_data.cache_key(self.manifest_paths, self.detection_paths, split, self.spec,
-                                       with_gold=with_gold, limit=limit)
+            key = patch_data.cache_key(
+                self.manifest_paths, self.detection_paths, split, self.spec, with_gold=with_gold, limit=limit
+            )
             path = self.cache / f"patches-{split}-{key}.npz"
             if path.is_file():
                 return patch_data.load_samples(path)
@@ -239,8 +264,9 @@ class MalignancyTask:
             bar.total = total
             bar.update(done + 1 - bar.n)
 
-        samples = patch_data.build_patch_samples(manifests, split, detections, self.spec, with_gold,
-                                                 progress=advance, limit=limit)
+        samples = patch_data.build_patch_samples(
+            manifests, split, detections, self.spec, with_gold, progress=advance, limit=limit
+        )
         bar.close()
         if path is not None:
             patch_data.save_samples(path, samples)
@@ -256,9 +282,10 @@ class MalignancyTask:
 
         patches, malignant, birads = (t.to(self.device) for t in batch)
         logit, value = model(patches)
-        network = model.module if hasattr(model, "module") else model
-        return malignancy_loss(logit, value, malignant, birads, self.weighting, network.loss_log_variances,
-                               self.classification_weight)
+        network: Any = model.module if hasattr(model, "module") else model  # DistributedDataParallel wraps it
+        return malignancy_loss(
+            logit, value, malignant, birads, self.weighting, network.loss_log_variances, self.classification_weight
+        )
 
     @torch.no_grad()
     def outputs(self, model: torch.nn.Module, items: Any, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
@@ -101,8 +101,11 @@ def read_sheet(path: Path, required: Iterable[str], sheet: str | None = None) ->
         import openpyxl
         from openpyxl.utils.exceptions import InvalidFileException
     except ImportError as exc:  # the "datasets" extra; the base install (and 3D Slicer) does without
-        raise DatasetImportError(path, "reading .xlsx files needs openpyxl: pip install 'mommislicer[datasets]', "
-                                       "or save the sheet as CSV beside it") from exc
+        raise DatasetImportError(
+            path,
+            "reading .xlsx files needs openpyxl: pip install 'mommislicer[datasets]', "
+            "or save the sheet as CSV beside it",
+        ) from exc
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
@@ -148,7 +151,7 @@ def header_spacing(ds: Dataset) -> list[float] | None:
     return [spacing.row_mm, spacing.col_mm] if spacing is not None else None
 
 
-def box_centre(box: list[float]) -> list[float]:
+def box_centre(box: Sequence[float]) -> list[float]:
     """Centre of [x0, y0, x1, y1]; used where the dataset gives no explicit centre."""
     return [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]
 

@@ -61,8 +61,15 @@ TREE_NAME = "CBIS-DDSM"
 MASS_CSV_GLOB = "mass_case_description_*.csv"
 CALC_CSV_GLOB = "calc_case_description_*.csv"
 MASS_COLUMNS = (
-    "patient_id", "left or right breast", "image view", "abnormality id", "abnormality type",
-    "assessment", "pathology", "image file path", "ROI mask file path",
+    "patient_id",
+    "left or right breast",
+    "image view",
+    "abnormality id",
+    "abnormality type",
+    "assessment",
+    "pathology",
+    "image file path",
+    "ROI mask file path",
 )
 CALC_COLUMNS = ("patient_id", "left or right breast", "image view", "abnormality id", "pathology")
 PATHOLOGY = {"MALIGNANT": "malignant", "BENIGN": "benign", "BENIGN_WITHOUT_CALLBACK": "benign"}
@@ -113,8 +120,8 @@ def import_cbis_ddsm(source: Path) -> Manifest:
     if not records:
         first = (orphans or [s for image in images.values() for s in image.skipped] or [{"reason": "no rows"}])[0]
         raise DatasetImportError(
-            tree.base, f"none of the {total} mass abnormalities in the CSVs could be imported "
-            f"(first problem: {first['reason']})",
+            tree.base,
+            f"none of the {total} mass abnormalities in the CSVs could be imported (first problem: {first['reason']})",
         )
     _attach_calcifications(root, records)
     return Manifest(source=SOURCE, root=str(root), records=sort_records(records))
@@ -184,9 +191,17 @@ def _image_for(row: dict[str, str], csv_path: Path, tree: _Tree, images: dict[st
         extra["density"] = density
     patient = row["patient_id"]
     record = Record(
-        patient_id=patient, study_id=patient, image_id=subject, view=view, laterality=side,
-        image_path=tree.relative(path), source=SOURCE, spacing_mm=header_spacing(header),
-        width=width, height=height, extra=extra,
+        patient_id=patient,
+        study_id=patient,
+        image_id=subject,
+        view=view,
+        laterality=side,
+        image_path=tree.relative(path),
+        source=SOURCE,
+        spacing_mm=header_spacing(header),
+        width=width,
+        height=height,
+        extra=extra,
     )
     images[subject] = _Image(record)
     return subject, record
@@ -215,8 +230,12 @@ def _finding(row: dict[str, str], tree: _Tree, record: Record) -> Finding:
         if row.get(column):
             extra[key] = row[column]
     return Finding(
-        kind="mass", box=box, pathology=PATHOLOGY.get(row["pathology"].upper()),
-        birads=normalise_birads(row["assessment"]), mask_path=tree.relative(mask_path), center=box_centre(box),
+        kind="mass",
+        box=box,
+        pathology=PATHOLOGY.get(row["pathology"].upper()),
+        birads=normalise_birads(row["assessment"]),
+        mask_path=tree.relative(mask_path),
+        center=box_centre(box),
         extra=extra,
     )
 
@@ -228,6 +247,7 @@ def _mask_file(csv_path: str, folder: Path, tree: _Tree, record: Record) -> Path
     paths in its CSVs, and a mask of another size would give a box in the wrong
     coordinate system.
     """
+
     def full_size(path: Path) -> bool:
         return header_size(tree.header(path)) == (record.width, record.height)
 
@@ -244,12 +264,10 @@ def _mask_file(csv_path: str, folder: Path, tree: _Tree, record: Record) -> Path
         chosen = [p for p in candidates if choose(p)]
         if chosen:
             return chosen[0]
-    raise SkipAbnormality(
-        f"no ROI mask under {folder} has the size of the full image ({record.width}x{record.height})"
-    )
+    raise SkipAbnormality(f"no ROI mask under {folder} has the size of the full image ({record.width}x{record.height})")
 
 
-def mask_box(path: Path) -> list[int]:
+def mask_box(path: Path) -> list[float]:
     """[x0, y0, x1, y1] (inclusive pixel indices) of the nonzero pixels of a mask DICOM."""
     try:
         pixels = pydicom.dcmread(path).pixel_array
@@ -288,7 +306,8 @@ def _attach_calcifications(root: Path, records: list[Record]) -> None:
             if record is None:
                 continue
             entry = {
-                "kind": "calcification", "abnormality_id": row["abnormality id"],
+                "kind": "calcification",
+                "abnormality_id": row["abnormality id"],
                 "pathology": PATHOLOGY.get(row["pathology"].upper()),
                 "birads": normalise_birads(row.get("assessment")),
             }

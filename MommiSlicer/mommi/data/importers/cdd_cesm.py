@@ -132,8 +132,13 @@ def import_cdd_cesm(source: Path) -> Manifest:
     recorded = {r.image_id for r in records}
     missing = sorted(key for key in sheet if _low_energy_name(key) and key not in recorded)
     if missing:
-        log.warning("%s: %d low-energy image(s) listed in %s are not present: %s", image_dir, len(missing),
-                    sheet_path.name, ", ".join(missing[:10]))
+        log.warning(
+            "%s: %d low-energy image(s) listed in %s are not present: %s",
+            image_dir,
+            len(missing),
+            sheet_path.name,
+            ", ".join(missing[:10]),
+        )
     return Manifest(source=SOURCE, root=str(root), records=sort_records(records))
 
 
@@ -172,8 +177,7 @@ def _regions(path: Path) -> dict[str, list[tuple[int, dict[str, Any]]]]:
             log.warning("%s line %d: region_shape_attributes is not JSON (%s); region ignored", path, number, exc)
             continue
         if not isinstance(shape, dict):
-            log.warning("%s line %d: region_shape_attributes %r is not an object; region ignored", path, number,
-                        text)
+            log.warning("%s line %d: region_shape_attributes %r is not an object; region ignored", path, number, text)
             continue
         if shape:
             regions[key].append((number, shape))
@@ -186,8 +190,13 @@ def _low_energy_name(key: str) -> re.Match[str] | None:
     return match if match is not None and is_low_energy(match) else None
 
 
-def _record(root: Path, path: Path, sheet: dict[str, dict[str, str]], sheet_name: str,
-            regions: dict[str, list[tuple[int, dict[str, Any]]]]) -> Record | None:
+def _record(
+    root: Path,
+    path: Path,
+    sheet: dict[str, dict[str, str]],
+    sheet_name: str,
+    regions: dict[str, list[tuple[int, dict[str, Any]]]],
+) -> Record | None:
     key = image_key(path.name)
     match = _low_energy_name(key)
     if match is None:
@@ -227,8 +236,7 @@ def _record(root: Path, path: Path, sheet: dict[str, dict[str, str]], sheet_name
         if is_mass:
             extra: dict[str, Any] = {"shape": name}
             if name in ("polygon", "polyline"):
-                extra["polygon"] = [[x, y] for x, y in zip(shape["all_points_x"], shape["all_points_y"],
-                                                           strict=False)]
+                extra["polygon"] = [[x, y] for x, y in zip(shape["all_points_x"], shape["all_points_y"], strict=False)]
             findings.append(Finding(kind="mass", box=box, center=box_centre(box), extra=extra))
         else:
             others.append({"shape": name, "box": box, **_findings_text(row)})
@@ -236,9 +244,18 @@ def _record(root: Path, path: Path, sheet: dict[str, dict[str, str]], sheet_name
     if others:
         record_extra["other_findings"] = others
     return Record(
-        patient_id=patient, study_id=patient, image_id=key, view=view, laterality=laterality,
-        image_path=path.relative_to(root).as_posix(), source=SOURCE, spacing_mm=None, width=width,
-        height=height, findings=findings, image_birads=highest_birads(row.get("BIRADS", "")),
+        patient_id=patient,
+        study_id=patient,
+        image_id=key,
+        view=view,
+        laterality=laterality,
+        image_path=path.relative_to(root).as_posix(),
+        source=SOURCE,
+        spacing_mm=None,
+        width=width,
+        height=height,
+        findings=findings,
+        image_birads=highest_birads(row.get("BIRADS", "")),
         extra={"file_name": path.name, **record_extra},
     )
 
@@ -258,8 +275,14 @@ def _check_against_sheet(path: Path, row: dict[str, str], laterality: str, view:
     sheet_view = row.get("View", "").upper()
     image_type = row.get("Type", "").upper()
     if (side and side != laterality) or (sheet_view and sheet_view != view):
-        log.warning("%s: the annotation sheet says %s %s, the file name %s %s; the file name is used", path,
-                    side or "?", sheet_view or "?", laterality, view)
+        log.warning(
+            "%s: the annotation sheet says %s %s, the file name %s %s; the file name is used",
+            path,
+            side or "?",
+            sheet_view or "?",
+            laterality,
+            view,
+        )
     if image_type and image_type != "DM":
         log.warning("%s: the annotation sheet gives Type %r for a low-energy (DM) image", path, row["Type"])
 
@@ -283,8 +306,17 @@ def _labels(row: dict[str, str], findings: list[Finding], path: Path) -> dict[st
     birads = row.get("BIRADS", "")
     if "$" in birads:
         extra["birads_text"] = birads
-    copy_columns(row, (("Breast density (ACR)", "density"), ("Machine", "machine"), ("Tags", "tags"),
-                       ("Findings", "findings"), ("Age", "age")), extra)
+    copy_columns(
+        row,
+        (
+            ("Breast density (ACR)", "density"),
+            ("Machine", "machine"),
+            ("Tags", "tags"),
+            ("Findings", "findings"),
+            ("Age", "age"),
+        ),
+        extra,
+    )
     return extra
 
 
@@ -312,7 +344,7 @@ def _point(shape: dict[str, Any]) -> list[float] | None:
         return None
 
 
-def shape_box(shape: dict[str, Any], width: int, height: int) -> list[int]:
+def shape_box(shape: dict[str, Any], width: int, height: int) -> list[float]:
     """[x0, y0, x1, y1] inclusive pixel indices of a VIA region, clipped to the image.
 
     Raises ValueError for an unknown shape, missing coordinates, or a region that

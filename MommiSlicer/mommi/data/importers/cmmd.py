@@ -93,8 +93,12 @@ def import_cmmd(source: Path) -> Manifest:
     records = _records(root, images, clinical)
     unused = sorted({key for key in clinical} - {(r.patient_id, r.laterality) for r in records})
     if unused:
-        log.warning("%s: %d breast(s) of the clinical file have no image: %s", clinical_path, len(unused),
-                    ", ".join(f"{pid} {side}" for pid, side in unused[:10]))
+        log.warning(
+            "%s: %d breast(s) of the clinical file have no image: %s",
+            clinical_path,
+            len(unused),
+            ", ".join(f"{pid} {side}" for pid, side in unused[:10]),
+        )
     return Manifest(source=SOURCE, root=str(root), records=sort_records(records))
 
 
@@ -103,8 +107,9 @@ def find_clinical_file(root: Path) -> Path:
     folders = [root, *sorted(p for p in root.glob("manifest-*") if p.is_dir())]
     found = find_first(folder / f"{CLINICAL_STEM}{suffix}" for suffix in (".xlsx", ".csv") for folder in folders)
     if found is None:
-        raise DatasetImportError(root / f"{CLINICAL_STEM}.xlsx",
-                                 f"not found (nor {CLINICAL_STEM}.csv, here or in a manifest-* folder)")
+        raise DatasetImportError(
+            root / f"{CLINICAL_STEM}.xlsx", f"not found (nor {CLINICAL_STEM}.csv, here or in a manifest-* folder)"
+        )
     return found
 
 
@@ -124,8 +129,7 @@ def _clinical_rows(path: Path) -> dict[tuple[str, str], dict[str, str]]:
     for number, row in enumerate(read_spreadsheet(path, CLINICAL_COLUMNS, sheet=CLINICAL_SHEET), start=2):
         patient, side = row["ID1"], row["LeftRight"].upper()[:1]
         if not patient or side not in ("L", "R"):
-            log.warning("%s row %d: ID1 %r / LeftRight %r unusable; ignored", path, number, patient,
-                        row["LeftRight"])
+            log.warning("%s row %d: ID1 %r / LeftRight %r unusable; ignored", path, number, patient, row["LeftRight"])
             continue
         if (patient, side) in rows:
             log.warning("%s row %d: a second row for %s %s; the first is used", path, number, patient, side)
@@ -137,8 +141,9 @@ def _clinical_rows(path: Path) -> dict[tuple[str, str], dict[str, str]]:
 class _Image:
     """One usable DICOM file: its patient, side, view, header and folders below the patient."""
 
-    def __init__(self, path: Path, patient: str, laterality: str, view: str, header: Any,
-                 folders: tuple[str, ...]) -> None:
+    def __init__(
+        self, path: Path, patient: str, laterality: str, view: str, header: Any, folders: tuple[str, ...]
+    ) -> None:
         self.path, self.patient, self.laterality, self.view = path, patient, laterality, view
         self.header, self.folders = header, folders
 
@@ -158,8 +163,7 @@ def _image(tree: Path, path: Path) -> _Image | None:
         log.warning("%s: no patient folder and no PatientID; skipped", path)
         return None
     if folder_id and header_id and header_id != folder_id:
-        log.warning("%s: PatientID %r differs from its folder %r; the folder name is used", path, header_id,
-                    folder_id)
+        log.warning("%s: PatientID %r differs from its folder %r; the folder name is used", path, header_id, folder_id)
     try:
         identity = identify_view(header, path)
     except (UnknownViewError, ConflictingLateralityError) as exc:
@@ -180,11 +184,22 @@ def _records(root: Path, images: list[_Image], clinical: dict[tuple[str, str], d
         width, height = header_size(image.header)
         extra: dict[str, Any] = {"lesion_location_known": False}
         extra.update(clinical_extra(clinical.get((image.patient, image.laterality)), image.path))
-        records.append(Record(
-            patient_id=image.patient, study_id=image.patient, image_id=image_id, view=image.view,
-            laterality=image.laterality, image_path=image.path.relative_to(root).as_posix(), source=SOURCE,
-            spacing_mm=header_spacing(image.header), width=width, height=height, findings=[], extra=extra,
-        ))
+        records.append(
+            Record(
+                patient_id=image.patient,
+                study_id=image.patient,
+                image_id=image_id,
+                view=image.view,
+                laterality=image.laterality,
+                image_path=image.path.relative_to(root).as_posix(),
+                source=SOURCE,
+                spacing_mm=header_spacing(image.header),
+                width=width,
+                height=height,
+                findings=[],
+                extra=extra,
+            )
+        )
     return records
 
 
@@ -197,7 +212,8 @@ def clinical_extra(row: dict[str, str] | None, path: Path) -> dict[str, Any]:
     if pathology is not None:
         extra["breast_pathology"] = pathology
     elif row.get("classification"):
-        log.warning("%s: classification %r is not Benign/Malignant; breast pathology unknown", path,
-                    row["classification"])
+        log.warning(
+            "%s: classification %r is not Benign/Malignant; breast pathology unknown", path, row["classification"]
+        )
     copy_columns(row, (("abnormality", "abnormality"), ("subtype", "subtype"), ("Age", "age")), extra)
     return extra

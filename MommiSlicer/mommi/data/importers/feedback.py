@@ -72,8 +72,9 @@ def import_feedback(source: Path) -> Manifest:
         return _manifest_of(source, folder, manifest_data, coco)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
         # the hashes prove the files are the batch's, not that whoever signed them wrote the export's layout
-        raise DatasetImportError(source, f"annotations.json does not have a feedback batch's layout "
-                                         f"({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise DatasetImportError(
+            source, f"annotations.json does not have a feedback batch's layout ({type(exc).__name__}: {str(exc)[:120]})"
+        ) from None
 
 
 def _manifest_of(source: Path, folder: Path, manifest_data: dict, coco: dict) -> Manifest:
@@ -94,19 +95,38 @@ def _manifest_of(source: Path, folder: Path, manifest_data: dict, coco: dict) ->
             reader = a.get("reader") or {}
             extra = {"feedback": a["decision"], "finding_id": a["finding_id"], "origin": a["origin"]}
             if a["decision"] == "rejected":
-                findings.append(Finding(kind="rejected", box=_box((a.get("model") or {}).get("bbox") or a["bbox"]),
-                                        extra=extra))
+                findings.append(
+                    Finding(kind="rejected", box=_box((a.get("model") or {}).get("bbox") or a["bbox"]), extra=extra)
+                )
             elif a["decision"] == "accepted":
                 biopsy = reader.get("biopsy")
-                findings.append(Finding(kind="mass", box=_box(a["bbox"]),
-                                        pathology=biopsy if biopsy in ("benign", "malignant") else None,
-                                        birads=reader.get("birads"), extra=extra))
+                findings.append(
+                    Finding(
+                        kind="mass",
+                        box=_box(a["bbox"]),
+                        pathology=biopsy if biopsy in ("benign", "malignant") else None,
+                        birads=reader.get("birads"),
+                        extra=extra,
+                    )
+                )
             else:
                 findings.append(Finding(kind="pending", box=_box(a["bbox"]), extra=extra))
         spacing = image.get("spacing_mm")
-        manifest.records.append(Record(
-            patient_id=image["study"], study_id=image["study"], image_id=f"feedback-{batch}/{image['file_name']}",
-            view=projection, laterality=laterality, image_path=image["file_name"], source=SOURCE,
-            spacing_mm=list(spacing) if spacing else None, width=image["width"], height=image["height"],
-            findings=findings, split="train", extra={"batch_id": batch}))
+        manifest.records.append(
+            Record(
+                patient_id=image["study"],
+                study_id=image["study"],
+                image_id=f"feedback-{batch}/{image['file_name']}",
+                view=projection,
+                laterality=laterality,
+                image_path=image["file_name"],
+                source=SOURCE,
+                spacing_mm=list(spacing) if spacing else None,
+                width=image["width"],
+                height=image["height"],
+                findings=findings,
+                split="train",
+                extra={"batch_id": batch},
+            )
+        )
     return manifest

@@ -90,8 +90,13 @@ def import_inbreast(source: Path) -> Manifest:
         raise DatasetImportError(dicom_dir, "no readable <FileID>_<hash>_MG_<L|R>_<CC|ML>_ANON.dcm file")
     missing = set(rows) - {r.image_id for r in records}
     if missing:
-        log.warning("%s: %d image(s) listed in %s were not imported: %s", root, len(missing), CSV_NAME,
-                    ", ".join(sorted(missing)[:10]))
+        log.warning(
+            "%s: %d image(s) listed in %s were not imported: %s",
+            root,
+            len(missing),
+            CSV_NAME,
+            ", ".join(sorted(missing)[:10]),
+        )
     return Manifest(source=SOURCE, root=str(root), records=sort_records(records))
 
 
@@ -132,10 +137,19 @@ def _record(root: Path, path: Path, rows: dict[str, dict[str, str]]) -> Record |
     if others:
         extra["other_findings"] = others
     return Record(
-        patient_id=patient, study_id=match["hash"], image_id=file_id,
-        view=view, laterality=laterality, image_path=path.relative_to(root).as_posix(), source=SOURCE,
-        spacing_mm=header_spacing(header) or [PIXEL_SPACING_MM] * 2, width=width, height=height, findings=findings,
-        image_birads=image_birads, extra=extra,
+        patient_id=patient,
+        study_id=match["hash"],
+        image_id=file_id,
+        view=view,
+        laterality=laterality,
+        image_path=path.relative_to(root).as_posix(),
+        source=SOURCE,
+        spacing_mm=header_spacing(header) or [PIXEL_SPACING_MM] * 2,
+        width=width,
+        height=height,
+        findings=findings,
+        image_birads=image_birads,
+        extra=extra,
     )
 
 
@@ -144,8 +158,9 @@ def _check_against_csv(path: Path, row: dict[str, str], laterality: str, view: s
     csv_side = row.get("Laterality", "").upper()
     csv_view = VIEWS.get(row.get("View", "").upper(), row.get("View", "").upper())
     if (csv_side and csv_side != laterality) or (csv_view and csv_view != view):
-        log.warning("%s: CSV says %s %s, the file name %s %s; the file name is used", path, csv_side, csv_view,
-                    laterality, view)
+        log.warning(
+            "%s: CSV says %s %s, the file name %s %s; the file name is used", path, csv_side, csv_view, laterality, view
+        )
 
 
 def _patient(header: Any, row: dict[str, str], name_hash: str) -> str:
@@ -170,8 +185,14 @@ def _annotations(xml_path: Path, image_birads: str | None) -> tuple[list[Finding
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         box = [min(xs), min(ys), max(xs), max(ys)]
         if name.lower() in MASS_NAMES and len(points) >= 3:
-            findings.append(Finding(kind="mass", box=box, center=box_centre(box),
-                                    extra={"roi_name": name, "polygon": [list(p) for p in points]}))
+            findings.append(
+                Finding(
+                    kind="mass",
+                    box=box,
+                    center=box_centre(box),
+                    extra={"roi_name": name, "polygon": [list(p) for p in points]},
+                )
+            )
         else:
             others.append({"name": name, "box": box, "points": len(points)})
     if image_birads == "6" and len(findings) == 1:
@@ -188,7 +209,7 @@ def read_rois(xml_path: Path) -> list[dict[str, Any]]:
         raise SkipImage(f"cannot read the ROI file {xml_path} ({exc})") from exc
     if not isinstance(top, dict) or not isinstance(top.get("Images", []), list):
         raise SkipImage(f"{xml_path} is not an INbreast ROI plist (no 'Images' list)")
-    rois = []
+    rois: list[Any] = []
     for image in top.get("Images", []):
         if isinstance(image, dict):
             rois.extend(r for r in image.get("ROIs", []) if isinstance(r, dict))

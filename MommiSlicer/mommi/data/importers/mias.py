@@ -174,14 +174,26 @@ def _record(ref: str, lines: list[InfoLine], image_path: str, width: int, height
             findings.append(_mass(line, width, height))
         else:
             others.append(_other(line, height))
-    extra: dict[str, Any] = {"background_tissue": lines[0].tissue, "laterality_source": LATERALITY_RULE,
-                             "chest_wall": chest_wall_of(side)}
+    extra: dict[str, Any] = {
+        "background_tissue": lines[0].tissue,
+        "laterality_source": LATERALITY_RULE,
+        "chest_wall": chest_wall_of(side),
+    }
     if others:
         extra["other_findings"] = others
     return Record(
-        patient_id=patient, study_id=patient, image_id=ref, view="MLO",
-        laterality=side.value, image_path=image_path, source=SOURCE,
-        spacing_mm=list(SPACING_MM), width=width, height=height, findings=findings, extra=extra,
+        patient_id=patient,
+        study_id=patient,
+        image_id=ref,
+        view="MLO",
+        laterality=side.value,
+        image_path=image_path,
+        source=SOURCE,
+        spacing_mm=list(SPACING_MM),
+        width=width,
+        height=height,
+        findings=findings,
+        extra=extra,
     )
 
 
@@ -196,8 +208,9 @@ def _inside(line: InfoLine, width: int, height: int) -> bool:
     cx, cy = _top_left(line, height)
     if 0 <= cx < width and 0 <= cy < height:
         return True
-    log.warning("%s: mass centre %s lies outside the %dx%d image; kept as an other finding", line.ref,
-                [cx, cy], width, height)
+    log.warning(
+        "%s: mass centre %s lies outside the %dx%d image; kept as an other finding", line.ref, [cx, cy], width, height
+    )
     return False
 
 
@@ -205,9 +218,13 @@ def _mass(line: InfoLine, width: int, height: int) -> Finding:
     assert line.radius is not None
     cx, cy = _top_left(line, height)
     r = line.radius
-    box = [max(0, cx - r), max(0, cy - r), min(width - 1, cx + r), min(height - 1, cy + r)]
+    box: list[float] = [max(0, cx - r), max(0, cy - r), min(width - 1, cx + r), min(height - 1, cy + r)]
     return Finding(
-        kind="mass", box=box, pathology=line.severity, birads=None, center=[cx, cy],
+        kind="mass",
+        box=box,
+        pathology=line.severity,
+        birads=None,
+        center=[cx, cy],
         extra={"mias_class": line.klass, "shape": MASS_CLASSES[line.klass], "radius": r},
     )
 

@@ -41,11 +41,26 @@ SOURCE = "vindr-mammo"
 BREAST_CSV = "breast-level_annotations.csv"
 FINDING_CSV = "finding_annotations.csv"
 BREAST_COLUMNS = (
-    "study_id", "series_id", "image_id", "laterality", "view_position", "height", "width",
-    "breast_birads", "breast_density", "split",
+    "study_id",
+    "series_id",
+    "image_id",
+    "laterality",
+    "view_position",
+    "height",
+    "width",
+    "breast_birads",
+    "breast_density",
+    "split",
 )
 FINDING_COLUMNS = (
-    "study_id", "image_id", "finding_categories", "finding_birads", "xmin", "ymin", "xmax", "ymax",
+    "study_id",
+    "image_id",
+    "finding_categories",
+    "finding_birads",
+    "xmin",
+    "ymin",
+    "xmax",
+    "ymax",
 )
 NO_FINDING = "no finding"
 
@@ -67,8 +82,9 @@ def import_vindr(source: Path) -> Manifest:
             continue
         records[record.image_id] = record
     if missing:
-        log.warning("%s: %d of %d images listed in %s are not present; skipped", root, missing, len(breast_rows),
-                    BREAST_CSV)
+        log.warning(
+            "%s: %d of %d images listed in %s are not present; skipped", root, missing, len(breast_rows), BREAST_CSV
+        )
     if not records:
         raise DatasetImportError(root / "images", f"none of the {len(breast_rows)} images of {BREAST_CSV} exists")
     for number, row in enumerate(finding_rows, start=2):
@@ -87,11 +103,17 @@ def _record(row: dict[str, str], csv_path: Path, number: int) -> Record | None:
     extra: dict[str, Any] = {"density": row["breast_density"], "source_split": row["split"]}
     extra = {k: v for k, v in extra.items() if v}
     return Record(
-        patient_id=row["study_id"], study_id=row["study_id"], image_id=row["image_id"],
-        view=row["view_position"].upper(), laterality=laterality,
-        image_path=f"images/{row['study_id']}/{row['image_id']}.dicom", source=SOURCE,
-        width=_int(row["width"]), height=_int(row["height"]),
-        image_birads=normalise_birads(row["breast_birads"]), extra=extra,
+        patient_id=row["study_id"],
+        study_id=row["study_id"],
+        image_id=row["image_id"],
+        view=row["view_position"].upper(),
+        laterality=laterality,
+        image_path=f"images/{row['study_id']}/{row['image_id']}.dicom",
+        source=SOURCE,
+        width=_int(row["width"]),
+        height=_int(row["height"]),
+        image_birads=normalise_birads(row["breast_birads"]),
+        extra=extra,
     )
 
 
@@ -105,8 +127,9 @@ def _add_finding(record: Record, row: dict[str, str], csv_path: Path, number: in
     birads = normalise_birads(row["finding_birads"])
     if any(c.lower() == "mass" for c in named):
         if box is not None:
-            record.findings.append(Finding(kind="mass", box=box, birads=birads, center=box_centre(box),
-                                           extra={"categories": named}))
+            record.findings.append(
+                Finding(kind="mass", box=box, birads=birads, center=box_centre(box), extra={"categories": named})
+            )
             return
         log.warning("%s line %d: a mass without a box; kept as an other finding", csv_path, number)
     entry: dict[str, Any] = {"categories": named, "birads": birads}
@@ -116,7 +139,7 @@ def _add_finding(record: Record, row: dict[str, str], csv_path: Path, number: in
 
 
 def parse_categories(text: str) -> list[str]:
-    """"['Mass', 'Suspicious Calcification']" -> ['Mass', 'Suspicious Calcification'].
+    """ "['Mass', 'Suspicious Calcification']" -> ['Mass', 'Suspicious Calcification'].
 
     Falls back to a plain comma split when the text is not a Python literal, so an
     edited CSV (for example without the quotes) still imports.

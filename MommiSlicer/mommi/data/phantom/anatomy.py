@@ -53,11 +53,13 @@ class Breast:
 
     def field_indices(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         nx, ny, nz = FIELD_SHAPE
-        return np.stack([
-            x / self.a * (nx - 1),
-            (y / self.b + 1.0) * 0.5 * (ny - 1),
-            (z / self.c + 1.0) * 0.5 * (nz - 1),
-        ])
+        return np.stack(
+            [
+                x / self.a * (nx - 1),
+                (y / self.b + 1.0) * 0.5 * (ny - 1),
+                (z / self.c + 1.0) * 0.5 * (nz - 1),
+            ]
+        )
 
     def normalised_radius(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         return np.sqrt((x / self.a) ** 2 + (y / self.b) ** 2 + (z / self.c) ** 2)

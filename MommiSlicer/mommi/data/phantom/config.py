@@ -78,9 +78,19 @@ class PhantomConfig:
 #: subtle.
 PHANTOMS: dict[str, PhantomConfig] = {
     "v1": PhantomConfig(),
-    "v2": PhantomConfig(mass_diameter_mm=(4.0, 40.0), mass_diameter_median_mm=18.0, mass_contrast=(0.55, 0.85),
-                        mass_displaces_tissue=True),
-    "v3": PhantomConfig(mass_diameter_mm=(4.0, 40.0), mass_diameter_median_mm=18.0, mass_contrast=(0.65, 1.0),
-                        mass_displaces_tissue=True, anatomy="structured", mass_margins="extended"),
+    "v2": PhantomConfig(
+        mass_diameter_mm=(4.0, 40.0),
+        mass_diameter_median_mm=18.0,
+        mass_contrast=(0.55, 0.85),
+        mass_displaces_tissue=True,
+    ),
+    "v3": PhantomConfig(
+        mass_diameter_mm=(4.0, 40.0),
+        mass_diameter_median_mm=18.0,
+        mass_contrast=(0.65, 1.0),
+        mass_displaces_tissue=True,
+        anatomy="structured",
+        mass_margins="extended",
+    ),
 }
 DEFAULT_PHANTOM = "v1"

@@ -91,8 +91,14 @@ def ipsilateral_evidence(view: ViewRender, ipsi: ViewRender, box: tuple[int, int
     return float(local[:, col_lo:col_hi][window].max()) if window.any() else 0.0
 
 
-def _normal_centres(image: np.ndarray, inside: np.ndarray, free: np.ndarray, size: tuple[int, int],
-                    rng: np.random.Generator, brightest: bool) -> tuple[int, int] | None:
+def _normal_centres(
+    image: np.ndarray,
+    inside: np.ndarray,
+    free: np.ndarray,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    brightest: bool,
+) -> tuple[int, int] | None:
     """Centre of a normal box of ``size`` wholly inside the breast: at random, or the brightest one left."""
     h, w = size
     fits = free & (inside > np.hypot(h, w) / 2)
@@ -138,7 +144,7 @@ def region_scores(
             if rows.size == 0:
                 continue
             box = (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)
-            taken[box[0]:box[1], box[2]:box[3]] = True
+            taken[box[0] : box[1], box[2] : box[3]] = True
             sizes.append((box[1] - box[0], box[3] - box[2]))
             value = _box_mean(image, box)
             single = value - breast_mean
@@ -154,8 +160,8 @@ def region_scores(
             r, c = centre
             box = (max(r - h // 2, 0), r - h // 2 + h, max(c - w // 2, 0), c - w // 2 + w)
             if brightest:  # the next one elsewhere
-                free[max(r - h, 0):r + h, max(c - w, 0):c + w] = False
-            if taken[box[0]:box[1], box[2]:box[3]].any():
+                free[max(r - h, 0) : r + h, max(c - w, 0) : c + w] = False
+            if taken[box[0] : box[1], box[2] : box[3]].any():
                 continue
             value = _box_mean(image, box)
             single = value - breast_mean
@@ -163,8 +169,9 @@ def region_scores(
     return masses, normals
 
 
-def measure_cues(studies: list[SyntheticStudy], pixel_mm: float, seed: int = 0,
-                 brightest_normals: bool = False) -> CueReport:
+def measure_cues(
+    studies: list[SyntheticStudy], pixel_mm: float, seed: int = 0, brightest_normals: bool = False
+) -> CueReport:
     """Nipple-distance agreement and the three cue AUCs (normal boxes as ``region_scores`` draws them)."""
     rng = np.random.default_rng(seed)
     pairs = [p for s in studies for p in nipple_distances(s, pixel_mm)]
@@ -187,5 +194,5 @@ def measure_cues(studies: list[SyntheticStudy], pixel_mm: float, seed: int = 0,
         normal_regions=len(neg),
         single_view_auc=roc_auc(pos[:, 0], neg[:, 0]),
         bilateral_auc=roc_auc(pos[:, 1], neg[:, 1]),
-        ipsilateral_auc=roc_auc(ipsilateral[: len(pos)], ipsilateral[len(pos):]),
+        ipsilateral_auc=roc_auc(ipsilateral[: len(pos)], ipsilateral[len(pos) :]),
     )

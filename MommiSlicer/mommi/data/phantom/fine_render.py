@@ -71,8 +71,9 @@ class FineGrid:
         return (self.v0 - v) / self.pitch, (u - self.u0) / self.pitch
 
 
-def _windows(rows: np.ndarray, cols: np.ndarray, halves: np.ndarray
-             ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _windows(
+    rows: np.ndarray, cols: np.ndarray, halves: np.ndarray
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Groups of objects with integer window origins: (indices, window rows (n,K,1), window cols (n,1,K))."""
     bucket = np.minimum(np.searchsorted(_WINDOW_HALVES, np.ceil(halves)), len(_WINDOW_HALVES) - 1)
     for b in np.unique(bucket):
@@ -81,7 +82,7 @@ def _windows(rows: np.ndarray, cols: np.ndarray, halves: np.ndarray
         members = np.flatnonzero(bucket == b)
         step = max(1, _CHUNK_PIXELS // offsets.size**2)
         for start in range(0, members.size, step):
-            idx = members[start:start + step]
+            idx = members[start : start + step]
             r0, c0 = np.round(rows[idx]).astype(np.int64), np.round(cols[idx]).astype(np.int64)
             yield idx, r0[:, None, None] + offsets[None, :, None], c0[:, None, None] + offsets[None, None, :]
 
@@ -189,8 +190,11 @@ def to_image(layer: np.ndarray, size: ImageSize) -> np.ndarray:
     if layer.shape == (size.rows, size.cols):
         return layer.astype(np.float32)
     shrinking = size.cols < layer.shape[1]
-    return cv2.resize(layer.astype(np.float32), (size.cols, size.rows),
-                      interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return cv2.resize(
+        layer.astype(np.float32),
+        (size.cols, size.rows),
+        interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
+    )
 
 
 def fine_layer(anatomy: FineAnatomy, grid: FineGrid, lump_weight: float) -> np.ndarray:

@@ -71,7 +71,8 @@ class Blob3D:
             "birads": self.birads,
             "spicules": len(self.spicules),
             "spicule_length_mm": round(float(np.mean([np.linalg.norm(e - b) for b, e, _ in self.spicules])), 2)
-            if self.spicules else 0.0,
+            if self.spicules
+            else 0.0,
         }
 
 
@@ -93,17 +94,37 @@ def make_mass(
     if not malignant:
         oval = rng.uniform(1.0, 1.6) if rng.random() < 0.5 else 1.0
         radii = radius * np.array([oval, 1.0, 1.0 / np.sqrt(oval)])
-        return Blob3D(center, radii, rotation, kind="oval" if oval > 1.0 else "round", pathology="benign",
-                      birads=_choice(rng, BENIGN_BIRADS), contrast=contrast)
+        return Blob3D(
+            center,
+            radii,
+            rotation,
+            kind="oval" if oval > 1.0 else "round",
+            pathology="benign",
+            birads=_choice(rng, BENIGN_BIRADS),
+            contrast=contrast,
+        )
     radii = radius * rng.uniform(0.8, 1.2, size=3)
     count = int(rng.integers(3, 7))
     directions = rng.standard_normal((count, 3))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    harmonics = np.column_stack([
-        directions, rng.uniform(2.0, 5.0, count), rng.uniform(0.05, 0.14, count), rng.uniform(0, 2 * np.pi, count),
-    ])
-    blob = Blob3D(center, radii, rotation, harmonics, kind="irregular", pathology="malignant",
-                  birads=_choice(rng, MALIGNANT_BIRADS), contrast=contrast)
+    harmonics = np.column_stack(
+        [
+            directions,
+            rng.uniform(2.0, 5.0, count),
+            rng.uniform(0.05, 0.14, count),
+            rng.uniform(0, 2 * np.pi, count),
+        ]
+    )
+    blob = Blob3D(
+        center,
+        radii,
+        rotation,
+        harmonics,
+        kind="irregular",
+        pathology="malignant",
+        birads=_choice(rng, MALIGNANT_BIRADS),
+        contrast=contrast,
+    )
     if rng.random() < 0.7:
         blob.kind = "spiculated"
         for _ in range(int(rng.integers(6, 16))):
@@ -140,9 +161,11 @@ def vary_margin(rng: np.random.Generator, mass: Blob3D) -> None:
         mass.kind = "ill-defined"
 
 
-def _harmonics(rng: np.random.Generator, count: int, frequency: tuple[float, float],
-               amplitude: tuple[float, float]) -> np.ndarray:
+def _harmonics(
+    rng: np.random.Generator, count: int, frequency: tuple[float, float], amplitude: tuple[float, float]
+) -> np.ndarray:
     directions = rng.standard_normal((count, 3))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    return np.column_stack([directions, rng.uniform(*frequency, count), rng.uniform(*amplitude, count),
-                            rng.uniform(0, 2 * np.pi, count)])
+    return np.column_stack(
+        [directions, rng.uniform(*frequency, count), rng.uniform(*amplitude, count), rng.uniform(0, 2 * np.pi, count)]
+    )

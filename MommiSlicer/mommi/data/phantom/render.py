@@ -157,8 +157,9 @@ def _spicule_path(blob: Blob3D, frame: ViewFrame) -> np.ndarray | None:
     return canvas.astype(np.float32) / 255.0 * float(np.mean([w for _, _, w in blob.spicules])) * 2.0
 
 
-def _gland_fraction(gland: np.ndarray, thickness: np.ndarray, box: tuple[int, int, int, int],
-                    path: np.ndarray) -> float:
+def _gland_fraction(
+    gland: np.ndarray, thickness: np.ndarray, box: tuple[int, int, int, int], path: np.ndarray
+) -> float:
     """The share of glandular tissue along the rays through a mass: the tissue the mass displaces.
 
     A mass replaces what was there, so it stands out by its attenuation minus that tissue's: bright in
@@ -209,8 +210,9 @@ def render_view(
         if rendered is None:
             continue
         path, (r0, r1, c0, c1) = rendered
-        excess = mass.contrast - (_gland_fraction(gland, thickness, (r0, r1, c0, c1), path)
-                                  if config.mass_displaces_tissue else 0.0)
+        excess = mass.contrast - (
+            _gland_fraction(gland, thickness, (r0, r1, c0, c1), path) if config.mass_displaces_tissue else 0.0
+        )
         signal[r0:r1, c0:c1] += GLAND_PER_MM * excess * path
         mask = np.zeros(signal.shape, bool)
         mask[r0:r1, c0:c1] = path > max(0.15 * float(path.max()), 0.5)

@@ -73,15 +73,16 @@ def _shared_texture(shape: tuple[int, int], beta: float, seed: int) -> np.ndarra
     return field
 
 
-def soften(path: np.ndarray, box: tuple[int, int, int, int], sigma_px: float, shape: tuple[int, ...]
-           ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def soften(
+    path: np.ndarray, box: tuple[int, int, int, int], sigma_px: float, shape: tuple[int, ...]
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """A blob's path map blurred by ``sigma_px``, in a window grown by 3 sigma (clipped to the image)."""
     r0, r1, c0, c1 = box
     grow = int(np.ceil(3 * sigma_px))
     nr0, nr1 = max(r0 - grow, 0), min(r1 + grow, shape[0])
     nc0, nc1 = max(c0 - grow, 0), min(c1 + grow, shape[1])
     padded = np.zeros((nr1 - nr0, nc1 - nc0), np.float32)
-    padded[r0 - nr0:r1 - nr0, c0 - nc0:c1 - nc0] = path
+    padded[r0 - nr0 : r1 - nr0, c0 - nc0 : c1 - nc0] = path
     return cv2.GaussianBlur(padded, (0, 0), sigma_px), (nr0, nr1, nc0, nc1)
 
 
@@ -93,9 +94,16 @@ def skin_path(thickness: np.ndarray, full_mm: float, skin_mm: float) -> np.ndarr
     return (thickness - 2.0 * inner) * (thickness > 0)
 
 
-def render_structured_view(breast: Breast, anatomy: FineAnatomy, projection: str, size: ImageSize,
-                           config: PhantomConfig, style: StyleParams, rng: np.random.Generator,
-                           shared_texture_seed: int) -> ViewRender:
+def render_structured_view(
+    breast: Breast,
+    anatomy: FineAnatomy,
+    projection: str,
+    size: ImageSize,
+    config: PhantomConfig,
+    style: StyleParams,
+    rng: np.random.Generator,
+    shared_texture_seed: int,
+) -> ViewRender:
     """One view; ``shared_texture_seed`` draws the part of the fine texture both breasts have in common."""
     angle = 0.0 if projection == "CC" else breast.mlo_angle
     frame = ViewFrame(angle, size, nipple_row=size.rows * (0.5 if projection == "CC" else 0.6))
@@ -109,7 +117,7 @@ def render_structured_view(breast: Breast, anatomy: FineAnatomy, projection: str
     # the muscle's edge is sampled on the 2 mm grid; smooth its steps away (a real edge is a curved sheet)
     gland, muscle = to_image(gland, size), to_image(cv2.GaussianBlur(muscle, (0, 0), 1.5 / grid.pitch), size)
     # every layer below in mm of gland-equivalent path; fat is the baseline
-    dense = (config.gland_coarse_weight * gland + SKIN_DENSITY * skin_path(thickness, full, s) + muscle)
+    dense = config.gland_coarse_weight * gland + SKIN_DENSITY * skin_path(thickness, full, s) + muscle
     dense += to_image(fine_layer(anatomy, grid, config.lump_weight), size) * outline
     # glandular texture finer than the lumps: 2D power-law noise where the gland is (not 3D: a
     # volume at this scale would not fit the speed target; the eye cannot match it between views)

@@ -97,8 +97,9 @@ def _inside(points: np.ndarray, axes: tuple[float, float, float], limit: float) 
     return (rho <= limit) & (points[:, 0] >= 0)
 
 
-def _uniform_in_breast(rng: np.random.Generator, axes: tuple[float, float, float], count: int,
-                       limit: float) -> np.ndarray:
+def _uniform_in_breast(
+    rng: np.random.Generator, axes: tuple[float, float, float], count: int, limit: float
+) -> np.ndarray:
     """``count`` points uniform in the half-ellipsoid (rejection from its box)."""
     a, b, c = axes
     found: list[np.ndarray] = []
@@ -115,13 +116,13 @@ def gland_at(gland: np.ndarray, points: np.ndarray, axes: tuple[float, float, fl
     """Gland fraction of the coarse field at breast-coordinate points."""
     a, b, c = axes
     nx, ny, nz = gland.shape
-    idx = np.stack([points[:, 0] / a * (nx - 1), (points[:, 1] / b + 1) * 0.5 * (ny - 1),
-                    (points[:, 2] / c + 1) * 0.5 * (nz - 1)])
+    idx = np.stack(
+        [points[:, 0] / a * (nx - 1), (points[:, 1] / b + 1) * 0.5 * (ny - 1), (points[:, 2] / c + 1) * 0.5 * (nz - 1)]
+    )
     return ndimage.map_coordinates(gland, idx, order=1, mode="nearest")
 
 
-def _shells(rng: np.random.Generator, axes: tuple[float, float, float], gland: np.ndarray,
-            count: int) -> Shells:
+def _shells(rng: np.random.Generator, axes: tuple[float, float, float], gland: np.ndarray, count: int) -> Shells:
     centers = _uniform_in_breast(rng, axes, count, 0.97)
     mean_r = np.exp(rng.uniform(np.log(2.5), np.log(11.0), count))
     radii = mean_r[:, None] * rng.uniform(0.6, 1.4, (count, 3))
@@ -165,8 +166,15 @@ def _lumps(rng: np.random.Generator, axes: tuple[float, float, float], gland: np
     return Lumps(centers, covariances, weights)
 
 
-def _walk(rng: np.random.Generator, start: np.ndarray, heading: np.ndarray, steps: int, step_mm: float,
-          wander: float, axes: tuple[float, float, float]) -> np.ndarray:
+def _walk(
+    rng: np.random.Generator,
+    start: np.ndarray,
+    heading: np.ndarray,
+    steps: int,
+    step_mm: float,
+    wander: float,
+    axes: tuple[float, float, float],
+) -> np.ndarray:
     """A smooth random walk (the heading drifts by ``wander`` per step) cut where it leaves the breast."""
     drift = np.cumsum(rng.standard_normal((steps, 3)) * wander, axis=0)
     directions = heading / np.linalg.norm(heading) + drift
@@ -201,8 +209,7 @@ def _tubes(rng: np.random.Generator, axes: tuple[float, float, float]) -> list[T
     return tubes
 
 
-def _strands(rng: np.random.Generator, axes: tuple[float, float, float], gland: np.ndarray,
-             count: int) -> list[Tube]:
+def _strands(rng: np.random.Generator, axes: tuple[float, float, float], gland: np.ndarray, count: int) -> list[Tube]:
     """Fibrous strands: short curved sheets seen edge-on (trabeculae, ligaments), mostly toward the nipple.
 
     They are what makes a film's texture look fibrous; they sit where the gland is and at
@@ -223,8 +230,9 @@ def _strands(rng: np.random.Generator, axes: tuple[float, float, float], gland: 
     return strands
 
 
-def _lymph_nodes(rng: np.random.Generator, axes: tuple[float, float, float], mlo_angle: float
-                 ) -> list[tuple[Blob3D, Blob3D]]:
+def _lymph_nodes(
+    rng: np.random.Generator, axes: tuple[float, float, float], mlo_angle: float
+) -> list[tuple[Blob3D, Blob3D]]:
     """0-3 oval nodes with a fatty hilum in the axillary tail (upper outer, near the chest wall)."""
     a, b, c = axes
     nodes = []
@@ -243,8 +251,9 @@ def _lymph_nodes(rng: np.random.Generator, axes: tuple[float, float, float], mlo
     return nodes
 
 
-def make_fine_anatomy(rng: np.random.Generator, axes: tuple[float, float, float], gland: np.ndarray,
-                      mlo_angle: float, share: float = 1.0) -> FineAnatomy:
+def make_fine_anatomy(
+    rng: np.random.Generator, axes: tuple[float, float, float], gland: np.ndarray, mlo_angle: float, share: float = 1.0
+) -> FineAnatomy:
     """Draw one breast's fine anatomy (``share`` of the usual counts); ``gland`` is its coarse field."""
     a, b, c = axes
     volume = 2.0 / 3.0 * np.pi * a * b * c  # mm^3, half-ellipsoid
@@ -257,12 +266,25 @@ def make_fine_anatomy(rng: np.random.Generator, axes: tuple[float, float, float]
 
 
 def _subset(shells: Shells, keep: np.ndarray, jitter: np.ndarray) -> Shells:
-    return Shells(shells.centers[keep] + jitter, shells.rotations[keep], shells.radii[keep], shells.wall_mm[keep],
-                  shells.cut_normals[keep], shells.second_cut_normals[keep], shells.displaced[keep])
+    return Shells(
+        shells.centers[keep] + jitter,
+        shells.rotations[keep],
+        shells.radii[keep],
+        shells.wall_mm[keep],
+        shells.cut_normals[keep],
+        shells.second_cut_normals[keep],
+        shells.displaced[keep],
+    )
 
 
-def mirrored_twin(rng: np.random.Generator, source: FineAnatomy, axes: tuple[float, float, float],
-                  gland: np.ndarray, mlo_angle: float, shared: float) -> FineAnatomy:
+def mirrored_twin(
+    rng: np.random.Generator,
+    source: FineAnatomy,
+    axes: tuple[float, float, float],
+    gland: np.ndarray,
+    mlo_angle: float,
+    shared: float,
+) -> FineAnatomy:
     """The other breast: a jittered copy of ``shared`` of the source's structures plus its own rest.
 
     Breast coordinates are defined per breast with y medial -> lateral, so the same
@@ -272,12 +294,22 @@ def mirrored_twin(rng: np.random.Generator, source: FineAnatomy, axes: tuple[flo
     ks = rng.random(len(source.shells)) < shared
     shells = _subset(source.shells, ks, rng.normal(0, 1.5, (int(ks.sum()), 3)))
     o = own.shells
-    shells = Shells(*(np.concatenate([getattr(shells, f), getattr(o, f)]) for f in
-                      ("centers", "rotations", "radii", "wall_mm", "cut_normals", "second_cut_normals", "displaced")))
+    shells = Shells(
+        *(
+            np.concatenate([getattr(shells, f), getattr(o, f)])
+            for f in ("centers", "rotations", "radii", "wall_mm", "cut_normals", "second_cut_normals", "displaced")
+        )
+    )
     kl = rng.random(len(source.lumps)) < shared
     sl, ol = source.lumps, own.lumps
-    lumps = Lumps(np.concatenate([sl.centers[kl] + rng.normal(0, 1.0, (int(kl.sum()), 3)), ol.centers]),
-                  np.concatenate([sl.covariances[kl], ol.covariances]), np.concatenate([sl.weights[kl], ol.weights]))
-    strands = [Tube(t.points + rng.normal(0, 1.0, 3), t.radius_mm, t.kind, t.path_mm)
-               for t in source.tubes if t.kind == "strand" and rng.random() < shared]
+    lumps = Lumps(
+        np.concatenate([sl.centers[kl] + rng.normal(0, 1.0, (int(kl.sum()), 3)), ol.centers]),
+        np.concatenate([sl.covariances[kl], ol.covariances]),
+        np.concatenate([sl.weights[kl], ol.weights]),
+    )
+    strands = [
+        Tube(t.points + rng.normal(0, 1.0, 3), t.radius_mm, t.kind, t.path_mm)
+        for t in source.tubes
+        if t.kind == "strand" and rng.random() < shared
+    ]
     return FineAnatomy(shells, lumps, own.tubes + strands, own.nodes)

@@ -62,8 +62,9 @@ def _add_masses(rng: np.random.Generator, breast: Breast, config: PhantomConfig,
         if config.mass_diameter_median_mm is None:
             diameter = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
         else:
-            diameter = float(np.clip(rng.lognormal(np.log(config.mass_diameter_median_mm),
-                                                   config.mass_diameter_sigma), lo, hi))
+            diameter = float(
+                np.clip(rng.lognormal(np.log(config.mass_diameter_median_mm), config.mass_diameter_sigma), lo, hi)
+            )
         diameter = min(diameter, 1.5 * breast.c)  # a mass thicker than the compressed breast is not real
         center = _place_mass(rng, breast, diameter / 2.0)
         while center is None and diameter > lo:  # too large for this breast: shrink until it fits
@@ -107,8 +108,9 @@ def _add_structured_lookalikes(rng: np.random.Generator, breasts: dict[str, Brea
             radius = float(rng.uniform(2.5, 8.0))
             center = _place_mass(rng, breast, radius)
             if center is not None:
-                breast.lookalikes.append(Blob3D(center, np.array([radius] * 3), kind="cyst",
-                                                contrast=float(rng.uniform(0.3, 0.6))))
+                breast.lookalikes.append(
+                    Blob3D(center, np.array([radius] * 3), kind="cyst", contrast=float(rng.uniform(0.3, 0.6)))
+                )
     if rng.random() < 0.25:
         breast = breasts["L" if rng.random() < 0.5 else "R"]
         radius = float(rng.uniform(10.0, 20.0))
@@ -118,28 +120,31 @@ def _add_structured_lookalikes(rng: np.random.Generator, breasts: dict[str, Brea
             breast.lookalikes.append(Blob3D(center, radii, kind="asymmetry", contrast=float(rng.uniform(0.15, 0.3))))
 
 
-def _structured_views(rng: np.random.Generator, breasts: dict[str, Breast], config: PhantomConfig,
-                      size: ImageSize) -> tuple[dict[str, ViewRender], StyleParams]:
+def _structured_views(
+    rng: np.random.Generator, breasts: dict[str, Breast], config: PhantomConfig, size: ImageSize
+) -> tuple[dict[str, ViewRender], StyleParams]:
     """Fine anatomy per breast (the right one mostly a mirror twin of the left), a style, four views."""
     left = breasts["L"]
     axes_l = (left.a, left.b, left.c)
     anatomy: dict[str, FineAnatomy] = {"L": make_fine_anatomy(rng, axes_l, left.gland, left.mlo_angle)}
     right = breasts["R"]
-    anatomy["R"] = mirrored_twin(rng, anatomy["L"], (right.a, right.b, right.c), right.gland, right.mlo_angle,
-                                 config.fine_shared)
+    anatomy["R"] = mirrored_twin(
+        rng, anatomy["L"], (right.a, right.b, right.c), right.gland, right.mlo_angle, config.fine_shared
+    )
     weights = tuple((Style(name), weight) for name, weight in config.styles)
     style = draw_style(rng, weights)
     # the part of the fine 2D texture both breasts share (mirror images), one per projection
     shared_texture = {proj: int(rng.integers(2**63)) for proj in ("CC", "MLO")}
-    views = {f"{lat}-{proj}": render_structured_view(breasts[lat], anatomy[lat], proj, size, config, style, rng,
-                                                     shared_texture[proj])
-             for lat, proj in VIEWS}
+    views = {
+        f"{lat}-{proj}": render_structured_view(
+            breasts[lat], anatomy[lat], proj, size, config, style, rng, shared_texture[proj]
+        )
+        for lat, proj in VIEWS
+    }
     return views, style
 
 
-def make_study(
-    rng: np.random.Generator, config: PhantomConfig, size: ImageSize, normal: bool
-) -> SyntheticStudy:
+def make_study(rng: np.random.Generator, config: PhantomConfig, size: ImageSize, normal: bool) -> SyntheticStudy:
     """Draw a patient and render the four views."""
     base = [_uniform(rng, r) for r in (config.depth_mm, config.half_width_mm, config.half_thickness_mm)]
     density = _uniform(rng, config.gland_fraction)
@@ -152,9 +157,17 @@ def make_study(
         mlo_angle = np.deg2rad(_uniform(rng, config.mlo_angle_deg))
         nipple = Blob3D(np.array([a - 1.0, 0.0, 0.0]), np.array([4.0, 5.0, 5.0]), kind="nipple")
         breasts[lat] = Breast(
-            lat, a, b, c, config.skin_mm, mlo_angle, gland * gland_envelope(a, b, c, config.cone_slope),
-            pectoral_slope=float(rng.uniform(0.5, 1.1)), pectoral_offset=float(rng.uniform(0.1, 0.35) * b),
-            cone_slope=config.cone_slope, nipple=nipple,
+            lat,
+            a,
+            b,
+            c,
+            config.skin_mm,
+            mlo_angle,
+            gland * gland_envelope(a, b, c, config.cone_slope),
+            pectoral_slope=float(rng.uniform(0.5, 1.1)),
+            pectoral_offset=float(rng.uniform(0.1, 0.35) * b),
+            cone_slope=config.cone_slope,
+            nipple=nipple,
         )
     if config.anatomy == "structured":
         # one technologist positions both breasts alike (the same MLO angle within a few degrees), and the

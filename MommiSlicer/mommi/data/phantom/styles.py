@@ -39,8 +39,7 @@ class Style(str, Enum):
 
 
 #: default draw per study: mostly film (what the public real sets are), some FFDM of two looks
-STYLE_WEIGHTS: tuple[tuple[Style, float], ...] = ((Style.FILM, 0.7), (Style.FFDM_GE, 0.15),
-                                                  (Style.FFDM_HOLOGIC, 0.15))
+STYLE_WEIGHTS: tuple[tuple[Style, float], ...] = ((Style.FILM, 0.7), (Style.FFDM_GE, 0.15), (Style.FFDM_HOLOGIC, 0.15))
 
 
 @dataclass(frozen=True)
@@ -63,16 +62,29 @@ def draw_style(rng: np.random.Generator, weights: tuple[tuple[Style, float], ...
     p = np.array(probabilities, dtype=float)
     style = Style(styles[int(rng.choice(len(styles), p=p / p.sum()))])
     if style is Style.FILM:
-        return StyleParams(style, gradient=float(rng.uniform(1.5, 2.4)), level=float(rng.uniform(-0.3, 0.0)),
-                           blur_mm=float(rng.uniform(0.08, 0.16)), grain=float(rng.uniform(0.006, 0.012)),
-                           equalisation=0.0, unsharp=0.0, unsharp_mm=0.0, gamma=1.0)
+        return StyleParams(
+            style,
+            gradient=float(rng.uniform(1.5, 2.4)),
+            level=float(rng.uniform(-0.3, 0.0)),
+            blur_mm=float(rng.uniform(0.08, 0.16)),
+            grain=float(rng.uniform(0.006, 0.012)),
+            equalisation=0.0,
+            unsharp=0.0,
+            unsharp_mm=0.0,
+            gamma=1.0,
+        )
     ge = style is Style.FFDM_GE
-    return StyleParams(style, gradient=float(rng.uniform(2.2, 3.0) if ge else rng.uniform(1.6, 2.2)),
-                       level=float(rng.uniform(0.05, 0.3)), blur_mm=float(rng.uniform(0.05, 0.09)),
-                       grain=float(rng.uniform(0.006, 0.012)),
-                       equalisation=float(rng.uniform(0.75, 0.95) if ge else rng.uniform(0.45, 0.7)),
-                       unsharp=float(rng.uniform(0.5, 1.0) if ge else rng.uniform(0.15, 0.4)),
-                       unsharp_mm=float(rng.uniform(3.0, 6.0)), gamma=float(1.0 if ge else rng.uniform(0.85, 1.0)))
+    return StyleParams(
+        style,
+        gradient=float(rng.uniform(2.2, 3.0) if ge else rng.uniform(1.6, 2.2)),
+        level=float(rng.uniform(0.05, 0.3)),
+        blur_mm=float(rng.uniform(0.05, 0.09)),
+        grain=float(rng.uniform(0.006, 0.012)),
+        equalisation=float(rng.uniform(0.75, 0.95) if ge else rng.uniform(0.45, 0.7)),
+        unsharp=float(rng.uniform(0.5, 1.0) if ge else rng.uniform(0.15, 0.4)),
+        unsharp_mm=float(rng.uniform(3.0, 6.0)),
+        gamma=float(1.0 if ge else rng.uniform(0.85, 1.0)),
+    )
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -83,17 +95,24 @@ def wide_blur(image: np.ndarray, sigma_px: float) -> np.ndarray:
     """A Gaussian blur of several mm done at 1/4 resolution: the same low-pass, 16 times fewer pixels."""
     rows, cols = image.shape
     factor = 4 if sigma_px > 8 else 1
-    small = cv2.resize(image.astype(np.float32), (max(cols // factor, 1), max(rows // factor, 1)),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        image.astype(np.float32), (max(cols // factor, 1), max(rows // factor, 1)), interpolation=cv2.INTER_AREA
+    )
     small = cv2.GaussianBlur(small, (0, 0), sigma_px / factor)
     return cv2.resize(small, (cols, rows), interpolation=cv2.INTER_LINEAR)
 
 
-def display(attenuation: np.ndarray, thickness: np.ndarray, full_thickness: float, params: StyleParams,
-            pixel_mm: float, rng: np.random.Generator) -> np.ndarray:
+def display(
+    attenuation: np.ndarray,
+    thickness: np.ndarray,
+    full_thickness: float,
+    params: StyleParams,
+    pixel_mm: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Display values in [0, 1] (bright = dense) of an attenuation image, in the study's style."""
     blur_px = params.blur_mm / pixel_mm
-    a = attenuation.astype(np.float32)
+    a: np.ndarray = attenuation.astype(np.float32)
     a = cv2.GaussianBlur(a, (0, 0), blur_px) if blur_px > 0.3 else a
     fat_level = MU_FAT * full_thickness
     # noise scales with 1 / pixel side (fewer quanta, fewer grains per pixel)
@@ -101,7 +120,9 @@ def display(attenuation: np.ndarray, thickness: np.ndarray, full_thickness: floa
     if params.style is Style.FILM:
         shown = _sigmoid(params.gradient * (a - fat_level - params.level))
         # grain clumps over about a pixel of a 0.1 mm scan (blurred white noise, renormalised)
-        grain = cv2.GaussianBlur(rng.standard_normal(a.shape, dtype=np.float32), (0, 0), max(0.05 / pixel_mm, 0.3))
+        grain: np.ndarray = cv2.GaussianBlur(
+            rng.standard_normal(a.shape, dtype=np.float32), (0, 0), max(0.05 / pixel_mm, 0.3)
+        )
         grain /= float(grain.std()) + 1e-6
         shown = shown + grain * np.float32(params.grain * noise_scale)
         return np.round(np.clip(shown, 0.0, 1.0) * 255.0) / 255.0  # the digitiser's 8 bits
@@ -114,8 +135,9 @@ def display(attenuation: np.ndarray, thickness: np.ndarray, full_thickness: floa
     return np.power(np.clip(shown, 0.0, 1.0), params.gamma)
 
 
-def burn_in_markers(image: np.ndarray, breast: np.ndarray, laterality: str, projection: str,
-                    pixel_mm: float, rng: np.random.Generator) -> np.ndarray:
+def burn_in_markers(
+    image: np.ndarray, breast: np.ndarray, laterality: str, projection: str, pixel_mm: float, rng: np.random.Generator
+) -> np.ndarray:
     """Film only: a lead marker ("R MLO") and a patient label where there is no breast.
 
     Real digitised films carry them; the product's breast mask must ignore them.
@@ -128,11 +150,19 @@ def burn_in_markers(image: np.ndarray, breast: np.ndarray, laterality: str, proj
         h, w = int(12 / pixel_mm), int(28 / pixel_mm)
         r = int(rng.integers(0, max(rows - h, 1)))
         c = int(rng.integers(0, max(cols - w, 1)))
-        if not breast[max(r - 5, 0):r + h + 5, max(c - 5, 0):c + w + 5].any():
-            out[r:r + h, c:c + w] = float(rng.uniform(0.85, 1.0))
+        if not breast[max(r - 5, 0) : r + h + 5, max(c - 5, 0) : c + w + 5].any():
+            out[r : r + h, c : c + w] = float(rng.uniform(0.85, 1.0))
             letters = np.zeros(image.shape, np.uint8)  # OpenCV writes text into 8-bit images only
-            cv2.putText(letters, text, (c + int(2 / pixel_mm), r + int(9 / pixel_mm)), cv2.FONT_HERSHEY_SIMPLEX,
-                        max(scale, 0.3), 255, max(1, int(1 / pixel_mm)), cv2.LINE_AA)
+            cv2.putText(
+                letters,
+                text,
+                (c + int(2 / pixel_mm), r + int(9 / pixel_mm)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                max(scale, 0.3),
+                255,
+                max(1, int(1 / pixel_mm)),
+                cv2.LINE_AA,
+            )
             out = np.where(letters > 0, out * (1.0 - 0.9 * letters / 255.0), out)
             break
     return out

@@ -47,8 +47,15 @@ def patient_folds(patients: Sequence[str], labels: np.ndarray, folds: int, seed:
     return np.array([fold_of[p] for p in patients], dtype=int)
 
 
-def cross_validate(x: np.ndarray, labels: np.ndarray, patients: Sequence[str], fit_predict: FitPredict,
-                   seed: int, folds: int = FOLDS, bootstrap: int = 1000) -> dict[str, Any]:
+def cross_validate(
+    x: np.ndarray,
+    labels: np.ndarray,
+    patients: Sequence[str],
+    fit_predict: FitPredict,
+    seed: int,
+    folds: int = FOLDS,
+    bootstrap: int = 1000,
+) -> dict[str, Any]:
     """Out-of-fold scores of ``fit_predict`` after balancing; AUC and its patient bootstrap CI.
 
     Needs at least ``folds`` patients per class; otherwise the result says why instead.
@@ -57,8 +64,13 @@ def cross_validate(x: np.ndarray, labels: np.ndarray, patients: Sequence[str], f
     keep = balanced_indices(labels, seed)
     x, labels, patients = x[keep], labels[keep], [patients[i] for i in keep]
     per_class = [len({p for p, y in zip(patients, labels) if y == cls}) for cls in (0, 1)]
-    base = {"folds": folds, "seed": seed, "samples": int(labels.size), "samples_per_class": int(labels.size // 2),
-            "patients": {"negative": per_class[0], "positive": per_class[1]}}
+    base = {
+        "folds": folds,
+        "seed": seed,
+        "samples": int(labels.size),
+        "samples_per_class": int(labels.size // 2),
+        "patients": {"negative": per_class[0], "positive": per_class[1]},
+    }
     if min(per_class) < folds:
         return {**base, "auc": None, "ci": None, "reason": f"fewer than {folds} patients in a class ({per_class})"}
     fold = patient_folds(patients, labels, folds, seed)
@@ -66,6 +78,11 @@ def cross_validate(x: np.ndarray, labels: np.ndarray, patients: Sequence[str], f
     for k in range(folds):
         test = fold == k
         scores[test] = fit_predict(x[~test], labels[~test], x[test], seed * 100 + k)
-    result = evaluate_auc(scores, labels, patients, bootstrap=bootstrap, seed=seed)
-    return {**base, "auc": float(result["auc"]), "ci": [float(v) for v in result["ci95"]],  # type: ignore[union-attr]
-            "ci_method": str(result["ci"]), "bootstrap": bootstrap}
+    result: dict[str, Any] = evaluate_auc(scores, labels, patients, bootstrap=bootstrap, seed=seed)
+    return {
+        **base,
+        "auc": float(result["auc"]),
+        "ci": [float(v) for v in result["ci95"]],
+        "ci_method": str(result["ci"]),
+        "bootstrap": bootstrap,
+    }

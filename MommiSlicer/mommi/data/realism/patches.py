@@ -33,14 +33,15 @@ class PatchSet:
         return PatchSet(self.patches[index], [self.patients[i] for i in index], [self.images[i] for i in index])
 
 
-def sample_patches(images: list[AnalysedImage], seed: int, size: int = PATCH_PX,
-                   per_image: int = PATCHES_PER_IMAGE) -> PatchSet:
+def sample_patches(
+    images: list[AnalysedImage], seed: int, size: int = PATCH_PX, per_image: int = PATCHES_PER_IMAGE
+) -> PatchSet:
     """Up to ``per_image`` patches fully inside each breast (2 mm from its edge)."""
     patches, patients, owners = [], [], []
     for index, image in enumerate(images):
         rng = np.random.default_rng([seed, index, 64])
         for r, c in pick_squares(inner_mask(image.mask), size, per_image, rng):
-            patches.append(image.pixels[r:r + size, c:c + size])
+            patches.append(image.pixels[r : r + size, c : c + size])
             patients.append(image.patient)
             owners.append(index)
     array = np.stack(patches).astype(np.float32) if patches else np.zeros((0, size, size), np.float32)

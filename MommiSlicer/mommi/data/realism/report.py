@@ -87,8 +87,9 @@ class SideFigures:
 
 
 # ------------------------------------------------------------------ synthetic data
-def synthetic_folders(out: Path, size: str, studies: int, seed: int, log: Log | None = None,
-                      phantom: str = DEFAULT_PHANTOM) -> tuple[list[Path], bool]:
+def synthetic_folders(
+    out: Path, size: str, studies: int, seed: int, log: Log | None = None, phantom: str = DEFAULT_PHANTOM
+) -> tuple[list[Path], bool]:
     """DIR/synthetic-<size>/ (DIR/synthetic-<size>-<phantom>/ for another phantom version than the
     default) study folders for this seed; rendered only when not already there.
 
@@ -122,8 +123,14 @@ def measure_side(side: Side, settings: RealismSettings, with_glcm: bool) -> Side
     intensity: dict[str, list[float]] = {name: [] for name in INTENSITY_NAMES}
     image_patients = []
     for index, image in enumerate(side.images):
-        result = image_spectrum(image.pixels, image.mask, np.random.default_rng([seed, index, 128]),
-                                settings.roi_px, settings.rois_per_image, settings.pixel_mm)
+        result = image_spectrum(
+            image.pixels,
+            image.mask,
+            np.random.default_rng([seed, index, 128]),
+            settings.roi_px,
+            settings.rois_per_image,
+            settings.pixel_mm,
+        )
         if result is not None and np.isfinite(result.beta):
             betas.append(result.beta)
             beta_patients.append(image.patient)
@@ -148,8 +155,10 @@ def measure_side(side: Side, settings: RealismSettings, with_glcm: bool) -> Side
     names = feature_names(with_glcm)
     figures["texture"] = {
         "patches": len(patches),
-        "features": {name: summarise(list(features[:, i]) if len(patches) else [], patches.patients, seed)
-                     for i, name in enumerate(names)},
+        "features": {
+            name: summarise(list(features[:, i]) if len(patches) else [], patches.patients, seed)
+            for i, name in enumerate(names)
+        },
     }
     if side.has_mass_truth:
         diameters, contrasts, owners = [], [], []
@@ -162,7 +171,8 @@ def measure_side(side: Side, settings: RealismSettings, with_glcm: bool) -> Side
         figures["mass_diameter_mm"] = quantiles(diameters, owners, seed)
         figures["mass_contrast"] = quantiles([contrasts[i] for i in ok], [owners[i] for i in ok], seed)
         figures["mass_contrast"]["fraction_brighter_than_ring"] = (
-            float(np.mean([contrasts[i] > 0 for i in ok])) if ok else None)
+            float(np.mean([contrasts[i] > 0 for i in ok])) if ok else None
+        )
     else:
         figures["mass_diameter_mm"] = figures["mass_contrast"] = {"reason": "this real set has no mass outlines"}
     return SideFigures(side, patches, features, figures)
@@ -180,8 +190,9 @@ def _cnn() -> tuple[crossval.FitPredict | None, str]:
     return fit_predict, ""
 
 
-def _pair(a: SideFigures, b: SideFigures, a_name: str, b_name: str,
-          a_patients: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _pair(
+    a: SideFigures, b: SideFigures, a_name: str, b_name: str, a_patients: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Patches, features, labels (b = 1) and prefixed patient ids of two patch sets."""
     pa, pb = a.patches, b.patches
     patients = [f"{a_name}:{p}" for p in (a_patients or pa.patients)] + [f"{b_name}:{p}" for p in pb.patients]
@@ -201,8 +212,15 @@ def real_halves(real: SideFigures, seed: int) -> tuple[SideFigures, SideFigures]
     return halves[0], halves[1]
 
 
-def discriminate(a: SideFigures, b: SideFigures, a_name: str, b_name: str, settings: RealismSettings,
-                 cnn: crossval.FitPredict | None, cnn_reason: str) -> dict[str, Any]:
+def discriminate(
+    a: SideFigures,
+    b: SideFigures,
+    a_name: str,
+    b_name: str,
+    settings: RealismSettings,
+    cnn: crossval.FitPredict | None,
+    cnn_reason: str,
+) -> dict[str, Any]:
     """CNN and texture-statistics discriminators between two patch sets (b is the positive class)."""
     patches, features, labels, patients = _pair(a, b, a_name, b_name)
     out: dict[str, Any] = {"negative": a_name, "positive": b_name}
@@ -212,14 +230,17 @@ def discriminate(a: SideFigures, b: SideFigures, a_name: str, b_name: str, setti
     if cnn is None or not settings.run_cnn:
         out["cnn"] = {"auc": None, "reason": cnn_reason or "not requested"}
     else:
-        def fit(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, seed: int) -> np.ndarray:
-            return cnn(train_x, train_y, test_x, seed, epochs=settings.cnn_epochs)  # type: ignore[call-arg]
 
-        out["cnn"] = crossval.cross_validate(patches, labels, patients, fit, settings.seed, settings.folds,
-                                             settings.bootstrap)
+        def fit(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, seed: int) -> np.ndarray:
+            return cnn(train_x, train_y, test_x, seed, epochs=settings.cnn_epochs)  # type: ignore[call-arg]  # cnn: torch-side, typed loosely
+
+        out["cnn"] = crossval.cross_validate(
+            patches, labels, patients, fit, settings.seed, settings.folds, settings.bootstrap
+        )
         out["cnn"]["epochs"] = settings.cnn_epochs
-    out["texture"] = crossval.cross_validate(features, labels, patients, classifier.logistic_fit_predict,
-                                             settings.seed, settings.folds, settings.bootstrap)
+    out["texture"] = crossval.cross_validate(
+        features, labels, patients, classifier.logistic_fit_predict, settings.seed, settings.folds, settings.bootstrap
+    )
     return out
 
 
@@ -227,8 +248,16 @@ def discriminate(a: SideFigures, b: SideFigures, a_name: str, b_name: str, setti
 def software_versions() -> dict[str, str | None]:
     """Versions of everything that can change a number (read from metadata: torch is not imported)."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
-    for dist in ("mommislicer", "numpy", "scipy", "opencv-python-headless", "opencv-python", "scikit-image",
-                 "pydicom", "torch"):
+    for dist in (
+        "mommislicer",
+        "numpy",
+        "scipy",
+        "opencv-python-headless",
+        "opencv-python",
+        "scikit-image",
+        "pydicom",
+        "torch",
+    ):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -251,8 +280,7 @@ def build_report(real_dir: Path, out: Path, settings: RealismSettings, log: Log 
         if log:
             log(f"reading back {len(folders)} {size} studies")
         sides[size] = measure_side(read_synthetic(size, folders, settings.pixel_mm), settings, with_glcm)
-        synthetic[size] = {"folder": f"synthetic-{size}", "reused": reused,
-                           "studies": len(folders)}
+        synthetic[size] = {"folder": f"synthetic-{size}", "reused": reused, "studies": len(folders)}
     discriminators: dict[str, Any] = {}
     for size, figures in sides.items():
         if log:
@@ -263,16 +291,21 @@ def build_report(real_dir: Path, out: Path, settings: RealismSettings, log: Log 
     half_a, half_b = real_halves(real, settings.seed)
     discriminators["real_vs_real"] = discriminate(half_a, half_b, "real-a", "real-b", settings, cnn, cnn_reason)
 
-    figures = {"real": real.figures, **{size: f.figures for size, f in sides.items()}}
+    all_figures = {"real": real.figures, **{size: f.figures for size, f in sides.items()}}
     report = {
-        "schema": REPORT_SCHEMA, "version": REPORT_VERSION,
-        "settings": {**asdict(settings), "glcm": with_glcm, "cnn_available": cnn is not None,
-                     "texture_features": feature_names(with_glcm)},
+        "schema": REPORT_SCHEMA,
+        "version": REPORT_VERSION,
+        "settings": {
+            **asdict(settings),
+            "glcm": with_glcm,
+            "cnn_available": cnn is not None,
+            "texture_features": feature_names(with_glcm),
+        },
         "real": {"dir": str(real_dir), **real.side.counts()},
         "synthetic": synthetic,
-        "figures": figures,
+        "figures": all_figures,
         "discriminators": discriminators,
-        "targets": targets(figures, discriminators, settings.sizes),
+        "targets": targets(all_figures, discriminators, settings.sizes),
         "software": software_versions(),
     }
     (out / "realism.json").write_text(json.dumps(_clean(report), indent=1) + "\n", encoding="utf-8")
@@ -330,8 +363,10 @@ def _quant(entry: dict[str, Any]) -> str:
     if not entry or not entry.get("quantiles"):
         return entry.get("reason", "none") if entry else "none"
     q = entry["quantiles"]
-    return (f"{_num(q['p50'], 2)} [{_num(q['p25'], 2)} to {_num(q['p75'], 2)}] "
-            f"(5-95%: {_num(q['p5'], 2)} to {_num(q['p95'], 2)}; n={entry['n']})")
+    return (
+        f"{_num(q['p50'], 2)} [{_num(q['p25'], 2)} to {_num(q['p75'], 2)}] "
+        f"(5-95%: {_num(q['p5'], 2)} to {_num(q['p95'], 2)}; n={entry['n']})"
+    )
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -360,32 +395,44 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "| figure | real | synthetic lite | synthetic clinical | target |",
         "|---|---|---|---|---|",
-        row(f"power-spectrum slope beta ({settings['band_cycles_per_mm'][0]}-{settings['band_cycles_per_mm'][1]} "
-            "cycles/mm)", lambda s: _ci(figures[s]["spectrum_beta"], 2),
-            f"within {BETA_TOLERANCE} of real"),
+        row(
+            f"power-spectrum slope beta ({settings['band_cycles_per_mm'][0]}-{settings['band_cycles_per_mm'][1]} "
+            "cycles/mm)",
+            lambda s: _ci(figures[s]["spectrum_beta"], 2),
+            f"within {BETA_TOLERANCE} of real",
+        ),
         row("discriminator AUC, CNN on patches", disc_cell("cnn"), f"<= {AUC_TARGET}"),
         row("discriminator AUC, texture statistics", disc_cell("texture"), f"<= {AUC_TARGET}"),
     ]
+
+    def intensity_cell(name: str) -> Callable[[str], str]:
+        return lambda side: _ci(figures[side]["intensity"][name])
+
+    def texture_cell(name: str) -> Callable[[str], str]:
+        return lambda side: _ci(figures[side]["texture"]["features"][name])
+
     for name in INTENSITY_NAMES:
-        lines.append(row(f"intensity {name} (breast)", lambda s, n=name: _ci(figures[s]["intensity"][n]),
-                         "close to real"))
-    for name in settings["texture_features"][len(INTENSITY_NAMES):]:
-        lines.append(row(f"GLCM {name} (64 px patches)", lambda s, n=name: _ci(figures[s]["texture"]["features"][n]),
-                         "close to real"))
+        lines.append(row(f"intensity {name} (breast)", intensity_cell(name), "close to real"))
+    for name in settings["texture_features"][len(INTENSITY_NAMES) :]:
+        lines.append(row(f"GLCM {name} (64 px patches)", texture_cell(name), "close to real"))
     lines.append(row("mass diameter mm: median [IQR]", lambda s: _quant(figures[s]["mass_diameter_mm"]), "like real"))
-    lines.append(row("mass contrast (inside/ring - 1): median [IQR]", lambda s: _quant(figures[s]["mass_contrast"]),
-                     "like real"))
+    lines.append(
+        row("mass contrast (inside/ring - 1): median [IQR]", lambda s: _quant(figures[s]["mass_contrast"]), "like real")
+    )
     rr = disc["real_vs_real"]
     lines += [
         "",
         f"Sanity line, real vs real (two random halves of the real women): CNN AUC {_ci(rr['cnn'])}, "
         f"texture statistics AUC {_ci(rr['texture'])}; both should be near 0.5.",
         "",
-        "Targets (DESIGN.md): " + "; ".join(
+        "Targets (DESIGN.md): "
+        + "; ".join(
             f"{s}: beta {'met' if t['beta_met'] else 'NOT met'} (difference {_num(t['beta_difference'], 2)}), "
             f"CNN AUC {'met' if t['cnn_auc_met'] else ('not run' if t['cnn_auc_met'] is None else 'NOT met')}, "
             f"texture AUC {'met' if t['texture_auc_met'] else 'NOT met'}"
-            for s, t in ((s, report["targets"][s]) for s in sizes if s in report["targets"])) + ".",
+            for s, t in ((s, report["targets"][s]) for s in sizes if s in report["targets"])
+        )
+        + ".",
         "",
         "## How each figure is measured",
         "",
@@ -415,8 +462,10 @@ def markdown(report: dict[str, Any]) -> str:
     for s in sizes:
         if col[s]:
             c = figures[s]["counts"]
-            lines.append(f"- synthetic {s}: {c['patients']} patients, {c['images']} images, "
-                         f"{figures[s]['texture']['patches']} patches, {c['masses']} mass views"
-                         + (" (studies reused from an earlier run)" if report["synthetic"][s]["reused"] else ""))
+            lines.append(
+                f"- synthetic {s}: {c['patients']} patients, {c['images']} images, "
+                f"{figures[s]['texture']['patches']} patches, {c['masses']} mass views"
+                + (" (studies reused from an earlier run)" if report["synthetic"][s]["reused"] else "")
+            )
     lines.append("- software: " + ", ".join(f"{k} {v}" for k, v in report["software"].items() if v))
     return "\n".join(lines) + "\n"

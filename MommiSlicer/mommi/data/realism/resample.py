@@ -26,8 +26,9 @@ EDGE_MARGIN_MM = 2.0
 MAX_CANDIDATES = 20000
 
 
-def resample(pixels: np.ndarray, spacing_mm: tuple[float, float], target_mm: float = TARGET_MM,
-             nearest: bool = False) -> np.ndarray:
+def resample(
+    pixels: np.ndarray, spacing_mm: tuple[float, float], target_mm: float = TARGET_MM, nearest: bool = False
+) -> np.ndarray:
     """``pixels`` (row spacing, column spacing in mm) resampled to ``target_mm`` square pixels.
 
     ``nearest`` is for label maps (mass masks), which must keep their labels.
@@ -62,8 +63,9 @@ class AnalysedImage:
     mass_diameters_mm: list[float] = field(default_factory=list)
 
 
-def analysed_image(patient: str, label: str, pixels: np.ndarray, spacing_mm: tuple[float, float],
-                   target_mm: float = TARGET_MM) -> AnalysedImage:
+def analysed_image(
+    patient: str, label: str, pixels: np.ndarray, spacing_mm: tuple[float, float], target_mm: float = TARGET_MM
+) -> AnalysedImage:
     """Resample, then find the breast with the product's own ``breast_mask``.
 
     The mask is computed after resampling so that it matches the analysed grid
@@ -90,12 +92,13 @@ def square_positions(mask: np.ndarray, size: int) -> np.ndarray:
     if rows < size or cols < size:
         return np.zeros((0, 2), dtype=int)
     integral = cv2.integral(mask.astype(np.uint8), sdepth=cv2.CV_32S)
-    total = (integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size] + integral[:-size, :-size])
+    total = integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size] + integral[:-size, :-size]
     return np.argwhere(total == size * size)
 
 
-def pick_squares(mask: np.ndarray, size: int, count: int, rng: np.random.Generator,
-                 min_distance: int | None = None) -> list[tuple[int, int]]:
+def pick_squares(
+    mask: np.ndarray, size: int, count: int, rng: np.random.Generator, min_distance: int | None = None
+) -> list[tuple[int, int]]:
     """Up to ``count`` random squares fully inside ``mask``, at least ``min_distance`` apart.
 
     Why spaced: overlapping squares measure the same tissue twice, which narrows

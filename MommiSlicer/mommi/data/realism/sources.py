@@ -42,8 +42,13 @@ class Side:
         return sorted({image.patient for image in self.images})
 
     def counts(self) -> dict[str, Any]:
-        return {"kind": self.kind, "patients": len(self.patients), "images": len(self.images),
-                "masses": sum(len(image.masses) for image in self.images), "skipped": list(self.skipped)}
+        return {
+            "kind": self.kind,
+            "patients": len(self.patients),
+            "images": len(self.images),
+            "masses": sum(len(image.masses) for image in self.images),
+            "skipped": list(self.skipped),
+        }
 
 
 def _spacing(image: MammoImage) -> tuple[float, float] | None:
@@ -99,8 +104,9 @@ def read_dicom_folder(folder: Path, target_mm: float = TARGET_MM, progress: Prog
         if image.pixels is None or spacing is None:
             side.skipped.append(f"{header.path}: no pixel spacing")
             continue
-        side.images.append(analysed_image(patient, f"{header.path.name} {header.label}", image.pixels, spacing,
-                                          target_mm))
+        side.images.append(
+            analysed_image(patient, f"{header.path.name} {header.label}", image.pixels, spacing, target_mm)
+        )
         if progress is not None:
             progress(done, len(headers), header.path.name)
     return side
@@ -118,8 +124,9 @@ def _view_truth(truth: dict[str, Any], file_name: str) -> dict[str, Any] | None:
     return None
 
 
-def read_synthetic(name: str, folders: list[Path], target_mm: float = TARGET_MM,
-                   progress: Progress | None = None) -> Side:
+def read_synthetic(
+    name: str, folders: list[Path], target_mm: float = TARGET_MM, progress: Progress | None = None
+) -> Side:
     """``mommi synth`` studies read back with ``load_studies``, masses from truth.json and masks/."""
     side = Side(name, "synthetic", has_mass_truth=True)
     for done, folder in enumerate(folders, start=1):
@@ -134,8 +141,9 @@ def read_synthetic(name: str, folders: list[Path], target_mm: float = TARGET_MM,
                 if image.pixels is None or spacing is None:
                     side.skipped.append(f"{image.path}: no pixel spacing")
                     continue
-                analysed = analysed_image(study.patient_key, f"{folder.name}/{view.value}", image.pixels, spacing,
-                                          target_mm)
+                analysed = analysed_image(
+                    study.patient_key, f"{folder.name}/{view.value}", image.pixels, spacing, target_mm
+                )
                 entry = _view_truth(truth, image.path.name)
                 if entry and entry.get("mask_file"):
                     labels = cv2.imread(str(folder / entry["mask_file"]), cv2.IMREAD_UNCHANGED)
@@ -150,5 +158,3 @@ def read_synthetic(name: str, folders: list[Path], target_mm: float = TARGET_MM,
         if progress is not None:
             progress(done, len(folders), folder.name)
     return side
-
-

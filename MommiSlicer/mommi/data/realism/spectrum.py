@@ -45,8 +45,7 @@ def radial_power_spectrum(roi: np.ndarray, pixel_mm: float = TARGET_MM) -> tuple
     return keep * step, sums[keep] / counts[keep]
 
 
-def fit_beta(freqs: np.ndarray, power: np.ndarray,
-             band: tuple[float, float] = BAND_CYCLES_PER_MM) -> float:
+def fit_beta(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float] = BAND_CYCLES_PER_MM) -> float:
     """beta = minus the slope of log10 P against log10 f inside ``band`` (least squares)."""
     inside = (freqs >= band[0]) & (freqs <= band[1]) & (power > 0)
     if inside.sum() < 3:
@@ -65,9 +64,14 @@ class SpectrumResult:
     power: np.ndarray
 
 
-def image_spectrum(pixels: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
-                   roi_px: int = ROI_PX, rois: int = ROIS_PER_IMAGE,
-                   pixel_mm: float = TARGET_MM) -> SpectrumResult | None:
+def image_spectrum(
+    pixels: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    roi_px: int = ROI_PX,
+    rois: int = ROIS_PER_IMAGE,
+    pixel_mm: float = TARGET_MM,
+) -> SpectrumResult | None:
     """beta of one image from the mean spectrum of up to ``rois`` ROIs inside the breast.
 
     Spectra are averaged before the fit (as Burgess does) because single ROI
@@ -76,15 +80,17 @@ def image_spectrum(pixels: np.ndarray, mask: np.ndarray, rng: np.random.Generato
     squares = pick_squares(inner_mask(mask, pixel_mm=pixel_mm), roi_px, rois, rng, min_distance=roi_px // 2)
     if not squares:
         return None
-    spectra = [radial_power_spectrum(pixels[r:r + roi_px, c:c + roi_px].astype(np.float64), pixel_mm)
-               for r, c in squares]
+    spectra = [
+        radial_power_spectrum(pixels[r : r + roi_px, c : c + roi_px].astype(np.float64), pixel_mm) for r, c in squares
+    ]
     freqs = spectra[0][0]
     power = np.mean([p for _, p in spectra], axis=0)
     return SpectrumResult(fit_beta(freqs, power), len(squares), freqs, power)
 
 
-def power_law_field(shape: tuple[int, int], beta: float, rng: np.random.Generator,
-                    pixel_mm: float = TARGET_MM) -> np.ndarray:
+def power_law_field(
+    shape: tuple[int, int], beta: float, rng: np.random.Generator, pixel_mm: float = TARGET_MM
+) -> np.ndarray:
     """A Gaussian random field with P(f) ~ f^-beta, scaled to unit variance.
 
     The known-answer input of the tests: ``image_spectrum`` on it must give back beta.

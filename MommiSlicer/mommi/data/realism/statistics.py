@@ -31,10 +31,13 @@ def intensity_statistics(values: np.ndarray) -> dict[str, float]:
     p5, p50, p95 = np.percentile(v, [5, 50, 95])
     flat = bool(v.std() == 0)
     return {
-        "mean": float(v.mean()), "std": float(v.std()),
+        "mean": float(v.mean()),
+        "std": float(v.std()),
         "skewness": 0.0 if flat else float(stats.skew(v)),
         "kurtosis": 0.0 if flat else float(stats.kurtosis(v)),  # Fisher: 0 for a Gaussian
-        "p5": float(p5), "p50": float(p50), "p95": float(p95),
+        "p5": float(p5),
+        "p50": float(p50),
+        "p95": float(p95),
     }
 
 
@@ -60,9 +63,14 @@ def glcm_statistics(patch: np.ndarray) -> dict[str, float]:
     from skimage.feature import graycomatrix, graycoprops
 
     levels = np.clip((np.asarray(patch, dtype=np.float64) * GLCM_LEVELS).astype(int), 0, GLCM_LEVELS - 1)
-    matrix = graycomatrix(levels.astype(np.uint8), distances=list(GLCM_DISTANCES_PX),
-                          angles=[0, np.pi / 4, np.pi / 2, 3 * np.pi / 4], levels=GLCM_LEVELS,
-                          symmetric=True, normed=True)
+    matrix = graycomatrix(
+        levels.astype(np.uint8),
+        distances=list(GLCM_DISTANCES_PX),
+        angles=[0, np.pi / 4, np.pi / 2, 3 * np.pi / 4],
+        levels=GLCM_LEVELS,
+        symmetric=True,
+        normed=True,
+    )
     out = {}
     for prop in GLCM_PROPS:
         values = graycoprops(matrix, prop)  # (distances, angles)
@@ -103,8 +111,11 @@ def bootstrap_mean(per_patient: np.ndarray, seed: int, resamples: int = BOOTSTRA
         return {"value": None, "ci": None, "patients": 0}
     rng = np.random.default_rng(seed)
     means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
-    return {"value": float(x.mean()), "ci": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
-            "patients": int(x.size)}
+    return {
+        "value": float(x.mean()),
+        "ci": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
+        "patients": int(x.size),
+    }
 
 
 def summarise(values: Sequence[float], patients: Sequence[Hashable], seed: int) -> dict[str, Any]:
@@ -114,8 +125,13 @@ def summarise(values: Sequence[float], patients: Sequence[Hashable], seed: int) 
     return result
 
 
-def quantiles(values: Sequence[float], patients: Sequence[Hashable], seed: int,
-              levels: Sequence[float] = (5, 25, 50, 75, 95), resamples: int = BOOTSTRAP) -> dict[str, Any]:
+def quantiles(
+    values: Sequence[float],
+    patients: Sequence[Hashable],
+    seed: int,
+    levels: Sequence[float] = (5, 25, 50, 75, 95),
+    resamples: int = BOOTSTRAP,
+) -> dict[str, Any]:
     """Quantiles of a distribution (mass sizes, contrasts) and a patient-bootstrap CI of the median."""
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
@@ -129,7 +145,8 @@ def quantiles(values: Sequence[float], patients: Sequence[Hashable], seed: int,
         counts = np.bincount(rng.integers(0, len(groups), len(groups)), minlength=len(groups))
         medians.append(np.median(np.repeat(v, counts[member])))
     return {
-        "n": int(v.size), "patients": len(groups),
+        "n": int(v.size),
+        "patients": len(groups),
         "quantiles": {f"p{int(q)}": float(np.percentile(v, q)) for q in levels},
         "median_ci": [float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))],
     }

@@ -21,7 +21,12 @@ from mommi.study.profiles.vindr import VindrProfile
 
 #: every profile, asked in this order; a file matches at most one (their markers exclude each other)
 PROFILES: tuple[DatasetProfile, ...] = (
-    CbisDdsmProfile(), InbreastProfile(), VindrProfile(), CmmdProfile(), CddCesmProfile(), MiasProfile(),
+    CbisDdsmProfile(),
+    InbreastProfile(),
+    VindrProfile(),
+    CmmdProfile(),
+    CddCesmProfile(),
+    MiasProfile(),
 )
 
 

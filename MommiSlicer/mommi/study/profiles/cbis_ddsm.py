@@ -27,14 +27,18 @@ SUBJECT = re.compile(
     r"^(?P<type>Mass|Calc)-(?P<split>Training|Test)_(?P<patient>P_\d+)_(?P<side>LEFT|RIGHT)_(?P<view>CC|MLO)"
     r"(?:_(?P<abnormality>\d+))?$"
 )
-NO_SPACING = ("CBIS-DDSM does not record which digitiser scanned this film (DBA 42 um, Howtek 43.5 um or "
-              "Lumisys 50 um): sizes in mm are unavailable")
+NO_SPACING = (
+    "CBIS-DDSM does not record which digitiser scanned this film (DBA 42 um, Howtek 43.5 um or "
+    "Lumisys 50 um): sizes in mm are unavailable"
+)
 
 
 class CbisDdsmProfile(DatasetProfile):
     name = "CBIS-DDSM"
-    rules = ("side and view from PatientID; one exam per woman and abnormality type across per-view "
-             "Study UIDs; ROI masks and crops set aside; no pixel spacing (digitiser not recorded)")
+    rules = (
+        "side and view from PatientID; one exam per woman and abnormality type across per-view "
+        "Study UIDs; ROI masks and crops set aside; no pixel spacing (digitiser not recorded)"
+    )
 
     def matches_dicom(self, path: Path, ds: Dataset) -> bool:
         return SUBJECT.match(header_text(ds, "PatientID")) is not None
@@ -47,12 +51,19 @@ class CbisDdsmProfile(DatasetProfile):
         warnings: list[str] = []
         series_side = side_of(header_text(ds, "Laterality"))
         if series_side is not None and series_side is not side:
-            warnings.append(f"the series Laterality says {series_side.name.lower()} but the PatientID says "
-                            f"{match['side'].lower()}; the PatientID (CBIS-DDSM's documented source) was used")
+            warnings.append(
+                f"the series Laterality says {series_side.name.lower()} but the PatientID says "
+                f"{match['side'].lower()}; the PatientID (CBIS-DDSM's documented source) was used"
+            )
         exam = f"{match['type']}-{match['split']} {match['patient']}"
         return ProfileFacts(
-            profile=self.name, laterality=side, view_position=match["view"], view_source="PatientID (CBIS-DDSM)",
-            patient=f"CBIS-DDSM {match['patient']}", exam_key=f"CBIS-DDSM {exam}", spacing_note=NO_SPACING,
+            profile=self.name,
+            laterality=side,
+            view_position=match["view"],
+            view_source="PatientID (CBIS-DDSM)",
+            patient=f"CBIS-DDSM {match['patient']}",
+            exam_key=f"CBIS-DDSM {exam}",
+            spacing_note=NO_SPACING,
             set_aside=_set_aside(match["abnormality"], header_text(ds, "SeriesDescription")),
             warnings=tuple(warnings),
         )

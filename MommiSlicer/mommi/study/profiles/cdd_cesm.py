@@ -40,8 +40,10 @@ def patient_of(match: re.Match[str]) -> str:
 
 class CddCesmProfile(DatasetProfile):
     name = "CDD-CESM"
-    rules = ("side and view from the file name; low-energy (DM) images read, subtracted (CM) images set aside; "
-             "one exam per patient number; no pixel spacing (none documented)")
+    rules = (
+        "side and view from the file name; low-energy (DM) images read, subtracted (CM) images set aside; "
+        "one exam per patient number; no pixel spacing (none documented)"
+    )
 
     def matches_raster(self, path: Path) -> bool:
         return path.suffix.lower() in JPEG_SUFFIXES and parse_name(path) is not None
@@ -52,9 +54,17 @@ class CddCesmProfile(DatasetProfile):
         patient = patient_of(match)
         subtracted = not is_low_energy(match)
         return ProfileFacts(
-            profile=self.name, laterality=side_of(match["side"]), view_position=match["view"].upper(),
-            view_source="file name (CDD-CESM)", patient=f"CDD-CESM {patient}", exam_key=f"CDD-CESM {patient}",
+            profile=self.name,
+            laterality=side_of(match["side"]),
+            view_position=match["view"].upper(),
+            view_source="file name (CDD-CESM)",
+            patient=f"CDD-CESM {patient}",
+            exam_key=f"CDD-CESM {patient}",
             spacing_note=NO_SPACING,
-            set_aside=("CDD-CESM subtracted (recombined contrast) image: not a mammogram; the low-energy image "
-                       "of the same view is read") if subtracted else None,
+            set_aside=(
+                "CDD-CESM subtracted (recombined contrast) image: not a mammogram; the low-energy image "
+                "of the same view is read"
+            )
+            if subtracted
+            else None,
         )

@@ -27,8 +27,10 @@ ANONYMISED = {"", "removed"}
 
 class InbreastProfile(DatasetProfile):
     name = "INbreast"
-    rules = ("side and view from the file name (ML = MLO); one exam per patient hash of the file name; "
-             "documented 70 um pixels where the header has no spacing")
+    rules = (
+        "side and view from the file name (ML = MLO); one exam per patient hash of the file name; "
+        "documented 70 um pixels where the header has no spacing"
+    )
 
     def matches_dicom(self, path: Path, ds: Dataset) -> bool:
         return FILE_NAME.match(path.stem) is not None
@@ -39,7 +41,9 @@ class InbreastProfile(DatasetProfile):
         view = match["view"].upper()
         patient_id = header_text(ds, "PatientID")
         return ProfileFacts(
-            profile=self.name, laterality=side_of(match["side"]), view_position=VIEWS.get(view, view),
+            profile=self.name,
+            laterality=side_of(match["side"]),
+            view_position=VIEWS.get(view, view),
             view_source="file name (INbreast)",
             patient=None if patient_id.lower() not in ANONYMISED else f"INbreast {match['hash']}",
             exam_key=f"INbreast {match['hash']}",

@@ -45,13 +45,18 @@ def patient_of(number: int) -> str:
 
 class MiasProfile(DatasetProfile):
     name = "mini-MIAS"
-    rules = ("side from the file number (odd = left, even = right, as the lead markers say); MLO; films "
-             "mirrored (a right breast's chest wall on the image's left); one exam per woman (mdbNNN with odd "
-             "NNN and NNN + 1); documented 200 um pixels")
+    rules = (
+        "side from the file number (odd = left, even = right, as the lead markers say); MLO; films "
+        "mirrored (a right breast's chest wall on the image's left); one exam per woman (mdbNNN with odd "
+        "NNN and NNN + 1); documented 200 um pixels"
+    )
 
     def matches_raster(self, path: Path) -> bool:
-        return path.suffix.lower() == ".pgm" and FILE_NAME.match(path.stem) is not None \
+        return (
+            path.suffix.lower() == ".pgm"
+            and FILE_NAME.match(path.stem) is not None
             and (path.parent / INFO_NAME).is_file()
+        )
 
     def facts(self, path: Path, ds: Dataset | None) -> ProfileFacts:
         match = FILE_NAME.match(path.stem)
@@ -59,8 +64,12 @@ class MiasProfile(DatasetProfile):
         number = int(match["number"])
         side = laterality_of(number)
         return ProfileFacts(
-            profile=self.name, laterality=side, view_position="MLO", view_source=LATERALITY_RULE,
-            patient=patient_of(number), exam_key=f"mini-MIAS {patient_of(number)}",
+            profile=self.name,
+            laterality=side,
+            view_position="MLO",
+            view_source=LATERALITY_RULE,
+            patient=patient_of(number),
+            exam_key=f"mini-MIAS {patient_of(number)}",
             spacing=PixelSpacing(PIXEL_SPACING_MM, PIXEL_SPACING_MM, "mini-MIAS documented pixel size (200 um)"),
             chest_wall=chest_wall_of(side),
         )

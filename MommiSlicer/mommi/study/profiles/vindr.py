@@ -27,9 +27,13 @@ def _breast_rows(csv_path: Path, mtime: float) -> dict[str, tuple[str, str]]:  #
     """image_id -> (laterality, view_position), read once per file version."""
     try:
         with csv_path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-            return {(row.get("image_id") or "").strip(): ((row.get("laterality") or "").strip(),
-                                                          (row.get("view_position") or "").strip().upper())
-                    for row in csv.DictReader(handle)}
+            return {
+                (row.get("image_id") or "").strip(): (
+                    (row.get("laterality") or "").strip(),
+                    (row.get("view_position") or "").strip().upper(),
+                )
+                for row in csv.DictReader(handle)
+            }
     except (OSError, csv.Error):
         return {}
 
@@ -40,8 +44,10 @@ def _csv_of(path: Path) -> Path:
 
 class VindrProfile(DatasetProfile):
     name = "VinDr-Mammo"
-    rules = ("side and view from the header, else breast-level_annotations.csv; the study folder is the "
-             "exam and the woman (no PatientID in the data)")
+    rules = (
+        "side and view from the header, else breast-level_annotations.csv; the study folder is the "
+        "exam and the woman (no PatientID in the data)"
+    )
 
     def matches_dicom(self, path: Path, ds: Dataset) -> bool:
         return path.suffix.lower() == ".dicom" and path.parent.parent.name == "images" and _csv_of(path).is_file()
@@ -54,7 +60,10 @@ class VindrProfile(DatasetProfile):
         except OSError:
             side, view = "", ""
         return ProfileFacts(
-            profile=self.name, laterality=side_of(side), view_position=view or None,
+            profile=self.name,
+            laterality=side_of(side),
+            view_position=view or None,
             view_source=f"{BREAST_CSV} (VinDr-Mammo)",
-            patient=f"VinDr-Mammo {study_id}", exam_key=f"VinDr-Mammo {study_id}",
+            patient=f"VinDr-Mammo {study_id}",
+            exam_key=f"VinDr-Mammo {study_id}",
         )

@@ -16,6 +16,8 @@ so the ablation changes nothing but the bilateral input.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -30,9 +32,13 @@ class BiDualNet(nn.Module):
         self.fuse_stage = fuse_stage
         self.trunk = HRNetTrunk(config)
         channels = self.trunk.channels[fuse_stage - 1]
-        self.fuse = nn.ModuleList(nn.Sequential(nn.Conv2d(2 * c, c, 1, bias=False), nn.BatchNorm2d(c)) for c in channels)
+        self.fuse = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(2 * c, c, 1, bias=False), nn.BatchNorm2d(c)) for c in channels
+        )
         for fuse in self.fuse:
-            nn.init.zeros_(fuse[1].weight)  # residual starts at zero: see the module docstring
+            nn.init.zeros_(
+                cast(nn.BatchNorm2d, cast(nn.Sequential, fuse)[1]).weight
+            )  # residual starts at zero: see the module docstring
         self.head = ProbabilityHead(self.trunk.channels[3])
 
     def forward(self, main: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ re-sequences them; the classification head timm builds is dropped.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import torch
 from timm.models.hrnet import HighResolutionNet, cfg_cls
@@ -21,14 +21,38 @@ TRUNK_CONFIGS: dict[str, dict[str, Any]] = {
     "full": copy.deepcopy(cfg_cls["hrnet_w48"]),
     "lite": {
         "stem_width": 32,
-        "stage1": {"num_modules": 1, "num_branches": 1, "block_type": "BOTTLENECK", "num_blocks": (1,),
-                   "num_channels": (16,), "fuse_method": "SUM"},
-        "stage2": {"num_modules": 1, "num_branches": 2, "block_type": "BASIC", "num_blocks": (1, 1),
-                   "num_channels": (12, 24), "fuse_method": "SUM"},
-        "stage3": {"num_modules": 1, "num_branches": 3, "block_type": "BASIC", "num_blocks": (1, 1, 1),
-                   "num_channels": (12, 24, 48), "fuse_method": "SUM"},
-        "stage4": {"num_modules": 1, "num_branches": 4, "block_type": "BASIC", "num_blocks": (1, 1, 1, 1),
-                   "num_channels": (12, 24, 48, 96), "fuse_method": "SUM"},
+        "stage1": {
+            "num_modules": 1,
+            "num_branches": 1,
+            "block_type": "BOTTLENECK",
+            "num_blocks": (1,),
+            "num_channels": (16,),
+            "fuse_method": "SUM",
+        },
+        "stage2": {
+            "num_modules": 1,
+            "num_branches": 2,
+            "block_type": "BASIC",
+            "num_blocks": (1, 1),
+            "num_channels": (12, 24),
+            "fuse_method": "SUM",
+        },
+        "stage3": {
+            "num_modules": 1,
+            "num_branches": 3,
+            "block_type": "BASIC",
+            "num_blocks": (1, 1, 1),
+            "num_channels": (12, 24, 48),
+            "fuse_method": "SUM",
+        },
+        "stage4": {
+            "num_modules": 1,
+            "num_branches": 4,
+            "block_type": "BASIC",
+            "num_blocks": (1, 1, 1, 1),
+            "num_channels": (12, 24, 48, 96),
+            "fuse_method": "SUM",
+        },
     },
 }
 
@@ -59,12 +83,13 @@ class HRNetTrunk(nn.Module):
             assert isinstance(features, list)
             branches = features
         for stage in range(first, last + 1):
-            transition = self.transitions[stage - 2]
+            transition = cast(nn.ModuleList, self.transitions[stage - 2])
             if stage == 2:  # every new branch grows out of the single stage-1 branch
                 inputs = [t(branches[0]) for t in transition]
             else:  # as timm: kept branches pass through, the new one grows from the coarsest
-                inputs = [branches[i] if isinstance(t, nn.Identity) else t(branches[-1])
-                          for i, t in enumerate(transition)]
+                inputs = [
+                    branches[i] if isinstance(t, nn.Identity) else t(branches[-1]) for i, t in enumerate(transition)
+                ]
             branches = list(self.stages[stage - 2](inputs))
         return branches
 
@@ -83,6 +108,7 @@ class ProbabilityHead(nn.Module):
 
     def forward(self, branches: list[torch.Tensor]) -> torch.Tensor:
         size = branches[0].shape[-2:]
-        up = [branches[0]] + [nn.functional.interpolate(b, size=size, mode="bilinear", align_corners=False)
-                              for b in branches[1:]]
+        up = [branches[0]] + [
+            nn.functional.interpolate(b, size=size, mode="bilinear", align_corners=False) for b in branches[1:]
+        ]
         return self.fuse(torch.cat(up, dim=1))

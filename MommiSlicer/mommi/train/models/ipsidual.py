@@ -80,10 +80,15 @@ class IpsiDualNet(nn.Module):
         self.backbone = HRNetFPN(config, sizes.fpn_channels)
         anchors = AnchorGenerator(tuple((s,) for s in sizes.anchor_sizes), ((0.5, 1.0, 2.0),) * len(sizes.anchor_sizes))
         self.rpn = RegionProposalNetwork(
-            anchors, RPNHead(sizes.fpn_channels, anchors.num_anchors_per_location()[0]),
-            fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=256, positive_fraction=0.5,
+            anchors,
+            RPNHead(sizes.fpn_channels, anchors.num_anchors_per_location()[0]),
+            fg_iou_thresh=0.7,
+            bg_iou_thresh=0.3,
+            batch_size_per_image=256,
+            positive_fraction=0.5,
             # few masses per image: a few hundred proposals suffice and keep CPU training affordable
-            pre_nms_top_n={"training": 500, "testing": 300}, post_nms_top_n={"training": 128, "testing": 64},
+            pre_nms_top_n={"training": 500, "testing": 300},
+            post_nms_top_n={"training": 128, "testing": 64},
             nms_thresh=0.7,
         )
         pool = MultiScaleRoIAlign(["0", "1", "2", "3"], output_size=7, sampling_ratio=2)
@@ -95,22 +100,39 @@ class IpsiDualNet(nn.Module):
         self.relations = nn.ModuleList(RelationBlock(rep, geometry, sizes.heads) for _ in range(2))
         # RoIHeads supplies proposal sampling, box coding and post-processing; its box head
         # is bypassed (the relation blocks sit between the fully connected layers)
-        self.roi = RoIHeads(pool, nn.Identity(), FastRCNNPredictor(rep, 2), fg_iou_thresh=0.5, bg_iou_thresh=0.5,
-                            batch_size_per_image=64, positive_fraction=0.25, bbox_reg_weights=None,
-                            score_thresh=0.01, nms_thresh=0.3, detections_per_img=20)
+        self.roi = RoIHeads(
+            pool,
+            nn.Identity(),
+            FastRCNNPredictor(rep, 2),
+            fg_iou_thresh=0.5,
+            bg_iou_thresh=0.5,
+            batch_size_per_image=64,
+            positive_fraction=0.25,
+            bbox_reg_weights=None,
+            score_thresh=0.01,
+            nms_thresh=0.3,
+            detections_per_img=20,
+        )
 
     def _nipples(self, nipples: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         if self.geometry == "dummy":  # the ablation's dummy nipple: the image centre
             return torch.tensor([size[1] / 2.0, size[0] / 2.0], device=nipples.device).expand_as(nipples)
         return nipples
 
-    def _roi_features(self, features: OrderedDict[str, torch.Tensor], boxes: list[torch.Tensor],
-                      sizes: list[tuple[int, int]]) -> torch.Tensor:
+    def _roi_features(
+        self, features: OrderedDict[str, torch.Tensor], boxes: list[torch.Tensor], sizes: list[tuple[int, int]]
+    ) -> torch.Tensor:
         return self.roi.box_roi_pool(features, boxes, sizes).flatten(1)
 
-    def _head(self, main_feat: torch.Tensor, aux_feat: torch.Tensor, main_boxes: list[torch.Tensor],
-              aux_boxes: list[torch.Tensor], main_nipple: torch.Tensor, aux_nipple: torch.Tensor
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _head(
+        self,
+        main_feat: torch.Tensor,
+        aux_feat: torch.Tensor,
+        main_boxes: list[torch.Tensor],
+        aux_boxes: list[torch.Tensor],
+        main_nipple: torch.Tensor,
+        aux_nipple: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         main_counts = [b.shape[0] for b in main_boxes]
         aux_counts = [b.shape[0] for b in aux_boxes]
         x_m, x_a = main_feat, aux_feat
@@ -121,14 +143,22 @@ class IpsiDualNet(nn.Module):
                 continue
             related = [
                 relation(m, a, mb, ab, mn, an)
-                for m, a, mb, ab, mn, an in zip(x_m.split(main_counts), x_a.split(aux_counts), main_boxes, aux_boxes,
-                                                main_nipple, aux_nipple)
+                for m, a, mb, ab, mn, an in zip(
+                    x_m.split(main_counts), x_a.split(aux_counts), main_boxes, aux_boxes, main_nipple, aux_nipple
+                )
             ]
             x_m = torch.cat(related)
         return self.roi.box_predictor(x_m)
 
-    def forward(self, main: torch.Tensor, aux: torch.Tensor, main_nipple: torch.Tensor, aux_nipple: torch.Tensor,
-                targets: list[dict[str, torch.Tensor]] | None = None, aux_targets: list[dict[str, torch.Tensor]] | None = None):
+    def forward(
+        self,
+        main: torch.Tensor,
+        aux: torch.Tensor,
+        main_nipple: torch.Tensor,
+        aux_nipple: torch.Tensor,
+        targets: list[dict[str, torch.Tensor]] | None = None,
+        aux_targets: list[dict[str, torch.Tensor]] | None = None,
+    ):
         """main, aux (N, 1, H, W) on the model grid; nipples (N, 2) as (x, y) on each grid.
 
         Training (targets given, boxes (K, 4) and labels (K,) = 1 per image; K may be 0):
@@ -150,25 +180,44 @@ class IpsiDualNet(nn.Module):
         if self.training:
             main_props, matched, labels, _ = self.roi.select_training_samples(main_props, targets)
         m_nip, a_nip = self._nipples(main_nipple, size), self._nipples(aux_nipple, size)
-        logits, regression = self._head(self._roi_features(main_features, main_props, [size] * n),
-                                        self._roi_features(aux_features, aux_props, [size] * n),
-                                        main_props, aux_props, m_nip, a_nip)
+        logits, regression = self._head(
+            self._roi_features(main_features, main_props, [size] * n),
+            self._roi_features(aux_features, aux_props, [size] * n),
+            main_props,
+            aux_props,
+            m_nip,
+            a_nip,
+        )
         if self.training:
+            assert targets is not None, "training needs targets"  # forward() checked it on entry
             return rpn_losses | self._losses(logits, regression, main_props, matched, labels, targets)
         boxes, scores, _ = self.roi.postprocess_detections(logits, regression, main_props, [size] * n)
         return [{"boxes": b, "scores": s} for b, s in zip(boxes, scores)]
 
-    def _losses(self, logits: torch.Tensor, regression: torch.Tensor, proposals: list[torch.Tensor],
-                matched: list[torch.Tensor], labels: list[torch.Tensor], targets: list[dict[str, torch.Tensor]]
-                ) -> dict[str, torch.Tensor]:
+    def _losses(
+        self,
+        logits: torch.Tensor,
+        regression: torch.Tensor,
+        proposals: list[torch.Tensor],
+        matched: list[torch.Tensor],
+        labels: list[torch.Tensor],
+        targets: list[dict[str, torch.Tensor]],
+    ) -> dict[str, torch.Tensor]:
         label = torch.cat(labels)
         loss_cls = focal_cross_entropy(logits, label)
         positive = torch.where(label > 0)[0]
         if positive.numel() == 0:  # a batch of normal images: nothing to regress
             return {"loss_classifier": loss_cls, "loss_box_diou": regression.sum() * 0.0}
-        gt = torch.cat([t["boxes"][m.clamp(min=0)] if t["boxes"].numel() else logits.new_zeros((m.numel(), 4))
-                        for t, m in zip(targets, matched)])
-        predicted = self.roi.box_coder.decode_single(regression.view(regression.shape[0], -1, 4)[:, 1][positive],
-                                                     torch.cat(proposals)[positive])
-        return {"loss_classifier": loss_cls,
-                "loss_box_diou": distance_box_iou_loss(predicted, gt[positive], reduction="mean")}
+        gt = torch.cat(
+            [
+                t["boxes"][m.clamp(min=0)] if t["boxes"].numel() else logits.new_zeros((m.numel(), 4))
+                for t, m in zip(targets, matched)
+            ]
+        )
+        predicted = self.roi.box_coder.decode_single(
+            regression.view(regression.shape[0], -1, 4)[:, 1][positive], torch.cat(proposals)[positive]
+        )
+        return {
+            "loss_classifier": loss_cls,
+            "loss_box_diou": distance_box_iou_loss(predicted, gt[positive], reduction="mean"),
+        }

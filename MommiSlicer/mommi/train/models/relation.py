@@ -37,7 +37,10 @@ def _centres_sizes(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
 
 
 def geometric_features(
-    main_boxes: torch.Tensor, aux_boxes: torch.Tensor, main_nipple: torch.Tensor, aux_nipple: torch.Tensor,
+    main_boxes: torch.Tensor,
+    aux_boxes: torch.Tensor,
+    main_nipple: torch.Tensor,
+    aux_nipple: torch.Tensor,
     geometry: str,
 ) -> torch.Tensor:
     """(N_main, N_aux, F) relation features; boxes (x0, y0, x1, y1), nipples (x, y) on each view's grid."""
@@ -84,8 +87,15 @@ class RelationBlock(nn.Module):
         nn.init.zeros_(self.value.weight)  # starts as the identity: a plain Faster R-CNN head
         nn.init.zeros_(self.value.bias)
 
-    def forward(self, main: torch.Tensor, aux: torch.Tensor, main_boxes: torch.Tensor, aux_boxes: torch.Tensor,
-                main_nipple: torch.Tensor, aux_nipple: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        main: torch.Tensor,
+        aux: torch.Tensor,
+        main_boxes: torch.Tensor,
+        aux_boxes: torch.Tensor,
+        main_nipple: torch.Tensor,
+        aux_nipple: torch.Tensor,
+    ) -> torch.Tensor:
         """main (N_m, D), aux (N_a, D) RoI features of one image pair -> (N_m, D)."""
         n_main, n_aux = main.shape[0], aux.shape[0]
         q = self.query(main).view(n_main, self.heads, self.key_dim).transpose(0, 1)
