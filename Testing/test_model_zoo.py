@@ -144,3 +144,26 @@ def test_shipped_checkpoint_is_the_one_the_model_was_exported_from(entry: dict) 
     cfg = TrainConfig(**saved["config"])
     model = build_model(entry["task"], cfg.config, cfg.fuse_stage, cfg.geometry)
     model.load_state_dict(saved["model"])  # strict: every weight of the network, nothing else
+
+
+def test_every_manifest_is_checked_against_its_schema(tmp_path: Path) -> None:
+    """The shipped manifest follows zoo_manifest.schema.json (it names it); a manifest that does not is refused
+    by every reader with the place and the cause."""
+    from mommi.runtime.zoo import SCHEMA_PATH, ZooEntry, ZooError, default_manifest_path, read_manifest
+
+    shipped = read_manifest(default_manifest_path())
+    assert (default_manifest_path().parent / shipped["$schema"]).resolve() == SCHEMA_PATH.resolve()
+    single = ZooEntry.of(next(m for m in shipped["models"] if m["name"] == "single-lite"))
+    assert single.task == "single" and single.input(0).shape[2:] == (256, 160)
+    for change, says in (
+        (lambda d: d.update(schema_version=2), "manifest schema 2 is not supported"),
+        (lambda d: d["models"][0].update(task="segment-everything"), "is not one of"),
+        (lambda d: d["models"][0]["inputs"][0].pop("dtype"), "'dtype' is a required property"),
+        (lambda d: d.update(operating_point={"min_score": 7}), "greater than the maximum"),
+    ):
+        data = json.loads(default_manifest_path().read_text())
+        change(data)
+        broken = tmp_path / "manifest.json"
+        broken.write_text(json.dumps(data))
+        with pytest.raises(ZooError, match=says):
+            read_manifest(broken)

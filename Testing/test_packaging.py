@@ -90,7 +90,9 @@ def test_module_cmake_lists_exactly_the_files_on_disk() -> None:
     )
     assert _cmake_list("MODULE_PYTHON_SCRIPTS") == on_disk
     resources = {
-        str(p.relative_to(MODULE_DIR)) for pattern in ("*.onnx", "*.csv") for p in (MODULE_DIR / "mommi").rglob(pattern)
+        str(p.relative_to(MODULE_DIR))
+        for pattern in ("*.onnx", "*.csv", "*.schema.json")
+        for p in (MODULE_DIR / "mommi").rglob(pattern)
     }
     assert _cmake_list("MODULE_PYTHON_RESOURCES") == resources
     assert "slicerMacroBuildScriptedModule(" in (MODULE_DIR / "CMakeLists.txt").read_text()

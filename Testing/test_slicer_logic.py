@@ -101,6 +101,7 @@ def test_missing_conflict_and_restart_decisions() -> None:
         "highdicom": "0.23",
         "pillow": "11.0",
         "tqdm": "4.66",
+        "jsonschema": "4.26",
     }
     assert dependencies.not_ready(RESOURCES, {**everything, "onnxruntime-gpu": "1.31.1"}.get) == []
     assert dependencies.not_ready(RESOURCES, everything.get) == ["onnxruntime>=1.17"]

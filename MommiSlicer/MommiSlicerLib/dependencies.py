@@ -43,6 +43,7 @@ IMPORT_NAMES = {
     "scipy": ("scipy",),
     "highdicom": ("highdicom",),
     "tqdm": ("tqdm",),
+    "jsonschema": ("jsonschema",),
     "onnxruntime": ("onnxruntime",),
     "onnxruntime-gpu": ("onnxruntime",),
 }

@@ -77,7 +77,9 @@ def map_regions(
 
 def spec_of(model: ZooModel) -> InputSpec:
     """The input grid and normalisation a zoo model was trained with (its manifest entry)."""
-    shape = model.entry["inputs"][0]["shape"]
+    from mommi.runtime.zoo import ZooEntry
+
+    shape = ZooEntry.of(model.entry).input(0).shape
     norm = model.entry["normalisation"]
     return InputSpec(int(shape[2]), int(shape[3]), float(norm["mean"]), float(norm["std"]))
 

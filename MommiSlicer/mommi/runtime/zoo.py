@@ -12,17 +12,21 @@ the ``model_zoo/`` folder of the source checkout.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
 from mommi.errors import MommiError
 
 ZOO_ENV = "MOMMI_MODEL_ZOO"
 MANIFEST_NAME = "manifest.json"
 SUPPORTED_SCHEMA = 1
+#: the JSON schema every manifest is checked against (shipped with the engine; model_zoo/manifest.json names it)
+SCHEMA_PATH = Path(__file__).with_name("zoo_manifest.schema.json")
 
 
 def default_manifest_path() -> Path:
@@ -52,7 +56,69 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise ZooError(f"the model zoo manifest {path} cannot be read: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
         raise ZooError(f"the model zoo manifest {path} is not a zoo manifest (a JSON object whose 'models' is a list)")
+    problem = schema_problem(data, path.parent)
+    if problem:
+        raise ZooError(f"{path}: {problem}")
     return data
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+def schema_problem(data: dict[str, Any], zoo_folder: Path) -> str | None:
+    """The first way ``data`` breaks ``zoo_manifest.schema.json``, in words (None: it follows it). A bad
+    model entry is described as ``entry_problem`` words it, so the refusal reads the same everywhere."""
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    error = errors[0]
+    where = list(error.absolute_path)
+    if where[:1] == ["schema_version"]:
+        return f"manifest schema {data.get('schema_version')!r} is not supported (expected {SUPPORTED_SCHEMA})"
+    if where[:1] == ["models"] and len(where) > 1 and isinstance(where[1], int):
+        entry = data["models"][where[1]]
+        specific = entry_problem(entry, zoo_folder) if isinstance(entry, dict) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        return specific or f"model {name!r}: {error.message} (at {'/'.join(map(str, where))})"
+    return f"the manifest does not follow its schema: {error.message} (at {'/'.join(map(str, where)) or 'top'})"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int | str, ...]  # a string names a free dimension ("batch")
+    dtype: str
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A model entry of a validated manifest, typed: callers read fields, not ``entry["inputs"][0]``."""
+
+    name: str
+    file: str
+    sha256: str
+    task: str | None
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> ZooEntry:
+        def tensors(key: str) -> tuple[TensorSpec, ...]:
+            return tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in entry.get(key, []))
+
+        return cls(
+            entry["name"], entry["file"], entry["sha256"], entry.get("task"), tensors("inputs"), tensors("outputs")
+        )
+
+    def input(self, index: int = 0) -> TensorSpec:
+        if index >= len(self.inputs):
+            raise ZooError(f"model {self.name!r}: the manifest lists no input {index}")
+        return self.inputs[index]
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
@@ -191,11 +257,7 @@ def zoo_status(manifest: Path | None = None) -> ZooStatus:
     except ZooError as exc:
         status.problems.append(str(exc))
         return status
-    if data.get("schema_version") != SUPPORTED_SCHEMA:
-        status.problems.append(
-            f"manifest schema {data.get('schema_version')!r} is not supported (expected {SUPPORTED_SCHEMA})"
-        )
-        return status
+    # read_manifest checked the schema version with the rest of the schema
     status.zoo_version = str(data.get("zoo_version", ""))
     for entry in data.get("models", []):
         problem = entry_problem(entry, manifest.parent)
