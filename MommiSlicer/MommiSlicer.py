@@ -30,6 +30,7 @@ from slicer.util import VTKObservationMixin
 # missing engine dependency shows as a message in the module, not as a module that fails to load.
 # compatibility runs on the Python of a Slicer too old for the engine, to say so.
 from MommiSlicerLib import compatibility, dependencies, layout
+from MommiSlicerLib.analysis_job import JobStatus
 from MommiSlicerLib.paths import resource
 
 
@@ -456,16 +457,16 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _poll(self):
         state = self.job.state()
         self.progressBar.setValue(int(round(100 * state.fraction)))
-        if state.status == "running":
+        if state.status == JobStatus.RUNNING:
             self.statusLabel.text = f"Analysing: {state.stage}"
             return
         self.timer.stop()
         job, self.job = self.job, None
         self.analyzeButton.text = "Analyze"
         self.statusLabel.text = state.message
-        if state.status == "failed":
+        if state.status == JobStatus.FAILED:
             slicer.util.errorDisplay(state.message, windowTitle="MommiSlicer: analysis failed")
-        if state.status != "done":
+        if state.status != JobStatus.DONE:
             return
         with slicer.util.tryWithErrorDisplay("Cannot show the analysis.", waitCursor=True):
             self.logic.show_result(job.outcome, self.readerEdit.text.strip())
@@ -682,11 +683,11 @@ class MommiSlicerTest(ScriptedLoadableModuleTest):
         (folder,) = synthesize(work / "study", 1, seed=7, normal_fraction=0.0)
         logic = MommiSlicerLogic()
         job = logic.start_analysis(folder, "cpu", results_root=work / "results")
-        while job.state().status == "running":  # poll as the widget does, keeping the GUI alive
+        while job.state().status == JobStatus.RUNNING:  # poll as the widget does, keeping the GUI alive
             slicer.app.processEvents()
             job.wait(0.05)
         state = job.state()
-        self.assertEqual(state.status, "done", state.message)
+        self.assertEqual(state.status, JobStatus.DONE, state.message)
         logic.show_result(job.outcome, "selftest", store_path=str(work / "review.sqlite"))
         logic.show_in_layout()
         result, nodes, session = job.outcome.result, logic.nodes, logic.session

@@ -15,15 +15,28 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
+
+
+class JobStatus(str, Enum):
+    """Where an analysis job is; a str enum so that the widget's ``state.status == "done"`` still reads."""
+
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass
 class JobState:
     """A snapshot for the GUI: never holds MRML or Qt objects."""
 
-    status: str  # "running" | "done" | "cancelled" | "failed"
+    status: JobStatus
     stage: str = ""
     fraction: float = 0.0
     message: str = ""
@@ -51,7 +64,7 @@ class AnalysisJob:
         self.results_root = results_root or results_cache_root()
         self._cancel = threading.Event()
         self._lock = threading.Lock()
-        self._state = JobState("running", "starting", 0.0)
+        self._state = JobState(JobStatus.RUNNING, "starting", 0.0)
         self.outcome: JobOutcome | None = None
         self._thread = threading.Thread(target=self._run, name="MommiSlicer analysis", daemon=True)
 
@@ -105,14 +118,16 @@ class AnalysisJob:
                 pipeline.provider,
                 list(result.warnings) + list(written.warnings),
             )
-            self._set(status="done", message=f"analysed in {time.perf_counter() - start:.1f} s on {pipeline.provider}")
+            self._set(
+                status=JobStatus.DONE, message=f"analysed in {time.perf_counter() - start:.1f} s on {pipeline.provider}"
+            )
         except AnalysisCancelled:
-            self._set(status="cancelled", message="Analysis cancelled.")
+            self._set(status=JobStatus.CANCELLED, message="Analysis cancelled.")
         except ZooError as exc:
-            self._set(status="failed", message=f"Model zoo problem: {exc}")
+            self._set(status=JobStatus.FAILED, message=f"Model zoo problem: {exc}")
         except (MommiError, ValueError, OSError) as exc:
-            self._set(status="failed", message=str(exc))
+            self._set(status=JobStatus.FAILED, message=str(exc))
         except ImportError as exc:
-            self._set(status="failed", message=f"A dependency is missing ({exc}). Use 'Install dependencies'.")
+            self._set(status=JobStatus.FAILED, message=f"A dependency is missing ({exc}). Use 'Install dependencies'.")
         except Exception as exc:  # noqa: BLE001 - reported to the user, never raised into Slicer's event loop
-            self._set(status="failed", message=f"Unexpected error ({type(exc).__name__}: {exc})")
+            self._set(status=JobStatus.FAILED, message=f"Unexpected error ({type(exc).__name__}: {exc})")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 #: actions that change a finding or the study and can be undone
@@ -18,7 +19,21 @@ UNDOABLE = ("accept", "reject", "edit_geometry", "add_finding", "set_birads", "s
 ACTIONS = (*UNDOABLE, "undo", "redo")
 DECISIONS = ("pending", "accepted", "rejected")
 BIOPSY = ("benign", "malignant", "unknown")
-STATUSES = ("unread", "in progress", "done")
+
+
+class StudyStatus(str, Enum):
+    """A study's review status. A str enum: the store, JSON exports and the CLI hold and compare the plain
+    values, code names the members."""
+
+    UNREAD = "unread"
+    IN_PROGRESS = "in progress"
+    DONE = "done"
+
+    def __str__(self) -> str:  # the value in messages and labels, not "StudyStatus.DONE"
+        return self.value
+
+
+STATUSES = tuple(status.value for status in StudyStatus)
 
 
 @dataclass
@@ -46,7 +61,7 @@ class FindingState:
 @dataclass
 class StudyState:
     findings: dict[str, FindingState]
-    status: str = "unread"
+    status: StudyStatus = StudyStatus.UNREAD
     comments: list[str] = field(default_factory=list)
     undoable: list[int] = field(default_factory=list)  # event ids an undo would take back, last first
     redoable: list[int] = field(default_factory=list)  # undo event ids a redo would take back, last first
@@ -98,7 +113,7 @@ def derive(model_findings: list[dict[str, Any]], events: list[Any]) -> StudyStat
     for event_id in sorted(effective):  # replay in the order they happened, whatever the undo history
         _apply(state, by_id[event_id])
     if effective and "set_status" not in {by_id[i].action for i in effective}:
-        state.status = "in progress"
+        state.status = StudyStatus.IN_PROGRESS
     state.undoable = list(reversed(effective))
     state.redoable = list(reversed(redo_stack))
     return state
@@ -107,7 +122,7 @@ def derive(model_findings: list[dict[str, Any]], events: list[Any]) -> StudyStat
 def _apply(state: StudyState, event: Any) -> None:
     payload = event.payload or {}
     if event.action == "set_status":
-        state.status = payload["status"]
+        state.status = StudyStatus(payload["status"])  # the store's text, as the enum
         return
     if event.action == "comment" and event.finding_id is None:
         state.comments.append(payload["text"])
