@@ -122,7 +122,13 @@ def export_batch(
     include_comments: bool = False,
 ) -> ExportResult:
     """Write a de-identified batch. Readers' free-text comments can name the patient, so they are left
-    out unless ``include_comments`` (the batch then says so, and the caller should warn)."""
+    out unless ``include_comments`` (the batch then says so, and the caller should warn).
+
+    Raises:
+        ExportError: nothing matches the filters, the target exists, a source image cannot be read, or the
+            disk is full (nothing is left at the target).
+        ReviewStoreError: the review store cannot be read.
+    """
     target = out.with_suffix(".zip") if as_zip else out
     if target.exists():
         raise ExportError(f"{target} already exists; choose a new name (batches are never overwritten)")

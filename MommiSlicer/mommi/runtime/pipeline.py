@@ -136,6 +136,13 @@ class Pipeline:
     def analyze_path(
         self, path: Path | list[Path], progress: ProgressCallback | None = None, cancel: CancelCheck | None = None
     ) -> tuple[Study, StudyResult]:
+        """Load and analyse one study.
+
+        Raises:
+            StudyInputError: nothing usable at ``path`` (NoStudyFoundError), several patients or studies.
+            ZooError: a model of the chain is missing, altered or cannot run.
+            AnalysisCancelled: ``cancel`` returned True between stages.
+        """
         study, seconds = self.load(path)
         return study, self.analyze(study, progress, cancel, load_seconds=seconds)
 

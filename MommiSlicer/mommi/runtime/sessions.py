@@ -76,8 +76,12 @@ def cuda_provider_options(env: Mapping[str, str] | None = None) -> dict[str, str
 
 
 def load_model(name: str, manifest: Path | None = None, device: str = "auto") -> ZooModel:
-    """Create a session for ``name`` after its SHA-256 check. ``cuda`` without a usable GPU raises
-    RuntimeSetupError with the one-sentence reason; ``auto`` falls back to the CPU (the pipeline warns)."""
+    """Create a session for ``name`` after its SHA-256 check; ``auto`` falls back to the CPU (the pipeline warns).
+
+    Raises:
+        ZooError: the model is not listed (ModelNotInZooError), missing, altered, outside the zoo or unloadable.
+        RuntimeSetupError: no ONNX Runtime, or ``cuda`` without a usable GPU (the one-sentence reason).
+    """
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}")
     ort = require_onnxruntime()

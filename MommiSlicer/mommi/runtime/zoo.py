@@ -47,7 +47,11 @@ def sha256_of(path: Path) -> str:
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest as a dict (an empty zoo when the file does not exist yet)."""
+    """The manifest as a dict (an empty zoo when the file does not exist yet).
+
+    Raises:
+        ZooError: the file cannot be read, is not JSON, or breaks ``zoo_manifest.schema.json``.
+    """
     if not path.exists():
         return {"schema_version": SUPPORTED_SCHEMA, "zoo_version": "0.0.0", "models": []}
     try:

@@ -53,7 +53,12 @@ def _not_a_file_reason(path: Path) -> str:
 
 
 def read_image(path: Path, keep_pixels: bool = True) -> MammoImage:
-    """Read one file (DICOM, or PNG/PGM with a sidecar); raise a StudyInputError if unusable."""
+    """Read one file (DICOM, or PNG/PGM with a sidecar).
+
+    Raises:
+        StudyInputError: the file is unusable; its subclass says why (MissingPathError, NotDicomError,
+            TruncatedFileError, UnsupportedImageError, SidecarError, ...), ``reason`` in words.
+    """
     if not path.is_file():
         raise MissingPathError(path, _not_a_file_reason(path))
     try:
@@ -151,7 +156,12 @@ def _files_by_patient(collection: StudyCollection) -> str:
 
 
 def load_study(paths: Iterable[str | Path] | str | Path, **kwargs: object) -> Study:
-    """Load exactly one study; raise a typed error when there is none or more than one."""
+    """Load exactly one study.
+
+    Raises:
+        NoStudyFoundError: nothing under ``paths`` is a usable mammogram.
+        MixedPatientsError, MultipleStudiesError: the paths hold more than one patient or study.
+    """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = list(paths)

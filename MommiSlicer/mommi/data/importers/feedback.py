@@ -63,6 +63,11 @@ def _box(coco: list[float]) -> list[float]:
 
 
 def import_feedback(source: Path) -> Manifest:
+    """A verified feedback batch (folder or zip) as a training manifest.
+
+    Raises:
+        DatasetImportError: the batch does not exist, fails its hashes, reaches outside itself or lacks its layout.
+    """
     if not Path(source).exists():
         raise DatasetImportError(source, "this feedback batch does not exist (a folder or .zip was expected)")
     folder, manifest_data = _batch_folder(Path(source))
