@@ -45,11 +45,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     analyze.add_argument(
         "study",
-        type=Path,
         help="folder or files of one study (DICOM, PNG/PGM/JPEG with sidecars, or a public "
-        "dataset's files as distributed: CBIS-DDSM, INbreast, VinDr-Mammo, CMMD, CDD-CESM)",
+        "dataset's files as distributed: CBIS-DDSM, INbreast, VinDr-Mammo, CMMD, CDD-CESM), or a study on a "
+        "PACS: <DICOMweb base URL>/studies/<StudyInstanceUID> (retrieved with WADO-RS into the cache)",
     )
     analyze.add_argument("--out", type=Path, required=True, metavar="DIR")
+    analyze.add_argument(
+        "--send",
+        action="store_true",
+        help="with a PACS study: store the DICOM SEG and SR back into it (STOW-RS); the same result sent again "
+        "replaces its own objects",
+    )
+    analyze.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="where PACS studies are retrieved to (default: MOMMI_PACS_CACHE or ~/.cache/mommislicer/pacs)",
+    )
     analyze.add_argument("--json", action="store_true", help="print result.json instead of the summary")
     _add_runtime_options(analyze)
     analyze.set_defaults(handler=run_analyze)
@@ -144,6 +156,31 @@ def _analyze_into(pipeline: Any, study: Any, seconds: float, out: Path, dicom: b
     return json.loads((out / RESULT_FILE).read_text(encoding="utf-8"))
 
 
+def _retrieved(url: str, cache: Path | None) -> Path:
+    """A PACS study retrieved (WADO-RS) into the cache; its folder."""
+    from mommi.pacs.dicomweb import StudyLocation, cache_root, retrieve_study
+
+    location = StudyLocation.parse(url)
+
+    def progress(count: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\rretrieving {location.study_uid}: {count} instances", end="", file=sys.stderr)
+
+    folder = retrieve_study(location, cache or cache_root(), progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    return folder
+
+
+def _send(url: str, out: Path, document: dict[str, Any]) -> int:
+    """The analysis's SEG and SR back into the study they were made from (STOW-RS)."""
+    from mommi.pacs.dicomweb import StudyLocation, store_results
+
+    location = StudyLocation.parse(url)
+    files = [out / name for role, name in sorted(document["files"].items()) if role.startswith("seg_") or role == "sr"]
+    return store_results(location.base, location.study_uid, files)
+
+
 def output_folder_problem(out: Path) -> str | None:
     """Why ``--out`` cannot be a results folder (a file, or a path under a file): a usage error found
     before any model is loaded, instead of an OS error after the analysis."""
@@ -159,13 +196,28 @@ def run_analyze(args: argparse.Namespace) -> int:
     from mommi.errors import NoStudyFoundError, RuntimeSetupError, StudyInputError
     from mommi.runtime.zoo import ZooError
 
+    from mommi.pacs.dicomweb import PacsError, is_pacs_url
+
     problem = output_folder_problem(args.out)
     if problem:
         print(f"mommi analyze: {problem}", file=sys.stderr)
         return exit_codes.USAGE
+    from_pacs = is_pacs_url(args.study)
+    if args.send and (not from_pacs or args.no_dicom):
+        print(
+            "mommi analyze: --send stores the DICOM SEG and SR back into a PACS study: give the study as "
+            "URL/studies/UID, without --no-dicom",
+            file=sys.stderr,
+        )
+        return exit_codes.USAGE
+    try:
+        source = _retrieved(args.study, args.cache) if from_pacs else Path(args.study)
+    except PacsError as exc:
+        print(f"mommi analyze: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
     try:
         pipeline = _pipeline(args)
-        study, seconds = pipeline.load(args.study)
+        study, seconds = pipeline.load(source)
     except NoStudyFoundError as exc:  # nothing under the path is a mammogram
         print(f"mommi analyze: {exc}", file=sys.stderr)
         return exit_codes.NOTHING_FOUND
@@ -185,6 +237,13 @@ def run_analyze(args: argparse.Namespace) -> int:
         print(f"mommi analyze: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
     print(json.dumps(document, indent=1) if args.json else summary_table(document) + f"\n  outputs in {args.out}")
+    if args.send:
+        try:
+            sent = _send(args.study, args.out, document)
+        except PacsError as exc:
+            print(f"mommi analyze: the analysis is in {args.out}, but sending it failed: {exc}", file=sys.stderr)
+            return exit_codes.PROBLEMS
+        print(f"  sent {sent} DICOM objects (SEG, SR) to {args.study}", file=sys.stderr if args.json else sys.stdout)
     if study.errors:  # analysed without them: the result is complete for what could be read, but say so
         print(
             f"mommi analyze: {len(study.errors)} file(s) of the study could not be read and were left out "

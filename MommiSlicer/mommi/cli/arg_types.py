@@ -52,3 +52,13 @@ def iso_time(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an ISO-8601 time (e.g. 2026-11-30 or 2026-11-30T14:00+01:00)"
         ) from None
+
+
+def iso_date(text: str) -> str:
+    """A calendar date as YYYY-MM-DD (or YYYYMMDD)."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text if "-" in text else f"{text[:4]}-{text[4:6]}-{text[6:]}").isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None

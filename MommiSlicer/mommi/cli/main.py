@@ -19,6 +19,7 @@ from mommi.cli import (
     feedback_cmd,
     info_cmd,
     malignancy_cmd,
+    pacs_cmd,
     reader_cmd,
     study_cmd,
     train_cmd,
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     info_cmd.register(commands)
     study_cmd.register(commands)
     analyze_cmd.register(commands)
+    pacs_cmd.register(commands)
     feedback_cmd.register(commands)
     reader_cmd.register(commands)
     data_cmd.register(commands)

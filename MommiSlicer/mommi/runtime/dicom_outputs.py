@@ -24,8 +24,10 @@ shifted by +0.5 on the way out (``PIXEL_CENTRE_OFFSET``) so they overlay exactly
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.sr.codedict import codes
-from pydicom.uid import UID, RLELossless
+from pydicom.uid import UID, RLELossless, generate_uid
 
 from mommi.errors import MommiError
 from mommi.runtime.result import FindingResult, StudyResult
@@ -161,6 +163,24 @@ def _names_as_given() -> Iterator[None]:
         yield
 
 
+def result_uid(result: StudyResult, role: str) -> hd.UID:
+    """The same UID for the same result and role: a result written or sent twice (``mommi analyze --send`` run
+    again) replaces its own SEG and SR in a PACS instead of adding copies. "The same result" is the study, the
+    models that ran (their SHA-256), the threshold and every finding; the time of the analysis is not part of it."""
+    key = json.dumps(
+        {
+            "study": result.study_uid,
+            "models": result.models,
+            "min_score": result.min_score,
+            "views": {name: view.sop_instance_uid for name, view in result.views.items()},
+            "findings": [[f.id, f.view, f.box_px, f.score] for f in result.findings],
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hd.UID(generate_uid(entropy_srcs=[hashlib.sha256(key.encode()).hexdigest(), role]))
+
+
 @_names_as_given()
 def write_segmentations(
     result: StudyResult,
@@ -176,7 +196,7 @@ def write_segmentations(
     sources = dicom_sources(images)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    series_uid = series_uid or hd.UID()
+    series_uid = series_uid or result_uid(result, "seg-series")
     algorithm = hd.AlgorithmIdentificationSequence(
         name=ALGORITHM_NAME, family=codes.DCM.ArtificialIntelligence, version=result.mommi_version
     )
@@ -202,7 +222,7 @@ def write_segmentations(
                 segment_descriptions=[segment],
                 series_instance_uid=series_uid,
                 series_number=SEG_SERIES_NUMBER,
-                sop_instance_uid=hd.UID(),
+                sop_instance_uid=result_uid(result, f"seg-{view}"),
                 instance_number=number,
                 manufacturer=MANUFACTURER,
                 manufacturer_model_name=MODEL_NAME,
@@ -270,6 +290,7 @@ def _group(
     finding: FindingResult,
     source: pydicom.Dataset,
     algorithm: hd.sr.AlgorithmIdentification,
+    uid_of: Callable[[str], hd.UID],
 ) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
     no_units = codes.UCUM.NoUnits
     measurements = [
@@ -286,7 +307,7 @@ def _group(
         )
         evaluations.append(hd.sr.QualitativeEvaluation(name=BIRADS_ESTIMATE, value=value))
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=finding.id),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=uid_of(f"tracking-{finding.id}"), identifier=finding.id),
         referenced_region=_region(finding, source),
         finding_type=codes.SCT.Mass,
         finding_category=codes.SCT.MorphologicallyAbnormalStructure,
@@ -307,7 +328,7 @@ def _study_group(
     """
     no_units = codes.UCUM.NoUnits
     return hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="study"),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=result_uid(result, "tracking-study"), identifier="study"),
         algorithm_id=algorithm,
         measurements=[
             hd.sr.Measurement(name=FINDING_COUNT, value=findings, unit=no_units, algorithm_id=algorithm),
@@ -335,11 +356,15 @@ def write_structured_report(result: StudyResult, images: Mapping[Any, MammoImage
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=hd.UID(), name=MANUFACTURER, manufacturer_name=MANUFACTURER, model_name=MODEL_NAME
+            uid=result_uid(result, "device"), name=MANUFACTURER, manufacturer_name=MANUFACTURER, model_name=MODEL_NAME
         ),
     )
     try:
-        rois = [_group(f, sources[f.view], algorithm) for f in result.findings if f.view in sources]
+        rois = [
+            _group(f, sources[f.view], algorithm, lambda role: result_uid(result, role))
+            for f in result.findings
+            if f.view in sources
+        ]
         groups = [_study_group(result, len(rois), sources, algorithm), *rois]
         report = hd.sr.MeasurementReport(
             observation_context=hd.sr.ObservationContext(observer_device_context=observer),
@@ -350,9 +375,9 @@ def write_structured_report(result: StudyResult, images: Mapping[Any, MammoImage
         sr = hd.sr.Comprehensive3DSR(
             evidence=list(sources.values()),
             content=report,
-            series_instance_uid=hd.UID(),
+            series_instance_uid=result_uid(result, "sr-series"),
             series_number=SR_SERIES_NUMBER,
-            sop_instance_uid=hd.UID(),
+            sop_instance_uid=result_uid(result, "sr"),
             instance_number=1,
             manufacturer=MANUFACTURER,
             series_description="MommiSlicer findings",

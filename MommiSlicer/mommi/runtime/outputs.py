@@ -117,14 +117,18 @@ def write_dicom(result: StudyResult, study: Study, folder: Path) -> tuple[dict[s
     with a warning naming the file and the cause, never the result. Any exception of the writers
     counts: they are third-party code fed whatever the files say.
     """
-    from highdicom import UID
 
-    from mommi.runtime.dicom_outputs import unreferable_reason, write_segmentations, write_structured_report
+    from mommi.runtime.dicom_outputs import (
+        result_uid,
+        unreferable_reason,
+        write_segmentations,
+        write_structured_report,
+    )
 
     images = _images_by_name(study)
     warnings: list[str] = []
     usable: dict[str, MammoImage] = {}
-    series_uid = UID()  # one SEG series for the analysis, written view by view
+    series_uid = result_uid(result, "seg-series")  # one SEG series for the analysis, written view by view
     for name in result.views:
         reason = unreferable_reason(images[name]) if name in images else "not loaded"
         if reason is not None:

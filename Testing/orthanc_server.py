@@ -1,0 +1,112 @@
+"""A real Orthanc with its DICOMweb plug-in for the PACS tests (#19): started on free ports of 127.0.0.1
+with a temporary storage, HTTP basic authentication on, stopped after. Debian packages `orthanc` and
+`orthanc-dicomweb` (`.ci/run` installs them); without them the tests that need a server are skipped."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+PLUGINS = Path("/usr/share/orthanc/plugins")
+USER, PASSWORD = "reader", "s3cret-for-tests"
+
+
+def orthanc_missing() -> str | None:
+    """Why no Orthanc can be started here (None: it can)."""
+    if shutil.which("Orthanc") is None:
+        return "Orthanc is not installed (Debian: apt-get install orthanc orthanc-dicomweb; .ci/run does this)"
+    if not (PLUGINS / "libOrthancDicomWeb.so").is_file():
+        return f"the Orthanc DICOMweb plug-in is not in {PLUGINS} (Debian package orthanc-dicomweb)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Orthanc:
+    http_port: int
+    process: subprocess.Popen
+
+    @property
+    def root(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def dicomweb(self) -> str:
+        return f"{self.root}/dicom-web"
+
+    def upload(self, *files: Path) -> None:
+        """Store files through Orthanc's own REST API (not our DICOMweb code, which the tests check)."""
+        for path in files:
+            answer = requests.post(f"{self.root}/instances", data=path.read_bytes(), auth=(USER, PASSWORD), timeout=30)
+            answer.raise_for_status()
+
+    def instances_of(self, study_uid: str) -> list[dict]:
+        """Every instance of the study with its SOP class, modality and UID (Orthanc's REST API)."""
+        found = requests.post(
+            f"{self.root}/tools/find",
+            auth=(USER, PASSWORD),
+            timeout=30,
+            json={"Level": "Instance", "Query": {"StudyInstanceUID": study_uid}, "Expand": True},
+        )
+        found.raise_for_status()
+        rows = []
+        for instance in found.json():
+            tags = requests.get(
+                f"{self.root}/instances/{instance['ID']}/simplified-tags", auth=(USER, PASSWORD), timeout=30
+            ).json()
+            rows.append({"sop_uid": tags.get("SOPInstanceUID"), "modality": tags.get("Modality")})
+        return rows
+
+
+@contextmanager
+def running_orthanc(folder: Path) -> Iterator[Orthanc]:
+    http_port, dicom_port = free_port(), free_port()
+    config = {
+        "Name": "MommiSlicerTests",
+        "StorageDirectory": str(folder / "storage"),
+        "IndexDirectory": str(folder / "index"),
+        "HttpPort": http_port,
+        "DicomPort": dicom_port,
+        "RemoteAccessAllowed": False,  # 127.0.0.1 only
+        "AuthenticationEnabled": True,
+        "RegisteredUsers": {USER: PASSWORD},
+        "Plugins": [str(PLUGINS)],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+    }
+    (folder / "orthanc.json").write_text(json.dumps(config))
+    log = (folder / "orthanc.log").open("w")
+    process = subprocess.Popen(["Orthanc", str(folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
+    server = Orthanc(http_port, process)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                if requests.get(f"{server.root}/system", auth=(USER, PASSWORD), timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"Orthanc did not start: {(folder / 'orthanc.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
