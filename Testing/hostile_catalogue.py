@@ -361,6 +361,14 @@ def _non_utf8_batch(ws: Workspace) -> list[str]:
     return ["analyze-batch", str(root), "--out", str(ws.out), "--no-dicom"]
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # bound, then closed: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _two_study_batch(ws: Workspace, *options: str) -> list[str]:
     root = ws.folder / "root"
     shutil.copytree(ws.good_study(), root / "one")
@@ -1411,6 +1419,22 @@ CASES: list[Case] = [
         PROBLEMS,
         r"2 failures",
         "summary.csv",
+    ),
+    Case(
+        "pacs-url-without-a-study-uid",
+        OPT,
+        lambda ws: ["analyze", "http://127.0.0.1:9/dicom-web/studies/../../etc", "--out", str(ws.out)],
+        PROBLEMS,
+        r"URL>/studies/<StudyInstanceUID>",
+        None,
+    ),
+    Case(
+        "pacs-server-refusing",
+        OPT,
+        lambda ws: ["pacs", "find", f"http://127.0.0.1:{_closed_port()}/dicom-web"],
+        PROBLEMS,
+        r"connection refused",
+        "127.0.0.1",
     ),
     Case(
         "zoo-does-not-exist",
