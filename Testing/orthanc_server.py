@@ -35,9 +35,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+AET = "ORTHANC"
+
+
 @dataclass
 class Orthanc:
     http_port: int
+    dicom_port: int
     process: subprocess.Popen
 
     @property
@@ -47,6 +51,10 @@ class Orthanc:
     @property
     def dicomweb(self) -> str:
         return f"{self.root}/dicom-web"
+
+    @property
+    def dimse(self) -> str:
+        return f"dimse://{AET}@127.0.0.1:{self.dicom_port}"
 
     def upload(self, *files: Path) -> None:
         """Store files through Orthanc's own REST API (not our DICOMweb code, which the tests check)."""
@@ -86,11 +94,16 @@ def running_orthanc(folder: Path) -> Iterator[Orthanc]:
         "RegisteredUsers": {USER: PASSWORD},
         "Plugins": [str(PLUGINS)],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+        "DicomAet": AET,
+        "DicomCheckCalledAet": False,
+        "DicomAlwaysAllowFind": True,  # any calling AE may query and C-GET (no DicomModalities list to keep)
+        "DicomAlwaysAllowGet": True,
+        "DicomAlwaysAllowStore": True,
     }
     (folder / "orthanc.json").write_text(json.dumps(config))
     log = (folder / "orthanc.log").open("w")
     process = subprocess.Popen(["Orthanc", str(folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
-    server = Orthanc(http_port, process)
+    server = Orthanc(http_port, dicom_port, process)
     try:
         deadline = time.time() + 30
         while True:

@@ -63,12 +63,24 @@ def test_analyze_a_pacs_study_and_send_the_results_back_once(orthanc, credential
     assert sorted(i["sop_uid"] for i in again) == sorted(i["sop_uid"] for i in held)
 
 
+def test_dimse_find_get_and_store(orthanc, credentials, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same through DIMSE, for a PACS without DICOMweb: C-FIND lists, C-GET retrieves, C-STORE sends back."""
+    assert main(["pacs", "find", orthanc.dimse, "--json"]) == exit_codes.OK
+    assert [s["study_uid"] for s in json.loads(capsys.readouterr().out)] == [orthanc.study_uid]
+    url = f"{orthanc.dimse}/studies/{orthanc.study_uid}"
+    assert main(["analyze", url, "--out", str(tmp_path / "out"), "--device", "cpu", "--send"]) == exit_codes.OK
+    assert json.loads((tmp_path / "out" / "result.json").read_text())["study_uid"] == orthanc.study_uid
+    modalities = sorted(i["modality"] for i in orthanc.instances_of(orthanc.study_uid))
+    assert modalities == ["MG"] * 4 + ["SEG"] * 4 + ["SR"]  # whichever protocol sent first, nothing doubled
+
+
 @pytest.mark.parametrize(
     ("case", "says"),
     [
         ("wrong-password", "HTTP 401"),
         ("unknown-study", "has no mammograms"),
         ("refused", "connection refused"),
+        ("dimse-refused", "no answer (refused or unreachable"),
     ],
 )
 def test_pacs_failures_are_named(
@@ -85,8 +97,10 @@ def test_pacs_failures_are_named(
         monkeypatch.setenv("MOMMI_PACS_PASSWORD", "wrong")
     elif case == "unknown-study":
         url = f"{orthanc.dicomweb}/studies/1.2.3.4.5.6.7.8.9.999"
-    else:
+    elif case == "refused":
         url = f"http://127.0.0.1:{free_port()}/dicom-web/studies/{orthanc.study_uid}"
+    else:
+        url = f"dimse://ORTHANC@127.0.0.1:{free_port()}/studies/{orthanc.study_uid}"
     assert main(["analyze", url, "--out", str(tmp_path / "out"), "--device", "cpu"]) == exit_codes.PROBLEMS
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err, err

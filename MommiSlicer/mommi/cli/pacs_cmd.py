@@ -25,7 +25,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="list the mammography studies (ModalitiesInStudy=MG) on a DICOMweb server",
         epilog="exit codes: 0 listed (possibly none); 1 the server could not be queried; 2 usage",
     )
-    find.add_argument("url", help="the DICOMweb base URL, e.g. http://pacs:8042/dicom-web")
+    find.add_argument(
+        "url",
+        help="the DICOMweb base URL (http://pacs:8042/dicom-web) or a DIMSE node "
+        "(dimse://AET@host:port; our AE title: MOMMI_PACS_AET, default MOMMISLICER)",
+    )
     find.add_argument("--patient", default=None, help="only this Patient ID")
     find.add_argument("--since", type=iso_date, default=None, help="only studies on or after this date (YYYY-MM-DD)")
     find.add_argument("--accession", default=None, help="only this accession number")
@@ -34,13 +38,22 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_find(args: argparse.Namespace) -> int:
+    from mommi.pacs import dimse
     from mommi.pacs.dicomweb import PacsError, find_studies, is_pacs_url
 
-    if not is_pacs_url(args.url):
-        print(f"mommi pacs find: {args.url!r} is not a DICOMweb base URL (http:// or https://)", file=sys.stderr)
+    if not (is_pacs_url(args.url) or dimse.is_dimse_url(args.url)):
+        print(
+            f"mommi pacs find: {args.url!r} is neither a DICOMweb base URL (http:// or https://) nor a DIMSE node "
+            "(dimse://AET@host:port)",
+            file=sys.stderr,
+        )
         return exit_codes.USAGE
     try:
-        studies = find_studies(args.url, args.patient, args.since, args.accession)
+        if dimse.is_dimse_url(args.url):
+            node, _ = dimse.DimseNode.parse(args.url)
+            studies = dimse.find_studies(node, args.patient, args.since, args.accession)
+        else:
+            studies = find_studies(args.url, args.patient, args.since, args.accession)
     except PacsError as exc:
         print(f"mommi pacs find: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
