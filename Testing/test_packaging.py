@@ -75,7 +75,7 @@ def _cmake_list(name: str) -> set[str]:
 
 
 #: engine packages Slicer does not need: the command line and training-only code
-NOT_IN_SLICER = ("cli", "data", "eval", "train")
+NOT_IN_SLICER = ("cli", "data", "eval", "pacs", "train")
 
 
 def test_module_cmake_lists_exactly_the_files_on_disk() -> None:
