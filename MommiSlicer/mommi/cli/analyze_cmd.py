@@ -99,6 +99,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=1,
         help="studies analysed in parallel (processes; at most one per CPU core)",
     )
+    batch.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="run the studies on an existing Dask distributed cluster instead of local processes (--workers is "
+        "then the cluster's); ROOT and --out must be reachable from its workers under the same paths",
+    )
     _add_runtime_options(batch)
     batch.set_defaults(handler=run_batch)
 
@@ -291,6 +298,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_batch(args: argparse.Namespace) -> int:
     from mommi.errors import RuntimeSetupError
+    from mommi.runtime.batch import SchedulerError
     from mommi.runtime.batch import run_batch as batch
     from mommi.runtime.zoo import ZooError
 
@@ -305,7 +313,7 @@ def run_batch(args: argparse.Namespace) -> int:
         if not usable:
             print(f"mommi analyze-batch: {reason}", file=sys.stderr)
             return exit_codes.PROBLEMS
-    workers, note = capped_workers(args.workers)
+    workers, note = capped_workers(args.workers) if args.scheduler is None else (1, None)
     if note:
         print(f"mommi analyze-batch: {note}", file=sys.stderr)
     try:
@@ -318,8 +326,9 @@ def run_batch(args: argparse.Namespace) -> int:
             min_score=args.min_score,
             dicom=not args.no_dicom,
             progress=sys.stderr.isatty(),
+            scheduler=args.scheduler,
         )
-    except (ZooError, RuntimeSetupError) as exc:  # the set-up, before any study: nothing can be analysed
+    except (ZooError, RuntimeSetupError, SchedulerError) as exc:  # the set-up: nothing can be analysed
         print(f"mommi analyze-batch: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
     except OSError as exc:  # the output folder cannot be created or written (read-only, full disk)

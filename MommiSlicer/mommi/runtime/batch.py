@@ -22,14 +22,14 @@ import re
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from mommi.errors import NoStudyFoundError
+from mommi.errors import MommiError, NoStudyFoundError
 from mommi.child_processes import die_with_parent
 from mommi.study.loader import load_studies
 from mommi.study.model import Study
@@ -140,6 +140,7 @@ def analyse_jobs(
     progress: bool = True,
     desc: str = "studies",
     on_row: Callable[[list[dict[str, Any]]], None] | None = None,
+    scheduler: str | None = None,
 ) -> list[dict[str, Any]]:
     """Analyse every job in ``workers`` processes; one row per job, in job order. ``on_row`` is called
     with the rows so far after every finished job (a killed batch keeps a summary of what it did).
@@ -147,7 +148,8 @@ def analyse_jobs(
     Resumable: a job whose folder holds ``result.json`` (written last by
     ``write_outputs``) is not analysed again and gets status ``SKIPPED``. A job that
     fails gets status "failed" and its error (and ``error.txt`` in its folder); the
-    others go on. Each worker process builds its ``Pipeline`` once.
+    others go on. Each worker process builds its ``Pipeline`` once. With ``scheduler`` (a Dask distributed
+    scheduler address) the studies run on that cluster's workers instead of local processes.
     """
     rows: list[dict[str, Any] | None] = [None] * len(jobs)
     pending = []
@@ -159,7 +161,13 @@ def analyse_jobs(
     options = {"zoo": zoo, "device": device, "min_score": min_score, "dicom": dicom, "overlays": overlays}
     if pending:
         bar = tqdm(total=len(pending), desc=desc, disable=not progress)
-        if workers <= 1:
+        if scheduler is not None:
+            for index, row in _on_dask(scheduler, options, [(i, jobs[i]) for i in pending]):
+                rows[index] = row
+                bar.update()
+                if on_row is not None:
+                    on_row([row for row in rows if row is not None])
+        elif workers <= 1:
             _initialise(options)
             for index in pending:
                 job = jobs[index]
@@ -189,6 +197,53 @@ def analyse_jobs(
     return [row for row in rows if row is not None]
 
 
+class SchedulerError(MommiError):
+    """The Dask scheduler cannot be reached, or the cluster lost the batch."""
+
+
+def _on_dask(
+    scheduler: str, options: dict[str, Any], jobs: list[tuple[int, Job]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, row) of every job as the cluster finishes it. Each Dask worker process builds its Pipeline once
+    (``_analyse_on_worker``); the files and the output folder must be reachable from the workers under the
+    same paths (one machine, or a shared file system)."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise SchedulerError("--scheduler needs Dask: pip install 'mommislicer[cluster]'") from None
+    try:
+        client = Client(scheduler, timeout=10)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
+    with client:
+        futures = {
+            client.submit(_analyse_on_worker, options, list(job.files), str(job.folder), pure=False): index
+            for index, job in jobs
+        }
+        for future in as_completed(futures):
+            index = futures[future]
+            try:
+                yield index, future.result()
+            except Exception as exc:  # a worker lost (killed, out of memory): recorded like a failed study
+                folder = next(job.folder.name for i, job in jobs if i == index)
+                yield (
+                    index,
+                    {
+                        "folder": folder,
+                        "status": "failed",
+                        "error": f"the cluster lost this study ({type(exc).__name__}: {exc})",
+                    },
+                )
+
+
+def _analyse_on_worker(options: dict[str, Any], files: list[str], folder: str) -> dict[str, Any]:
+    """A study on a Dask worker: the worker's Pipeline is built by its first study and kept for the rest."""
+    if _worker.get("options") != options:
+        _initialise(options)
+        _worker["options"] = options
+    return _analyse(files, folder)
+
+
 def run_batch(
     root: Path,
     out: Path,
@@ -198,6 +253,7 @@ def run_batch(
     min_score: float | None = None,
     dicom: bool = True,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> BatchSummary:
     collection = load_studies([root], keep_pixels=False)
     studies = [s for s in collection.studies if s.images]
@@ -222,7 +278,17 @@ def run_batch(
     results = [
         row | _identity(study)
         for row, study in zip(
-            analyse_jobs(jobs, workers, zoo, device, min_score, dicom, progress=progress, on_row=progress_summary),
+            analyse_jobs(
+                jobs,
+                workers,
+                zoo,
+                device,
+                min_score,
+                dicom,
+                progress=progress,
+                on_row=progress_summary,
+                scheduler=scheduler,
+            ),
             studies,
         )
     ]
