@@ -115,7 +115,7 @@ def preload_cuda_libraries() -> bool:
     preload = getattr(onnxruntime, "preload_dlls", None)
     if preload is None:
         return False
-    with _quiet_stderr():
+    with _QuietStderr():
         try:
             preload()
         except Exception:  # noqa: BLE001 - whatever fails here shows up, explained, in the provider probe
@@ -123,7 +123,7 @@ def preload_cuda_libraries() -> bool:
     return True
 
 
-class _quiet_stderr:
+class _QuietStderr:
     """Native libraries print to file descriptor 2 directly; Python's sys.stderr cannot hold them back."""
 
     def __enter__(self) -> None:
