@@ -17,6 +17,7 @@ from mommi.errors import (
     MultipleStudiesError,
     NoStudyFoundError,
     StudyInputError,
+    UnreadablePixelDataError,
 )
 from mommi.study.dicom_reader import read_dicom
 from mommi.study.discovery import discover
@@ -82,10 +83,17 @@ def read_image(path: Path, keep_pixels: bool = True) -> MammoImage:
 
 
 def _read_or_error(path: Path, keep_pixels: bool) -> MammoImage | StudyInputError:
+    """The image or its typed error, as a value that crosses a process boundary: a native panic that still
+    escaped (pyo3's PanicException cannot be pickled back from a decoder process) becomes a typed error here."""
     try:
         return read_image(path, keep_pixels=keep_pixels)
     except StudyInputError as exc:
+        exc.__cause__ = exc.__context__ = None  # the chain may hold an unpicklable native exception
         return exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - see the docstring
+        return UnreadablePixelDataError(path, f"the decoder failed on this file ({type(exc).__name__})")
 
 
 def _can_fork() -> bool:
