@@ -108,3 +108,20 @@ def test_zoo_location_from_environment(tmp_path: Path, monkeypatch: pytest.Monke
 def test_shipped_zoo_manifest_is_consistent() -> None:
     status = zoo_status(Path(__file__).resolve().parents[1] / "model_zoo" / "manifest.json")
     assert status.ok, status.problems
+
+
+def test_a_card_that_describes_another_file_is_a_problem(tmp_path: Path) -> None:
+    """A model exported again keeps its old card (old hash, old metrics) unless the card is regenerated:
+    `mommi info` must not say "No problems found" then (#23)."""
+    from zoo_copies import copy_zoo
+
+    manifest = copy_zoo(tmp_path / "zoo", cards=True)
+    assert zoo_status(manifest).problems == []
+    card = tmp_path / "zoo" / "cards" / "single-lite.md"
+    data = json.loads(manifest.read_text())
+    shipped = next(m for m in data["models"] if m["name"] == "single-lite")["sha256"]
+    card.write_text(card.read_text().replace(shipped, "0" * 64))
+    problems = zoo_status(manifest).problems
+    assert len(problems) == 1 and "single-lite" in problems[0] and "describes another file" in problems[0]
+    card.unlink()
+    assert zoo_status(manifest).problems == ["model single-lite: its card cards/single-lite.md is missing"]

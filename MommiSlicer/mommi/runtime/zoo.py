@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,4 +282,30 @@ def zoo_status(manifest: Path | None = None) -> ZooStatus:
                 f"model {entry['name']}: {entry['file']} does not match its SHA-256 in the manifest "
                 "(modified or damaged); it will not be loaded"
             )
+        card_problem = _card_problem(entry, manifest.parent)
+        if card_problem:
+            status.problems.append(card_problem)
     return status
+
+
+def _card_problem(entry: dict[str, Any], zoo_folder: Path) -> str | None:
+    """Whether the model card describes the file the manifest lists: a model exported again (retrained, or
+    fine-tuned on feedback) keeps the old card, with the old hash and metrics, unless the card is regenerated."""
+    card_name = entry.get("card")
+    if not card_name:
+        return None
+    card = zoo_folder / str(card_name)
+    if not card.is_file():
+        return f"model {entry['name']}: its card {card_name} is missing"
+    text = card.read_text(encoding="utf-8", errors="replace")
+    line = next((ln for ln in text.splitlines() if f"`{entry['file']}`" in ln and "SHA-256" in ln), None)
+    found = re.search(r"SHA-256 `([0-9a-f]{64})`", line) if line else None
+    if found is None:
+        return f"model {entry['name']}: its card {card_name} does not state the SHA-256 of {entry['file']}"
+    if found.group(1) != entry["sha256"]:
+        return (
+            f"model {entry['name']}: its card {card_name} describes another file (SHA-256 {found.group(1)[:12]}...) "
+            f"than the manifest lists ({entry['sha256'][:12]}...): its metrics are not this model's; regenerate the "
+            "card (mommi zoo record-metrics)"
+        )
+    return None
