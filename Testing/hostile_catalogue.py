@@ -32,6 +32,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
 import dicom_factory as factory
+from orthanc_server import free_port  # a port nothing listens on
 
 OK, PROBLEMS, USAGE, NO_STUDY = 0, 1, 2, 3  # the README's exit-code table
 
@@ -359,14 +360,6 @@ def _non_utf8_batch(ws: Workspace) -> list[str]:
         ds.PatientID = "PAT-OTHER"
         ds.save_as(file)
     return ["analyze-batch", str(root), "--out", str(ws.out), "--no-dicom"]
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as probe:  # bound, then closed: nothing listens there
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _two_study_batch(ws: Workspace, *options: str) -> list[str]:
@@ -1431,7 +1424,7 @@ CASES: list[Case] = [
     Case(
         "pacs-server-refusing",
         OPT,
-        lambda ws: ["pacs", "find", f"http://127.0.0.1:{_closed_port()}/dicom-web"],
+        lambda ws: ["pacs", "find", f"http://127.0.0.1:{free_port()}/dicom-web"],
         PROBLEMS,
         r"connection refused",
         "127.0.0.1",

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import resource
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ import pytest
 from pydicom.uid import RLELossless
 
 import dicom_factory as factory
+from hostile_catalogue import _png_bomb
 from zoo_copies import copy_zoo
 from mommi.cli.main import main
 from mommi.errors import SidecarError, UnsupportedImageError
@@ -24,18 +23,9 @@ from mommi.study.raster import read_raster, read_sidecar
 
 
 def _png_header_only(path: Path, width: int, height: int) -> Path:
-    """A PNG that declares width x height but carries almost no data: a decompression bomb's header."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    body = zlib.compress(b"\x00" * (width + 1) * 4)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-        + chunk(b"IDAT", body)
-        + chunk(b"IEND", b"")
-    )
+    """A PNG that declares width x height but carries almost no data (a decompression bomb's header), with a
+    sidecar."""
+    _png_bomb(path, width, height)
     (path.parent / f"{path.name}.json").write_text(json.dumps({"laterality": "L", "view": "CC"}))
     return path
 

@@ -120,9 +120,7 @@ def build_patch_samples(
         rejected = [f for f in record.findings if f.kind == "rejected"] if with_gold else []
         if not found and not gold and not rejected:
             continue
-        pixels = load_record_image(manifest, record).pixels
-        if pixels is None:
-            raise ValueError(f"{record.image_path}: the image's pixels were not loaded")
+        pixels = load_record_image(manifest, record).loaded_pixels()
         rows = [(f.box, *mass_labels(f), False, False) for f in gold]
         normal_value = birads_value(NORMAL_TISSUE_BIRADS)
         assert normal_value is not None  # a fixed category with a value (BI-RADS 1)

@@ -37,7 +37,7 @@ def real_mass_separation(
         if entry.split not in splits or not masses:
             continue
         image = load_record_image(manifest, entry)
-        patches = cut_patches(_pixels(image), [f.box for f in masses], classifier.spec)
+        patches = cut_patches(image.loaded_pixels(), [f.box for f in masses], classifier.spec)
         logits.extend(float(z) for z in classifier.raw(patches)[0])
         labels.extend(mass_labels(f)[0] for f in masses)
         patients.extend(entry.patient_id for _ in masses)
@@ -61,9 +61,3 @@ def real_mass_separation(
         "ci95": [round(float(v), 4) for v in auc["ci95"]],
         "separates": bool(np.isfinite(low) and low > 0.5),
     }
-
-
-def _pixels(image: Any) -> np.ndarray:
-    if image.pixels is None:
-        raise ValueError(f"{image.path}: the image's pixels were not loaded")
-    return image.pixels

@@ -267,7 +267,7 @@ class Pipeline:
         if not findings:
             return
         patches = np.concatenate(
-            [cut_patches(_pixels_of(images[View(f.view)]), [f.box_px], self.classifier.spec) for f in findings]
+            [cut_patches(images[View(f.view)].loaded_pixels(), [f.box_px], self.classifier.spec) for f in findings]
         )
         withheld = self.classifier.withheld_reason
         for finding, score in zip(findings, self.classifier.scores(patches)):
@@ -337,13 +337,6 @@ def _view_result(image: MammoImage, branch: str, nipple: np.ndarray) -> ViewResu
         branch=branch,
         nipple_px=[round(float(nipple[0]), 2), round(float(nipple[1]), 2)],
     )
-
-
-def _pixels_of(image: MammoImage) -> np.ndarray:
-    """A loaded view's pixels (the analysis only ever holds views whose pixels were read)."""
-    if image.pixels is None:
-        raise ValueError(f"{image.path}: the view's pixels were not loaded")
-    return image.pixels
 
 
 def _peak(prob: np.ndarray | None, box: tuple[float, float, float, float]) -> float | None:

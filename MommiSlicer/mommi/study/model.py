@@ -145,11 +145,17 @@ class MammoImage:
     def is_for_processing(self) -> bool:
         return self.presentation_intent.upper() == "FOR PROCESSING"
 
+    def loaded_pixels(self) -> np.ndarray:
+        """The pixels of an image read with ``keep_pixels`` (a header-only image has none to give)."""
+        if self.pixels is None:
+            raise ValueError(f"{self.path}: pixels were not loaded")
+        return self.pixels
+
     def model_pixels(self) -> np.ndarray:
         """Pixels on the model grid (chest wall left); needs pixels loaded."""
-        if self.pixels is None or self.to_model is None:
+        if self.to_model is None:
             raise ValueError(f"{self.path}: pixels were not loaded")
-        return self.to_model.apply(self.pixels)
+        return self.to_model.apply(self.loaded_pixels())
 
     def summary(self) -> dict[str, Any]:
         """Everything but the pixels, for reports and JSON output."""
