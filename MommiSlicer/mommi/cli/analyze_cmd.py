@@ -164,22 +164,14 @@ def _analyze_into(pipeline: Any, study: Any, seconds: float, out: Path, dicom: b
 
 
 def _retrieved(url: str, cache: Path | None) -> Path:
-    """A PACS study retrieved (WADO-RS, or C-GET for a dimse:// node) into the cache; its folder."""
-    from mommi.pacs import dimse
-    from mommi.pacs.dicomweb import StudyLocation, cache_root, retrieve_study
-
-    if dimse.is_dimse_url(url):
-        node, study_uid = dimse.DimseNode.parse(url)
-        if study_uid is None:
-            raise dimse.PacsError(url, "a study on a DIMSE PACS is given as dimse://AET@host:port/studies/<UID>")
-        return dimse.retrieve_study(node, study_uid, cache or cache_root())
-    location = StudyLocation.parse(url)
+    """A PACS study retrieved into the cache (WADO-RS, C-GET or C-MOVE); its folder."""
+    from mommi.pacs import source
 
     def progress(count: int) -> None:
         if sys.stderr.isatty():
-            print(f"\rretrieving {location.study_uid}: {count} instances", end="", file=sys.stderr)
+            print(f"\rretrieving {url}: {count} instances", end="", file=sys.stderr)
 
-    folder = retrieve_study(location, cache or cache_root(), progress)
+    folder = source.retrieve(url, cache, progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     return folder
@@ -187,15 +179,10 @@ def _retrieved(url: str, cache: Path | None) -> Path:
 
 def _send(url: str, out: Path, document: dict[str, Any]) -> int:
     """The analysis's SEG and SR back into the study they were made from (STOW-RS, or C-STORE)."""
-    from mommi.pacs import dimse
-    from mommi.pacs.dicomweb import StudyLocation, store_results
+    from mommi.pacs import source
 
     files = [out / name for role, name in sorted(document["files"].items()) if role.startswith("seg_") or role == "sr"]
-    if dimse.is_dimse_url(url):
-        node, _ = dimse.DimseNode.parse(url)
-        return dimse.store_results(node, files)
-    location = StudyLocation.parse(url)
-    return store_results(location.base, location.study_uid, files)
+    return source.send(url, files)
 
 
 def output_folder_problem(out: Path) -> str | None:
@@ -213,14 +200,14 @@ def run_analyze(args: argparse.Namespace) -> int:
     from mommi.errors import NoStudyFoundError, RuntimeSetupError, StudyInputError
     from mommi.runtime.zoo import ZooError
 
-    from mommi.pacs.dicomweb import PacsError, is_pacs_url
-    from mommi.pacs.dimse import is_dimse_url
+    from mommi.pacs.dicomweb import PacsError
+    from mommi.pacs.source import is_server_url
 
     problem = output_folder_problem(args.out)
     if problem:
         print(f"mommi analyze: {problem}", file=sys.stderr)
         return exit_codes.USAGE
-    from_pacs = is_pacs_url(args.study) or is_dimse_url(args.study)
+    from_pacs = is_server_url(args.study)
     if args.send and (not from_pacs or args.no_dicom):
         print(
             "mommi analyze: --send stores the DICOM SEG and SR back into a PACS study: give the study as "

@@ -38,10 +38,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_find(args: argparse.Namespace) -> int:
-    from mommi.pacs import dimse
-    from mommi.pacs.dicomweb import PacsError, find_studies, is_pacs_url
+    from mommi.pacs import source
+    from mommi.pacs.dicomweb import PacsError
 
-    if not (is_pacs_url(args.url) or dimse.is_dimse_url(args.url)):
+    if not source.is_server_url(args.url):
         print(
             f"mommi pacs find: {args.url!r} is neither a DICOMweb base URL (http:// or https://) nor a DIMSE node "
             "(dimse://AET@host:port)",
@@ -49,11 +49,7 @@ def run_find(args: argparse.Namespace) -> int:
         )
         return exit_codes.USAGE
     try:
-        if dimse.is_dimse_url(args.url):
-            node, _ = dimse.DimseNode.parse(args.url)
-            studies = dimse.find_studies(node, args.patient, args.since, args.accession)
-        else:
-            studies = find_studies(args.url, args.patient, args.since, args.accession)
+        studies = source.find(args.url, args.patient, args.since, args.accession)
     except PacsError as exc:
         print(f"mommi pacs find: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS
@@ -66,5 +62,5 @@ def run_find(args: argparse.Namespace) -> int:
             f"  {s.study_date or '-':<8}  {s.patient_id or '-':<16} {s.accession or '-':<12} "
             f"{s.instances if s.instances is not None else '?':>3} images  {s.description or ''}"
         )
-        print(f"    mommi analyze {args.url.rstrip('/')}/studies/{s.study_uid} --out DIR")
+        print(f"    mommi analyze {source.study_url(args.url, s.study_uid)} --out DIR")
     return exit_codes.OK
