@@ -219,9 +219,9 @@ class MommiSlicerLogic(ScriptedLoadableModuleLogic):
         from mommi.feedback.export import export_batch
 
         if self.store is None:
-            from mommi.feedback.store import ReviewStore, default_store_path
+            from mommi.feedback.store import default_store_location, open_store
 
-            with ReviewStore(default_store_path()) as store:
+            with open_store(default_store_location()) as store:
                 return export_batch(store, Path(out))
         return export_batch(self.store, Path(out))
 

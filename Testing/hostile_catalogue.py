@@ -220,14 +220,14 @@ def _sidecar(**changes: object) -> dict:
 def _export_reference_batch(shared: Path) -> None:
     from mommi.cli.main import main
     from mommi.feedback.export import export_batch
-    from mommi.feedback.store import ReviewStore
+    from mommi.feedback.store import open_store
     from mommi.review.session import ReviewSession
 
     analysed = shared / "analysed"
     assert main(
         ["analyze", str(Workspace(shared / "x", shared).good_study()), "--out", str(analysed), "--no-dicom"]
     ) in (OK, PROBLEMS)
-    with ReviewStore(shared / "review.sqlite") as store:
+    with open_store(shared / "review.sqlite") as store:
         session = ReviewSession(store, analysed, reader="dr-a")
         session.add_mass("R-CC", [30, 40, 70, 90])
         for finding in session.findings:
@@ -318,9 +318,9 @@ def _dicom_head(ws: Workspace) -> bytes:
 
 
 def _sqlite_with_schema(path: Path, version: int) -> Path:
-    from mommi.feedback.store import ReviewStore
+    from mommi.feedback.store import open_store
 
-    with ReviewStore(path):
+    with open_store(path):
         pass
     import sqlite3
 
@@ -1848,10 +1848,10 @@ def _truncated_store(ws: Workspace) -> Path:
 
 
 def _fresh_store(ws: Workspace) -> Path:
-    from mommi.feedback.store import ReviewStore
+    from mommi.feedback.store import open_store
 
     path = ws.folder / "r.sqlite"
-    with ReviewStore(path):
+    with open_store(path):
         pass
     return path
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from mommi.feedback.store import ReviewStore
+from mommi.feedback.store import open_store
 
 STUDY_UID = "1.2.826.0.1.3680043.8.498.42"
 PATIENT_KEY = "patient-0042"
@@ -25,7 +25,7 @@ MODEL_VERSIONS = {"detector": "momminet-v2-test"}
 
 def main(argv: list[str]) -> int:
     db, reader, count = argv[1], argv[2], int(argv[3])
-    with ReviewStore(db) as store:
+    with open_store(db) as store:
         store.register_study(STUDY_UID, PATIENT_KEY, "results/study-42.json", FINDINGS, MODEL_VERSIONS)
         for seq in range(count):
             event = store.append_event(

@@ -15,7 +15,7 @@ import pytest
 import dicom_factory as factory
 from mommi.cli import exit_codes
 from mommi.cli.main import main
-from mommi.feedback.store import ReviewStore, ReviewStoreError
+from mommi.feedback.store import open_store, ReviewStoreError
 from mommi.review.session import ReviewSession
 
 FREE_AFTER_FILLING = 64 * 1024  # room for small writes (SQLite's journal page), not for an analysis (~460 kB)
@@ -95,7 +95,7 @@ def test_a_feedback_export_on_a_full_disk_exports_nothing(
     small_disk: Path, reviewed_store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     analysed, db = reviewed_store
-    with ReviewStore(db) as store:
+    with open_store(db) as store:
         session = ReviewSession(store, analysed, reader="dr-a")
         session.add_mass("R-CC", [30, 40, 70, 90])
     _fill(small_disk, leave=16 * 1024)
@@ -112,7 +112,7 @@ def test_a_review_decision_on_a_full_disk_is_a_clean_error_and_loses_nothing_sav
 ) -> None:
     analysed, _ = reviewed_store
     db = small_disk / "review.sqlite"
-    with ReviewStore(db) as store:
+    with open_store(db) as store:
         session = ReviewSession(store, analysed, reader="dr-a")
         saved = session.add_mass("R-CC", [30, 40, 70, 90])
         _fill(small_disk, leave=0)
@@ -120,6 +120,6 @@ def test_a_review_decision_on_a_full_disk_is_a_clean_error_and_loses_nothing_sav
             for index in range(200):  # until a page no longer fits: each decision writes events and an index
                 session.add_mass("L-CC", [10 + index % 50, 10, 60 + index % 50, 70])
     (small_disk / "filler.bin").unlink()
-    with ReviewStore(db) as store:  # reopened: the database is whole and the saved decision is in it
+    with open_store(db) as store:  # reopened: the database is whole and the saved decision is in it
         again = ReviewSession(store, analysed, reader="dr-a")
         assert saved.id in {f.id for f in again.findings}

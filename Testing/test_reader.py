@@ -26,7 +26,7 @@ from PyQt5.QtTest import QTest  # noqa: E402
 from PyQt5.QtWidgets import QApplication, QDialogButtonBox, QMessageBox  # noqa: E402
 
 from mommi.data.synth import synthesize  # noqa: E402
-from mommi.feedback.store import ReviewStore  # noqa: E402
+from mommi.feedback.store import ReviewStore, open_store  # noqa: E402
 from mommi.runtime.outputs import RESULT_FILE  # noqa: E402
 from mommi.runtime.pipeline import Pipeline  # noqa: E402
 from mommi_reader.main_window import MainWindow, ReaderOptions  # noqa: E402
@@ -96,7 +96,7 @@ def make_window(qtbot, tmp_path: Path, store_path: Path):  # noqa: ANN001, ANN20
     opened: list[tuple[MainWindow, ReviewStore]] = []
 
     def make() -> MainWindow:
-        store = ReviewStore(store_path)
+        store = open_store(store_path)
         window = MainWindow(
             store, ReaderSettings(), ReaderOptions(reader=READER, device="cpu", results=tmp_path / "results")
         )
@@ -125,7 +125,7 @@ def press(window: MainWindow, key: int, modifiers: Qt.KeyboardModifiers = Qt.NoM
 
 
 def events(store_path: Path) -> list:
-    with ReviewStore(store_path) as store:
+    with open_store(store_path) as store:
         return store.events()
 
 

@@ -21,7 +21,7 @@ from mommi.cli import exit_codes
 from mommi.cli.main import main
 from mommi.feedback.export import ExportError, ExportFilters, export_batch, verify_batch
 from mommi.review.session import ReviewError, ReviewSession
-from mommi.feedback.store import ReviewStore
+from mommi.feedback.store import open_store, ReviewStore
 
 ZOO = json.loads((Path(__file__).resolve().parents[1] / "model_zoo" / "manifest.json").read_text())
 pytestmark = pytest.mark.skipif(
@@ -32,8 +32,8 @@ pytestmark = pytest.mark.skipif(
 SCRIPTED_REVIEW = textwrap.dedent("""
     import os, signal, sys
     from mommi.review.session import ReviewSession
-    from mommi.feedback.store import ReviewStore
-    session = ReviewSession(ReviewStore(sys.argv[1]), sys.argv[2], reader="dr-a")
+    from mommi.feedback.store import open_store, ReviewStore
+    session = ReviewSession(open_store(sys.argv[1]), sys.argv[2], reader="dr-a")
     first, second = [f.id for f in session.findings[:2]]
     session.accept(first)
     session.set_birads("4B", first)
@@ -58,7 +58,7 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def store(tmp_path: Path) -> ReviewStore:
-    with ReviewStore(tmp_path / "review.sqlite") as opened:
+    with open_store(tmp_path / "review.sqlite") as opened:
         yield opened
 
 
@@ -68,7 +68,7 @@ def test_scripted_review_survives_a_killed_process(analysed: Path, tmp_path: Pat
         [sys.executable, "-c", SCRIPTED_REVIEW, str(db), str(analysed)], capture_output=True, text=True, timeout=120
     )
     assert run.returncode == -signal.SIGKILL and "written" in run.stdout, run.stderr
-    with ReviewStore(db) as reopened:
+    with open_store(db) as reopened:
         assert reopened.integrity_ok()
         session = ReviewSession(reopened, analysed, reader="dr-b")
         first, second = session.findings[0], session.findings[1]
@@ -181,7 +181,7 @@ def test_export_batch_is_verified_reproducible_filtered_and_deidentified(
 
 def test_feedback_cli_export_and_stats(analysed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "review.sqlite"
-    with ReviewStore(db) as store:
+    with open_store(db) as store:
         _reviewed(store, analysed)
     env = {"MOMMI_REVIEW_DB": str(db)}
     os.environ.update(env)
@@ -382,7 +382,7 @@ def test_export_on_a_full_disk_is_a_clean_error(
     import errno
 
     db = tmp_path / "review.sqlite"
-    with ReviewStore(db) as store:
+    with open_store(db) as store:
         _reviewed(store, analysed)
     real_write = Path.write_bytes
 
@@ -403,7 +403,7 @@ def test_a_killed_feedback_export_leaves_no_batch_and_the_next_one_cleans_up(ana
     and the next export of that name removes the dead run's staging folder and writes a verifiable batch."""
 
     db = tmp_path / "review.sqlite"
-    with ReviewStore(db) as reviews:
+    with open_store(db) as reviews:
         _reviewed(reviews, analysed)
     env = {**os.environ, "MOMMI_REVIEW_DB": str(db)}
     target = tmp_path / "batch"

@@ -26,7 +26,8 @@ from mommi.feedback.store import (
     ReviewStoreBusyError,
     ReviewStoreError,
     ReviewStoreVersionError,
-    default_store_path,
+    default_store_location,
+    open_store,
     split_statements,
 )
 
@@ -48,7 +49,7 @@ class FakeClock:
 
 @pytest.fixture
 def store(tmp_path: Path):
-    with ReviewStore(tmp_path / "nested" / "dir" / "review.sqlite", clock=FakeClock()) as s:
+    with open_store(tmp_path / "nested" / "dir" / "review.sqlite", clock=FakeClock()) as s:
         s.register_study(UID, "patient-1", "results/a.json", FINDINGS, {"detector": "v2.0"})
         yield s
 
@@ -174,7 +175,7 @@ def test_register_study_is_idempotent(store: ReviewStore) -> None:
 
 def test_busy_database_is_waited_for_then_reported(tmp_path: Path) -> None:
     db = tmp_path / "r.sqlite"
-    with ReviewStore(db, busy_timeout_s=0.05, retry_seconds=10) as s:
+    with open_store(db, busy_timeout_s=0.05, retry_seconds=10) as s:
         s.register_study(UID, "p", "r.json", [], {})
         blocker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
         blocker.execute("BEGIN IMMEDIATE")
@@ -196,13 +197,13 @@ def test_not_a_review_database(tmp_path: Path) -> None:
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(ReviewStoreError, match="not a database") as info:
-        ReviewStore(junk)
+        open_store(junk)
     assert str(junk) in str(info.value)
     other = tmp_path / "other.sqlite"
     with sqlite3.connect(other) as conn:
         conn.execute("CREATE TABLE patients (id INTEGER)")
     with pytest.raises(ReviewStoreError, match="not a MommiSlicer review database"):
-        ReviewStore(other)
+        open_store(other)
 
 
 # --------------------------------------------------------------------------- migrations
@@ -265,7 +266,7 @@ def test_migrates_from_every_older_version(tmp_path: Path, version: int) -> None
     conn.commit()
     conn.close()
 
-    with ReviewStore(db) as s:
+    with open_store(db) as s:
         assert s.schema_version() == SCHEMA_VERSION
         assert s.integrity_ok()
         [study] = s.studies()
@@ -292,7 +293,7 @@ def test_migrates_from_every_older_version(tmp_path: Path, version: int) -> None
         assert [e.id for e in s.events(study_uid="old.1")] == [old.id, new.id]
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             s.conn.execute("DELETE FROM events")
-    with ReviewStore(db) as s:  # reopening an up-to-date database changes nothing
+    with open_store(db) as s:  # reopening an up-to-date database changes nothing
         assert s.schema_version() == SCHEMA_VERSION and len(s.events()) == 2
 
 
@@ -302,7 +303,7 @@ def test_a_newer_database_is_refused_and_left_alone(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
     with pytest.raises(ReviewStoreVersionError, match="newer") as info:
-        ReviewStore(db)
+        open_store(db)
     assert str(db) in str(info.value) and f"version {SCHEMA_VERSION + 1}" in str(info.value)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION + 1
@@ -311,43 +312,43 @@ def test_a_newer_database_is_refused_and_left_alone(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- location
 
 
-def test_default_store_path_precedence(tmp_path: Path) -> None:
+def test_default_store_location_precedence(tmp_path: Path) -> None:
     home, config = tmp_path / "home", tmp_path / "cfg"
     env = {"HOME": str(home), "XDG_CONFIG_HOME": str(config)}
     linux = dict(platform="linux")
-    assert default_store_path(env=env, **linux) == home / ".local" / "share" / "mommislicer" / "review.sqlite"
-    assert default_store_path(env={**env, "XDG_DATA_HOME": str(tmp_path / "d")}, **linux) == (
+    assert default_store_location(env=env, **linux) == home / ".local" / "share" / "mommislicer" / "review.sqlite"
+    assert default_store_location(env={**env, "XDG_DATA_HOME": str(tmp_path / "d")}, **linux) == (
         tmp_path / "d" / "mommislicer" / "review.sqlite"
     )
-    assert default_store_path(env={**env, "XDG_DATA_HOME": "relative"}, **linux) == (
+    assert default_store_location(env={**env, "XDG_DATA_HOME": "relative"}, **linux) == (
         home / ".local" / "share" / "mommislicer" / "review.sqlite"
     )  # XDG: relative ignored
 
     settings = config / "mommislicer" / "settings.json"
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps({"review_db": str(tmp_path / "from-settings.sqlite"), "other": 1}))
-    assert default_store_path(env=env, **linux) == tmp_path / "from-settings.sqlite"
+    assert default_store_location(env=env, **linux) == tmp_path / "from-settings.sqlite"
     settings.write_text(json.dumps({"review_db": "sub/r.sqlite"}))
-    assert default_store_path(env=env, **linux) == settings.parent / "sub" / "r.sqlite"
+    assert default_store_location(env=env, **linux) == settings.parent / "sub" / "r.sqlite"
 
     env[ENV_VAR] = str(tmp_path / "from-env.sqlite")
-    assert default_store_path(env=env, **linux) == tmp_path / "from-env.sqlite"
-    assert default_store_path(str(tmp_path / "cli.sqlite"), env=env, **linux) == tmp_path / "cli.sqlite"
+    assert default_store_location(env=env, **linux) == tmp_path / "from-env.sqlite"
+    assert default_store_location(str(tmp_path / "cli.sqlite"), env=env, **linux) == tmp_path / "cli.sqlite"
 
     del env[ENV_VAR]
     settings.write_text("{not json")
     with pytest.raises(ReviewSettingsError, match="settings") as info:
-        default_store_path(env=env, **linux)
+        default_store_location(env=env, **linux)
     assert str(settings) in str(info.value)
-    assert default_store_path("explicit.sqlite", env=env, **linux) == Path("explicit.sqlite")  # not even read
+    assert default_store_location("explicit.sqlite", env=env, **linux) == Path("explicit.sqlite")  # not even read
 
 
-def test_default_store_path_on_macos_and_windows(tmp_path: Path) -> None:
-    assert default_store_path(env={"HOME": str(tmp_path)}, platform="darwin") == (
+def test_default_store_location_on_macos_and_windows(tmp_path: Path) -> None:
+    assert default_store_location(env={"HOME": str(tmp_path)}, platform="darwin") == (
         tmp_path / "Library" / "Application Support" / "mommislicer" / "review.sqlite"
     )
     appdata = tmp_path / "AppData" / "Roaming"
-    assert default_store_path(env={"APPDATA": str(appdata)}, platform="win32") == (
+    assert default_store_location(env={"APPDATA": str(appdata)}, platform="win32") == (
         appdata / "mommislicer" / "review.sqlite"
     )
 
@@ -405,7 +406,7 @@ def test_events_survive_a_writer_killed_at_random_moments(tmp_path: Path) -> Non
         iterations_with_writes += bool(ids)
         promised.update((event_id, reader) for event_id in ids)
 
-        with ReviewStore(db) as s:
+        with open_store(db) as s:
             assert s.integrity_ok(), f"integrity check failed after kill {i}"
             stored = {e.id: e.reader for e in s.events()}
         missing = {k: v for k, v in promised.items() if stored.get(k) != v}
@@ -422,7 +423,7 @@ def test_four_writers_at_once_lose_nothing(tmp_path: Path) -> None:
         assert proc.returncode == 0, f"{reader}: {err}"
         assert "Error" not in err and "Traceback" not in err, err
         assert len(_written_ids(out)) == 100
-    with ReviewStore(db) as s:
+    with open_store(db) as s:
         events = s.events()
         assert s.integrity_ok()
         assert len(s.studies()) == 1 and len(s.model_findings(s.studies()[0].study_uid)) == 2

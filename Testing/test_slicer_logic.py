@@ -255,7 +255,7 @@ if HAVE_MRML:
         ijk_to_ras_of,
         table_rows,
     )
-    from mommi.feedback.store import ReviewStore
+    from mommi.feedback.store import open_store
     from mommi.review.session import ReviewSession
 
 
@@ -278,7 +278,7 @@ def analysed(tmp_path_factory):
 @pytest.fixture
 def built(analysed, tmp_path):
     context = scene_io.standalone_context()
-    store = ReviewStore(tmp_path / "review.sqlite")
+    store = open_store(tmp_path / "review.sqlite")
     session = ReviewSession(store, analysed.folder, reader="dr-test")
     nodes = build_study_scene(
         context.scene, analysed.study, analysed.result, session.findings, result_folder=str(analysed.folder)

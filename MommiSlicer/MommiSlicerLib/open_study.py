@@ -52,14 +52,14 @@ class OpenStudy(VTKObservationMixin):
         on_error: Callable[[str], None] | None = None,
     ) -> OpenStudy:
         """Build the study's nodes and open its review (main thread only); any open study is closed first."""
-        from mommi.feedback.store import ReviewStore, default_store_path
+        from mommi.feedback.store import default_store_location, open_store
         from mommi.review.session import ReviewSession
 
         from MommiSlicerLib.roi_sync import RoiSync
         from MommiSlicerLib.scene_builder import build_study_scene
 
         self.close()
-        store = ReviewStore(default_store_path(str(store_path) if store_path else None))
+        store = open_store(default_store_location(str(store_path) if store_path else None))
         try:
             session = ReviewSession(store, outcome.folder, reader=reader)
             nodes = build_study_scene(

@@ -14,7 +14,8 @@ import sys
 from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QApplication
 
-from mommi.feedback.store import ReviewStore, ReviewStoreError, default_store_path
+from mommi.feedback import store as review_store
+from mommi.feedback.store import ReviewStore, ReviewStoreError
 
 from mommi_reader import APP_NAME, APP_ORGANISATION, dialogs
 from mommi_reader.main_window import MainWindow, ReaderOptions
@@ -34,8 +35,9 @@ def application(argv: list[str] | None = None) -> QApplication:
 
 
 def open_store(options: ReaderOptions) -> ReviewStore:
-    """The review store (``--db`` > MOMMI_REVIEW_DB > the engine's settings file > the user data folder)."""
-    return ReviewStore(default_store_path(str(options.db) if options.db else None))
+    """The review store (``--db`` > MOMMI_REVIEW_DB > the engine's settings file > the user data folder):
+    a SQLite file, or a team's PostgreSQL database."""
+    return review_store.open_store(review_store.default_store_location(options.db))
 
 
 def run(options: ReaderOptions) -> int:

@@ -30,7 +30,7 @@ from PyQt5.QtWidgets import (
 
 from mommi.feedback.export import ExportError, ExportFilters, export_batch
 from mommi.feedback.state import STATUSES
-from mommi.feedback.store import ReviewStore, ReviewStoreError, utc_timestamp
+from mommi.feedback.store import open_store, ReviewStoreError, utc_timestamp
 
 from mommi_reader import dialogs
 
@@ -42,13 +42,13 @@ class ExportThread(QThread):
     done = pyqtSignal(object)  # ExportResult
     failed = pyqtSignal(str)
 
-    def __init__(self, store_path: Path, out: Path, filters: ExportFilters, as_zip: bool) -> None:
+    def __init__(self, store_location: str | Path, out: Path, filters: ExportFilters, as_zip: bool) -> None:
         super().__init__()
-        self.store_path, self.out, self.filters, self.as_zip = store_path, out, filters, as_zip
+        self.store_location, self.out, self.filters, self.as_zip = store_location, out, filters, as_zip
 
     def run(self) -> None:
         try:
-            with ReviewStore(self.store_path) as store:
+            with open_store(self.store_location) as store:  # its own connection: this is another thread
                 self.done.emit(export_batch(store, self.out, self.filters, as_zip=self.as_zip))
         except (ExportError, ReviewStoreError, OSError, ValueError) as exc:
             self.failed.emit(str(exc))
@@ -60,11 +60,13 @@ class ExportThread(QThread):
 class ExportDialog(QDialog):
     exported = pyqtSignal(object)  # ExportResult
 
-    def __init__(self, store_path: Path, folder: str = "", reader: str = "", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, store_location: str | Path, folder: str = "", reader: str = "", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("exportDialog")
         self.setWindowTitle("Export feedback batch")
-        self.store_path = store_path
+        self.store_location = store_location
         self.thread_: ExportThread | None = None
         form = QFormLayout(self)
         default = Path(folder or Path.home()) / f"feedback-{QDateTime.currentDateTime().toString('yyyyMMdd-HHmm')}"
@@ -125,7 +127,9 @@ class ExportDialog(QDialog):
         if not text:
             dialogs.warning(self, "Export", "Choose the folder the batch is written to.")
             return
-        self.thread_ = ExportThread(self.store_path, Path(text).expanduser(), self.filters(), self.as_zip.isChecked())
+        self.thread_ = ExportThread(
+            self.store_location, Path(text).expanduser(), self.filters(), self.as_zip.isChecked()
+        )
         self.thread_.done.connect(self._done)
         self.thread_.failed.connect(self._failed)
         self.progress.setVisible(True)

@@ -28,7 +28,7 @@ from mommi_reader.settings import ROLES, ReaderSettings
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: ReaderSettings, store_path: str, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: ReaderSettings, store_location: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Reader settings")
         self.settings = settings
@@ -69,7 +69,7 @@ class SettingsDialog(QDialog):
         form.addRow(self.write_dicom)
         form.addRow(self.write_pictures)
         form.addRow(self.auto_analyse)
-        form.addRow("Review database:", QLabel(store_path))
+        form.addRow("Review database:", QLabel(store_location))
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self._save)
         buttons.rejected.connect(self.reject)

@@ -45,7 +45,7 @@ def main() -> None:
     from PyQt5.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
 
     from mommi.data.synth import synthesize
-    from mommi.feedback.store import ReviewStore
+    from mommi.feedback.store import open_store
     from mommi_reader.app import application
     from mommi_reader.main_window import MainWindow, ReaderOptions
     from mommi_reader.settings import ReaderSettings
@@ -58,7 +58,7 @@ def main() -> None:
         print(f"synthetic {args.size} study written in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
         app = application()
-        store = ReviewStore(tmp / "review.sqlite")
+        store = open_store(tmp / "review.sqlite")
         window = MainWindow(
             store, ReaderSettings(), ReaderOptions(reader="bench", device=args.device, results=tmp / "results")
         )

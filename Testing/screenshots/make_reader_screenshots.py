@@ -56,7 +56,7 @@ def main() -> None:
     from PyQt5.QtTest import QTest
 
     from mommi.data.synth import synthesize
-    from mommi.feedback.store import ReviewStore
+    from mommi.feedback.store import open_store
     from mommi_reader.app import application
     from mommi_reader.main_window import MainWindow, ReaderOptions
     from mommi_reader.settings import ReaderSettings
@@ -66,7 +66,7 @@ def main() -> None:
         QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp / "settings"))
         study = synthesize(tmp / "studies", 1, seed=7, normal_fraction=0.0)[0]
         app = application()
-        store = ReviewStore(tmp / "review.sqlite")
+        store = open_store(tmp / "review.sqlite")
         window = MainWindow(
             store, ReaderSettings(), ReaderOptions(reader="dr-demo", device="cpu", results=tmp / "results")
         )

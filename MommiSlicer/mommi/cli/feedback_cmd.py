@@ -17,8 +17,9 @@ def _add_store(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
         default=None,
-        metavar="PATH",
-        help="review database (default: MOMMI_REVIEW_DB, then the settings file, then the user data folder)",
+        metavar="PATH|URL",
+        help="review database: a SQLite file, or a team's postgresql://user@host/db (password from PGPASSWORD "
+        "or ~/.pgpass); default: MOMMI_REVIEW_DB, then the settings file, then the user data folder",
     )
 
 
@@ -64,9 +65,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _store(args: argparse.Namespace):  # noqa: ANN202 - ReviewStore, imported lazily
-    from mommi.feedback.store import ReviewStore, default_store_path
+    from mommi.feedback.store import default_store_location, open_store
 
-    return ReviewStore(default_store_path(args.db))
+    return open_store(default_store_location(args.db))
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -123,7 +124,7 @@ def run_stats(args: argparse.Namespace) -> int:
                 statuses[state.status] += 1
                 decisions.update(f.decision if f.origin == "model" else "added" for f in state.findings.values())
                 readers.update(e.reader for e in events)
-            path = store.path
+            path = store.display_location
     except ReviewStoreError as exc:
         print(f"mommi feedback stats: {exc}", file=sys.stderr)
         return exit_codes.PROBLEMS

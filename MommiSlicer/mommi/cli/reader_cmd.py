@@ -50,10 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--db",
-        type=Path,
         default=None,
-        metavar="PATH",
-        help="review database (default: MOMMI_REVIEW_DB, the settings file, or the user data folder)",
+        metavar="PATH|URL",
+        help="review database: a SQLite file or a team's postgresql://user@host/db (default: MOMMI_REVIEW_DB, "
+        "the settings file, or the user data folder)",
     )
     parser.add_argument(
         "--zoo", type=Path, default=None, metavar="DIR", help="zoo folder or manifest (default: the checkout's)"
