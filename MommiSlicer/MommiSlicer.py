@@ -430,7 +430,7 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         except ValueError as exc:
             slicer.util.errorDisplay(str(exc))
             return
-        if dependencies.not_ready():
+        if dependencies.not_ready(team_store=dependencies.team_store_configured()):
             slicer.util.warningDisplay(
                 "MommiSlicer's Python packages are not installed yet. Use 'Install dependencies...' first."
             )
@@ -608,7 +608,9 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onInstall(self):
         want_gpu = self.deviceCombo.currentData in ("auto", "cuda")
-        wanted = dependencies.requirements_for(sys.platform, platform.machine(), want_gpu)
+        wanted = dependencies.requirements_for(
+            sys.platform, platform.machine(), want_gpu, team_store=dependencies.team_store_configured()
+        )
         todo = dependencies.missing(wanted)
         if not todo:
             slicer.util.infoDisplay("Every MommiSlicer dependency is installed.")

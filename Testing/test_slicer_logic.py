@@ -75,6 +75,8 @@ def test_requirements_files_match_the_pip_package() -> None:
     ]
     assert dependencies.read_requirements(RESOURCES / "requirements-cpu.txt") == project["optional-dependencies"]["cpu"]
     assert dependencies.read_requirements(RESOURCES / "requirements-gpu.txt") == project["optional-dependencies"]["gpu"]
+    team = dependencies.read_requirements(RESOURCES / "requirements-team.txt")
+    assert team == project["optional-dependencies"]["postgres"]
 
 
 def test_missing_conflict_and_restart_decisions() -> None:
@@ -106,6 +108,23 @@ def test_missing_conflict_and_restart_decisions() -> None:
     assert dependencies.not_ready(RESOURCES, {**everything, "onnxruntime-gpu": "1.31.1"}.get) == []
     assert dependencies.not_ready(RESOURCES, everything.get) == ["onnxruntime>=1.17"]
     assert dependencies.not_ready(RESOURCES, {**everything, "pydicom": "2.4"}.get)[0] == "pydicom>=3.0,<4"
+    # a team's PostgreSQL review store needs its driver too, and only then
+    ready = {**everything, "onnxruntime": "1.20"}
+    assert dependencies.not_ready(RESOURCES, ready.get, team_store=True) == ["psycopg[binary]>=3.1"]
+    assert dependencies.not_ready(RESOURCES, {**ready, "psycopg": "3.2.1"}.get, team_store=True) == []
+
+
+def test_the_postgresql_driver_is_asked_for_only_with_a_team_store(tmp_path) -> None:
+    names = [
+        dependencies.requirement_name(r) for r in dependencies.requirements_for("linux", "x86_64", False, RESOURCES)
+    ]
+    assert "psycopg" not in names
+    team = dependencies.requirements_for("linux", "x86_64", False, RESOURCES, team_store=True)
+    assert team[-1] == "psycopg[binary]>=3.1"
+    home = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "none")}
+    assert dependencies.team_store_configured({**home, "MOMMI_REVIEW_DB": "postgresql://team@db/reviews"})
+    assert not dependencies.team_store_configured({**home, "MOMMI_REVIEW_DB": str(tmp_path / "r.sqlite")})
+    assert not dependencies.team_store_configured(home)
 
 
 def _with_signature(name: str, parameters: str, calls: list) -> object:

@@ -5,9 +5,10 @@ never install at import time (a module that pip-installs while Slicer starts blo
 application and surprises the user); the module asks, and installs only after the user
 agreed. The decision logic is plain Python here so it is tested in CI:
 
-- ``requirements_for(platform, machine, want_gpu)``: the engine's requirements plus exactly
-  one ONNX Runtime: ``onnxruntime-gpu`` only where PyPI has CUDA wheels (Linux and Windows on
-  x86_64), ``onnxruntime`` everywhere else (macOS, ARM) even when a GPU was asked for.
+- ``requirements_for(platform, machine, want_gpu, team_store=...)``: the engine's requirements plus
+  exactly one ONNX Runtime: ``onnxruntime-gpu`` only where PyPI has CUDA wheels (Linux and Windows on
+  x86_64), ``onnxruntime`` everywhere else (macOS, ARM) even when a GPU was asked for; plus psycopg
+  when the review store is a team's PostgreSQL server (``team_store_configured()``).
 - ``missing(requirements)``: the ones not satisfied by what is installed.
 - ``restart_needed(installed)``: installing over a module already imported in this process
   (numpy, or the other ONNX Runtime) only takes effect after a restart.
@@ -29,6 +30,7 @@ from MommiSlicerLib.paths import resources_dir
 REQUIREMENTS = "requirements.txt"
 REQUIREMENTS_CPU = "requirements-cpu.txt"
 REQUIREMENTS_GPU = "requirements-gpu.txt"
+REQUIREMENTS_TEAM = "requirements-team.txt"
 #: (platform prefix, machine) pairs for which onnxruntime-gpu publishes CUDA wheels
 CUDA_WHEEL_PLATFORMS = {("linux", "x86_64"), ("linux", "amd64"), ("win32", "amd64"), ("win32", "x86_64")}
 #: distribution name -> top-level modules it provides (for the restart check)
@@ -46,6 +48,7 @@ IMPORT_NAMES = {
     "jsonschema": ("jsonschema",),
     "onnxruntime": ("onnxruntime",),
     "onnxruntime-gpu": ("onnxruntime",),
+    "psycopg": ("psycopg",),
 }
 
 
@@ -65,11 +68,28 @@ def cuda_wheel_available(platform: str, machine: str) -> bool:
     return (system, machine.lower()) in CUDA_WHEEL_PLATFORMS
 
 
-def requirements_for(platform: str, machine: str, want_gpu: bool, folder: Path | None = None) -> list[str]:
-    """The engine's requirements and the one ONNX Runtime that fits this computer and choice."""
+def requirements_for(
+    platform: str, machine: str, want_gpu: bool, folder: Path | None = None, team_store: bool = False
+) -> list[str]:
+    """The engine's requirements, the one ONNX Runtime that fits this computer and choice, and the
+    PostgreSQL driver when the review store is a team's server."""
     folder = folder or resources_dir()
     runtime = REQUIREMENTS_GPU if want_gpu and cuda_wheel_available(platform, machine) else REQUIREMENTS_CPU
-    return read_requirements(folder / REQUIREMENTS) + read_requirements(folder / runtime)
+    team = read_requirements(folder / REQUIREMENTS_TEAM) if team_store else []
+    return read_requirements(folder / REQUIREMENTS) + read_requirements(folder / runtime) + team
+
+
+def team_store_configured(env: dict[str, str] | None = None) -> bool:
+    """Whether the review store is a PostgreSQL URL (MOMMI_REVIEW_DB or the settings file): its driver is
+    then needed too. A settings file that cannot be read is the store's own error, reported when it opens."""
+    try:
+        from mommi.feedback.store import ReviewStoreError, default_store_location
+    except ImportError:  # the engine's own packages are not installed yet: nothing is configured through it
+        return False
+    try:
+        return isinstance(default_store_location(None, env), str)
+    except ReviewStoreError:
+        return False
 
 
 def requirement_name(requirement: str) -> str:
@@ -94,10 +114,16 @@ def missing(requirements: Iterable[str], version_of: Callable[[str], str | None]
     return [r for r in requirements if not satisfied(r, version_of)]
 
 
-def not_ready(folder: Path | None = None, version_of: Callable[[str], str | None] | None = None) -> list[str]:
-    """What is missing before an analysis can run: engine requirements, and an ONNX Runtime (either one)."""
+def not_ready(
+    folder: Path | None = None, version_of: Callable[[str], str | None] | None = None, team_store: bool = False
+) -> list[str]:
+    """What is missing before an analysis can run: engine requirements, an ONNX Runtime (either one), and
+    the PostgreSQL driver for a team store."""
     folder = folder or resources_dir()
-    todo = missing(read_requirements(folder / REQUIREMENTS), version_of)
+    wanted = read_requirements(folder / REQUIREMENTS)
+    if team_store:
+        wanted += read_requirements(folder / REQUIREMENTS_TEAM)
+    todo = missing(wanted, version_of)
     runtimes = read_requirements(folder / REQUIREMENTS_CPU) + read_requirements(folder / REQUIREMENTS_GPU)
     if not any(satisfied(r, version_of) for r in runtimes):
         todo.append(runtimes[0])
