@@ -81,8 +81,16 @@ class Orthanc:
 
 
 @contextmanager
-def running_orthanc(folder: Path) -> Iterator[Orthanc]:
-    http_port, dicom_port = free_port(), free_port()
+def running_orthanc(
+    folder: Path,
+    modalities: dict[str, list[str | int]] | None = None,
+    http_port: int | None = None,
+    dicom_port: int | None = None,
+) -> Iterator[Orthanc]:
+    """Orthanc on 127.0.0.1, storing into ``folder`` (started again on the same folder it still holds what
+    was uploaded: with the same ports, the same URLs reach it). ``modalities`` are its DicomModalities,
+    ``{"name": [AET, host, port]}``: the C-MOVE destinations it knows."""
+    http_port, dicom_port = http_port or free_port(), dicom_port or free_port()
     config = {
         "Name": "MommiSlicerTests",
         "StorageDirectory": str(folder / "storage"),
@@ -96,8 +104,10 @@ def running_orthanc(folder: Path) -> Iterator[Orthanc]:
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         "DicomAet": AET,
         "DicomCheckCalledAet": False,
-        "DicomAlwaysAllowFind": True,  # any calling AE may query and C-GET (no DicomModalities list to keep)
+        "DicomAlwaysAllowFind": True,  # any calling AE may query and C-GET (no modality entry for each test AE)
         "DicomAlwaysAllowGet": True,
+        "DicomAlwaysAllowMove": True,  # any calling AE may C-MOVE, but only to a destination in DicomModalities
+        "DicomModalities": modalities or {},
         "DicomAlwaysAllowStore": True,
     }
     (folder / "orthanc.json").write_text(json.dumps(config))

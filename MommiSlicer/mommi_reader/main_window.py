@@ -5,6 +5,9 @@ It owns no review logic. Study finding, loading and analysis are requests to
 answer to a request the reader has moved on from is dropped); review gestures go
 to ``ReviewController`` and from there to ``ReviewSession``; after each one the
 window redraws from the session. Keys are bound from ``shortcuts.SHORTCUTS``.
+A study retrieved from a PACS (``PacsDialog``) is opened like a local folder and
+added to the worklist, so the studies retrieved in a session stay one keypress
+apart.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from mommi_reader.findings_panel import FindingsPanel
 from mommi_reader.hanging import FourViewWidget
 from mommi_reader.help_dialog import HelpDialog
 from mommi_reader.legend import LegendWidget
+from mommi_reader.pacs_dialog import PacsDialog
 from mommi_reader.results_store import zoo_fingerprint
 from mommi_reader.review_controller import ReviewController
 from mommi_reader.settings import ReaderSettings
@@ -68,7 +72,7 @@ class ReaderOptions:
 
     path: Path | None = None
     reader: str | None = None
-    db: Path | None = None
+    db: str | None = None  # a SQLite file or a postgresql:// URL (Path would mangle the URL)
     zoo: Path | None = None
     device: str | None = None
     results: Path | None = None
@@ -94,6 +98,8 @@ class MainWindow(QMainWindow):
         self.analysing = False
         self.help_dialog: HelpDialog | None = None
         self.export_dialog: ExportDialog | None = None
+        self.pacs_dialog: PacsDialog | None = None
+        self._scan_origin = ""  # the PACS server of the folder being scanned ("" for a local one)
 
         self.four_view = FourViewWidget(self)
         self.setCentralWidget(self.four_view)
@@ -244,6 +250,7 @@ class MainWindow(QMainWindow):
         a["reanalyse"].triggered.connect(lambda: self.analyse(force=True))
         a["open_study"].triggered.connect(self._choose_files)
         a["open_folder"].triggered.connect(self._choose_folder)
+        a["open_pacs"].triggered.connect(self.show_pacs)
         a["export"].triggered.connect(self.show_export)
         a["settings"].triggered.connect(self.show_settings)
         a["help"].triggered.connect(self.show_help)
@@ -338,11 +345,17 @@ class MainWindow(QMainWindow):
         self._token += 1
         return self._token
 
-    def open_path(self, path: str | Path) -> None:
-        """Open a study folder, a study's files' folder, or a folder of studies (worklist)."""
+    def open_path(self, path: str | Path, origin: str = "") -> None:
+        """Open a study folder, a study's files' folder, or a folder of studies (worklist).
+
+        ``origin``: the PACS server the folder was retrieved from. Its study is added to the worklist
+        instead of replacing it, labelled with the server, and the cache folder is not remembered as the
+        place to browse from next time."""
         token = self._next_token()
+        self._scan_origin = origin
         self.statusBar().showMessage(f"Looking for studies in {path}...")
-        self.settings.set("last_folder", str(Path(path).parent if Path(path).is_file() else path))
+        if not origin:
+            self.settings.set("last_folder", str(Path(path).parent if Path(path).is_file() else path))
         self.request_scan.emit(token, Path(path))
 
     def open_entry(self, row: int) -> None:
@@ -394,9 +407,17 @@ class MainWindow(QMainWindow):
             return
         if problems:
             dialogs.warning(self, "Some files were not used", problems)
-        self.worklist.set_entries(scan.entries, self.store)
-        self.worklist_dock.setVisible(len(scan.entries) > 1)
-        self.open_entry(0)
+        entries, origins, first = scan.entries, [self._scan_origin] * len(scan.entries), 0
+        if self._scan_origin:  # retrieved from a PACS: added to the studies listed (once), and opened
+            listed = [entry.study_uid for entry in self.worklist.entries]
+            new = [entry for entry in scan.entries if entry.study_uid not in listed]
+            uid = scan.entries[0].study_uid
+            first = listed.index(uid) if uid in listed else len(listed)
+            entries = self.worklist.entries + new
+            origins = self.worklist.origins + [self._scan_origin] * len(new)
+        self.worklist.set_entries(entries, self.store, origins)
+        self.worklist_dock.setVisible(len(entries) > 1)
+        self.open_entry(first)
 
     def _on_study_loaded(self, token: int, loaded: LoadedStudy) -> None:
         if token != self._token:
@@ -473,7 +494,10 @@ class MainWindow(QMainWindow):
 
     def _study_text(self) -> str:
         if self.loaded is None:
-            return "No study open. Open a study (Ctrl+O) or a folder of studies (Ctrl+Shift+O)."
+            return (
+                "No study open. Open a study (Ctrl+O), a folder of studies (Ctrl+Shift+O) "
+                "or a study from a PACS (Ctrl+Shift+P)."
+            )
         lines = [
             f"<b>{html.escape(self.loaded.patient_key)}</b> {html.escape(self.loaded.study_date)}",
             f"study \u2026{html.escape(self.loaded.study_uid[-16:])}",
@@ -554,15 +578,26 @@ class MainWindow(QMainWindow):
         return self.help_dialog
 
     def show_export(self) -> ExportDialog:
-        self.export_dialog = ExportDialog(self.store.path, str(self.settings.get("export_folder")), "", self)
+        self.export_dialog = ExportDialog(self.store.location, str(self.settings.get("export_folder")), "", self)
         self.export_dialog.exported.connect(
             lambda result: self.settings.set("export_folder", str(Path(result.path).parent))
         )
         self.export_dialog.open()
         return self.export_dialog
 
+    def show_pacs(self) -> PacsDialog:
+        """The PACS dialog, one per window: it keeps its search results (the PACS worklist) between uses,
+        and outlives any request it abandoned until the window closes."""
+        if self.pacs_dialog is None:
+            self.pacs_dialog = PacsDialog(self.settings, self)
+            self.pacs_dialog.retrieved.connect(lambda folder, _url, server: self.open_path(folder, origin=server))
+        self.pacs_dialog.show()
+        self.pacs_dialog.raise_()
+        self.pacs_dialog.activateWindow()
+        return self.pacs_dialog
+
     def show_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.settings, str(self.store.path), self)
+        dialog = SettingsDialog(self.settings, self.store.display_location, self)
         dialog.accepted.connect(self._settings_changed)
         dialog.open()
         return dialog
@@ -588,4 +623,6 @@ class MainWindow(QMainWindow):
         for dialog in (self.help_dialog, self.export_dialog):
             if dialog is not None:
                 dialog.close()
+        if self.pacs_dialog is not None:
+            self.pacs_dialog.shutdown()
         super().closeEvent(event)

@@ -44,6 +44,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("reanalyse", ("Shift+F5",), "Analyse again, ignoring saved results", "Analysis"),
     Shortcut("open_study", ("Ctrl+O",), "Open a study (files)", "File"),
     Shortcut("open_folder", ("Ctrl+Shift+O",), "Open a folder of studies (worklist)", "File"),
+    Shortcut("open_pacs", ("Ctrl+Shift+P",), "Open from PACS... (search a server, retrieve a study)", "File"),
     Shortcut("export", ("Ctrl+E",), "Export a feedback batch", "File"),
     Shortcut("settings", ("Ctrl+,",), "Settings", "File"),
     Shortcut("help", ("H", "F1"), "This help", "File"),

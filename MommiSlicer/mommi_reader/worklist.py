@@ -2,11 +2,15 @@
 
 Statuses come from the review store (``unread``, ``in progress``, ``done``, as
 ``mommi.feedback.state`` derives them from the stored events), so the list is
-right even for studies another workstation has read. The widget only shows
-entries and reports which one the reader wants; the main window opens it.
+right even for studies another workstation has read. A study retrieved from a
+PACS names its server in the "From" column (hidden while every study is local).
+The widget only shows entries and reports which one the reader wants; the main
+window opens it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QBrush, QColor
@@ -14,9 +18,11 @@ from PyQt5.QtWidgets import QHBoxLayout, QHeaderView, QPushButton, QTableWidget,
 
 from mommi.feedback.state import derive
 from mommi.feedback.store import ReviewStore, ReviewStoreError
+from mommi.pacs.dicomweb import host_of
 
 from mommi_reader.study_data import WorklistEntry
 
+STATUS_COLUMN, FROM_COLUMN = 3, 4
 STATUS_COLOURS = {"unread": QColor(200, 200, 200), "in progress": QColor(255, 176, 0), "done": QColor(40, 200, 40)}
 
 
@@ -36,10 +42,11 @@ class WorklistWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.entries: list[WorklistEntry] = []
+        self.origins: list[str] = []  # per entry: the PACS server it was retrieved from, "" for a local study
         self.current = -1
-        self.table = QTableWidget(0, 4, self)
+        self.table = QTableWidget(0, 5, self)
         self.table.setObjectName("worklistTable")
-        self.table.setHorizontalHeaderLabels(("Patient", "Date", "Views", "Status"))
+        self.table.setHorizontalHeaderLabels(("Patient", "Date", "Views", "Status", "From"))
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectRows)
@@ -60,15 +67,22 @@ class WorklistWidget(QWidget):
         layout.addLayout(buttons)
         self._update_buttons()
 
-    def set_entries(self, entries: list[WorklistEntry], store: ReviewStore) -> None:
+    def set_entries(
+        self, entries: list[WorklistEntry], store: ReviewStore, origins: Sequence[str] | None = None
+    ) -> None:
+        """Show ``entries``; ``origins`` (one per entry) names the PACS server of each retrieved study."""
         self.entries, self.current = list(entries), -1
+        self.origins = list(origins) if origins is not None else [""] * len(entries)
         self.table.setRowCount(len(entries))
-        for row, entry in enumerate(entries):
-            for column, text in enumerate((entry.patient_key, entry.study_date, " ".join(entry.views), "")):
+        for row, (entry, origin) in enumerate(zip(self.entries, self.origins)):
+            shown = (entry.patient_key, entry.study_date, " ".join(entry.views), "", host_of(origin))
+            tip = f"study {entry.study_uid}\n" + (f"retrieved from {origin}\n" if origin else "")
+            for column, text in enumerate(shown):
                 item = QTableWidgetItem(text)
-                item.setToolTip(f"study {entry.study_uid}\n" + "\n".join(str(p) for p in entry.paths))
+                item.setToolTip(tip + "\n".join(str(p) for p in entry.paths))
                 self.table.setItem(row, column, item)
             self.set_status(entry.study_uid, study_status(store, entry.study_uid))
+        self.table.setColumnHidden(FROM_COLUMN, not any(self.origins))
         self._update_buttons()
 
     def set_status(self, study_uid: str, status: str) -> None:
@@ -76,10 +90,10 @@ class WorklistWidget(QWidget):
             if entry.study_uid == study_uid:
                 item = QTableWidgetItem(status)
                 item.setForeground(QBrush(STATUS_COLOURS.get(status, QColor(Qt.white))))
-                self.table.setItem(row, 3, item)
+                self.table.setItem(row, STATUS_COLUMN, item)
 
     def status_of(self, row: int) -> str:
-        item = self.table.item(row, 3)
+        item = self.table.item(row, STATUS_COLUMN)
         return item.text() if item is not None else ""
 
     def set_current(self, row: int) -> None:

@@ -47,14 +47,17 @@ def register(commands: argparse._SubParsersAction) -> None:
         "study",
         help="folder or files of one study (DICOM, PNG/PGM/JPEG with sidecars, or a public "
         "dataset's files as distributed: CBIS-DDSM, INbreast, VinDr-Mammo, CMMD, CDD-CESM), or a study on a "
-        "PACS: <DICOMweb base URL>/studies/<StudyInstanceUID> (retrieved with WADO-RS into the cache)",
+        "PACS: <DICOMweb base URL>/studies/<StudyInstanceUID> (retrieved with WADO-RS into the cache) or "
+        "dimse://AET@host:port/studies/<StudyInstanceUID> (C-GET; with ?move=PORT at the end C-MOVE to our AE title "
+        "MOMMI_PACS_AET, default MOMMISLICER, listening on PORT at MOMMI_PACS_LISTEN, default 0.0.0.0: the PACS "
+        "must list it as a modality)",
     )
     analyze.add_argument("--out", type=Path, required=True, metavar="DIR")
     analyze.add_argument(
         "--send",
         action="store_true",
-        help="with a PACS study: store the DICOM SEG and SR back into it (STOW-RS); the same result sent again "
-        "replaces its own objects",
+        help="with a PACS study: store the DICOM SEG and SR back into it (STOW-RS, or C-STORE); the same result "
+        "sent again replaces its own objects",
     )
     analyze.add_argument(
         "--cache",

@@ -1,4 +1,4 @@
-"""`mommi pacs find`: mammography studies on a DICOMweb server."""
+"""`mommi pacs find`: mammography studies on a PACS (DICOMweb, or DIMSE C-FIND for a dimse:// node)."""
 
 from __future__ import annotations
 
@@ -13,22 +13,25 @@ from mommi.cli.arg_types import iso_date
 def register(commands: argparse._SubParsersAction) -> None:
     pacs = commands.add_parser(
         "pacs",
-        help="studies on a PACS (DICOMweb); analyse one with: mommi analyze URL/studies/UID --out DIR [--send]",
-        description="Query a PACS over DICOMweb. Credentials: MOMMI_PACS_TOKEN (bearer) or MOMMI_PACS_USER and "
-        "MOMMI_PACS_PASSWORD (basic), or the 'pacs' key of the settings file; never on the command line. TLS "
-        "certificates are verified (a site CA bundle: MOMMI_PACS_CA_BUNDLE).",
+        help="studies on a PACS (DICOMweb or DIMSE); analyse one with: mommi analyze URL/studies/UID --out DIR "
+        "[--send]",
+        description="Query a PACS over DICOMweb or DIMSE (dimse://AET@host:port[?move=PORT]). DICOMweb credentials: "
+        "MOMMI_PACS_TOKEN (bearer) or MOMMI_PACS_USER and MOMMI_PACS_PASSWORD (basic), or the 'pacs' key of the "
+        "settings file; never on the command line. TLS certificates are verified (a site CA bundle: "
+        "MOMMI_PACS_CA_BUNDLE). DIMSE: our AE title is MOMMI_PACS_AET (default MOMMISLICER).",
     )
     sub = pacs.add_subparsers(dest="pacs_command", metavar="SUBCOMMAND")
     sub.required = True
     find = sub.add_parser(
         "find",
-        help="list the mammography studies (ModalitiesInStudy=MG) on a DICOMweb server",
+        help="list the mammography studies (ModalitiesInStudy=MG) on a PACS",
         epilog="exit codes: 0 listed (possibly none); 1 the server could not be queried; 2 usage",
     )
     find.add_argument(
         "url",
         help="the DICOMweb base URL (http://pacs:8042/dicom-web) or a DIMSE node "
-        "(dimse://AET@host:port; our AE title: MOMMI_PACS_AET, default MOMMISLICER)",
+        "(dimse://AET@host:port; our AE title: MOMMI_PACS_AET, default MOMMISLICER; add ?move=PORT where the PACS "
+        "allows only C-MOVE: the listed studies' addresses keep it)",
     )
     find.add_argument("--patient", default=None, help="only this Patient ID")
     find.add_argument("--since", type=iso_date, default=None, help="only studies on or after this date (YYYY-MM-DD)")

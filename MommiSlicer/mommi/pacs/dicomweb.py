@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,10 @@ MAX_STUDIES = 1000
 MAX_INSTANCES = 1000
 #: a DICOM UID: digits and dots, at most 64 characters (it names a cache folder and files)
 UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+#: what a transfer that broke off is called, whichever layer noticed
+LOST = "the connection was lost in the middle of the answer (the server stopped, or the network failed)"
+#: seconds after which a partial retrieve folder is taken for one a killed process left
+STALE_PARTIAL_S = 24 * 3600
 
 
 class PacsError(MommiError):
@@ -108,31 +116,58 @@ def client(base: str) -> Any:
 
     if not is_pacs_url(base):
         raise PacsError(base, "a DICOMweb server is given by its http:// or https:// base URL")
-    return DICOMwebClient(url=base.rstrip("/"), session=_session(base), timeout=TIMEOUT_S)
+    dicomweb = DICOMwebClient(url=base.rstrip("/"), session=_session(base), timeout=TIMEOUT_S)
+    # one retry policy, the session's: dicomweb-client's own (5 attempts, 2 to 16 s apart, on any exception)
+    # on top of it made a server that went away take some 20 attempts and 45 s to be reported
+    dicomweb.set_http_retry_params(retry=False)
+    return dicomweb
 
 
-def _called(base: str, what: str, call: Callable[[], Any]) -> Any:
-    """Run one DICOMweb request; turn every network and HTTP failure into a PacsError that says what happened."""
+def _called(base: str, what: str | Callable[[], str], call: Callable[[], Any]) -> Any:
+    """Run one DICOMweb request; turn every network and HTTP failure into a PacsError that says what happened.
+
+    ``what`` may be a callable, read only on failure, so that a retrieve can say how far it got. A failure in
+    the middle of an answer (a server stopped or restarted, a cable pulled) arrives from requests as a
+    ChunkedEncodingError or a ConnectionError raised while the body is read, and from dicomweb-client as a
+    part it cannot split or pydicom cannot read: each is named as a lost connection, never a traceback.
+    """
+    import http.client
+
     import requests
+    import urllib3
+    from pydicom.errors import InvalidDicomError
+
+    def doing() -> str:
+        return what() if callable(what) else what
 
     try:
         return call()
     except requests.exceptions.SSLError as exc:
         raise PacsError(
             base,
-            f"{what}: the server's TLS certificate could not be verified ({_first(exc)}); give "
+            f"{doing()}: the server's TLS certificate could not be verified ({_first(exc)}); give "
             "the site's CA bundle in MOMMI_PACS_CA_BUNDLE",
         ) from None
     except requests.exceptions.ConnectTimeout:
-        raise PacsError(base, f"{what}: the server did not answer within {TIMEOUT_S[0]:.0f} s (unreachable?)") from None
+        raise PacsError(
+            base, f"{doing()}: the server did not answer within {TIMEOUT_S[0]:.0f} s (unreachable?)"
+        ) from None
     except requests.exceptions.ReadTimeout:
-        raise PacsError(base, f"{what}: the server stopped answering (no data for {TIMEOUT_S[1]:.0f} s)") from None
+        raise PacsError(base, f"{doing()}: the server stopped answering (no data for {TIMEOUT_S[1]:.0f} s)") from None
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+        raise PacsError(base, f"{doing()}: {LOST} ({_first(exc)})") from None
     except requests.exceptions.ConnectionError as exc:
-        raise PacsError(base, f"{what}: cannot connect ({_connection_cause(exc)})") from None
+        raise PacsError(base, f"{doing()}: {_connection_cause(exc)}") from None
     except requests.exceptions.HTTPError as exc:
-        raise PacsError(base, f"{what}: {_http_cause(exc)}") from None
+        raise PacsError(base, f"{doing()}: {_http_cause(exc)}") from None
     except requests.exceptions.RequestException as exc:
-        raise PacsError(base, f"{what}: {_first(exc)}") from None
+        raise PacsError(base, f"{doing()}: {_first(exc)}") from None
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, ConnectionError) as exc:  # not wrapped
+        raise PacsError(base, f"{doing()}: {LOST} ({_first(exc)})") from None
+    except (InvalidDicomError, EOFError, ValueError) as exc:  # a cut or garbled multipart answer
+        raise PacsError(
+            base, f"{doing()}: the server's answer is not readable DICOM, cut off? ({_first(exc)})"
+        ) from None
 
 
 def _first(exc: BaseException) -> str:
@@ -140,14 +175,22 @@ def _first(exc: BaseException) -> str:
 
 
 def _connection_cause(exc: BaseException) -> str:
+    """A requests ConnectionError in words: one raised while the answer was read (a read timeout, a connection
+    aborted or reset) is a transfer that broke off; any other, a server that could not be reached."""
     text = str(exc)
+    if "Read timed out" in text:  # a read timeout while the body streams comes as a ConnectionError
+        return f"the server stopped answering (no data for {TIMEOUT_S[1]:.0f} s)"
+    if "Connection aborted" in text or "reset by peer" in text or "Connection broken" in text:
+        return f"{LOST} ({_first(exc)})"
     if "Connection refused" in text or "refused" in text.lower():
-        return "connection refused: is the PACS running and is this its DICOMweb port?"
-    if "Name or service not known" in text or "getaddrinfo" in text or "NameResolution" in text:
-        return "the host name is not known"
-    if "Max retries exceeded" in text:
-        return f"no answer after {RETRIES} retries"
-    return _first(exc)
+        cause = "connection refused: is the PACS running and is this its DICOMweb port?"
+    elif "Name or service not known" in text or "getaddrinfo" in text or "NameResolution" in text:
+        cause = "the host name is not known"
+    elif "Max retries exceeded" in text:
+        cause = f"no answer after {RETRIES} retries"
+    else:
+        cause = _first(exc)
+    return f"cannot connect ({cause})"
 
 
 def _http_cause(exc: Any) -> str:
@@ -205,13 +248,13 @@ def retrieve_study(location: StudyLocation, cache: Path, progress: Callable[[int
     """The study's mammograms (its MG series, WADO-RS) as files in ``cache/<StudyInstanceUID>/``; that folder.
 
     Only MG series: a study on a PACS also holds reports, presentation states and earlier CAD results (our
-    own SEG and SR after ``--send``), which are not images to read. Files are written as they arrive, under
-    their SOP Instance UID (checked to be a UID: it names the file). A study with no mammogram, or fewer
-    instances than the server lists, is an error: an analysis of part of a study would look complete.
+    own SEG and SR after ``--send``), which are not images to read. Files are saved as they arrive, under
+    their SOP Instance UID (checked to be a UID: it names the file), into a folder that replaces the study's
+    cache folder only once every listed instance arrived whole (``study_folder``). A study with no mammogram,
+    fewer instances than the server lists, a transfer that broke off or an image cut short is an error: an
+    analysis of part of a study would look complete.
     """
     base, uid = location.base, location.study_uid
-    folder = cache / uid
-    folder.mkdir(parents=True, exist_ok=True)
     dicomweb = client(base)
     series = _called(
         base,
@@ -234,24 +277,112 @@ def retrieve_study(location: StudyLocation, cache: Path, progress: Callable[[int
         listed += len(instances or [])
     count = 0
 
-    def fetch() -> None:
-        nonlocal count
-        for series_uid in wanted:
-            for dataset in dicomweb.iter_series(uid, series_uid):
-                sop = str(dataset.get("SOPInstanceUID", ""))
-                if not UID_PATTERN.match(sop) or len(sop) > 64:
-                    raise PacsError(
-                        base, f"the server sent an instance whose SOP Instance UID {sop[:70]!r} is not a UID"
-                    )
-                dataset.save_as(folder / f"{sop}.dcm", enforce_file_format=True)
-                count += 1
-                if progress is not None:
-                    progress(count)
+    def doing() -> str:
+        if not count:
+            return f"retrieving study {uid}"
+        return f"the retrieve of study {uid} was interrupted after {count} of its {listed} mammograms arrived"
 
-    _called(base, f"retrieving study {uid}", fetch)
-    if count < listed:
-        raise PacsError(base, f"study {uid}: only {count} of its {listed} mammograms arrived (partial retrieve)")
-    return folder
+    with study_folder(cache, uid) as folder:
+
+        def fetch() -> None:
+            nonlocal count
+            for series_uid in wanted:
+                for dataset in dicomweb.iter_series(uid, series_uid):
+                    sop = str(dataset.get("SOPInstanceUID", ""))
+                    if not UID_PATTERN.match(sop) or len(sop) > 64:
+                        raise PacsError(
+                            base, f"the server sent an instance whose SOP Instance UID {sop[:70]!r} is not a UID"
+                        )
+                    short = cut_short(dataset)
+                    if short:
+                        raise PacsError(base, f"{doing()}: instance {sop} arrived cut short ({short})")
+                    save_instance(base, dataset, folder / f"{sop}.dcm")
+                    count += 1
+                    if progress is not None:
+                        progress(count)
+
+        _called(base, doing, fetch)
+        if count < listed:
+            raise PacsError(base, f"study {uid}: only {count} of its {listed} mammograms arrived (partial retrieve)")
+    return cache / uid
+
+
+def cut_short(dataset: pydicom.Dataset) -> str | None:
+    """Why an image read from a transfer is incomplete (None: it is not, as far as can be told).
+
+    A multipart answer that ends without its closing boundary (a server that stopped while the body was
+    delimited by closing the connection) still gives dicomweb-client a last part, and pydicom reads a cut
+    DICOM file without complaint, only with shorter or no pixel data: saved, it would be an image missing rows.
+    """
+    if "PixelData" not in dataset:
+        return "no pixel data"
+    meta = getattr(dataset, "file_meta", None)
+    syntax = getattr(meta, "TransferSyntaxUID", None)
+    if syntax is not None and syntax.is_compressed:
+        return None  # encapsulated: pydicom itself fails on a fragment list without its delimiter
+    try:
+        bits = int(dataset.BitsAllocated)
+        frames = int(dataset.get("NumberOfFrames", 1) or 1)
+        expected = int(dataset.Rows) * int(dataset.Columns) * int(dataset.get("SamplesPerPixel", 1)) * frames
+    except (AttributeError, TypeError, ValueError):
+        return None  # not enough of a header to tell: the loader judges the file
+    expected_bytes = (expected * bits + 7) // 8
+    got = len(dataset.PixelData)
+    return f"{got} of {expected_bytes} bytes of pixel data" if got < expected_bytes else None
+
+
+def save_instance(url: str, dataset: pydicom.Dataset, path: Path) -> None:
+    """One retrieved instance as a DICOM file; a full disk or an unwritable cache is a PacsError naming the
+    cache (the retrieve cannot go on), not an OS error from the middle of a transfer."""
+    try:
+        dataset.save_as(path, enforce_file_format=True)
+    except OSError as exc:
+        raise PacsError(
+            url, f"cannot save the study into the cache {path.parent.parent}: {exc.strerror or exc}"
+        ) from None
+
+
+@contextmanager
+def study_folder(cache: Path, study_uid: str) -> Iterator[Path]:
+    """A new, empty folder to retrieve one study into, which becomes ``cache/<StudyInstanceUID>`` only when
+    the block completes; on any error (a partial retrieve, a server that stopped) it is deleted and an earlier
+    complete copy stays as it was.
+
+    Why not write into ``cache/<UID>`` directly: that folder is what ``analyze`` reads (and what a user may
+    give it later), so it must never hold part of a study, nor files of an earlier version of the study that
+    the server no longer has. The new folder is a hidden sibling (``.<UID>.partial-*``) on the same file
+    system, so the swap is two renames. Partial folders left by a killed process are removed after a day.
+    """
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{study_uid}.partial-", dir=cache))
+    except OSError as exc:
+        raise PacsError(str(cache), f"cannot create a folder in the PACS cache: {exc.strerror or exc}") from None
+    for stale in cache.glob(f".{study_uid}.partial-*"):  # a process killed mid-retrieve left it
+        try:
+            if stale != partial and time.time() - stale.stat().st_mtime > STALE_PARTIAL_S:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass
+    try:
+        yield partial
+        final = cache / study_uid
+        old = cache / f".{study_uid}.old-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            final.rename(old)
+        except FileNotFoundError:
+            pass
+        try:
+            partial.rename(final)
+        except OSError as exc:
+            if not final.is_dir():  # not a race lost to another retrieve of the same study
+                if old.is_dir():
+                    old.rename(final)
+                raise PacsError(str(final), f"cannot put the retrieved study in place: {exc.strerror or exc}") from None
+            # else another retrieve of this study put its own complete copy in place first: that one stays
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def store_results(base: str, study_uid: str, files: Sequence[Path]) -> int:
