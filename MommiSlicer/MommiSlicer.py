@@ -44,6 +44,8 @@ def _panel():
 #: poll interval of the running analysis (ms): the GUI never waits on the worker
 POLL_MS = 100
 DEVICES = (("Auto (GPU when available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
+#: QSettings key of the model zoo chosen in the module (empty: MOMMI_MODEL_ZOO, else the checkout's model_zoo/)
+ZOO_SETTING = "MommiSlicer/ModelZoo"
 
 
 class MommiSlicer(ScriptedLoadableModule):
@@ -137,11 +139,13 @@ class MommiSlicerLogic(ScriptedLoadableModuleLogic):
         return [Path(f) for f in unique]
 
     # ------------------------------------------------------------------ analysis
-    def start_analysis(self, source, device: str, results_root: Path | None = None):
-        """Start the pipeline on a worker thread; poll the returned job's ``state()``."""
+    def start_analysis(self, source, device: str, results_root: Path | None = None, zoo: Path | None = None):
+        """Start the pipeline on a worker thread; poll the returned job's ``state()``. ``zoo``: a model zoo
+        folder or manifest (None: MOMMI_MODEL_ZOO, else the checkout's model_zoo/); one that is not there or
+        not a zoo fails the job with the engine's zoo error."""
         from MommiSlicerLib.analysis_job import AnalysisJob
 
-        return AnalysisJob(source, device=device, results_root=results_root).start()
+        return AnalysisJob(source, device=device, zoo=zoo, results_root=results_root).start()
 
     def show_result(self, outcome, reader: str, store_path: str | None = None) -> None:
         """Build the study's nodes and open the review (main thread only)."""
@@ -281,6 +285,15 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.deviceCombo.addItem(text, value)
         self.deviceCombo.toolTip = "Where ONNX Runtime runs; the provider really used is reported"
         form.addRow("Device:", self.deviceCombo)
+        self.zooEdit = ctk.ctkPathLineEdit()
+        self.zooEdit.filters = ctk.ctkPathLineEdit.Dirs
+        self.zooEdit.currentPath = qt.QSettings().value(ZOO_SETTING, "")
+        self.zooEdit.toolTip = (
+            "Model zoo folder (the one holding manifest.json), e.g. a zoo with fine-tuned models. Empty: "
+            "MOMMI_MODEL_ZOO if set, else the checkout's model_zoo/ (a module added from a checkout; an "
+            "extension build ships no models, so choose one)"
+        )
+        form.addRow("Model zoo:", self.zooEdit)
         self.readerEdit = qt.QLineEdit(qt.QSettings().value("MommiSlicer/Reader", os.environ.get("USER", "")))
         self.readerEdit.toolTip = "Your name: every review decision is stored under it"
         form.addRow("Reader:", self.readerEdit)
@@ -337,6 +350,7 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             "currentIndexChanged(int)", lambda i: self._store("device", self.deviceCombo.itemData(i))
         )
         self.readerEdit.connect("editingFinished()", lambda: self._store("reader", self.readerEdit.text.strip()))
+        self.zooEdit.connect("currentPathChanged(QString)", self._zoo_changed)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.exportButton.connect("clicked()", self.onExport)
@@ -396,6 +410,8 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.parameters = ModuleParameters.of(slicer.mrmlScene)
         if not self.parameters.get("reader"):
             self.parameters.set("reader", qt.QSettings().value("MommiSlicer/Reader", os.environ.get("USER", "")))
+        if not self.parameters.get("zoo"):
+            self.parameters.set("zoo", qt.QSettings().value(ZOO_SETTING, ""))
         self._update_gui_from_parameters()
 
     def _update_gui_from_parameters(self):
@@ -406,11 +422,17 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.folderEdit.currentPath = parameters.get("study_folder")
         self.deviceCombo.setCurrentIndex(max(0, self.deviceCombo.findData(parameters.get("device"))))
         self.readerEdit.text = parameters.get("reader")
+        self.zooEdit.currentPath = parameters.get("zoo")
         self.opacitySlider.value = parameters.get("overlay_opacity")
 
     def _store(self, name, value):
         if self.parameters is not None:
             self.parameters.set(name, value)
+
+    def _zoo_changed(self, path):
+        """Remembered for the next session (QSettings) and kept with the scene (the parameter node)."""
+        qt.QSettings().setValue(ZOO_SETTING, path.strip())
+        self._store("zoo", path.strip())
 
     def _opacity_changed(self, value):
         self._store("overlay_opacity", value)
@@ -437,7 +459,8 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         qt.QSettings().setValue("MommiSlicer/Reader", self.readerEdit.text.strip())
         self._store("reader", self.readerEdit.text.strip())
-        self.job = self.logic.start_analysis(source, self.deviceCombo.currentData)
+        zoo = self.zooEdit.currentPath.strip()
+        self.job = self.logic.start_analysis(source, self.deviceCombo.currentData, zoo=Path(zoo) if zoo else None)
         self.analyzeButton.text = "Cancel"
         self.progressBar.setValue(0)
         self.statusLabel.text = "Analysing..."
@@ -541,7 +564,10 @@ class MommiSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             session.select(finding_id) if finding_id in session.state.findings else None
         self._filling = True
         try:
-            ui.studyLabel.text = f"Study {session.study_uid}" if session else "No study open"
+            note = panel.continuity(session) if session else ""
+            ui.studyLabel.text = (f"Study {session.study_uid}" if session else "No study open") + (
+                f"\n{note}" if note else ""
+            )
             rows = panel.rows(session) if session else []
             table = ui.findingsTable
             table.clearSelection()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -210,6 +211,76 @@ def test_zoo_record_metrics_writes_cards_with_comparison_and_notes(tmp_path: Pat
     assert (
         "| bilateral: BiDualNet | 6 | 3 | 0.667" in ablation and "| single view (baseline) | 6 | 3 | 0.000" in ablation
     )
+
+
+def _evaluated(tmp_path: Path, task: str, images: dict[str, Any]) -> Path:
+    """EVAL/<task>-synth-test/report.json from `mommi eval` on the small manifest; returns EVAL."""
+    predictions = tmp_path / f"{task}.json"
+    predictions.write_text(json.dumps({"schema": "mommi-predictions", "version": 1, "model": task, "images": images}))
+    out = tmp_path / "eval" / f"{task}-synth-test"
+    args = ["eval", "--manifest", str(_manifest(tmp_path)), "--predictions", str(predictions), "--out", str(out)]
+    assert main([*args, "--bootstrap", "20"]) == exit_codes.OK
+    return tmp_path / "eval"
+
+
+def test_record_metrics_touches_only_the_model_evaluated_and_invents_no_provenance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#23: a fine-tuned single-lite, exported again (its entry records its data and starting weights, not the
+    commands), then recorded: the other five entries and cards stay byte for byte, the card does not claim the
+    build script's recipe or only public data, and `mommi info` finds the new card consistent."""
+    from zoo_copies import copy_zoo
+
+    from mommi.runtime.zoo import default_manifest_path, zoo_status
+
+    def fine_tuned(data: dict[str, Any]) -> None:
+        entry = next(m for m in data["models"] if m["name"] == "single-lite")
+        del entry["made_by"]  # `mommi export` writes a new entry: nobody recorded the commands
+        entry["training_data"] = ["/site/feedback-2027-01/manifest.json"]
+        entry["config"]["initialised_from"] = "checkpoints/single-lite.pt"
+        entry["metrics"] = {}
+
+    manifest = copy_zoo(tmp_path / "zoo", fine_tuned, cards=True)
+    zoo = manifest.parent
+    shipped_ablation = (default_manifest_path().parent / "ablation.md").read_text()
+    (zoo / "ablation.md").write_text(shipped_ablation)
+    bidual_rows = [line for line in shipped_ablation.splitlines() if line.startswith("| bilateral: BiDualNet |")]
+    before = {m["name"]: m for m in json.loads(manifest.read_text())["models"]}
+    cards = {path.name: path.read_bytes() for path in (zoo / "cards").iterdir()}
+    evals = _evaluated(tmp_path, "single", {"img0": {"boxes": [[10, 10, 29, 29, 0.9]]}})
+
+    # a model asked about without a report: refused, nothing written
+    assert (
+        main(["zoo", "record-metrics", "--zoo", str(zoo), "--eval", str(evals), "--tasks", "bidual"])
+        == exit_codes.PROBLEMS
+    )
+    assert "no bidual-<dataset>/report.json" in capsys.readouterr().err
+    assert {m["name"]: m for m in json.loads(manifest.read_text())["models"]} == before
+
+    assert main(["zoo", "record-metrics", "--zoo", str(zoo), "--eval", str(evals)]) == exit_codes.OK
+    after = {m["name"]: m for m in json.loads(manifest.read_text())["models"]}
+    assert {n: m for n, m in after.items() if n != "single-lite"} == {
+        n: m for n, m in before.items() if n != "single-lite"
+    }
+    changed = {name for name, content in cards.items() if (zoo / "cards" / name).read_bytes() != content}
+    assert changed == {"single-lite.md"}
+    single = after["single-lite"]
+    assert set(single["metrics"]) == {"synth-test"} and single["metrics"]["synth-test"]["masses"] == 3
+    assert single["made_by"] == "unknown"
+    card = (zoo / "cards" / "single-lite.md").read_text()
+    assert "build_lite_zoo.sh" not in card and "mini-MIAS database only" not in card
+    assert "## How it was made (exact commands)\nUnknown: the zoo manifest does not record" in card
+    assert "`manifest.json`" in card and "Initialised from `checkpoints/single-lite.pt`" in card
+    assert zoo_status(manifest).problems == []  # the card states the manifest's metrics
+    ablation = (zoo / "ablation.md").read_text()  # the other networks' rows, in every dataset's table, stay
+    assert len(bidual_rows) == 3 and all(row in ablation for row in bidual_rows)
+
+    # the commands, when known, are recorded and kept by a later recording that does not give them
+    made = "mommi train single --manifest fb.json --init-from model_zoo/checkpoints/single-lite.pt; mommi export"
+    assert main(["zoo", "record-metrics", "--zoo", str(zoo), "--eval", str(evals), "--made-by", made]) == exit_codes.OK
+    assert main(["zoo", "record-metrics", "--zoo", str(zoo), "--eval", str(evals)]) == exit_codes.OK
+    single = next(m for m in json.loads(manifest.read_text())["models"] if m["name"] == "single-lite")
+    assert single["made_by"] == made and f"`{made}`" in (zoo / "cards" / "single-lite.md").read_text()
 
 
 def test_evaluate_joins_splits_given_with_commas(tmp_path: Path) -> None:

@@ -401,6 +401,41 @@ def test_settings_are_remembered(qtbot, make_window, qsettings_in_tmp) -> None: 
     assert (again.width(), again.height()) == (1234, 777)
 
 
+def test_the_model_zoo_is_a_setting_checked_before_it_is_kept(  # noqa: ANN001
+    qtbot, make_window, studies, tmp_path, dialogs
+) -> None:
+    """Settings > Model zoo: a folder that is not a zoo is refused in the dialog (the engine's zoo error), a
+    zoo is kept, shown and analysed with at once (a pipeline of its own), remembered for the next window,
+    and --zoo overrides it for one run."""
+    from zoo_copies import copy_zoo
+
+    window = make_window()
+    dialog = window.show_settings()
+    dialog.zoo.setText(str(tmp_path / "nowhere"))
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok).click()
+    assert dialog.isVisible() and not dialog.zoo_problem.isHidden()
+    assert f"no model zoo manifest at {tmp_path / 'nowhere'}" in dialog.zoo_problem.text()
+    assert window.settings.get("zoo") == "" and window.worker.options.zoo is None
+
+    def renamed(data: dict) -> None:
+        data["zoo_version"] = "9.9.9-site"
+
+    zoo = copy_zoo(tmp_path / "site-zoo", renamed).parent
+    dialog.zoo.setText(str(zoo))
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok).click()
+    assert not dialog.isVisible() and window.settings.get("zoo") == str(zoo)
+    assert window.zoo_label.text() == "zoo 9.9.9-site"
+    qtbot.waitUntil(lambda: window.worker.options.zoo == zoo, timeout=WAIT_MS)  # queued to the worker thread
+    open_and_wait(qtbot, window, studies["first"])
+    assert window.outcome is not None and window.outcome.result.zoo_version == "9.9.9-site"
+    assert dialogs == []
+
+    again = make_window()  # remembered
+    assert again.zoo_label.text() == "zoo 9.9.9-site" and again._worker_options().zoo == zoo
+    again.options.zoo = default_zoo = Path(__file__).resolve().parents[1] / "model_zoo"
+    assert again._worker_options().zoo == default_zoo  # --zoo wins for its run
+
+
 def test_export_dialog_writes_a_batch(qtbot, make_window, studies, tmp_path, monkeypatch, dialogs) -> None:  # noqa: ANN001
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the site salt goes there
     window = make_window()
@@ -485,3 +520,48 @@ def test_zoom_pan_linked_per_row_and_window_level_shared(qtbot, make_window, stu
     assert right.zoom == pytest.approx(fitted, rel=1e-3) and left.zoom == pytest.approx(fitted, rel=1e-3)
     press(window, Qt.Key_W)
     assert (window.four_view.window, window.four_view.level) == (1.0, 0.5)
+
+
+def test_a_study_reanalysed_with_another_zoo_shows_its_findings_and_carries_decisions_over(  # noqa: ANN001
+    qtbot, make_window, studies, store_path, tmp_path, dialogs
+) -> None:
+    """Reviewed with the shipped zoo, opened again with a zoo whose operating point drops the weakest finding:
+    the panel shows the new result's findings with the decision on the kept one carried over, says the
+    decision on the dropped one is not, and the store keeps both in its trail."""
+    from zoo_copies import copy_zoo
+
+    window = make_window()
+    open_and_wait(qtbot, window, studies["first"])
+    session = window.controller.session
+    assert session.result_version == 1 and "Result version" not in window.panel.widget.studyLabel.text()
+    top, weakest = session.findings[0], min(session.findings, key=lambda f: f.score)
+    press(window, Qt.Key_A)  # the first finding is selected on opening
+    assert window.controller.select(weakest.id) and window.controller.reject()
+    rejected = events(store_path)[-1]
+    threshold = (weakest.score + min(f.score for f in session.findings if f.id != weakest.id)) / 2
+    assert weakest.score < threshold < top.score
+    zoo = copy_zoo(tmp_path / "stricter-zoo", lambda data: data["operating_point"].update(min_score=threshold))
+
+    store = open_store(store_path)
+    again = MainWindow(
+        store,
+        ReaderSettings(),
+        ReaderOptions(reader=READER, device="cpu", results=tmp_path / "results", zoo=zoo.parent),
+    )
+    qtbot.addWidget(again)
+    try:
+        again.show()
+        open_and_wait(qtbot, again, studies["first"])
+        assert not again.outcome.from_saved  # another operating point: analysed afresh
+        current = again.controller.session
+        assert current.result_version == 2 and len(store.results(current.study_uid)) == 2
+        shown = {f.id for f in current.findings}
+        assert shown == {f.id for f in again.outcome.result.findings} and weakest.id not in shown
+        assert current.state.findings[top.id].decision == "accepted"
+        assert current.state.not_carried_over == [rejected.id] and rejected in store.events(current.study_uid)
+        label = again.panel.widget.studyLabel.text()
+        assert "Result version 2: 1 decision from another analysis carried over; 1 decision not carried" in label
+        assert dialogs == []
+    finally:
+        again.close()
+        store.close()

@@ -4,6 +4,7 @@ and the training code reading them back."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
@@ -284,6 +286,137 @@ def test_panel_texts_shared_by_both_front_ends(analysed: Path, store: ReviewStor
     assert f"<b>{first.id}</b>" in text and "box 10, 10 to 40, 50 px (edited)" in text and "branch" in text
     assert panel_text.details(None) == "No finding selected."
     assert panel_text.BIRADS_ITEMS[1:] == ("1", "2", "3", "4A", "4B", "4C", "5", "6")
+
+
+def _reanalysed(analysed: Path, folder: Path, edit: Callable[[dict], None]) -> Path:
+    """A result folder of the same study as another analysis would write it: ``analysed``'s result.json
+    changed by ``edit`` (the views are the same images)."""
+    data = json.loads((analysed / "result.json").read_text())
+    edit(data)
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_a_reanalysed_study_shows_the_new_findings_and_carries_decisions_over(
+    analysed: Path, store: ReviewStore, tmp_path: Path
+) -> None:
+    """A new zoo: result version 2 with its own findings (renumbered, one moved, one gone, one new); the
+    decisions on the matching finding carry over, the one on the finding that is gone is counted and kept,
+    and the export says which model version each decision was made on."""
+    from mommi.review import panel_text
+
+    old = ReviewSession(store, analysed, reader="dr-a")
+    first, second = old.findings[0], old.findings[1]
+    old.accept(first.id)
+    old.set_birads("4B", first.id)
+    old.reject(second.id)
+    old.add_mass("L-MLO", [200, 200, 240, 250])
+    old.comment("dense breasts", study_level=True)
+    old.set_status("done")
+    trail = store.events(old.study_uid)
+    assert old.result_version == 1 and {e.result_version for e in trail} == {1}
+
+    def new_zoo(data: dict) -> None:
+        data["models"]["single-lite"] = "f" * 64
+        findings = {f["id"]: f for f in data["findings"]}
+        moved = findings.pop(first.id)
+        del findings[second.id]
+        x0, y0, x1, y1 = moved["box_px"]
+        moved.update(id=f"{moved['view']}-9", box_px=[x0 + 3, y0 + 2, x1 + 3, y1 + 2])  # the same mass, renumbered
+        fresh = dict(moved, id="R-CC-7", view="R-CC", box_px=[10.0, 10.0, 40.0, 40.0], score=0.99)
+        data["findings"] = [moved, fresh, *findings.values()]
+
+    new = ReviewSession(store, _reanalysed(analysed, tmp_path / "new", new_zoo), reader="dr-b")
+    assert store.events(old.study_uid) == trail  # opening wrote nothing: carrying over is a replay
+    assert new.result_version == 2 and "single-lite:ffffffffffff" in new.model_version != old.model_version
+    assert store.study(old.study_uid).result_version == 2
+    carried_id = f"{first.view}-9"
+    model_ids = {f.id for f in new.findings if f.origin == "model"}
+    assert model_ids == {f["id"] for f in store.model_findings(new.study_uid)} and second.id not in model_ids
+    carried = new.state.findings[carried_id]
+    assert carried.decision == "accepted" and carried.birads == "4B"
+    assert [(a.action, a.result_version, a.model_version, a.carried_from) for a in carried.applied] == [
+        ("accept", 1, old.model_version, first.id),
+        ("set_birads", 1, old.model_version, first.id),
+    ]
+    assert 0.5 <= carried.applied[0].iou < 1
+    assert new.state.findings["R-CC-7"].decision == "pending"  # the new model's own finding: undecided
+    assert new.state.findings["L-MLO-R1"].origin == "reader" and new.state.comments == ["dense breasts"]
+    [rejected] = [e for e in trail if e.action == "reject"]
+    assert new.state.not_carried_over == [rejected.id] and rejected in store.events(old.study_uid)
+    assert new.status == "in progress"  # marked done on other findings: to be confirmed on these
+    note = panel_text.continuity(new)
+    assert note.startswith("Result version 2: 4 decisions from another analysis carried over; 1 decision not")
+    assert panel_text.continuity(old) == ""
+
+    new.accept("R-CC-7")
+    stamped = store.events(old.study_uid)[-1]
+    assert (stamped.result_version, stamped.model_version) == (2, new.model_version)
+    # the old session sees the new decision as made on a finding its result does not have
+    assert old.refresh().not_carried_over == [stamped.id] and old.status == "done"
+
+    batch = export_batch(store, tmp_path / "batch", salt=b"s")
+    assert verify_batch(batch.path)["version"] == 2
+    coco = json.loads((batch.path / "annotations.json").read_text())
+    by_id = {a["finding_id"]: a for a in coco["annotations"]}
+    assert {a["result_version"] for a in coco["annotations"]} == {2}
+    assert {a["model_version"] for a in coco["annotations"]} == {new.model_version}
+    assert second.id not in by_id and by_id[carried_id]["decisions"] == [a.to_dict() for a in carried.applied]
+    assert by_id["R-CC-7"]["decisions"] == [
+        {"action": "accept", "result_version": 2, "model_version": new.model_version, "carried_from": None, "iou": None}
+    ]
+    assert by_id["L-MLO-R1"]["decisions"][0]["action"] == "add_finding"
+    with (batch.path / "findings.csv").open(newline="") as handle:
+        rows = {row["finding_id"]: row for row in csv.DictReader(handle)}
+    assert rows["R-CC-7"]["result_version"] == "2" and rows["R-CC-7"]["model_version"] == new.model_version
+    assert json.loads(rows[carried_id]["decisions"])[0]["model_version"] == old.model_version
+
+
+def test_a_reanalysis_that_moved_nothing_keeps_the_study_done(
+    analysed: Path, store: ReviewStore, tmp_path: Path
+) -> None:
+    """The same models on another device are the same result version; another MommiSlicer that finds the
+    same findings is a new version, and the study stays done (the reader saw every finding)."""
+    old = ReviewSession(store, analysed, reader="dr-a")
+    old.accept()
+    old.set_status("done")
+
+    def on_a_gpu(data: dict) -> None:
+        data.update(provider="CUDAExecutionProvider", device_requested="cuda")
+        for finding in data["findings"]:
+            finding["score"] += 1e-6
+
+    same = ReviewSession(store, _reanalysed(analysed, tmp_path / "gpu", on_a_gpu), reader="dr-b")
+    assert same.result_version == 1 and same.status == "done"
+    assert [r.version for r in store.results(old.study_uid)] == [1]
+    upgraded = ReviewSession(
+        store, _reanalysed(analysed, tmp_path / "upgraded", lambda d: d.update(mommi_version="9.9.9")), reader="dr-b"
+    )
+    assert upgraded.result_version == 2 and upgraded.status == "done"
+    assert upgraded.state.not_carried_over == [] and upgraded.state.carried_over == 2
+    assert upgraded.findings[0].decision == "accepted"
+
+
+def test_the_training_code_reads_batches_of_version_1_and_2(analysed: Path, store: ReviewStore, tmp_path: Path) -> None:
+    from mommi.data.importers.feedback import import_feedback
+
+    _reviewed(store, analysed)
+    batch = export_batch(store, tmp_path / "batch", salt=b"s").path
+    new = import_feedback(batch)
+    coco = json.loads((batch / "annotations.json").read_text())
+    for annotation in coco["annotations"]:  # what a version 1 batch held
+        for key in ("result_version", "model_version", "decisions"):
+            del annotation[key]
+    (batch / "annotations.json").write_text(json.dumps(coco))
+    manifest = json.loads((batch / "manifest.json").read_text())
+    manifest["version"] = 1
+    (batch / "manifest.json").write_text(json.dumps(manifest))
+    _rehash(batch)
+    old = import_feedback(batch)
+    assert [(f.kind, f.box) for r in old.records for f in r.findings] == [
+        (f.kind, f.box) for r in new.records for f in r.findings
+    ]
 
 
 def test_export_leaves_out_free_text_and_every_date(analysed: Path, store: ReviewStore, tmp_path: Path) -> None:

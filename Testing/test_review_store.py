@@ -26,6 +26,7 @@ from mommi.feedback.store import (
     ReviewStoreBusyError,
     ReviewStoreError,
     ReviewStoreVersionError,
+    ResultRecord,
     default_store_location,
     open_store,
     split_statements,
@@ -59,7 +60,7 @@ def store(tmp_path: Path):
 
 def test_new_database_is_current_wal_with_foreign_keys(store: ReviewStore) -> None:
     assert store.path.is_file()
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
@@ -147,30 +148,80 @@ def test_events_are_append_only(store: ReviewStore) -> None:
         conn.execute("UPDATE model_findings SET finding_json = '{}'")
     with pytest.raises(sqlite3.IntegrityError, match="original output"):
         conn.execute("DELETE FROM model_findings")
+    with pytest.raises(sqlite3.IntegrityError, match="what the readers saw"):
+        conn.execute("UPDATE results SET result_path = 'elsewhere'")
+    with pytest.raises(sqlite3.IntegrityError, match="what the readers saw"):
+        conn.execute("DELETE FROM results")
     assert [e.action for e in store.events()] == ["accept"]
-    assert len(store.model_findings(UID)) == 2
+    assert len(store.model_findings(UID)) == 2 and len(store.results(UID)) == 1
 
 
 def test_register_study_is_idempotent(store: ReviewStore) -> None:
     first = store.study(UID)
-    assert first is not None and first.model_versions == {"detector": "v2.0"}
+    assert first is not None and first.model_versions == {"detector": "v2.0"} and first.result_version == 1
+    [v1] = store.results(UID)
+    assert v1 == ResultRecord(UID, 1, "results/a.json", {"detector": "v2.0"}, first.registered)
+    assert v1.model_version == "detector:v2.0"
+    # the same result again (a moved result file, other key order of the findings' fields): the same version
     again = store.register_study(
-        UID, "patient-1", "results/elsewhere.json", [*FINDINGS, {"id": "f3", "score": 0.1}], {"detector": "v9"}
+        UID, "patient-1", "results/elsewhere.json", [dict(reversed(f.items())) for f in FINDINGS], {"detector": "v2.0"}
     )
-    assert again == first.id
-    assert store.studies() == [first]  # the first registration is kept
+    assert again == v1 and store.studies() == [first] and store.results(UID) == [v1]
     findings = store.model_findings(UID)
-    assert [f["id"] for f in findings] == ["f1", 7, "f3"]  # no duplicates, the new one added
-    assert findings[0] == FINDINGS[0]
+    assert [f["id"] for f in findings] == ["f1", 7] and findings[0] == FINDINGS[0]
     assert store.conn.execute("SELECT finding_id FROM model_findings WHERE finding_id = '7'").fetchone()
-    assert store.study("nope") is None and store.model_findings("nope") == []
+    assert store.study("nope") is None and store.model_findings("nope") == [] and store.results("nope") == []
     with pytest.raises(ReviewInputError, match="patient-1"):
         store.register_study(UID, "patient-OTHER", "x.json", [], {})
     with pytest.raises(ReviewInputError, match="has no 'id'"):
         store.register_study("8.8", "p", "x.json", [{"score": 1}], {})
     with pytest.raises(ReviewInputError, match="repeat"):
         store.register_study("8.8", "p", "x.json", [{"id": 1}, {"id": "1"}], {})
+    with pytest.raises(ReviewInputError, match="result_key"):
+        store.register_study("8.8", "p", "x.json", [], {}, result_key=" ")
     assert store.study("8.8") is None  # a refused registration leaves nothing behind
+
+
+def test_a_new_result_of_a_study_is_a_new_current_version(store: ReviewStore) -> None:
+    """A re-analysis with other models: version 2 with its own findings (the same ids may recur), current
+    from then on; version 1, its findings and the decisions made on it stay."""
+    on_v1 = store.append_event(UID, "dr.a", "first_reader", "accept", finding_id="f1", model_version="detector:v2.0")
+    assert on_v1.result_version == 1
+    new_findings = [{"id": "f1", "box": [3, 2, 30, 40], "score": 0.8}]
+    v2 = store.register_study(UID, "patient-1", "results/b.json", new_findings, {"detector": "v3.0"})
+    assert (v2.version, v2.result_path, v2.model_versions, v2.model_version) == (
+        2,
+        "results/b.json",
+        {"detector": "v3.0"},
+        "detector:v3.0",
+    )
+    study = store.study(UID)
+    assert study is not None and (study.result_version, study.result_path, study.model_versions) == (
+        2,
+        "results/b.json",
+        {"detector": "v3.0"},
+    )
+    assert store.model_findings(UID) == new_findings == store.model_findings(UID, 2)
+    assert store.model_findings(UID, 1) == FINDINGS and store.model_findings(UID, 3) == []
+    assert store.findings_by_version(UID) == {1: FINDINGS, 2: new_findings}
+    # events name the version they were made on: the current one unless the caller says which
+    on_v2 = store.append_event(UID, "dr.a", "first_reader", "reject", finding_id="f1")
+    late_on_v1 = store.append_event(UID, "dr.b", "first_reader", "accept", finding_id="7", result_version=1)
+    assert (on_v2.result_version, late_on_v1.result_version) == (2, 1)
+    assert store.events(UID) == [on_v1, on_v2, late_on_v1]
+    with pytest.raises(ReviewInputError, match="no result version 3"):
+        store.append_event(UID, "dr.a", "first_reader", "accept", result_version=3)
+    # the current result is always the latest: the first result registered again is version 3
+    assert store.register_study(UID, "patient-1", "results/a.json", FINDINGS, {"detector": "v2.0"}).version == 3
+    assert [r.version for r in store.results(UID)] == [1, 2, 3] and store.model_findings(UID) == FINDINGS
+    # a caller's own key: the same key is the same result, whatever its findings (the first are kept)
+    keyed = store.register_study(UID, "patient-1", "r.json", new_findings, {"detector": "v3.0"}, result_key="k")
+    assert keyed.version == 4
+    same = store.register_study(UID, "patient-1", "r2.json", [], {"detector": "v3.0"}, result_key="k")
+    assert same == keyed and store.model_findings(UID) == new_findings
+    with pytest.raises(ReviewInputError, match="patient-1"):  # still one patient per study, whatever the result
+        store.register_study(UID, "patient-OTHER", "x.json", [], {"detector": "v9"})
+    assert [r.version for r in store.results(UID)] == [1, 2, 3, 4] and store.integrity_ok()
 
 
 def test_busy_database_is_waited_for_then_reported(tmp_path: Path) -> None:
@@ -243,6 +294,26 @@ OLD_DATA: dict[int, list[tuple[str, tuple]]] = {
             ),
         ),
     ],
+    2: [
+        (
+            "INSERT INTO studies (id, study_uid, patient_key, result_path, registered, model_versions_json) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (2, "old.2", "patient-two", "results/two.json", "2023-02-01T00:00:00.000000+00:00", '{"detector":"v2"}'),
+        ),
+        (
+            "INSERT INTO model_findings (study_id, finding_id, finding_json) VALUES (?, ?, ?)",
+            (2, "L-CC-1", '{"box_px":[10,10,50,50],"id":"L-CC-1","score":0.9,"view":"L-CC"}'),
+        ),
+        (
+            "INSERT INTO model_findings (study_id, finding_id, finding_json) VALUES (?, ?, ?)",
+            (2, "L-CC-2", '{"box_px":[200,200,240,260],"id":"L-CC-2","score":0.4,"view":"L-CC"}'),
+        ),
+        (
+            "INSERT INTO events (study_id, finding_id, reader, role, action, model_version, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (2, "L-CC-1", "dr.two", "radiologist", "accept", "detector:v2", "2023-02-01T00:01:00.000000+00:00"),
+        ),
+    ],
 }
 
 
@@ -269,14 +340,18 @@ def test_migrates_from_every_older_version(tmp_path: Path, version: int) -> None
     with open_store(db) as s:
         assert s.schema_version() == SCHEMA_VERSION
         assert s.integrity_ok()
-        [study] = s.studies()
-        assert (study.study_uid, study.patient_key, study.result_path, study.model_versions) == (
+        study, *later = s.studies()
+        assert (study.study_uid, study.patient_key, study.result_path, study.model_versions, study.result_version) == (
             "old.1",
             "patient-old",
             "results/old.json",
             {},
+            1,
         )
-        [old] = s.events()
+        # every study's registration so far is its result version 1
+        assert s.results("old.1") == [ResultRecord("old.1", 1, "results/old.json", {}, study.registered)]
+        old, *later_events = s.events()
+        assert old.result_version == 1  # not recorded before version 3: made on the only result there was
         assert (old.reader, old.action, old.finding_id, old.before, old.after, old.created) == (
             "dr.old",
             "move",
@@ -286,15 +361,54 @@ def test_migrates_from_every_older_version(tmp_path: Path, version: int) -> None
             "2023-01-02T03:05:00.000000+00:00",
         )
         assert old.role is None and old.model_version is None  # not recorded before version 2
-        # new rows can be added beside the old ones
-        assert s.register_study("old.1", "patient-old", "results/old.json", FINDINGS, {"detector": "v2"}) == study.id
-        assert len(s.model_findings("old.1")) == 2
+        if version >= 2:
+            _check_version_2_data(s, later, later_events)
+        # new rows can be added beside the old ones; the first registration with models is a new result
+        registered = s.register_study("old.1", "patient-old", "results/old.json", FINDINGS, {"detector": "v2"})
+        assert registered.version == 2 and len(s.model_findings("old.1")) == 2
         new = s.append_event("old.1", "dr.new", "arbitrator", "accept", finding_id="f1", model_version="v2")
-        assert [e.id for e in s.events(study_uid="old.1")] == [old.id, new.id]
+        assert [e.id for e in s.events(study_uid="old.1")] == [old.id, new.id] and new.result_version == 2
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             s.conn.execute("DELETE FROM events")
+        with pytest.raises(sqlite3.IntegrityError, match="original output"):  # the rebuilt table keeps its guard
+            s.conn.execute("UPDATE model_findings SET finding_json = '{}'")
+        count = len(s.events())
     with open_store(db) as s:  # reopening an up-to-date database changes nothing
-        assert s.schema_version() == SCHEMA_VERSION and len(s.events()) == 2
+        assert s.schema_version() == SCHEMA_VERSION and len(s.events()) == count
+
+
+def _check_version_2_data(store: ReviewStore, studies: list, events: list) -> None:
+    """A study of schema 2 with its model findings and a decision, after the migration (also on PostgreSQL)."""
+    [two] = studies
+    assert (two.study_uid, two.patient_key, two.result_path, two.model_versions, two.result_version) == (
+        "old.2",
+        "patient-two",
+        "results/two.json",
+        {"detector": "v2"},
+        1,
+    )
+    assert [r.version for r in store.results("old.2")] == [1]
+    findings = store.model_findings("old.2")
+    assert [f["id"] for f in findings] == ["L-CC-1", "L-CC-2"] and store.model_findings("old.2", 1) == findings
+    [decision] = events
+    assert (decision.study_uid, decision.finding_id, decision.role, decision.model_version) == (
+        "old.2",
+        "L-CC-1",
+        "radiologist",
+        "detector:v2",
+    )
+    assert decision.result_version == 1
+    # no key was recorded then: the same models with the same finding ids (their scores a device's last
+    # digits apart) are still version 1, the same models with other findings (another operating point) not
+    noisy = [{**f, "score": f["score"] + 1e-6} for f in findings]
+    assert store.register_study("old.2", "patient-two", "results/two.json", noisy, {"detector": "v2"}).version == 1
+    assert store.model_findings("old.2") == findings  # the first registration is what the readers saw
+    fewer = findings[:1]
+    assert store.register_study("old.2", "patient-two", "r.json", fewer, {"detector": "v2"}).version == 2
+    # a new zoo: version 3; the finding ids recur, now per result
+    moved = [{**findings[0], "box_px": [12, 10, 52, 50]}]
+    assert store.register_study("old.2", "patient-two", "r.json", moved, {"detector": "v3"}).version == 3
+    assert store.findings_by_version("old.2") == {1: findings, 2: fewer, 3: moved}
 
 
 def test_a_newer_database_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -427,6 +541,7 @@ def test_four_writers_at_once_lose_nothing(tmp_path: Path) -> None:
         events = s.events()
         assert s.integrity_ok()
         assert len(s.studies()) == 1 and len(s.model_findings(s.studies()[0].study_uid)) == 2
+        assert len(s.results(s.studies()[0].study_uid)) == 1  # four registrations of one result: one version
     assert len(events) == 400
     assert sorted((e.reader, e.payload["seq"]) for e in events) == sorted(
         (r, seq) for r in readers for seq in range(100)

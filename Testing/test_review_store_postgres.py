@@ -35,7 +35,7 @@ from mommi.feedback.store import (
 from mommi.feedback.store_postgres import MIGRATIONS as PG_MIGRATIONS
 from orthanc_server import free_port
 from postgres_server import PASSWORD, postgres_missing, running_postgres
-from test_review_store import _start_writer, _written_ids
+from test_review_store import OLD_DATA, _check_version_2_data, _start_writer, _written_ids
 
 _names = itertools.count()
 
@@ -71,14 +71,15 @@ def _exercise(store: ReviewStore) -> list:
     Row ids are the database's own (PostgreSQL's identities may leave gaps where SQLite's rowids do
     not): they are compared by their order, not their values."""
     seen: list = []
-    first = store.register_study("1.2.3", "patient-1", "a.json", [{"id": "f1", "box": [1, 2, 3, 4]}], {"d": "v"})
-    seen.append(store.register_study("1.2.3", "patient-1", "a.json", [{"id": "f2", "score": 0.5}], {"d": "v"}) == first)
-    seen.append(store.register_study("7.7.7", "patient-2", "b.json", [], {}) > first)
+    seen.append(store.register_study("1.2.3", "patient-1", "a.json", [{"id": "f1", "box": [1, 2, 3, 4]}], {"d": "v"}))
+    seen.append(store.register_study("1.2.3", "patient-1", "x.json", [{"id": "f1", "box": [1, 2, 3, 4]}], {"d": "v"}))
+    seen.append(store.register_study("7.7.7", "patient-2", "b.json", [], {}))
     for call in (
         lambda: store.register_study("1.2.3", "patient-9", "a.json", [], {}),
         lambda: store.append_event("9.9.9", "dr.a", "first_reader", "accept"),
         lambda: store.append_event("1.2.3", " ", "first_reader", "accept"),
         lambda: store.append_event("1.2.3", "dr.a", "first_reader", "accept", after={"x": float("nan")}),
+        lambda: store.append_event("1.2.3", "dr.a", "first_reader", "accept", result_version=2),
     ):
         with pytest.raises(ReviewInputError) as refused:
             call()
@@ -98,10 +99,16 @@ def _exercise(store: ReviewStore) -> list:
     )
     seen.append(store.append_event("1.2.3", "dr.b", "second_reader", "reject", finding_id="f2"))
     seen.append(store.append_event("7.7.7", "dr.a", "first_reader", "add"))
+    # a re-analysis: a new result version with its own findings, a caller's key, decisions on either version
+    seen.append(store.register_study("1.2.3", "patient-1", "b.json", [{"id": "f1", "score": 0.5}], {"d": "w"}, "k"))
+    seen.append(store.register_study("1.2.3", "patient-1", "c.json", [], {"d": "w"}, result_key="k"))
+    seen.append(store.append_event("1.2.3", "dr.a", "first_reader", "accept", finding_id="f1"))
+    seen.append(store.append_event("1.2.3", "dr.b", "first_reader", "accept", finding_id="f1", result_version=1))
     events = store.events()
     seen += [events, store.events(study_uid="1.2.3"), store.events(reader="dr.a")]
     seen += [store.events(since=events[1].created), store.events(until=events[1].created)]
     seen += [store.studies(), store.study("7.7.7"), store.study("nope"), store.model_findings("1.2.3")]
+    seen += [store.results("1.2.3"), store.findings_by_version("1.2.3"), store.model_findings("1.2.3", 1)]
     seen += [store.schema_version(), store.integrity_ok()]
     assert [e.id for e in events] == sorted({e.id for e in events})
     return [_ids_dropped(item) for item in seen]
@@ -133,6 +140,8 @@ def test_the_database_refuses_to_rewrite_decisions(url: str) -> None:
             ("DELETE FROM events", "review events are append-only: DELETE refused"),
             ("TRUNCATE events CASCADE", "review events are append-only: TRUNCATE refused"),
             ("DELETE FROM model_findings", "model findings are the original output: DELETE refused"),
+            ("UPDATE results SET result_path = 'x'", "result versions are what the readers saw: UPDATE refused"),
+            ("TRUNCATE results CASCADE", "result versions are what the readers saw: TRUNCATE refused"),
         ):
             with pytest.raises(psycopg.errors.RaiseException, match=says):
                 raw.execute(sql)
@@ -159,11 +168,44 @@ def test_migrates_from_version_1_and_refuses_a_newer_database(url: str) -> None:
         assert store.schema_version() == SCHEMA_VERSION and store.integrity_ok()
         [old] = store.events()
         assert (old.reader, old.role, old.model_version) == ("dr.old", None, None)  # not recorded under version 1
-        assert store.study("1.2").model_versions == {}
+        assert old.result_version == 1
+        assert store.study("1.2").model_versions == {} and [r.version for r in store.results("1.2")] == [1]
     with psycopg.connect(url, autocommit=True) as raw:
         raw.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION + 1,))
     with pytest.raises(ReviewStoreVersionError, match=f"version {SCHEMA_VERSION + 1}, newer"):
         open_store(url)
+
+
+def test_migrates_from_version_2_with_its_findings_and_decisions(url: str) -> None:
+    """The sample data of every schema version up to 2 (those of the SQLite test) through PostgreSQL's
+    migration 2 -> 3, which rewrites model findings under a lifted guard: the answers are SQLite's, the
+    guards are all back, and the new result version works beside the migrated one."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as raw:
+        for script in PG_MIGRATIONS[:2]:
+            raw.execute(script)
+        raw.execute("UPDATE schema_version SET version = 2")
+        for version in (1, 2):
+            for sql, params in OLD_DATA[version]:
+                # the sample ids are SQLite's explicit ones; PostgreSQL's identities are GENERATED ALWAYS
+                raw.execute(
+                    sql.replace("?", "%s").replace(") VALUES", ") OVERRIDING SYSTEM VALUE VALUES")
+                    if sql.startswith("INSERT INTO studies")
+                    else sql.replace("?", "%s"),
+                    params,
+                )
+    with open_store(url) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 3 and store.integrity_ok()  # the guards are there
+        old, *later = store.studies()
+        assert old.study_uid == "old.1" and store.results("old.1")[0].version == 1
+        first, *later_events = store.events()
+        assert (first.study_uid, first.result_version) == ("old.1", 1)
+        _check_version_2_data(store, later, later_events)
+        assert store.integrity_ok()
+    with psycopg.connect(url, autocommit=True) as raw:
+        with pytest.raises(psycopg.errors.RaiseException, match="original output: UPDATE refused"):
+            raw.execute("UPDATE model_findings SET finding_json = '{}'")
 
 
 def test_a_database_of_something_else_is_not_taken_over(url: str) -> None:
@@ -187,6 +229,7 @@ def test_four_writer_processes_on_a_fresh_database_lose_nothing(url: str) -> Non
         events = store.events()
         assert store.integrity_ok() and store.schema_version() == SCHEMA_VERSION
         assert len(store.studies()) == 1 and len(store.model_findings(store.studies()[0].study_uid)) == 2
+        assert len(store.results(store.studies()[0].study_uid)) == 1  # four registrations of one result
     assert sorted((e.reader, e.payload["seq"]) for e in events) == sorted(
         (r, seq) for r in readers for seq in range(100)
     )

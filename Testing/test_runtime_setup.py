@@ -125,3 +125,64 @@ def test_a_card_that_describes_another_file_is_a_problem(tmp_path: Path) -> None
     assert len(problems) == 1 and "single-lite" in problems[0] and "describes another file" in problems[0]
     card.unlink()
     assert zoo_status(manifest).problems == ["model single-lite: its card cards/single-lite.md is missing"]
+
+
+def test_a_model_exported_again_is_checked_against_the_card_left_in_its_place(tmp_path: Path) -> None:
+    """`mommi export` writes a new entry without a card; the old cards/<name>.md is still there for anyone to
+    read, with the old hash and metrics, so `mommi info` checks it (#23)."""
+    from zoo_copies import copy_zoo
+
+    def exported_again(data: dict) -> None:
+        entry = next(m for m in data["models"] if m["name"] == "single-lite")
+        entry["sha256"] = hashlib.sha256(b"fine-tuned").hexdigest()
+        del entry["card"]
+
+    manifest = copy_zoo(tmp_path / "zoo", exported_again, cards=True)
+    (tmp_path / "zoo" / "single-lite.onnx").write_bytes(b"fine-tuned")
+    problems = zoo_status(manifest).problems
+    assert len(problems) == 1 and problems[0].startswith("model single-lite: its card cards/single-lite.md")
+    assert "describes another file" in problems[0]
+    (tmp_path / "zoo" / "cards" / "single-lite.md").unlink()  # no card at all: nothing stale to read
+    assert zoo_status(manifest).problems == []
+
+
+def test_a_card_whose_metrics_are_not_the_manifests_is_a_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model evaluated again keeps a card with the old numbers unless it is regenerated, and a card can be
+    edited by hand: `mommi info --zoo` names the model, the card and the dataset whose numbers differ (#23)."""
+    from mommi.cli import exit_codes
+    from mommi.cli.main import main
+    from zoo_copies import copy_zoo
+
+    manifest = copy_zoo(tmp_path / "zoo", cards=True)
+    assert main(["info", "--json", "--zoo", str(tmp_path / "zoo")]) in (exit_codes.OK, exit_codes.PROBLEMS)
+    assert json.loads(capsys.readouterr().out)["model_zoo"]["problems"] == []  # the shipped cards agree
+    card = tmp_path / "zoo" / "cards" / "single-lite.md"
+    data = json.loads(manifest.read_text())
+    recall = next(m for m in data["models"] if m["name"] == "single-lite")["metrics"]["synth-test"]["recall_at_fppi"]
+    stated = f"{recall['1']['recall']:.3f} ("
+    assert card.read_text().count(stated) == 1  # the synthetic test row of its own table, nowhere else
+    card.write_text(card.read_text().replace(stated, "0.999 ("))
+    main(["info", "--zoo", str(tmp_path / "zoo")])
+    out = capsys.readouterr().out
+    assert "No problems found" not in out
+    assert (
+        "model single-lite: its card cards/single-lite.md states other metrics than the manifest records for it "
+        "(synth-test)" in out
+    )
+
+    # the other way round: the manifest's numbers changed (evaluated again), the card not regenerated
+    copy_zoo(tmp_path / "zoo", cards=True)
+    nipple = next(m for m in data["models"] if m["name"] == "nipple-lite")
+    nipple["metrics"]["synth-test"]["nipple"]["median_mm"] += 0.5
+    manifest.write_text(json.dumps(data))
+    problems = zoo_status(manifest).problems
+    assert problems == [
+        "model nipple-lite: its card cards/nipple-lite.md states other metrics than the manifest records for it "
+        "(synth-test); regenerate the card (mommi zoo record-metrics)"
+    ]
+    # and metrics the manifest no longer holds are named too
+    nipple["metrics"] = {}
+    manifest.write_text(json.dumps(data))
+    assert "(synth-test)" in zoo_status(manifest).problems[0]

@@ -602,3 +602,77 @@ def test_the_parameter_node_is_a_scene_singleton_with_typed_fields() -> None:
         assert ModuleParameters.of(context.scene).get("device") == "auto"
     finally:
         context.close()
+
+
+def test_the_zoo_is_a_parameter_kept_with_the_scene() -> None:
+    """The module's zoo choice (a folder or manifest; empty: MOMMI_MODEL_ZOO, else the checkout's) is a
+    parameter node field like the device, so a saved scene reopens with the zoo its findings came from."""
+    if not HAVE_MRML:
+        pytest.skip(WHY)
+    from MommiSlicerLib.parameters import ModuleParameters
+
+    context = scene_io.standalone_context()
+    try:
+        parameters = ModuleParameters.of(context.scene)
+        assert parameters.get("zoo") == ""  # the default zoo
+        parameters.set("zoo", "/data/zoos/fine-tuned-2027-01")
+        assert ModuleParameters.of(context.scene).get("zoo") == "/data/zoos/fine-tuned-2027-01"
+        parameters.set("zoo", "")
+        assert ModuleParameters.of(context.scene).get("zoo") == ""
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("zoo", ["missing-folder", "not-a-zoo.json"])
+def test_a_zoo_that_is_not_there_or_not_a_zoo_fails_the_analysis_with_the_engines_zoo_error(
+    tmp_path: Path, zoo: str
+) -> None:
+    """The module hands its zoo setting to the job; one that is not a zoo ends the job with a message naming
+    the path and the cause (read as an empty zoo it would have said a model is 'not in the zoo')."""
+    from MommiSlicerLib.analysis_job import AnalysisJob, JobStatus
+
+    (tmp_path / "not-a-zoo.json").write_text('{"models": "none"}')
+    job = AnalysisJob(tmp_path / "study", device="cpu", zoo=tmp_path / zoo, results_root=tmp_path / "results")
+    state = job.start().wait(timeout=60)
+    assert state.status == JobStatus.FAILED and state.message.startswith("Model zoo problem: ")
+    assert str(tmp_path / zoo) in state.message
+    expected = "no model zoo manifest at" if zoo == "missing-folder" else "is not a zoo manifest"
+    assert expected in state.message
+
+
+def test_a_study_reanalysed_with_another_zoo_opens_on_the_new_findings(analysed, tmp_path) -> None:
+    """Reviewed, then analysed again with a zoo whose operating point drops the weakest finding: the study
+    opens on the new result's findings (ROIs and table), the decision on a kept finding carried over, the
+    one on the dropped finding counted as not carried over and kept in the store."""
+    from MommiSlicerLib.open_study import OpenStudy
+    from mommi.review import panel_text
+    from zoo_copies import copy_zoo
+
+    context = scene_io.standalone_context()
+    study = OpenStudy(context.scene)
+    db = tmp_path / "review.sqlite"
+    try:
+        session = study.open(analysed, "dr-a", db).session
+        top, weakest = session.findings[0], min(session.findings, key=lambda f: f.score)
+        session.accept(top.id)
+        session.reject(weakest.id)
+        rejected = study.store.events(session.study_uid)[-1]
+        threshold = (weakest.score + min(f.score for f in session.findings if f.id != weakest.id)) / 2
+        zoo = copy_zoo(tmp_path / "zoo", lambda data: data["operating_point"].update(min_score=threshold))
+        files = [image.path for image in analysed.study.images.values()]
+        job = AnalysisJob(files, device="cpu", zoo=zoo, results_root=tmp_path / "results").start()
+        state = job.wait(timeout=300)
+        assert state.status == "done", state.message
+
+        study.open(job.outcome, "dr-a", db)
+        current = study.session
+        assert current.result_version == 2 and current is not session
+        new_ids = {f.id for f in job.outcome.result.findings}
+        assert set(study.nodes.rois) == new_ids == {f.id for f in current.findings} and weakest.id not in new_ids
+        decisions = {row[0]: row[5] for row in table_rows(study.nodes.table)}
+        assert decisions[top.id] == "accepted" and set(decisions) == new_ids
+        assert current.state.not_carried_over == [rejected.id] and rejected in study.store.events(current.study_uid)
+        assert panel_text.continuity(current).startswith("Result version 2: 1 decision from another analysis")
+    finally:
+        study.close()
+        context.close()

@@ -144,7 +144,7 @@ for pair in nipple-lite:nipple single-lite:single bidual-lite:bidual ipsidual-li
             malignancy-lite:malignancy-learned; do
   cp "$DATA/runs/${pair#*:}/best.pt" "model_zoo/checkpoints/${pair%%:*}.pt"
 done
-mommi zoo record-metrics --zoo model_zoo --eval "$DATA/eval"
+mommi zoo record-metrics --zoo model_zoo --eval "$DATA/eval" --made-by "bash model_zoo/build_lite_zoo.sh"
 
 # 11. the regression test's expected findings on the demo study follow the new models
 python Testing/regression/record_expected.py

@@ -95,12 +95,14 @@ class AnalysisJob:
         from mommi.runtime.batch import folder_name
         from mommi.runtime.outputs import write_outputs
         from mommi.runtime.pipeline import AnalysisCancelled, shared_pipeline
-        from mommi.runtime.zoo import ZooError
+        from mommi.runtime.zoo import ZooError, chosen_manifest
 
         start = time.perf_counter()
         try:
             self._set(stage="models", fraction=0.0)
-            pipeline = shared_pipeline(self.zoo, self.device)
+            # a zoo chosen in the module that is not there is said so, not read as an empty zoo
+            zoo = chosen_manifest(self.zoo) if self.zoo is not None else None
+            pipeline = shared_pipeline(zoo, self.device)
             if self._cancel.is_set():
                 raise AnalysisCancelled("cancelled before the analysis started")
             self._set(stage="load")

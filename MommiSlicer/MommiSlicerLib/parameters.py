@@ -31,6 +31,7 @@ FIELDS = {
         Field("study_folder", ""),
         Field("device", "auto", DEVICES),
         Field("reader", ""),
+        Field("zoo", ""),  # a model zoo folder or manifest; empty: MOMMI_MODEL_ZOO, else the checkout's model_zoo/
         Field("overlay_opacity", 0.5),
     )
 }

@@ -5,12 +5,13 @@ from __future__ import annotations
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from mommi import __version__
 from mommi.errors import RuntimeSetupError
 from mommi.runtime.providers import cuda_status, detect_flavour, probe_providers
-from mommi.runtime.zoo import zoo_status
+from mommi.runtime.zoo import manifest_path_of, zoo_status
 
 DEPENDENCIES = (
     "numpy",
@@ -62,7 +63,9 @@ def dicom_decoders() -> dict[str, list[str]]:
     return table
 
 
-def collect_info() -> dict[str, Any]:
+def collect_info(zoo: Path | None = None) -> dict[str, Any]:
+    """The report; ``zoo`` (a folder or a manifest) is checked instead of the default zoo, so that a zoo
+    about to be handed to a front end (``--zoo``, a setting) can be checked first."""
     flavour = detect_flavour()
     try:
         providers = [p.to_dict() for p in probe_providers()]
@@ -71,8 +74,8 @@ def collect_info() -> dict[str, Any]:
     except RuntimeSetupError as exc:
         providers, provider_error = [], str(exc)
         usable, reason = False, None
-    zoo = zoo_status()
-    problems = [p for p in (flavour.problem, provider_error) if p] + zoo.problems
+    status = zoo_status(manifest_path_of(zoo))
+    problems = [p for p in (flavour.problem, provider_error) if p] + status.problems
     return {
         "mommislicer": __version__,
         "python": sys.version.split()[0],
@@ -82,6 +85,6 @@ def collect_info() -> dict[str, Any]:
         "execution_providers": providers,
         "cuda": {"usable": usable, "why_not": reason},
         "dicom_decoders": dicom_decoders(),
-        "model_zoo": zoo.to_dict(),
+        "model_zoo": status.to_dict(),
         "problems": list(dict.fromkeys(problems)),
     }

@@ -11,6 +11,8 @@ the session never looks like a decision.
 
 from __future__ import annotations
 
+import html
+
 from PyQt5 import uic
 from PyQt5.QtCore import QObject, Qt, pyqtSignal
 from PyQt5.QtGui import QBrush
@@ -106,11 +108,13 @@ class FindingsPanel(QObject):
 
     # ------------------------------------------------------------------ showing a session
     def show(self, session: ReviewSession | None, study_text: str = "No study open") -> None:
-        """Fill every widget from ``session`` (None: nothing to review yet)."""
+        """Fill every widget from ``session`` (None: nothing to review yet). ``study_text`` is rich text; the
+        session's result version and carried-over decisions are added below it after a re-analysis."""
         w = self.widget
         self._filling = True
         try:
-            w.studyLabel.setText(study_text)
+            note = panel_text.continuity(session) if session is not None else ""
+            w.studyLabel.setText(study_text + (f"<br>{html.escape(note)}" if note else ""))
             findings = session.findings if session is not None else []
             selected = session.selected if session is not None else None
             self._fill_table(findings, selected)

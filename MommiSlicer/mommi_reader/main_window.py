@@ -41,6 +41,7 @@ from PyQt5.QtWidgets import (
 )
 
 from mommi.feedback.store import ReviewStore
+from mommi.runtime.zoo import ZooError
 
 from mommi_reader import dialogs
 from mommi_reader.export_dialog import ExportDialog
@@ -207,8 +208,8 @@ class MainWindow(QMainWindow):
         self.cancel_button.setFocusPolicy(Qt.NoFocus)
         self.cancel_button.setVisible(False)
         self.cancel_button.clicked.connect(self.cancel_analysis)
-        version, _ = zoo_fingerprint(self.options.zoo)
-        self.zoo_label = QLabel(f"zoo {version}")
+        self.zoo_label = QLabel("")
+        self._show_zoo()
         self.device_label = QLabel(f"device {self._device()} (models load at the first analysis)")
         self.time_label = QLabel("")
         self.wl_label = QLabel("")
@@ -299,13 +300,27 @@ class MainWindow(QMainWindow):
     def _device(self) -> str:
         return self.options.device or str(self.settings.get("device"))
 
+    def _zoo(self) -> Path | None:
+        """--zoo for this run, else the Settings' model zoo, else None (MOMMI_MODEL_ZOO or the checkout's)."""
+        chosen = str(self.settings.get("zoo")).strip()
+        return self.options.zoo or (Path(chosen) if chosen else None)
+
+    def _show_zoo(self) -> None:
+        """The zoo's version in the status bar; a zoo that cannot be read is named by the analysis instead
+        (a window must open whatever the remembered zoo has become)."""
+        try:
+            version, _ = zoo_fingerprint(self._zoo())
+        except ZooError:
+            version = "unreadable"
+        self.zoo_label.setText(f"zoo {version}")
+
     def _worker_options(self) -> WorkerOptions:
         s = self.settings
         location, folder = str(s.get("results_location")), str(s.get("results_folder"))
         if self.options.results is not None:
             location, folder = "folder", str(self.options.results)
         return WorkerOptions(
-            zoo=self.options.zoo,
+            zoo=self._zoo(),
             device=self._device(),
             results_location=location,
             results_folder=folder,
@@ -607,7 +622,8 @@ class MainWindow(QMainWindow):
             self.reader = self.settings.reader_name()
         self.role = str(self.settings.get("role"))
         self._show_reader()
-        self.request_configure.emit(self._worker_options())
+        self._show_zoo()
+        self.request_configure.emit(self._worker_options())  # a new zoo or device: its own pipeline next time
         if self.controller.session is not None and self.outcome is not None:  # the reader's name is in every event
             self.controller.open(self.store, self.outcome.folder, self.reader, self.role)
 

@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "reader": "",
     "role": "radiologist",
     "device": "auto",
+    "zoo": "",  # a model zoo folder or manifest (checked in Settings); "": MOMMI_MODEL_ZOO, else the checkout's
     "results_location": "cache",  # cache | beside | folder (mommi_reader.results_store)
     "results_folder": "",
     "write_dicom": False,  # DICOM SEG + SR beside result.json (slower; for PACS)

@@ -1,13 +1,17 @@
 """The Settings dialog: who reads, where results go, what the analysis runs on.
 
 It edits ``ReaderSettings`` only when the reader presses OK; the main window
-then passes the new analysis options to the worker (a new device takes effect
-at the next analysis). The review database location is shown, not edited: it is
-set for the whole site (``--db``, ``MOMMI_REVIEW_DB`` or the engine's settings
-file) so that all tools agree on it.
+then passes the new analysis options to the worker (a new device or model zoo
+takes effect at the next analysis, with a pipeline of its own). A model zoo is
+checked by the engine's zoo check before it is kept: one that is not there or
+not a zoo is said in the dialog, which stays open. The review database location
+is shown, not edited: it is set for the whole site (``--db``, ``MOMMI_REVIEW_DB``
+or the engine's settings file) so that all tools agree on it.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PyQt5.QtWidgets import (
     QCheckBox,
@@ -22,6 +26,8 @@ from PyQt5.QtWidgets import (
     QPushButton,
     QWidget,
 )
+
+from mommi.runtime.zoo import ZooError, chosen_manifest
 
 from mommi_reader.results_store import LOCATIONS, cache_root
 from mommi_reader.settings import ROLES, ReaderSettings
@@ -40,6 +46,17 @@ class SettingsDialog(QDialog):
         self.device = QComboBox()
         self.device.addItems(["auto", "cuda", "cpu"])
         self.device.setCurrentText(str(settings.get("device")))
+        self.zoo = QLineEdit(str(settings.get("zoo")))
+        self.zoo.setPlaceholderText("MOMMI_MODEL_ZOO, else the checkout's model_zoo/")
+        self.zoo.setToolTip("The model zoo folder (the one holding manifest.json); --zoo overrides it for one run")
+        browse_zoo = QPushButton("Browse...")
+        browse_zoo.clicked.connect(self._browse_zoo)
+        zoo_row = QHBoxLayout()
+        zoo_row.addWidget(self.zoo)
+        zoo_row.addWidget(browse_zoo)
+        self.zoo_problem = QLabel("")
+        self.zoo_problem.setWordWrap(True)
+        self.zoo_problem.setVisible(False)
         self.location = QComboBox()
         self.location.addItems(LOCATIONS)
         self.location.setCurrentText(str(settings.get("results_location")))
@@ -58,6 +75,8 @@ class SettingsDialog(QDialog):
         form.addRow("Reader name:", self.reader)
         form.addRow("Role:", self.role)
         form.addRow("Device:", self.device)
+        form.addRow("Model zoo:", zoo_row)
+        form.addRow(self.zoo_problem)
         form.addRow("Results location:", self.location)
         form.addRow("Results folder:", row)
         form.addRow(
@@ -81,15 +100,38 @@ class SettingsDialog(QDialog):
             self.folder.setText(chosen)
             self.location.setCurrentText("folder")
 
+    def _browse_zoo(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "Model zoo folder", self.zoo.text())
+        if chosen:
+            self.zoo.setText(chosen)
+
+    def _zoo_problem(self) -> str | None:
+        """Why the zoo typed cannot be used (None: it is empty, i.e. the default zoo, or a readable zoo)."""
+        zoo = self.zoo.text().strip()
+        if not zoo:
+            return None
+        try:
+            chosen_manifest(Path(zoo))
+        except ZooError as exc:
+            return str(exc)
+        return None
+
     def _save(self) -> None:
         name = self.reader.text().strip()
         if not name:
             self.reader.setFocus()
             return  # a review needs a reader's name
+        problem = self._zoo_problem()
+        self.zoo_problem.setText(f"Model zoo not changed: {problem}" if problem else "")
+        self.zoo_problem.setVisible(problem is not None)
+        if problem:
+            self.zoo.setFocus()
+            return
         s = self.settings
         s.set("reader", name)
         s.set("role", self.role.currentText())
         s.set("device", self.device.currentText())
+        s.set("zoo", self.zoo.text().strip())
         s.set("results_location", self.location.currentText())
         s.set("results_folder", self.folder.text().strip())
         s.set("write_dicom", self.write_dicom.isChecked())

@@ -26,7 +26,7 @@ from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 from mommi.errors import MommiError, StudyInputError
 from mommi.runtime.outputs import write_outputs
 from mommi.runtime.pipeline import AnalysisCancelled, shared_pipeline
-from mommi.runtime.zoo import ZooError
+from mommi.runtime.zoo import ZooError, chosen_manifest
 from mommi.study.loader import load_studies, load_study
 from mommi.study.model import Study
 
@@ -135,9 +135,11 @@ class AnalysisWorker(QObject):
     def _analyse(self, token: int, study: Study, load_seconds: float, force: bool) -> None:
         options = self.options
         try:
+            # a chosen zoo that is not there (moved, unmounted) is said so, not read as an empty zoo
+            zoo = chosen_manifest(options.zoo) if options.zoo is not None else None
             folder = results_folder(study, options.results_location, options.results_folder)
             if not force:
-                saved, reason = load_saved(folder, study.study_uid, options.zoo)
+                saved, reason = load_saved(folder, study.study_uid, zoo)
                 log.info("%s: %s", folder, reason)
                 if saved is not None:
                     self.analysed.emit(
@@ -155,7 +157,7 @@ class AnalysisWorker(QObject):
             if self._is_cancelled(token):
                 raise AnalysisCancelled("cancelled before the analysis started")
             self.progress.emit(token, "models", 0.0)
-            pipeline = shared_pipeline(options.zoo, options.device)
+            pipeline = shared_pipeline(zoo, options.device)
             self.engine_ready.emit(pipeline.zoo_version, pipeline.provider)
             start = time.perf_counter()
             result = pipeline.analyze(
@@ -174,7 +176,11 @@ class AnalysisWorker(QObject):
         except AnalysisCancelled:
             self.cancelled.emit(token)
         except ZooError as exc:
-            self.failed.emit(token, "Model zoo problem", f"{exc}\n\nCheck the zoo folder (--zoo) or reinstall it.")
+            self.failed.emit(
+                token,
+                "Model zoo problem",
+                f"{exc}\n\nCheck the zoo folder (--zoo, or Settings > Model zoo) or reinstall it.",
+            )
         except OSError as exc:
             self.failed.emit(
                 token,

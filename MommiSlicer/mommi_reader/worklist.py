@@ -16,7 +16,7 @@ from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QBrush, QColor
 from PyQt5.QtWidgets import QHBoxLayout, QHeaderView, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from mommi.feedback.state import derive
+from mommi.feedback.state import state_of
 from mommi.feedback.store import ReviewStore, ReviewStoreError
 from mommi.pacs.dicomweb import host_of
 
@@ -31,7 +31,7 @@ def study_status(store: ReviewStore, study_uid: str) -> str:
     try:
         if store.study(study_uid) is None:
             return "unread"
-        return derive(store.model_findings(study_uid), store.events(study_uid)).status
+        return state_of(store, study_uid).status
     except ReviewStoreError:  # a busy or damaged database: the list still opens; the study says why on open
         return "unknown"
 

@@ -110,7 +110,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from mommi.feedback.state import derive
+    from mommi.feedback.state import state_of
     from mommi.feedback.store import ReviewStoreError
 
     try:
@@ -120,7 +120,7 @@ def run_stats(args: argparse.Namespace) -> int:
             readers: Counter[str] = Counter()
             for study in store.studies():
                 events = store.events(study.study_uid)
-                state = derive(store.model_findings(study.study_uid), events)
+                state = state_of(store, study.study_uid, events)
                 statuses[state.status] += 1
                 decisions.update(f.decision if f.origin == "model" else "added" for f in state.findings.values())
                 readers.update(e.reader for e in events)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from mommi.cli import exit_codes
@@ -16,10 +17,17 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="versions, ONNX Runtime flavour, working execution providers, model zoo status",
         description="Report package and dependency versions, which ONNX Runtime is installed, "
         "which execution providers a session can really get on this machine, and whether the "
-        "model zoo files match their manifest.",
+        "model zoo files match their manifest and their model cards state the same SHA-256 and metrics.",
         epilog="exit codes: 0 ready; 1 a problem was found (listed under 'problems')",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--zoo",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="zoo folder or manifest to check (default: MOMMI_MODEL_ZOO or the checkout's)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -58,6 +66,6 @@ def _render(info: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = collect_info()
+    info = collect_info(args.zoo)
     print(json.dumps(info, indent=2) if args.json else _render(info))
     return exit_codes.PROBLEMS if info["problems"] else exit_codes.OK

@@ -56,7 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the settings file, or the user data folder)",
     )
     parser.add_argument(
-        "--zoo", type=Path, default=None, metavar="DIR", help="zoo folder or manifest (default: the checkout's)"
+        "--zoo",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="zoo folder or manifest for this run (default: Settings > Model zoo, else MOMMI_MODEL_ZOO, "
+        "else the checkout's)",
     )
     parser.add_argument(
         "--device",

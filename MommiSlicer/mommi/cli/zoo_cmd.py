@@ -53,7 +53,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "record-metrics",
         help="copy evaluation reports into the zoo manifest and the model cards",
         description="Read EVAL/<task>-<dataset>/report.json files, store their numbers in the manifest "
-        "entries of the models and (re)write model_zoo/cards/<model>.md.",
+        "entries of the models they are about and (re)write those models' cards/<model>.md. Models without a "
+        "report in EVAL, their entries and their cards are left as they are.",
+        epilog="exit codes: 0 recorded; 1 nothing recorded (no report for a model asked about, two models of one "
+        "task, an unreadable manifest)",
     )
     rec.add_argument("--zoo", type=Path, default=Path("model_zoo"))
     rec.add_argument("--eval", type=Path, required=True, metavar="EVAL", help="folder of evaluation reports")
@@ -62,7 +65,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=None,
         metavar="T1,T2",
         help="only these networks were retrained and evaluated: the other entries, their cards and "
-        "their ablation rows stay as they are (default: every network)",
+        "their ablation rows stay as they are (default: the networks with a report in EVAL)",
+    )
+    rec.add_argument(
+        "--made-by",
+        default=None,
+        metavar="TEXT",
+        help="the commands that made the recorded models, for their cards (default: what their manifest entries "
+        "record, else 'unknown'; build_lite_zoo.sh passes 'bash model_zoo/build_lite_zoo.sh')",
     )
     rec.set_defaults(handler=run_record)
     op = sub.add_parser(
@@ -163,13 +173,18 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_record(args: argparse.Namespace) -> int:
-    from mommi.train.cards import record_metrics
+    from mommi.runtime.zoo import ZooError
+    from mommi.train.cards import RecordMetricsError, record_metrics
 
     tasks = tuple(_comma_list(args.tasks)) if args.tasks else None
-    written = record_metrics(args.zoo, args.eval, tasks)
+    try:
+        written = record_metrics(args.zoo, args.eval, tasks, args.made_by)
+    except (RecordMetricsError, ZooError) as exc:
+        print(f"mommi zoo record-metrics: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
     for path in written:
         print(f"wrote {path}")
-    return exit_codes.OK if written else exit_codes.PROBLEMS
+    return exit_codes.OK
 
 
 def run_operating_point(args: argparse.Namespace) -> int:

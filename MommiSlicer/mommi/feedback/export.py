@@ -8,8 +8,15 @@ A batch is a folder (or a zip of it) holding
   profile (``mommi.feedback.deid``; UIDs remapped consistently within the batch;
   images whose burned-in annotation is not known to be absent are listed);
 - ``annotations.json``: COCO-style, one annotation per finding with the model's
-  original output and the reader's final answer side by side;
+  original output and the reader's final answer side by side, the result version
+  and model version the finding comes from, and each decision in force with the
+  result and model version it was made on (a decision carried over from an
+  earlier analysis names the finding it was made on and the boxes' IoU);
 - ``findings.csv``: the same, flat.
+
+Batch version 2 added the result and model versions (``result_version``,
+``model_version``, ``decisions``); version 1 batches lack them and are read the
+same way by the training code.
 
 The batch is written to a temporary folder beside the target and moved into place
 at the end, so a reader of OUT never sees half a batch. Its content depends only
@@ -36,11 +43,12 @@ import pydicom
 
 from mommi.errors import MommiError
 from mommi.feedback.deid import Deidentifier
-from mommi.feedback.state import STATUSES, StudyState, derive
-from mommi.feedback.store import ReviewStore, StudyRecord, settings_path
+from mommi.feedback.state import STATUSES, StudyState, state_of
+from mommi.feedback.store import ReviewStore, StudyRecord, model_version_label, settings_path
 
 BATCH_SCHEMA = "mommi-feedback-batch"
-BATCH_VERSION = 1
+#: 2: annotations and rows name the result and model versions of the finding and of each decision
+BATCH_VERSION = 2
 SALT_FILE = "deid-salt"
 
 
@@ -86,7 +94,7 @@ def _selected(store: ReviewStore, filters: ExportFilters) -> list[tuple[StudyRec
         in_window = [e for e in events if filters.since is None or e.created >= filters.since]
         if not in_window:
             continue  # nothing reviewed in the window (or by that reader)
-        state = derive(store.model_findings(study.study_uid), events)
+        state = state_of(store, study.study_uid, events)  # on the study's current result version
         if filters.status is not None and state.status != filters.status:
             continue
         chosen.append((study, state, events))
@@ -238,6 +246,7 @@ def _write_content(
             )
             image_ids[name] = image_id
         readers = sorted({e.reader for e in events})
+        model_version = model_version_label(study.model_versions)
         for finding in state.ordered():
             if finding.view not in image_ids:
                 continue
@@ -254,6 +263,9 @@ def _write_content(
                 "origin": finding.origin,
                 "decision": finding.decision,
                 "edited": finding.edited,
+                "result_version": state.result_version,
+                "model_version": model_version,
+                "decisions": [applied.to_dict() for applied in finding.applied],
                 "reader": {
                     "birads": finding.birads,
                     "biopsy": finding.biopsy,
@@ -297,6 +309,9 @@ def _write_content(
                     "biopsy": finding.biopsy or "",
                     "comments": " | ".join(finding.comments) if include_comments else "",
                     "study_status": state.status,
+                    "result_version": state.result_version,
+                    "model_version": model_version,
+                    "decisions": json.dumps(annotation["decisions"], sort_keys=True),
                 }
             )
         counts["studies"] += 1
@@ -319,6 +334,9 @@ def _write_content(
             "biopsy",
             "comments",
             "study_status",
+            "result_version",
+            "model_version",
+            "decisions",
         ]
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()

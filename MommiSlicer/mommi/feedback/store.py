@@ -24,8 +24,10 @@ from mommi.feedback.store_base import (
     ReviewStoreBusyError,
     ReviewStoreError,
     ReviewStoreVersionError,
+    ResultRecord,
     StudyRecord,
     is_database_url,
+    model_version_label,
     utc_timestamp,
 )
 from mommi.feedback.store_postgres import PostgresReviewStore, is_postgres_url, redacted
@@ -43,9 +45,11 @@ __all__ = [
     "ReviewStoreBusyError",
     "ReviewStoreError",
     "ReviewStoreVersionError",
+    "ResultRecord",
     "SqliteReviewStore",
     "StudyRecord",
     "default_store_location",
+    "model_version_label",
     "open_store",
     "settings_path",
     "split_statements",

@@ -11,7 +11,10 @@ Review decisions are the product's second output and must never be lost, so, in 
 * several processes (and, on PostgreSQL, machines) may write at once: a busy database is waited for and
   retried, the user never sees "database is locked";
 * the schema carries a version and is migrated forward in one transaction; a database written by a newer
-  MommiSlicer is refused, never downgraded.
+  MommiSlicer is refused, never downgraded;
+* a study may be analysed again (another zoo, another operating point): each different result is a new
+  *result version* with its own model findings, the latest is the current one, and every event records
+  the version it was made on, so that a decision is never read against findings the reader did not see.
 
 The shared SQL uses qmark parameters and portable types (INTEGER, TEXT; JSON as TEXT; times as ISO-8601
 UTC text with microseconds, so text order is time order in both databases).
@@ -19,6 +22,7 @@ UTC text with microseconds, so text order is time order in both databases).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -36,7 +40,7 @@ from mommi.errors import MommiError
 _T = TypeVar("_T")
 
 #: the schema version this MommiSlicer writes; each back end has one migration script per version step
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 # --------------------------------------------------------------------------- errors
@@ -84,9 +88,19 @@ class ReviewSettingsError(ReviewStoreError, ValueError):
 # --------------------------------------------------------------------------- records
 
 
+def model_version_label(model_versions: Mapping[str, str]) -> str:
+    """The models of a result in one short text (``name:sha256[:12]``, by name): what events record as their
+    ``model_version`` and exports print, so both name a result's models the same way."""
+    return ",".join(f"{name}:{version[:12]}" for name, version in sorted(model_versions.items()))
+
+
 @dataclass(frozen=True)
 class Event:
-    """One stored reader decision; ``role`` and ``model_version`` are None on events of schema 1."""
+    """One stored reader decision; ``role`` and ``model_version`` are None on events of schema 1.
+
+    ``result_version`` is the study's result version the decision was made on. Events stored before schema
+    3 did not record it: they were all made on version 1, the only result a study then had.
+    """
 
     id: int
     study_uid: str
@@ -99,11 +113,14 @@ class Event:
     payload: Any
     model_version: str | None
     created: str
+    result_version: int
 
 
 @dataclass(frozen=True)
 class StudyRecord:
-    """A registered study; ``model_versions`` is empty for studies registered under schema 1."""
+    """A registered study with its current (latest) result: ``result_path``, ``model_versions`` and
+    ``result_version`` are that result's; ``registered`` is when the study was first registered.
+    ``model_versions`` is empty for studies registered under schema 1."""
 
     id: int
     study_uid: str
@@ -111,6 +128,26 @@ class StudyRecord:
     result_path: str
     registered: str
     model_versions: dict[str, str]
+    result_version: int
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One registered analysis result of a study: version ``version`` (1, 2, ... in registration order).
+
+    No database id: the version is the result's name in both databases (PostgreSQL's identities may skip).
+    """
+
+    study_uid: str
+    version: int
+    result_path: str
+    model_versions: dict[str, str]
+    registered: str
+
+    @property
+    def model_version(self) -> str:
+        """The models that made this result, as events record them (``model_version_label``)."""
+        return model_version_label(self.model_versions)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -151,6 +188,13 @@ def _require_text(value: Any, what: str, location: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ReviewInputError(location, f"{what} must be a non-empty text, got {value!r}")
     return value
+
+
+def _content_key(model_versions_json: str | None, findings: Sequence[tuple[str, str | None]]) -> str:
+    """The result key of a result known only by its content: the SHA-256 of its model versions and findings
+    (as stored: canonical JSON), for callers of ``register_study`` that give no key of their own."""
+    text = json.dumps([model_versions_json, [list(f) for f in findings]], separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------- store
@@ -203,6 +247,11 @@ class ReviewStore(ABC):
     def _write_transaction(self, migration: bool = False) -> AbstractContextManager[None]:
         """A transaction that holds off other writers where it must (all of them for a migration);
         committed on leaving, rolled back on an exception."""
+
+    @abstractmethod
+    def _lock_study(self, study_id: int) -> None:
+        """Hold off other registrations of this study until the open transaction ends, so that two
+        workstations registering at once never give two results the same version (nor one result two)."""
 
     @abstractmethod
     def _table_names(self) -> set[str]:
@@ -327,13 +376,21 @@ class ReviewStore(ABC):
         result_path: str,
         findings: list[dict],
         model_versions: dict[str, str],
-    ) -> int:
-        """Register a study and the model's original findings; returns the study's id.
+        result_key: str | None = None,
+    ) -> ResultRecord:
+        """Register an analysis result of a study and the model's findings; returns its result version.
 
-        Idempotent by ``study_uid``: a second call returns the same id, keeps the
-        first registration (it is what the readers saw) and adds only findings
-        whose ``id`` is not stored yet. A second call with another patient is
-        refused: one study UID never belongs to two patients.
+        ``result_key`` says which results are the same: the caller's identity of the analysis (the session
+        gives the models' SHA-256s, the operating point and the MommiSlicer version, so that the same models
+        on another device are the same result); None keys the result by its model versions and findings.
+
+        Idempotent: a result with the current version's key is that version (its first registration is
+        kept: it is what the readers saw). Any other result becomes a new version, the current one, with
+        its own findings; earlier versions and the decisions made on them stay. A result equal to an
+        older, no longer current version is registered anew, so that the current result is always the
+        latest version. A current result registered before schema 3 has no key: it is the same result when
+        the model versions and the finding ids are the same (another operating point changes the findings,
+        another device only their last digits). One study UID never belongs to two patients.
 
         Raises:
             ReviewInputError: an empty UID or patient, a finding without id, or another patient's study.
@@ -351,14 +408,18 @@ class ReviewStore(ABC):
         if len(set(ids)) != len(ids):
             raise ReviewInputError(where, f"the model findings of study {study_uid} repeat an id: {ids}")
         versions_json = _to_json(dict(model_versions), "model_versions", where)
+        key = (
+            _content_key(versions_json, rows) if result_key is None else _require_text(result_key, "result_key", where)
+        )
 
-        def write() -> int:
+        def write() -> ResultRecord:
             with self._write_transaction():
+                now = self._now()
                 # ON CONFLICT ... DO NOTHING: SQLite >= 3.24 and PostgreSQL >= 9.5
                 self._execute(
                     "INSERT INTO studies (study_uid, patient_key, result_path, registered, model_versions_json) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (study_uid) DO NOTHING",
-                    (study_uid, patient_key, str(result_path), self._now(), versions_json),
+                    (study_uid, patient_key, str(result_path), now, versions_json),
                 )
                 row = self._execute("SELECT id, patient_key FROM studies WHERE study_uid = ?", (study_uid,)).fetchone()
                 if row["patient_key"] != patient_key:
@@ -367,14 +428,42 @@ class ReviewStore(ABC):
                         f"study {study_uid} is registered for patient {row['patient_key']!r}, not {patient_key!r}",
                     )
                 study_id = int(row["id"])
-                self._executemany(
-                    "INSERT INTO model_findings (study_id, finding_id, finding_json) VALUES (?, ?, ?) "
-                    "ON CONFLICT (study_id, finding_id) DO NOTHING",
-                    [(study_id, fid, text) for fid, text in rows],
+                self._lock_study(study_id)
+                current = self._execute(
+                    "SELECT id, version, result_key, result_path, model_versions_json, registered FROM results "
+                    "WHERE study_id = ? ORDER BY version DESC LIMIT 1",
+                    (study_id,),
+                ).fetchone()
+                if current is not None and self._is_result(current, key, versions_json, ids):
+                    return _result_record(study_uid, current)
+                version = 1 if current is None else int(current["version"]) + 1
+                result_id = self._insert_returning_id(
+                    "INSERT INTO results (study_id, version, result_key, result_path, model_versions_json, "
+                    "registered) VALUES (?, ?, ?, ?, ?, ?)",
+                    (study_id, version, key, str(result_path), versions_json, now),
                 )
-            return study_id
+                self._executemany(
+                    "INSERT INTO model_findings (result_id, finding_id, finding_json) VALUES (?, ?, ?)",
+                    [(result_id, fid, text) for fid, text in rows],
+                )
+            return ResultRecord(
+                study_uid=study_uid,
+                version=version,
+                result_path=str(result_path),
+                model_versions=_from_json(versions_json) or {},
+                registered=now,
+            )
 
         return self._retrying(f"register study {study_uid}", write)
+
+    def _is_result(self, stored: Any, key: str, versions_json: str | None, finding_ids: list[str]) -> bool:
+        """Whether the stored result row is the result being registered (see ``register_study``)."""
+        if stored["result_key"] is not None:
+            return bool(stored["result_key"] == key)
+        if stored["model_versions_json"] != versions_json:
+            return False
+        rows = self._execute("SELECT finding_id FROM model_findings WHERE result_id = ?", (stored["id"],)).fetchall()
+        return sorted(r["finding_id"] for r in rows) == sorted(finding_ids)
 
     def append_event(
         self,
@@ -387,15 +476,20 @@ class ReviewStore(ABC):
         after: dict | None = None,
         payload: dict | None = None,
         model_version: str | None = None,
+        result_version: int | None = None,
     ) -> Event:
         """Append one reader decision; when this returns, the event is durable.
+
+        ``result_version`` is the study's result the decision was made on (the one the reader saw); None
+        means the current one at the time of writing.
 
         One INSERT in its own committed transaction, retried while other writers hold the database (up
         to ``retry_seconds``). A connection lost at the very moment of the commit may, after the retry,
         store the decision twice: replaying the same decision twice gives the same state, losing it would not.
 
         Raises:
-            ReviewInputError: an empty text field, non-JSON geometry, or a study that is not registered.
+            ReviewInputError: an empty text field, non-JSON geometry, a study that is not registered, or a
+                result version it does not have.
             ReviewStoreError: the database cannot be written (ReviewStoreBusyError: not within the budget).
         """
         where = self.display_location
@@ -411,12 +505,24 @@ class ReviewStore(ABC):
                 row = self._execute("SELECT id FROM studies WHERE study_uid = ?", (study_uid,)).fetchone()
                 if row is None:
                     raise ReviewInputError(where, f"study {study_uid} is not registered; register_study it first")
+                if result_version is None:
+                    result = self._execute(
+                        "SELECT id, version FROM results WHERE study_id = ? ORDER BY version DESC LIMIT 1", (row["id"],)
+                    ).fetchone()
+                else:
+                    result = self._execute(
+                        "SELECT id, version FROM results WHERE study_id = ? AND version = ?",
+                        (row["id"], result_version),
+                    ).fetchone()
+                    if result is None:
+                        raise ReviewInputError(where, f"study {study_uid} has no result version {result_version!r}")
                 created = self._now()
                 event_id = self._insert_returning_id(
-                    "INSERT INTO events (study_id, finding_id, reader, role, action, before_json, after_json, "
-                    "payload_json, model_version, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO events (study_id, result_id, finding_id, reader, role, action, before_json, "
+                    "after_json, payload_json, model_version, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         row["id"],
+                        result["id"],
                         fid,
                         reader,
                         role,
@@ -440,6 +546,7 @@ class ReviewStore(ABC):
                 payload=_from_json(payload_json),
                 model_version=model_version,
                 created=created,
+                result_version=int(result["version"]),
             )
 
         return self._retrying(f"append a {action!r} event to study {study_uid}", write)
@@ -471,9 +578,11 @@ class ReviewStore(ABC):
         if reader is not None:
             where.append("e.reader = ?")
             params.append(reader)
+        # an event stored before schema 3 has no result: it was made on version 1 (see Event)
         sql = (
             "SELECT e.id, s.study_uid, e.finding_id, e.reader, e.role, e.action, e.before_json, e.after_json, "
-            "e.payload_json, e.model_version, e.created FROM events e JOIN studies s ON s.id = e.study_id"
+            "e.payload_json, e.model_version, e.created, COALESCE(r.version, 1) AS result_version "
+            "FROM events e JOIN studies s ON s.id = e.study_id LEFT JOIN results r ON r.id = e.result_id"
         )
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -491,17 +600,22 @@ class ReviewStore(ABC):
                 payload=_from_json(r["payload_json"]),
                 model_version=r["model_version"],
                 created=r["created"],
+                result_version=int(r["result_version"]),
             )
             for r in self._query(sql, params)
         ]
 
     def _study_rows(self, study_uid: str | None) -> Iterator[StudyRecord]:
-        sql = "SELECT id, study_uid, patient_key, result_path, registered, model_versions_json FROM studies"
+        sql = (
+            "SELECT s.id, s.study_uid, s.patient_key, s.registered, r.version, r.result_path, r.model_versions_json "
+            "FROM studies s JOIN results r ON r.study_id = s.id "
+            "WHERE r.version = (SELECT MAX(version) FROM results WHERE study_id = s.id)"
+        )
         params: tuple = ()
         if study_uid is not None:
-            sql += " WHERE study_uid = ?"
+            sql += " AND s.study_uid = ?"
             params = (study_uid,)
-        for r in self._query(sql + " ORDER BY id", params):
+        for r in self._query(sql + " ORDER BY s.id", params):
             yield StudyRecord(
                 id=int(r["id"]),
                 study_uid=r["study_uid"],
@@ -509,6 +623,7 @@ class ReviewStore(ABC):
                 result_path=r["result_path"],
                 registered=r["registered"],
                 model_versions=_from_json(r["model_versions_json"]) or {},
+                result_version=int(r["version"]),
             )
 
     def studies(self) -> list[StudyRecord]:
@@ -519,18 +634,49 @@ class ReviewStore(ABC):
         """The registered study with this UID, or None."""
         return next(self._study_rows(study_uid), None)
 
-    def model_findings(self, study_uid: str) -> list[dict]:
-        """The model's original findings of a study as registered (empty if unknown)."""
+    def results(self, study_uid: str) -> list[ResultRecord]:
+        """Every result version of a study, oldest first (the last is the current one; empty if unknown)."""
         rows = self._query(
-            "SELECT m.finding_json FROM model_findings m JOIN studies s ON s.id = m.study_id "
-            "WHERE s.study_uid = ? ORDER BY m.id",
+            "SELECT r.version, r.result_path, r.model_versions_json, r.registered FROM results r "
+            "JOIN studies s ON s.id = r.study_id WHERE s.study_uid = ? ORDER BY r.version",
             (study_uid,),
         )
-        return [json.loads(r["finding_json"]) for r in rows]
+        return [_result_record(study_uid, r) for r in rows]
+
+    def model_findings(self, study_uid: str, version: int | None = None) -> list[dict]:
+        """The model's original findings of one result version of a study as registered (None: the current
+        version; empty if unknown)."""
+        found = self.findings_by_version(study_uid)
+        return found.get(max(found, default=0) if version is None else version, [])
+
+    def findings_by_version(self, study_uid: str) -> dict[int, list[dict]]:
+        """The model's original findings of every result version of a study (what carrying decisions over
+        from one version to another compares), in registration order within each version."""
+        rows = self._query(
+            "SELECT r.version, m.finding_json FROM results r JOIN studies s ON s.id = r.study_id "
+            "LEFT JOIN model_findings m ON m.result_id = r.id WHERE s.study_uid = ? ORDER BY r.version, m.id",
+            (study_uid,),
+        )
+        found: dict[int, list[dict]] = {}
+        for r in rows:
+            findings = found.setdefault(int(r["version"]), [])
+            if r["finding_json"] is not None:  # a result without findings has one row of NULLs
+                findings.append(json.loads(r["finding_json"]))
+        return found
 
     def schema_version(self) -> int:
         """The schema version stored in the database."""
         return int(self._query("SELECT version FROM schema_version WHERE id = 1")[0]["version"])
+
+
+def _result_record(study_uid: str, row: Any) -> ResultRecord:
+    return ResultRecord(
+        study_uid=study_uid,
+        version=int(row["version"]),
+        result_path=row["result_path"],
+        model_versions=_from_json(row["model_versions_json"]) or {},
+        registered=row["registered"],
+    )
 
 
 def _first_line(exc: BaseException) -> str:

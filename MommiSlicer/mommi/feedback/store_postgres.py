@@ -90,11 +90,52 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER model_findings_no_truncate BEFORE TRUNCATE ON model_findings
         FOR EACH STATEMENT EXECUTE FUNCTION mommi_refuse_change('model findings are the original output');
     """,
+    # ---- 2 -> 3: result versions (as in SQLite: every study's registration so far becomes its version 1;
+    # model findings move from their study to its result; old events keep result_id NULL, made on version 1).
+    # Setting each model finding's result is the one rewrite a migration makes: the row guard is dropped
+    # for that UPDATE and re-created at once, inside this transaction (no other client sees it missing).
+    """
+    CREATE TABLE results (
+        id INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        study_id INTEGER NOT NULL REFERENCES studies (id),
+        version INTEGER NOT NULL CHECK (version >= 1),
+        result_key TEXT,
+        result_path TEXT NOT NULL,
+        model_versions_json TEXT,
+        registered TEXT NOT NULL,
+        UNIQUE (study_id, version)
+    );
+    INSERT INTO results (study_id, version, result_key, result_path, model_versions_json, registered)
+        SELECT id, 1, NULL, result_path, model_versions_json, registered FROM studies ORDER BY id;
+
+    ALTER TABLE model_findings ADD COLUMN result_id INTEGER REFERENCES results (id);
+    DROP TRIGGER model_findings_original ON model_findings;
+    UPDATE model_findings m SET result_id = r.id FROM results r WHERE r.study_id = m.study_id;
+    CREATE TRIGGER model_findings_original BEFORE UPDATE OR DELETE ON model_findings
+        FOR EACH ROW EXECUTE FUNCTION mommi_refuse_change('model findings are the original output');
+    ALTER TABLE model_findings ALTER COLUMN result_id SET NOT NULL;
+    ALTER TABLE model_findings DROP COLUMN study_id;  -- its UNIQUE (study_id, finding_id) goes with it
+    ALTER TABLE model_findings ADD UNIQUE (result_id, finding_id);
+
+    ALTER TABLE events ADD COLUMN result_id INTEGER REFERENCES results (id);
+
+    CREATE TRIGGER results_original BEFORE UPDATE OR DELETE ON results
+        FOR EACH ROW EXECUTE FUNCTION mommi_refuse_change('result versions are what the readers saw');
+    CREATE TRIGGER results_no_truncate BEFORE TRUNCATE ON results
+        FOR EACH STATEMENT EXECUTE FUNCTION mommi_refuse_change('result versions are what the readers saw');
+    """,
 ]
 
 #: the triggers whose absence means events could be rewritten (checked by ``integrity_ok``)
 APPEND_ONLY_TRIGGERS = frozenset(
-    {"events_append_only", "events_no_truncate", "model_findings_original", "model_findings_no_truncate"}
+    {
+        "events_append_only",
+        "events_no_truncate",
+        "model_findings_original",
+        "model_findings_no_truncate",
+        "results_original",
+        "results_no_truncate",
+    }
 )
 
 if len(MIGRATIONS) != SCHEMA_VERSION:  # pragma: no cover - a developer's mistake, caught on import
@@ -202,6 +243,10 @@ class PostgresReviewStore(ReviewStore):
                 self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             yield
 
+    def _lock_study(self, study_id: int) -> None:
+        # the study's row lock: a second registration waits here, then (READ COMMITTED) sees the first's result
+        self._execute("SELECT id FROM studies WHERE id = ? FOR UPDATE", (study_id,))
+
     def _table_names(self) -> set[str]:
         rows = self.conn.execute(
             "SELECT table_name FROM information_schema.tables "
@@ -240,8 +285,11 @@ class PostgresReviewStore(ReviewStore):
         its own page integrity; a missing trigger would let any client rewrite the decisions)."""
         dangling = self._query(
             "SELECT (SELECT count(*) FROM events e LEFT JOIN studies s ON s.id = e.study_id WHERE s.id IS NULL)"
-            " + (SELECT count(*) FROM model_findings m LEFT JOIN studies s ON s.id = m.study_id"
-            " WHERE s.id IS NULL) AS n"
+            " + (SELECT count(*) FROM events e LEFT JOIN results r ON r.id = e.result_id"
+            " WHERE e.result_id IS NOT NULL AND r.id IS NULL)"
+            " + (SELECT count(*) FROM results r LEFT JOIN studies s ON s.id = r.study_id WHERE s.id IS NULL)"
+            " + (SELECT count(*) FROM model_findings m LEFT JOIN results r ON r.id = m.result_id"
+            " WHERE r.id IS NULL) AS n"
         )[0]["n"]
         triggers = {
             r["tgname"]

@@ -92,6 +92,61 @@ MIGRATIONS: list[str] = [
         SELECT RAISE(ABORT, 'model findings are the original output: DELETE refused');
     END;
     """,
+    # ---- 2 -> 3: result versions. A study analysed again (another zoo, another operating point) keeps each
+    # result with its own findings; events record the result they were made on.
+    # Every study's registration so far becomes its result version 1 (result_key NULL: not recorded); the
+    # studies row keeps its result_path and model_versions_json as the first registration's. model_findings
+    # move from their study to its result: their UNIQUE (study_id, finding_id) must become (result_id,
+    # finding_id), which SQLite can only do by rebuilding the table (rows and ids copied as they are; DROP
+    # TABLE removes the old table's triggers and fires none; nothing references model_findings).
+    # Events are not rewritten: result_id is a new nullable column, NULL on the old events (made on version 1).
+    """
+    CREATE TABLE results (
+        id INTEGER PRIMARY KEY,
+        study_id INTEGER NOT NULL REFERENCES studies (id),
+        version INTEGER NOT NULL CHECK (version >= 1),
+        result_key TEXT,
+        result_path TEXT NOT NULL,
+        model_versions_json TEXT,
+        registered TEXT NOT NULL,
+        UNIQUE (study_id, version)
+    );
+    INSERT INTO results (study_id, version, result_key, result_path, model_versions_json, registered)
+        SELECT id, 1, NULL, result_path, model_versions_json, registered FROM studies ORDER BY id;
+
+    CREATE TABLE model_findings_v3 (
+        id INTEGER PRIMARY KEY,
+        result_id INTEGER NOT NULL REFERENCES results (id),
+        finding_id TEXT NOT NULL,
+        finding_json TEXT NOT NULL,
+        UNIQUE (result_id, finding_id)
+    );
+    INSERT INTO model_findings_v3 (id, result_id, finding_id, finding_json)
+        SELECT m.id, r.id, m.finding_id, m.finding_json
+        FROM model_findings m JOIN results r ON r.study_id = m.study_id ORDER BY m.id;
+    DROP TABLE model_findings;
+    ALTER TABLE model_findings_v3 RENAME TO model_findings;
+    CREATE TRIGGER model_findings_no_update BEFORE UPDATE ON model_findings
+    BEGIN
+        SELECT RAISE(ABORT, 'model findings are the original output: UPDATE refused');
+    END;
+    CREATE TRIGGER model_findings_no_delete BEFORE DELETE ON model_findings
+    BEGIN
+        SELECT RAISE(ABORT, 'model findings are the original output: DELETE refused');
+    END;
+
+    ALTER TABLE events ADD COLUMN result_id INTEGER REFERENCES results (id);
+
+    -- a result version is what the readers saw: kept as registered, like the findings
+    CREATE TRIGGER results_no_update BEFORE UPDATE ON results
+    BEGIN
+        SELECT RAISE(ABORT, 'result versions are what the readers saw: UPDATE refused');
+    END;
+    CREATE TRIGGER results_no_delete BEFORE DELETE ON results
+    BEGIN
+        SELECT RAISE(ABORT, 'result versions are what the readers saw: DELETE refused');
+    END;
+    """,
 ]
 
 
@@ -212,6 +267,9 @@ class SqliteReviewStore(ReviewStore):
             self._rollback_quietly()
             raise
         conn.execute("COMMIT")
+
+    def _lock_study(self, study_id: int) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already holds off every other writer of the file."""
 
     def _table_names(self) -> set[str]:
         return {

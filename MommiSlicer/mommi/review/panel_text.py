@@ -45,6 +45,29 @@ def rows(session: Any) -> list[tuple[str, ...]]:
     return [row(f) for f in session.findings]
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def continuity(session: Any) -> str:
+    """What the reader must know about a study analysed more than once (plain text; empty when the
+    decisions shown were all made on this result): which result version is shown, how many decisions made
+    on another analysis carry over to its findings, and how many do not because their finding is not in
+    this result (they stay in the audit trail)."""
+    state = session.state
+    if state.result_version == 1 and not state.carried_over and not state.not_carried_over:
+        return ""
+    parts = []
+    if state.carried_over:
+        parts.append(f"{_count(state.carried_over, 'decision')} from another analysis carried over")
+    if state.not_carried_over:
+        parts.append(
+            f"{_count(len(state.not_carried_over), 'decision')} not carried over "
+            "(no matching finding in this analysis; kept in the audit trail)"
+        )
+    return f"Result version {state.result_version}" + (": " + "; ".join(parts) if parts else "")
+
+
 def details(finding: Any) -> str:
     """Rich text about the selected finding (None: nothing selected)."""
     if finding is None:

@@ -5,10 +5,17 @@ selection (user-interface state, not stored), and turns every action into an
 event written to the store before the call returns, so that a crash or a killed
 process loses nothing the reader did. The state shown is always re-derived from
 the store (``mommi.feedback.state``), including what other sessions wrote.
+
+A session reviews the result it opened: registering it makes it the study's
+current result version when it differs from the stored one (a re-analysis with
+another zoo or operating point), the findings shown are that version's, the
+decisions made on earlier versions are carried over where their findings match,
+and every event names the version it was made on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +46,20 @@ def _load_result(result: StudyResult | Path | str) -> tuple[StudyResult, str]:
         raise ReviewError(f"{path}: cannot open the analysis result ({exc})") from exc
 
 
+def result_key(result: StudyResult) -> str:
+    """What makes two analyses of a study the same result: the models that ran (SHA-256 of each file), the
+    operating point and the MommiSlicer that ran them. Not the device: the same models on a GPU and on a
+    CPU give scores that differ in the last digits, and a team sharing one store must not make a new
+    result version of every study each time another workstation opens it."""
+    identity = {
+        "models": dict(result.models),
+        "min_score": result.min_score,
+        "operating_point": result.operating_point,
+        "mommi_version": result.mommi_version,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
 class ReviewSession:
     def __init__(
         self, store: ReviewStore, result: StudyResult | Path | str, reader: str, role: str = "radiologist"
@@ -48,17 +69,20 @@ class ReviewSession:
         self.store, self.reader, self.role = store, reader.strip(), role
         self.result, result_path = _load_result(result)
         self.study_uid = self.result.study_uid
-        self.model_version = ",".join(f"{k}:{v[:12]}" for k, v in sorted(self.result.models.items()))
         self.views = self.result.views
-        store.register_study(
+        registered = store.register_study(
             self.study_uid,
             self.result.patient_key,
             result_path,
             [f.to_dict() for f in self.result.findings],
             dict(self.result.models),
+            result_key=result_key(self.result),
         )
-        self._model_findings = store.model_findings(self.study_uid)
-        self.state: StudyState = derive(self._model_findings, [])
+        #: the study's result version this session shows and stamps on every event, with its models
+        self.result_version = registered.version
+        self.model_version = registered.model_version
+        self._findings = store.findings_by_version(self.study_uid)
+        self.state: StudyState = derive(self._findings[self.result_version], [], result_version=self.result_version)
         self.selected_id: str | None = None
         self.refresh()
         ordered = self.findings
@@ -66,8 +90,17 @@ class ReviewSession:
 
     # ------------------------------------------------------------------ reading
     def refresh(self) -> StudyState:
-        """Re-derive the state from the store (another session may have written since)."""
-        self.state = derive(self._model_findings, self.store.events(self.study_uid))
+        """Re-derive the state from the store (another session may have written since, on this result
+        version or, from another workstation, on another one)."""
+        events = self.store.events(self.study_uid)
+        if any(e.result_version not in self._findings for e in events):  # results are never changed: read once
+            self._findings = self.store.findings_by_version(self.study_uid)
+        self.state = derive(
+            self._findings[self.result_version],
+            events,
+            result_version=self.result_version,
+            findings_by_version=self._findings,
+        )
         return self.state
 
     @property
@@ -233,5 +266,6 @@ class ReviewSession:
             after=after,
             payload=payload,
             model_version=self.model_version,
+            result_version=self.result_version,
         )
         self.refresh()

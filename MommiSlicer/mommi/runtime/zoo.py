@@ -6,8 +6,8 @@ check hashes the very bytes that are then loaded (``verified_model_bytes``): a f
 swapped between the check and the load cannot run. A manifest entry must name a
 file inside the zoo folder (no absolute path, no ``..``, no link leading out) and
 carry a SHA-256; anything else is refused, never loaded unchecked.
-The zoo is found through ``MOMMI_MODEL_ZOO`` (a folder or a manifest file), else
-the ``model_zoo/`` folder of the source checkout.
+The zoo is the one a caller names (``--zoo``, the reader's or the Slicer module's zoo setting), else
+``MOMMI_MODEL_ZOO`` (a folder or a manifest file), else the ``model_zoo/`` folder of the source checkout.
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from mommi.errors import MommiError
+from mommi.runtime.card_metrics import metrics_problem
 
 ZOO_ENV = "MOMMI_MODEL_ZOO"
 MANIFEST_NAME = "manifest.json"
 SUPPORTED_SCHEMA = 1
+#: where `mommi zoo record-metrics` writes each model's card (``cards/<name>.md``)
+CARDS_DIR = "cards"
 #: the JSON schema every manifest is checked against (shipped with the engine; model_zoo/manifest.json names it)
 SCHEMA_PATH = Path(__file__).with_name("zoo_manifest.schema.json")
 
@@ -147,6 +150,26 @@ def manifest_path_of(path: Path | None) -> Path | None:
     if path is None:
         return None
     return path / MANIFEST_NAME if path.is_dir() else path
+
+
+def chosen_manifest(location: Path) -> Path:
+    """The manifest of a zoo a user chose (its folder or its manifest file), after reading and checking it.
+
+    Unlike ``read_manifest``, a missing manifest is an error: a zoo chosen in a front end's settings that is
+    not there (a typo, an unmounted share) must be said so, not become an empty zoo whose first model is
+    "not in the zoo".
+
+    Raises:
+        ZooError: no manifest at ``location``, or one that cannot be read or breaks the schema.
+    """
+    manifest = location / MANIFEST_NAME if location.is_dir() else location
+    if not manifest.is_file():
+        raise ZooError(
+            f"no model zoo manifest at {manifest}: choose a zoo folder (the one holding {MANIFEST_NAME}) or its "
+            "manifest file"
+        )
+    read_manifest(manifest)
+    return manifest
 
 
 def entry_problem(entry: Any, zoo_folder: Path) -> str | None:
@@ -289,11 +312,14 @@ def zoo_status(manifest: Path | None = None) -> ZooStatus:
 
 
 def _card_problem(entry: dict[str, Any], zoo_folder: Path) -> str | None:
-    """Whether the model card describes the file the manifest lists: a model exported again (retrained, or
-    fine-tuned on feedback) keeps the old card, with the old hash and metrics, unless the card is regenerated."""
-    card_name = entry.get("card")
-    if not card_name:
-        return None
+    """Whether the model card describes the file the manifest lists, with the metrics the manifest records: a
+    model exported again (retrained, or fine-tuned on feedback) keeps the old card, with the old hash and
+    metrics, unless the card is regenerated; a model evaluated again, or a card edited by hand, states numbers
+    the manifest does not hold. `mommi export` writes a new entry without a card: the card left at the
+    conventional place (``cards/<name>.md``) is still the one a reader finds, so it is checked too."""
+    card_name = entry.get("card") or f"{CARDS_DIR}/{entry['name']}.md"
+    if not entry.get("card") and not (zoo_folder / card_name).is_file():
+        return None  # a model without a card (a zoo being built): nothing stale to read
     card = zoo_folder / str(card_name)
     if not card.is_file():
         return f"model {entry['name']}: its card {card_name} is missing"
@@ -308,4 +334,4 @@ def _card_problem(entry: dict[str, Any], zoo_folder: Path) -> str | None:
             f"than the manifest lists ({entry['sha256'][:12]}...): its metrics are not this model's; regenerate the "
             "card (mommi zoo record-metrics)"
         )
-    return None
+    return metrics_problem(entry, str(card_name), text)

@@ -7,35 +7,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mommi.runtime.zoo import MANIFEST_NAME, read_manifest, sha256_of, write_manifest
+from mommi.errors import MommiError
+from mommi.runtime.card_metrics import DETECTION_DATASETS as DATASETS
+from mommi.runtime.card_metrics import COMPARISON_START, MEASURED_TITLE, measured_lines, recall_table_rows
+from mommi.runtime.zoo import CARDS_DIR, MANIFEST_NAME, read_manifest, sha256_of, write_manifest
 from mommi.train.classifier_card import classifier_metrics, comparison_rows, render_classifier_card
+from mommi.train import provenance
+from mommi.train.provenance import TRAINING_DATA, built_by_script, how_it_was_made, trained_on
 
-BUILD_SCRIPT = "model_zoo/build_lite_zoo.sh"
 #: hand-written findings per task (model_zoo/notes/<task>.md), copied into the generated cards
 NOTES_DIR = "notes"
 #: training checkpoints of the shipped models (`mommi train ... --init-from` fine-tunes them)
 CHECKPOINTS_DIR = "checkpoints"
-DATASETS = {
-    "synth-test": "200 synthetic studies (seed 200) never seen in training, all 800 views",
-    "mias": "mini-MIAS validation split (patient-level, seed 0)",
-    "mias-heldout": "real mini-MIAS films of the 22 held-out women (val + test splits), never trained on",
-    "mias-cv": "real mini-MIAS films, 5-fold cross-validation by woman: every film read by the fold's network that "
-    "never saw its woman",
-    "mias-phantom-only": "real mini-MIAS films, all 216, read by the phantom-pretrained network before any real film",
-}
-#: what each training manifest of build_lite_zoo.sh holds
-TRAINING_DATA = {
-    "synth-train.json": "400 synthetic studies from `mommi synth --seed 100` (3D phantom v1, lite size, 30% normal), "
-    "split 90/10 by patient into train / validation.",
-    "synth-v2.json": "300 synthetic studies from `mommi synth --phantom v2 --seed 100` (phantom v2: masses the size "
-    "and contrast of real ones, lite size, 30% normal), split 90/10 by patient; the pre-training "
-    "of the real-film recipe.",
-    "mias.json": "mini-MIAS (`../shared/data/mias`, 216 MLO films of 108 women), seeded patient-level 8:1:1 "
-    "split; train split used for training, val split for reporting.",
-    "mias-all.json": "mini-MIAS (`../shared/data/mias`, 216 MLO films of 108 women, 39 masses), every film in the "
-    "training split: the final real-film model; its real-film numbers are the 5-fold "
-    "cross-validation by woman of the same recipe (`mommi train ... --cv 5`).",
-}
 #: what a branch does on real MIAS films (MLO views of both breasts, no CC views)
 REAL_FILM_READING = {
     "single": "reads each film alone",
@@ -94,18 +77,11 @@ def _metrics_from_report(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _recall_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
-    lines = [
+    return [
         "| data | images | masses | recall @0.5 FPPI | recall @1 FPPI | recall @2 FPPI |",
         "|---|---|---|---|---|---|",
+        *recall_table_rows(metrics).values(),
     ]
-    for dataset, m in metrics.items():
-        if not m.get("masses"):
-            continue
-        cells = [f"{v['recall']:.3f} ({v['ci95'][0]:.3f}-{v['ci95'][1]:.3f})" for v in m["recall_at_fppi"].values()]
-        lines.append(
-            f"| {DATASETS.get(dataset, dataset)} | {m['images']} | {m['masses']} | " + " | ".join(cells) + " |"
-        )
-    return lines
 
 
 def _verdicts(entry: dict[str, Any], comparison: dict[str, Any]) -> list[str]:
@@ -207,9 +183,8 @@ def render_card(
     lines = [
         f"# Model card: {entry['name']}",
         "",
-        "> **Research model, not for clinical use.** Trained on synthetic phantom studies and the public "
-        "mini-MIAS database only; it has not been validated on clinical data and must not be used to "
-        "diagnose, screen or treat anyone.",
+        f"> **Research model, not for clinical use.** {trained_on(entry)}; it has not been validated on "
+        "clinical data and must not be used to diagnose, screen or treat anyone.",
         "",
         *real_film_section(entry, operating_point),
         "## What it is",
@@ -235,33 +210,27 @@ def render_card(
     lines += [
         f"- `{Path(p).name}`: {TRAINING_DATA[Path(p).name]}"
         for p in entry.get("training_data", [])
-        if Path(p).name in TRAINING_DATA
+        if built_by_script(entry) and Path(p).name in TRAINING_DATA
     ]
     if entry["config"].get("initialised_from"):
         lines.append(
-            f"- Initialised from `{entry['config']['initialised_from']}` (see the build script), trained "
+            f"- Initialised from `{entry['config']['initialised_from']}`, trained "
             f"{entry['config']['epochs_run']} epochs, the {entry['config'].get('kept_epoch', 'best')} kept."
         )
     lines += [
         "",
-        "## How it was made (exact commands)",
-        f"`bash {BUILD_SCRIPT}` runs, in order: data generation and import, "
-        f"`mommi train {task} ...`, `mommi export {task} .../best.pt --zoo model_zoo`, "
-        f"`mommi predict {task} ...` and `mommi eval ...` (see the script for every argument).",
+        *how_it_was_made(
+            entry,
+            f"runs, in order: data generation and import, `mommi train {task} ...`, `mommi export {task} "
+            f".../best.pt --zoo model_zoo`, `mommi predict {task} ...` and `mommi eval ...` (see the script for "
+            "every argument).",
+        ),
         "",
-        "## Measured (evaluated with the exported ONNX file through ONNX Runtime)",
+        f"{MEASURED_TITLE} (evaluated with the exported ONNX file through ONNX Runtime)",
     ]
     metrics = entry.get("metrics", {})
     if task == "nipple":
-        for dataset, m in metrics.items():
-            n = m.get("nipple")
-            if n:
-                lines.append(
-                    f"- {DATASETS.get(dataset, dataset)}: {n['images']} images, nipple error median "
-                    f"{n['median_mm']:.2f} mm, mean {n['mean_mm']:.2f} mm, 95th percentile "
-                    f"{n['p95_mm']:.2f} mm, max {n['max_mm']:.2f} mm; {n['wrong']} wrong (> "
-                    f"{n['wrong_threshold_mm']:g} mm)"
-                )
+        lines += measured_lines(entry).values()
     else:
         first: dict[str, Any] = next(iter(metrics.values()), {})
         lines += [
@@ -278,7 +247,7 @@ def render_card(
                 "every film, so it has no real-film test of its own.",
             ]
         if comparison:
-            lines += ["", f"For comparison, {comparison['name']} on the same images:", ""]
+            lines += ["", f"{COMPARISON_START} {comparison['name']} on the same images:", ""]
             lines += _recall_table(comparison.get("metrics", {}))
             lines += [""] + _verdicts(entry, comparison)
     lines += [
@@ -323,8 +292,9 @@ def _previous_rows(text: str) -> dict[str, dict[str, str]]:
 def ablation_table(eval_dir: Path, previous: str = "", carried: tuple[str, ...] = ()) -> str:
     """The tri-view ablation (METHOD.md protocol) from every evaluation report, one table per dataset.
 
-    Rows of the ``carried`` prefixes with no report here are copied from the ``previous`` ablation.md:
-    the networks behind them were not retrained, only their reports are not on this machine."""
+    Rows of the ``carried`` prefixes with no report here are copied from the ``previous`` ablation.md, in
+    the tables of datasets with no report here too: the networks behind them were not retrained, only their
+    reports are not on this machine."""
     reports: dict[str, dict[str, dict[str, Any]]] = {}
     for prefix in ABLATION_ROWS:
         for path in sorted(eval_dir.glob(f"{prefix}-*/report.json")):
@@ -336,7 +306,8 @@ def ablation_table(eval_dir: Path, previous: str = "", carried: tuple[str, ...] 
     lines = [
         "# Tri-view ablation (lite models)",
         "",
-        "Written by `mommi zoo record-metrics` from the evaluation reports of `bash model_zoo/build_lite_zoo.sh`. "
+        "Written by `mommi zoo record-metrics` from the models' evaluation reports (each card says how its model "
+        "was made; `bash model_zoo/build_lite_zoo.sh` makes and evaluates the shipped ones). "
         "FROC per METHOD.md: IoU > 0.2, recall at 0.5 / 1 / 2 false positives per image over all images "
         "(normal ones included), 95% CI from 1000 patient-level bootstrap resamples. Every row is the "
         "exported ONNX model(s) through ONNX Runtime and the product's detection chain. Research models "
@@ -344,14 +315,22 @@ def ablation_table(eval_dir: Path, previous: str = "", carried: tuple[str, ...] 
         "performance.",
         "",
     ]
-    for dataset, rows in reports.items():
+    fresh = {DATASETS.get(dataset, dataset): rows for dataset, rows in reports.items()}
+    # the tables in their previous order (a reader compares the files), new datasets after them
+    tables = {
+        title: fresh.get(title, {})
+        for title, kept in old_rows.items()
+        if title in fresh or any(ABLATION_ROWS[prefix] in kept for prefix in carried)
+    }
+    tables |= {title: rows for title, rows in fresh.items() if title not in tables}
+    for title, rows in tables.items():
         lines += [
-            f"## {DATASETS.get(dataset, dataset)}",
+            f"## {title}",
             "",
             "| system | images | masses | recall @0.5 FPPI | recall @1 FPPI | recall @2 FPPI |",
             "|---|---|---|---|---|---|",
         ]
-        kept = old_rows.get(DATASETS.get(dataset, dataset), {})
+        kept = old_rows.get(title, {})
         for prefix in ABLATION_ROWS:
             if prefix in rows:
                 m = rows[prefix]
@@ -365,22 +344,73 @@ def ablation_table(eval_dir: Path, previous: str = "", carried: tuple[str, ...] 
     return "\n".join(lines)
 
 
-def record_metrics(zoo: Path, eval_dir: Path, tasks: tuple[str, ...] | None = None) -> list[Path]:
+class RecordMetricsError(MommiError):
+    """`mommi zoo record-metrics` cannot tell which model's metrics to record (no report for a model asked
+    about, or two models of one task); nothing is written then."""
+
+
+def _reports(eval_dir: Path, task: str) -> list[Path]:
+    return sorted(eval_dir.glob(f"{task}-*/report.json"))
+
+
+def _models_to_record(
+    manifest: dict[str, Any], manifest_path: Path, eval_dir: Path, tasks: tuple[str, ...] | None
+) -> list[dict[str, Any]]:
+    """The entries whose metrics the reports in ``eval_dir`` replace: those of ``tasks``, else those with a
+    report. Every other entry, and its card, stays as it is: a report for one model says nothing about the
+    others (#23: recording a fine-tuned model's metrics wiped the other five).
+
+    Raises:
+        RecordMetricsError: a task asked about has no model or no report, two models share a task whose
+            reports are to be recorded (EVAL/<task>-<dataset> cannot say whose they are), or nothing is
+            to be recorded at all.
+    """
+    models = manifest["models"]
+    reported = [m["task"] for m in models if m.get("task") and _reports(eval_dir, m["task"])]
+    wanted = tasks if tasks is not None else tuple(dict.fromkeys(reported))
+    if not wanted:
+        raise RecordMetricsError(f"{eval_dir} has no <task>-<dataset>/report.json for any model of {manifest_path}")
+    for task in wanted:
+        named = [m["name"] for m in models if m.get("task") == task]
+        if not named:
+            raise RecordMetricsError(f"{manifest_path} has no {task} model to record metrics for")
+        if len(named) > 1:
+            raise RecordMetricsError(
+                f"{manifest_path} has {len(named)} {task} models ({', '.join(named)}); the reports in {eval_dir} "
+                f"are named by task ({task}-<dataset>), so they cannot be recorded for one of them: record them "
+                "in a zoo holding one"
+            )
+        if not _reports(eval_dir, task):
+            raise RecordMetricsError(
+                f"{eval_dir} has no {task}-<dataset>/report.json; the {task} model's metrics are left as they are"
+            )
+    return [m for m in models if m.get("task") in wanted]
+
+
+def record_metrics(
+    zoo: Path, eval_dir: Path, tasks: tuple[str, ...] | None = None, made_by: str | None = None
+) -> list[Path]:
     """Metrics from the reports in ``eval_dir`` into the manifest, the cards and ablation.md.
 
-    ``tasks``: only these networks were retrained and evaluated; the other entries and cards stay as
-    they are, and ablation.md keeps their rows from before."""
+    Only the models of ``tasks`` (default: the models with a report in ``eval_dir``) are recorded; the
+    other entries and cards stay as they are, and ablation.md keeps their rows from before. ``made_by``:
+    the commands that made the recorded models, stored in their entries for their cards; without it an
+    entry keeps what it records, else says "unknown" (a card never claims the build script by default).
+
+    Raises:
+        RecordMetricsError: see ``_models_to_record``; ZooError: the manifest cannot be read.
+    """
     manifest_path = zoo / MANIFEST_NAME
     manifest = read_manifest(manifest_path)
-    for entry in manifest["models"]:
-        if tasks is not None and entry["task"] not in tasks:
-            continue
+    recorded = _models_to_record(manifest, manifest_path, eval_dir, tasks)
+    for entry in recorded:
         entry["metrics"] = {}
         metrics_of = classifier_metrics if entry["task"] == "malignancy" else _metrics_from_report
-        for report_path in sorted(eval_dir.glob(f"{entry['task']}-*/report.json")):
+        for report_path in _reports(eval_dir, entry["task"]):
             dataset = report_path.parent.name[len(entry["task"]) + 1 :]
             entry["metrics"][dataset] = metrics_of(json.loads(report_path.read_text()))
-        entry["card"] = f"cards/{entry['name']}.md"
+        entry["card"] = f"{CARDS_DIR}/{entry['name']}.md"
+        entry["made_by"] = made_by.strip() if made_by and made_by.strip() else provenance.made_by(entry)
         checkpoint = zoo / CHECKPOINTS_DIR / f"{entry['name']}.pt"
         # the training checkpoint travels with the zoo so that feedback can fine-tune the shipped model;
         # it is listed only when it is the very file the ONNX model was exported from
@@ -388,15 +418,13 @@ def record_metrics(zoo: Path, eval_dir: Path, tasks: tuple[str, ...] | None = No
             entry["checkpoint"] = f"{CHECKPOINTS_DIR}/{checkpoint.name}"
         else:
             entry.pop("checkpoint", None)
-    by_task = {m["task"]: m for m in manifest["models"]}
+    by_task = {m.get("task"): m for m in manifest["models"]}
     previous = (zoo / ABLATION_FILE).read_text(encoding="utf-8") if (zoo / ABLATION_FILE).exists() else ""
-    carried = () if tasks is None else tuple(p for p in ABLATION_ROWS if p not in tasks)
+    carried = tuple(p for p in ABLATION_ROWS if p not in {m["task"] for m in recorded})
     ablation = ablation_table(eval_dir, previous, carried)
     written = []
-    (zoo / "cards").mkdir(exist_ok=True)
-    for entry in manifest["models"]:
-        if tasks is not None and entry["task"] not in tasks:
-            continue
+    (zoo / CARDS_DIR).mkdir(exist_ok=True)
+    for entry in recorded:
         comparison = (
             by_task.get("bidual")
             if entry["task"] == "single"
@@ -409,7 +437,7 @@ def record_metrics(zoo: Path, eval_dir: Path, tasks: tuple[str, ...] | None = No
         path = zoo / entry["card"]
         if entry["task"] == "malignancy":
             text = render_classifier_card(
-                entry, comparison_rows(eval_dir), notes, PURPOSE["malignancy"], BUILD_SCRIPT, checkpoint_line(entry)
+                entry, comparison_rows(eval_dir), notes, PURPOSE["malignancy"], checkpoint_line(entry)
             )
         else:
             text = render_card(entry, comparison, notes, ablation, manifest.get("operating_point"))

@@ -12,22 +12,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mommi.runtime.card_metrics import CLASSIFIER_DATASETS as DATASETS
+from mommi.runtime.card_metrics import MEASURED_TITLE, auc_cell, measured_lines
+from mommi.train.provenance import built_by_script, how_it_was_made, trained_on
+
 COMPARISON_PREFIX = "comparison-malignancy-"
-DATASETS = {
-    "synth-test": "200 synthetic studies (seed 200), patches the tri-view chain detected",
-    "mias": "mini-MIAS test split, patches the chain (bilateral fall-back) detected",
-}
 
 
 def classifier_metrics(report: dict[str, Any]) -> dict[str, Any]:
     keys = ("split", "patches", "matched_masses", "auc", "auc_masses", "birads", "calibration")
     return {k: report[k] for k in keys if k in report}
-
-
-def _auc_cell(auc: dict[str, Any] | None) -> str:
-    if not auc or auc.get("auc") is None:
-        return "not measurable" if auc else "-"
-    return f"{auc['auc']:.3f} ({auc['ci95'][0]:.3f}-{auc['ci95'][1]:.3f}), n={auc['n']}"
 
 
 def _variant(report: dict[str, Any]) -> str:
@@ -72,7 +66,7 @@ def comparison_table(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         name = r["variant"] + (" **(best fixed, chosen on validation)**" if r["best_fixed"] else "")
         val = f"{r['validation_auc']:.3f}" if r["validation_auc"] is not None else "-"
-        lines.append(f"| {name} | {val} | {_auc_cell(r['auc'])} | {_auc_cell(r['auc_masses'])} |")
+        lines.append(f"| {name} | {val} | {auc_cell(r['auc'])} | {auc_cell(r['auc_masses'])} |")
     return lines
 
 
@@ -125,12 +119,21 @@ def replace_card_section(card: Path, title: str, lines: list[str]) -> None:
     card.write_text(text, encoding="utf-8")
 
 
+#: the patches the build script's recipe trained the classifier on (said only of a model it made)
+BUILD_RECIPE_PATCHES = [
+    "- Gold patches: every annotated mass of the train splits (synthetic: pathology and BI-RADS; "
+    "mini-MIAS: pathology only, so its masses train the binary head alone).",
+    "- Detected patches: the boxes the shipped detection chain finds in the same images (score >= 0.05, "
+    "at most 4 per image); IoU >= 0.5 with a mass takes its labels, any other is not malignant "
+    "(BI-RADS 1). Validation and test use detected patches only.",
+]
+
+
 def render_classifier_card(
     entry: dict[str, Any],
     rows: list[dict[str, Any]],
     notes: str,
     purpose: str,
-    build_script: str,
     checkpoint_line: str = "",
 ) -> str:
     config = entry["config"]
@@ -138,9 +141,9 @@ def render_classifier_card(
     lines = [
         f"# Model card: {entry['name']}",
         "",
-        "> **Research model, not for clinical use.** Trained on synthetic phantom studies and the public "
-        "mini-MIAS database only; its malignancy probability and BI-RADS estimate have not been validated on "
-        "clinical data and must not be used to diagnose, screen or treat anyone.",
+        f"> **Research model, not for clinical use.** {trained_on(entry)}; its malignancy probability and "
+        "BI-RADS estimate have not been validated on clinical data and must not be used to diagnose, screen or "
+        "treat anyone.",
         "",
         *real_masses_section(entry),
         "## What it is",
@@ -162,30 +165,22 @@ def render_classifier_card(
         "",
         "## Training data",
         "Training manifests: " + ", ".join(f"`{Path(p).name}`" for p in entry.get("training_data", [])) + ".",
-        "- Gold patches: every annotated mass of the train splits (synthetic: pathology and BI-RADS; "
-        "mini-MIAS: pathology only, so its masses train the binary head alone).",
-        "- Detected patches: the boxes the shipped detection chain finds in the same images (score >= 0.05, "
-        "at most 4 per image); IoU >= 0.5 with a mass takes its labels, any other is not malignant "
-        "(BI-RADS 1). Validation and test use detected patches only.",
+        *(BUILD_RECIPE_PATCHES if built_by_script(entry) else []),
         "",
-        "## How it was made (exact commands)",
-        f"`bash {build_script}` (step 8) runs `mommi predict fusion` over the training manifests, "
-        "`mommi train malignancy ... --detections ...` for each loss weighting, `mommi export malignancy`, "
-        "`mommi zoo calibrate` on the validation patches and `mommi eval-malignancy` on the test sets.",
+        *how_it_was_made(
+            entry,
+            "(step 8) runs `mommi predict fusion` over the training manifests, `mommi train malignancy ... "
+            "--detections ...` for each loss weighting, `mommi export malignancy`, `mommi zoo calibrate` on the "
+            "validation patches and `mommi eval-malignancy` on the test sets.",
+        ),
         "",
-        "## Measured (the exported ONNX file through ONNX Runtime, detected patches only)",
+        f"{MEASURED_TITLE} (the exported ONNX file through ONNX Runtime, detected patches only)",
         "",
         "| data | detected patches | on masses | AUC, all detected patches (95% CI) | AUC, detected masses only "
         "| BI-RADS exact / within one |",
         "|---|---|---|---|---|---|",
     ]
-    for dataset, m in entry.get("metrics", {}).items():
-        b = m.get("birads", {})
-        birads = f"{b['exact']:.2f} / {b['within_one']:.2f} (n={b['n']})" if b.get("n") else "no BI-RADS labels"
-        lines.append(
-            f"| {DATASETS.get(dataset, dataset)} | {m.get('patches')} | {m.get('matched_masses')} | "
-            f"{_auc_cell(m.get('auc'))} | {_auc_cell(m.get('auc_masses'))} | {birads} |"
-        )
+    lines += measured_lines(entry).values()
     if rows:
         lines += [
             "",
