@@ -87,7 +87,7 @@ def test_compressed_thickness_is_flat_inside_and_thins_at_the_edge() -> None:
 
 def test_film_is_8_bit_bright_where_dense_and_labels_stay_off_the_breast() -> None:
     rng = np.random.default_rng(0)
-    film = StyleParams(Style.FILM, 2.0, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0, 1.0)
+    film = StyleParams(Style.FILM, 2.0, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
     attenuation = np.tile(np.linspace(0.0, 4.0, 100, dtype=np.float32), (50, 1))
     shown = display(attenuation, np.full_like(attenuation, 50.0), 50.0, film, 0.1, rng)
     assert np.allclose(shown * 255, np.round(shown * 255), atol=1e-4)

@@ -28,7 +28,10 @@ VESSEL_DENSITY = 0.8
 #: how much of each structure a breast holds
 LOBULE_FILL = 0.35  # share of the breast volume in fat lobules (mean radius 5.5 mm)
 LUMPS_PER_CM3 = 8.0  # of glandular tissue
-STRANDS_PER_CM3 = 3.0  # of breast
+STRANDS_PER_CM3 = 1.2  # of breast (3.0 filled fatty regions with a mesh of lines that films do not show)
+#: heading drift per 1.5 mm step of a strand (radians, roughly): real trabeculae and ligaments curve;
+#: near-straight strands (0.04) were the phantom's most visible tell in 12.8 mm patches
+STRAND_WANDER = 0.08
 
 
 @dataclass
@@ -217,14 +220,16 @@ def _strands(rng: np.random.Generator, axes: tuple[float, float, float], gland: 
     """
     a, b, c = axes
     candidates = _uniform_in_breast(rng, axes, count * 3, 0.93)
-    weight = 0.3 + np.clip(gland_at(gland, candidates, axes), 0.0, 1.0)
+    weight = 0.1 + np.clip(gland_at(gland, candidates, axes), 0.0, 1.0)
     starts = candidates[rng.choice(len(candidates), size=count, replace=False, p=weight / weight.sum())]
     strands = []
     for start in starts:
         toward = np.array([a, 0.0, 0.0]) - start
         heading = toward / (np.linalg.norm(toward) + 1e-9) + rng.standard_normal(3) * 0.6
         length = float(np.exp(rng.uniform(np.log(8.0), np.log(50.0))))
-        points = _walk(rng, start, heading * np.sign(rng.random() - 0.3), max(int(length / 1.5), 2), 1.5, 0.04, axes)
+        points = _walk(
+            rng, start, heading * np.sign(rng.random() - 0.3), max(int(length / 1.5), 2), 1.5, STRAND_WANDER, axes
+        )
         if len(points) > 2:
             strands.append(Tube(points, float(rng.uniform(0.1, 0.35)), "strand", float(rng.uniform(1.0, 3.5))))
     return strands
@@ -261,7 +266,7 @@ def make_fine_anatomy(
     gland_volume_cm3 = float(np.clip(gland.mean(), 0.02, 1.0)) * volume / 1000.0
     shells = _shells(rng, axes, gland, max(int(share * np.clip(LOBULE_FILL * volume / mean_lobule, 80, 700)), 1))
     lumps = _lumps(rng, axes, gland, max(int(share * np.clip(LUMPS_PER_CM3 * gland_volume_cm3, 100, 1500)), 1))
-    strands = _strands(rng, axes, gland, max(int(share * np.clip(STRANDS_PER_CM3 * volume / 1000.0, 100, 900)), 1))
+    strands = _strands(rng, axes, gland, max(int(share * np.clip(STRANDS_PER_CM3 * volume / 1000.0, 40, 400)), 1))
     return FineAnatomy(shells, lumps, _tubes(rng, axes) + strands, _lymph_nodes(rng, axes, mlo_angle))
 
 

@@ -38,6 +38,13 @@ class Style(str, Enum):
     FFDM_HOLOGIC = "ffdm-hologic"
 
 
+#: film: the screen's quantum mottle (sd, attenuation units) and its correlation length. A screen-film
+#: system records the X-ray quanta absorbed in the screen, blurred by the screen's light spread: noise with
+#: most of its power between 0.5 and 2 cycles/mm, which survives the 0.2 mm sampling that film grain does
+#: not. Without it, v3 film patches had half the real films' power there (0.9-1.6 cycles/mm).
+MOTTLE_RANGE = (0.008, 0.018)
+MOTTLE_MM = 0.12
+
 #: default draw per study: mostly film (what the public real sets are), some FFDM of two looks
 STYLE_WEIGHTS: tuple[tuple[Style, float], ...] = ((Style.FILM, 0.7), (Style.FFDM_GE, 0.15), (Style.FFDM_HOLOGIC, 0.15))
 
@@ -51,6 +58,7 @@ class StyleParams:
     level: float  # attenuation above fat-at-full-thickness that maps to mid grey
     blur_mm: float  # system unsharpness (screen, detector)
     grain: float  # film: noise sd in display units at 0.1 mm pixels; FFDM: quantum noise scale
+    mottle: float  # film: screen (quantum) mottle, sd in attenuation units before the film curve
     equalisation: float  # FFDM: fraction of the thinning periphery compensated
     unsharp: float  # FFDM: unsharp-mask gain
     unsharp_mm: float  # FFDM: unsharp-mask radius
@@ -68,6 +76,7 @@ def draw_style(rng: np.random.Generator, weights: tuple[tuple[Style, float], ...
             level=float(rng.uniform(-0.3, 0.0)),
             blur_mm=float(rng.uniform(0.08, 0.16)),
             grain=float(rng.uniform(0.006, 0.012)),
+            mottle=float(rng.uniform(MOTTLE_RANGE[0], MOTTLE_RANGE[1])),
             equalisation=0.0,
             unsharp=0.0,
             unsharp_mm=0.0,
@@ -80,6 +89,7 @@ def draw_style(rng: np.random.Generator, weights: tuple[tuple[Style, float], ...
         level=float(rng.uniform(0.05, 0.3)),
         blur_mm=float(rng.uniform(0.05, 0.09)),
         grain=float(rng.uniform(0.006, 0.012)),
+        mottle=0.0,
         equalisation=float(rng.uniform(0.75, 0.95) if ge else rng.uniform(0.45, 0.7)),
         unsharp=float(rng.uniform(0.5, 1.0) if ge else rng.uniform(0.15, 0.4)),
         unsharp_mm=float(rng.uniform(3.0, 6.0)),
@@ -118,6 +128,11 @@ def display(
     # noise scales with 1 / pixel side (fewer quanta, fewer grains per pixel)
     noise_scale = 0.1 / pixel_mm
     if params.style is Style.FILM:
+        if params.mottle > 0:
+            mottle: np.ndarray = cv2.GaussianBlur(
+                rng.standard_normal(a.shape, dtype=np.float32), (0, 0), max(MOTTLE_MM / pixel_mm, 0.3)
+            )
+            a = a + mottle * np.float32(params.mottle / (float(mottle.std()) + 1e-6))
         shown = _sigmoid(params.gradient * (a - fat_level - params.level))
         # grain clumps over about a pixel of a 0.1 mm scan (blurred white noise, renormalised)
         grain: np.ndarray = cv2.GaussianBlur(
