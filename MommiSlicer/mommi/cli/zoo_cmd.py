@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mommi.cli import exit_codes, malignancy_cmd
+from mommi.cli.arg_types import positive_int
 
 TASKS = ("nipple", "single", "bidual", "ipsidual", "fusion")  # detection models `mommi predict` runs
 EXPORT_TASKS = (*TASKS, "malignancy")
@@ -114,6 +115,111 @@ def register(commands: argparse._SubParsersAction) -> None:
     _recording_options(real)
     real.set_defaults(handler=run_real_masses)
     malignancy_cmd.register_calibrate(sub)
+    _register_retrain(sub)
+
+
+def _register_retrain(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "retrain",
+        help="fine-tune the zoo's models on feedback batches, gate them against their base and write a NEW zoo",
+        description="One retraining round (#23): verify the feedback batches; hold out a seeded share of their "
+        "studies by patient; fine-tune each chosen model from the zoo's own checkpoint on the rest (accepted, edited "
+        "and added masses with the reader's geometry, rejected findings as hard negatives, the reviewed views' other "
+        "regions as negatives) mixed with replay data so that it does not forget; export to ONNX; recalibrate the "
+        "malignancy classifier; measure base and candidate on the validation manifests and the held-out feedback "
+        "with the cards' metric (recall at 1 FPPI for the detectors, AUC on detected patches for the classifier); "
+        "and write a complete new zoo at --out (version <base>+r<N>): promoted models with their checkpoint, "
+        "provenance (base SHA-256, batches with hashes and readers' counts, dates, command, the gate's numbers) and "
+        "a regenerated card; a candidate worse than its base by more than --tolerance on any set, or measured on "
+        "no set, is not promoted: its base model stays, and the command says why. The base zoo is never written.",
+        epilog="exit codes: 0 every candidate promoted; 1 a candidate not promoted (the new zoo is written with its "
+        "base model), or the round could not run (nothing written); 2 usage error (or PyTorch missing)",
+    )
+    parser.add_argument(
+        "--feedback",
+        type=Path,
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="BATCH",
+        help="feedback batches (`mommi feedback export` folders or zips)",
+    )
+    parser.add_argument("--zoo", type=Path, required=True, help="the base zoo (folder or manifest); only read")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="NEW_ZOO", help="the new zoo's folder (must not exist)"
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME",
+        help="zoo models to fine-tune (default: every single, bidual and malignancy model with its checkpoint; "
+        "the nipple, ipsilateral and fusion networks do not learn from what feedback holds)",
+    )
+    parser.add_argument(
+        "--validation",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="MANIFEST",
+        help="training manifests to gate on, images the training never saw (real films where you have them, "
+        "the synthetic test set); the held-out feedback is always one of the sets",
+    )
+    parser.add_argument(
+        "--validation-splits",
+        default="val,test",
+        metavar="S1,S2",
+        help="the splits of --validation read by the gate (default val,test)",
+    )
+    replay = parser.add_mutually_exclusive_group()
+    replay.add_argument(
+        "--replay",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="MANIFEST",
+        help="training manifests whose train split is replayed beside the feedback (default: the manifests each "
+        "model's zoo entry lists as its training data, where they are on this machine)",
+    )
+    replay.add_argument(
+        "--no-replay",
+        action="store_true",
+        help="fine-tune on the feedback alone (needed when no replay data is at hand; the models may forget)",
+    )
+    parser.add_argument(
+        "--replay-ratio",
+        type=float,
+        default=1.0,
+        metavar="R",
+        help="replay images per feedback training image (default 1; whole studies are drawn, seeded)",
+    )
+    parser.add_argument(
+        "--holdout",
+        type=float,
+        default=0.2,
+        metavar="F",
+        help="share of the feedback's patients held out for the gate (default 0.2; at least one study when "
+        "there are two or more)",
+    )
+    parser.add_argument("--epochs", type=positive_int, default=3, help="fine-tuning epochs (default 3)")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: a tenth of the base model's)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="default: the base model's")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.02,
+        metavar="T",
+        help="how far below its base (absolute, on any set) a candidate may measure and still be promoted "
+        "(default 0.02; a negative value demands that much improvement)",
+    )
+    parser.add_argument("--force", action="store_true", help="promote candidates the gate refused (recorded as such)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the hold-out, the replay draw and training")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="patient-bootstrap resamples of the gate's CIs")
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    parser.set_defaults(handler=run_retrain)
 
 
 def _recording_options(parser: argparse.ArgumentParser) -> None:
@@ -248,4 +354,53 @@ def run_real_masses(args: argparse.Namespace) -> int:
         else f"does not separate them: the product withholds its probability (it {withheld_reason(check)})"
     )
     print(f"recorded in {zoo_manifest}; the classifier {verdict}")
+    return exit_codes.OK
+
+
+def run_retrain(args: argparse.Namespace) -> int:
+    try:
+        from mommi.train.retrain import RetrainOptions, retrain
+    except ImportError as exc:
+        print(f"mommi zoo retrain: needs the train extra (pip install 'mommislicer[train]'): {exc}", file=sys.stderr)
+        return exit_codes.USAGE
+    from mommi.errors import MommiError
+    from mommi.train.provenance import gate_table
+
+    options = RetrainOptions(
+        feedback=tuple(args.feedback),
+        zoo=args.zoo,
+        out=args.out,
+        models=tuple(args.models),
+        validation=tuple(args.validation),
+        validation_splits=tuple(_comma_list(args.validation_splits)),
+        replay=tuple(args.replay),
+        no_replay=args.no_replay,
+        replay_ratio=args.replay_ratio,
+        holdout=args.holdout,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        tolerance=args.tolerance,
+        force=args.force,
+        seed=args.seed,
+        bootstrap=args.bootstrap,
+        device=args.device,
+    )
+    try:
+        result = retrain(options, log=lambda line: print(line, file=sys.stderr))
+    except MommiError as exc:  # a batch, zoo, target, model, replay or validation set it cannot use: nothing written
+        print(f"mommi zoo retrain: {exc}", file=sys.stderr)
+        return exit_codes.PROBLEMS
+    for name, gate in result.gates.items():
+        verdict = ("promoted (--force)" if gate.forced else "promoted") if gate.promoted else "NOT promoted"
+        print(f"\n{name}: {verdict}: {gate.reason}")
+        print("\n".join(gate_table(gate.summary())))
+    print(f"\nwrote {result.out} (zoo version {result.zoo_version})")
+    if result.refused:
+        print(
+            f"mommi zoo retrain: not promoted: {', '.join(result.refused)} (the new zoo keeps their base models; "
+            "--force promotes them)",
+            file=sys.stderr,
+        )
+        return exit_codes.PROBLEMS
     return exit_codes.OK

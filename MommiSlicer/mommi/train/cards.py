@@ -13,7 +13,7 @@ from mommi.runtime.card_metrics import COMPARISON_START, MEASURED_TITLE, measure
 from mommi.runtime.zoo import CARDS_DIR, MANIFEST_NAME, read_manifest, sha256_of, write_manifest
 from mommi.train.classifier_card import classifier_metrics, comparison_rows, render_classifier_card
 from mommi.train import provenance
-from mommi.train.provenance import TRAINING_DATA, built_by_script, how_it_was_made, trained_on
+from mommi.train.provenance import TRAINING_DATA, built_by_script, how_it_was_made, retrain_section, trained_on
 
 #: hand-written findings per task (model_zoo/notes/<task>.md), copied into the generated cards
 NOTES_DIR = "notes"
@@ -57,7 +57,8 @@ ABLATION_ROWS = {
 }
 
 
-def _metrics_from_report(report: dict[str, Any]) -> dict[str, Any]:
+def metrics_from_report(report: dict[str, Any]) -> dict[str, Any]:
+    """A detector's manifest metrics from a `mommi eval` report (the retraining gate records them the same way)."""
     froc = report["froc"]
     metrics: dict[str, Any] = {
         "split": report["split"],
@@ -219,6 +220,7 @@ def render_card(
         )
     lines += [
         "",
+        *retrain_section(entry),
         *how_it_was_made(
             entry,
             f"runs, in order: data generation and import, `mommi train {task} ...`, `mommi export {task} "
@@ -299,7 +301,7 @@ def ablation_table(eval_dir: Path, previous: str = "", carried: tuple[str, ...] 
     for prefix in ABLATION_ROWS:
         for path in sorted(eval_dir.glob(f"{prefix}-*/report.json")):
             dataset = path.parent.name[len(prefix) + 1 :]
-            reports.setdefault(dataset, {})[prefix] = _metrics_from_report(json.loads(path.read_text()))
+            reports.setdefault(dataset, {})[prefix] = metrics_from_report(json.loads(path.read_text()))
     old_rows = _previous_rows(previous)
     if not reports:
         return ""
@@ -405,7 +407,7 @@ def record_metrics(
     recorded = _models_to_record(manifest, manifest_path, eval_dir, tasks)
     for entry in recorded:
         entry["metrics"] = {}
-        metrics_of = classifier_metrics if entry["task"] == "malignancy" else _metrics_from_report
+        metrics_of = classifier_metrics if entry["task"] == "malignancy" else metrics_from_report
         for report_path in _reports(eval_dir, entry["task"]):
             dataset = report_path.parent.name[len(entry["task"]) + 1 :]
             entry["metrics"][dataset] = metrics_of(json.loads(report_path.read_text()))
@@ -449,7 +451,9 @@ def record_metrics(
             ablation = ablation.rstrip("\n") + "\n\n" + reading.read_text(encoding="utf-8")
         (zoo / ABLATION_FILE).write_text(ablation, encoding="utf-8")
         written.append(zoo / ABLATION_FILE)
-    manifest["zoo_version"] = ZOO_VERSION
+    # a zoo `mommi zoo retrain` made keeps its version (<ZOO_VERSION>+r<N>): recording metrics changes no model
+    if not str(manifest.get("zoo_version", "")).startswith(f"{ZOO_VERSION}+r"):
+        manifest["zoo_version"] = ZOO_VERSION
     manifest["updated"] = date.today().isoformat()
     write_manifest(manifest_path, manifest)
     return written

@@ -14,7 +14,7 @@ from typing import Any
 
 from mommi.runtime.card_metrics import CLASSIFIER_DATASETS as DATASETS
 from mommi.runtime.card_metrics import MEASURED_TITLE, auc_cell, measured_lines
-from mommi.train.provenance import built_by_script, how_it_was_made, trained_on
+from mommi.train.provenance import built_by_script, how_it_was_made, retrain_section, trained_on
 
 COMPARISON_PREFIX = "comparison-malignancy-"
 
@@ -157,8 +157,8 @@ def render_classifier_card(
         ),
         "- Outputs: " + "; ".join(f"`{o['name']}` {o['shape']}: {o['meaning']}" for o in entry["outputs"]),
         f"- Configuration: {config['configuration']}, loss weighting {config.get('loss_weighting')}, "
-        f"best epoch {config['epochs_run']} (shipped), seed {config['seed']}, batch {config['batch_size']}, "
-        f"lr {config['lr']}",
+        f"{'last' if config.get('kept_epoch') == 'last' else 'best'} epoch {config['epochs_run']} (shipped), "
+        f"seed {config['seed']}, batch {config['batch_size']}, lr {config['lr']}",
         f"- Exported {entry['exported']} with the legacy ONNX exporter (opset 17); ONNX Runtime vs PyTorch "
         f"max |difference| {entry['parity_max_abs_diff']:.2g}",
         checkpoint_line,
@@ -167,6 +167,7 @@ def render_classifier_card(
         "Training manifests: " + ", ".join(f"`{Path(p).name}`" for p in entry.get("training_data", [])) + ".",
         *(BUILD_RECIPE_PATCHES if built_by_script(entry) else []),
         "",
+        *retrain_section(entry),
         *how_it_was_made(
             entry,
             "(step 8) runs `mommi predict fusion` over the training manifests, `mommi train malignancy ... "
@@ -197,7 +198,8 @@ def render_classifier_card(
             "",
             "## Calibration",
             f"Temperature scaling fitted on {calibration['patches']} detected {calibration['fitted_on']['split']} "
-            f"patches: T = {calibration['temperature']:.3f}; expected calibration error on them "
+            f"patches of {', '.join(calibration['fitted_on'].get('manifests') or ['-'])}: "
+            f"T = {calibration['temperature']:.3f}; expected calibration error on them "
             f"{calibration['ece_before']:.3f} before, {calibration['ece_after']:.3f} after.",
         ]
         for dataset, m in entry.get("metrics", {}).items():

@@ -1,9 +1,12 @@
 """What a model card may say about where its model came from (#23).
 
 The build script (``model_zoo/build_lite_zoo.sh``) made the shipped models, and their cards say so; a model
-exported later (retrained, fine-tuned on feedback) has a new manifest entry that records its training
+exported later by hand (retrained, fine-tuned on feedback) has a new manifest entry that records its training
 manifests and starting weights (from the checkpoint) but not the commands. ``mommi zoo record-metrics``
 writes what the manifest entry's ``made_by`` says, or "unknown": never the build script's recipe by default.
+A model `mommi zoo retrain` made carries its whole provenance (``retrain``: base model, batches, readers'
+counts, replay, training options, command, gate) and its card states it (``retrain_section``), so that
+regenerating the card keeps it.
 """
 
 from __future__ import annotations
@@ -59,7 +62,14 @@ def how_it_was_made(entry: dict[str, Any], script_steps: str) -> list[str]:
     build script made the model, the recorded commands when others did, and "unknown" when nobody
     recorded them, never the build script by default (#23)."""
     command = made_by(entry)
-    if built_by_script(entry):
+    if isinstance(entry.get("retrain"), dict):
+        text = (
+            f"`{command}`: verified the feedback batches, fine-tuned the base model from its checkpoint on them and "
+            "the replay data, exported it"
+            + (", recalibrated it" if entry.get("task") == "malignancy" else "")
+            + ", measured it against its base (the gate) and wrote this zoo; see Retraining above."
+        )
+    elif built_by_script(entry):
         text = f"`{BUILD_COMMAND}` {script_steps}"
     elif command == UNKNOWN:
         text = (
@@ -70,3 +80,97 @@ def how_it_was_made(entry: dict[str, Any], script_steps: str) -> list[str]:
     else:
         text = f"`{command}` (recorded with `mommi zoo record-metrics --made-by`)."
     return ["## How it was made (exact commands)", text]
+
+
+#: the kinds of reader decision a feedback batch counts (``mommi.feedback.export``)
+DECISIONS = ("accepted", "edited", "rejected", "added", "pending")
+
+
+def _value(value: float, ci: list[float] | None) -> str:
+    return f"{value:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
+
+
+def gate_table(gate: dict[str, Any]) -> list[str]:
+    """The gate's before / after table: base and candidate on every validation set (``mommi.eval.gate``)."""
+    if not gate["sets"]:
+        return ["No validation set: nothing was measured."]
+    lines = [
+        f"| validation set | size | base: {gate['metric']} (95% CI) | candidate (95% CI) | difference |",
+        "|---|---|---|---|---|",
+    ]
+    for s in gate["sets"]:
+        if s["base"] is None or s["candidate"] is None:
+            lines.append(f"| {s['name']} | {s['size']} | not measurable: {s['why_not']} | - | - |")
+        else:
+            lines.append(
+                f"| {s['name']} | {s['size']} | {_value(s['base'], s['base_ci95'])} | "
+                f"{_value(s['candidate'], s['candidate_ci95'])} | {s['candidate'] - s['base']:+.3f} |"
+            )
+    return lines
+
+
+def _batch_line(batch: dict[str, Any]) -> str:
+    decisions = ", ".join(f"{batch['decisions'].get(k, 0)} {k}" for k in DECISIONS)
+    return (
+        f"- Feedback batch `{batch['id']}` (`{batch['file']}`, manifest SHA-256 `{batch['manifest_sha256']}`): "
+        f"{batch['studies']} studies, {batch['images']} images; readers' decisions: {decisions} (readers: "
+        f"{', '.join(batch['readers']) or 'not recorded'})."
+    )
+
+
+def _replay_line(record: dict[str, Any]) -> str:
+    if not record["replay"]:
+        return "- No replay (`--no-replay`): fine-tuned on the feedback alone, so it may forget what it knew."
+    parts = ", ".join(f"{r['images']} from `{Path(r['manifest']).name}`" for r in record["replay"])
+    return f"- Replay, so that it does not forget: train-split images of its training data ({parts})."
+
+
+def retrain_section(entry: dict[str, Any]) -> list[str]:
+    """The card's account of a `mommi zoo retrain` round that made this model (none for other models): the base
+    model, the batches with the readers' counts, the data split, replay, training and the gate's numbers."""
+    record = entry.get("retrain")
+    if not isinstance(record, dict):
+        return []
+    base, feedback, training, gate = record["base"], record["feedback"], record["training"], record["gate"]
+    verdict = "Promoted by `--force`" if gate["forced"] else "Promoted"
+    return [
+        f"## Retraining (round {record['round']}: zoo {base['zoo_version']} -> {record['zoo_version']})",
+        f"Fine-tuned by `mommi zoo retrain` on {record['date'][:10]} from `{base['name']}` of zoo "
+        f"{base['zoo_version']} (model SHA-256 `{base['sha256']}`, checkpoint SHA-256 `{base['checkpoint_sha256']}`).",
+        *(_batch_line(b) for b in record["batches"]),
+        f"- Studies trained on: {feedback['studies_trained']} ({feedback['images_trained']} images); held out for "
+        f"the gate: {feedback['studies_held_out']} ({feedback['images_held_out']} images), by patient, fraction "
+        f"{feedback['holdout']:g}, seed {feedback['seed']}.",
+        _replay_line(record),
+        f"- {training['epochs']} epochs from the base checkpoint, learning rate {training['lr']:g}, batch "
+        f"{training['batch_size']}, seed {training['seed']}, the last epoch kept.",
+        "",
+        f"### Gate: {gate['metric']}, tolerance {gate['tolerance']:g}",
+        "Base and candidate on data neither was trained on (`mommi.eval.gate`):",
+        "",
+        *gate_table(gate),
+        "",
+        f"{verdict}: {gate['reason']}.",
+        *(
+            []
+            if entry.get("task") == "malignancy"
+            else [
+                f"- The zoo's default operating point was set on the models of zoo {base['zoo_version']}: set it "
+                "again on real films for this zoo (`mommi zoo operating-point`)."
+            ]
+        ),
+        "",
+    ]
+
+
+def refused_section(number: int, version: str, gate: dict[str, Any], batches: list[dict[str, Any]]) -> list[str]:
+    """What the card of a model kept in a retrained zoo says about the candidate the gate refused."""
+    ids = ", ".join(f"`{b['id']}`" for b in batches)
+    return [
+        f"## Retraining round {number} (zoo {version}): candidate not promoted",
+        f"A candidate fine-tuned from this model on feedback batch(es) {ids} was measured against it and not "
+        f"promoted: {gate['reason']}. This model is unchanged.",
+        "",
+        *gate_table(gate),
+        "",
+    ]
