@@ -14,10 +14,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import requests
+
+import dicom_factory
 
 PLUGINS = Path("/usr/share/orthanc/plugins")
 USER, PASSWORD = "reader", "s3cret-for-tests"
+
+
+def use_test_login(monkeypatch: pytest.MonkeyPatch, cache: Path) -> Path:
+    """The tests' login from the environment, as a site gives it, and a PACS cache of the test's own."""
+    monkeypatch.setenv("MOMMI_PACS_USER", USER)
+    monkeypatch.setenv("MOMMI_PACS_PASSWORD", PASSWORD)
+    monkeypatch.setenv("MOMMI_PACS_CACHE", str(cache))
+    return cache
 
 
 def orthanc_missing() -> str | None:
@@ -61,6 +72,11 @@ class Orthanc:
         for path in files:
             answer = requests.post(f"{self.root}/instances", data=path.read_bytes(), auth=(USER, PASSWORD), timeout=30)
             answer.raise_for_status()
+
+    def upload_study(self, folder: Path, patient: dicom_factory.Patient) -> str:
+        """A four-view study of ``patient`` written into ``folder`` and stored; its Study Instance UID."""
+        self.upload(*dicom_factory.four_view_study(folder, patient).values())
+        return patient.study_uid
 
     def instances_of(self, study_uid: str) -> list[dict]:
         """Every instance of the study with its SOP class, modality and UID (Orthanc's REST API)."""

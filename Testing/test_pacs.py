@@ -14,7 +14,7 @@ import dicom_factory as factory
 from mommi.cli import exit_codes
 from mommi.cli.main import main
 from mommi.pacs.dicomweb import PacsError, StudyLocation
-from orthanc_server import PASSWORD, USER, free_port, orthanc_missing, running_orthanc
+from orthanc_server import free_port, orthanc_missing, running_orthanc, use_test_login
 
 
 @pytest.fixture(scope="module")
@@ -23,19 +23,14 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory):
     if missing:
         pytest.skip(missing)
     with running_orthanc(tmp_path_factory.mktemp("orthanc")) as server:
-        study = tmp_path_factory.mktemp("pacs-study")
         patient = factory.Patient(patient_id="PACS-0001", study_date="20260310")
-        paths = factory.four_view_study(study, patient)
-        server.upload(*paths.values())
-        server.study_uid = patient.study_uid
+        server.study_uid = server.upload_study(tmp_path_factory.mktemp("pacs-study"), patient)
         yield server
 
 
 @pytest.fixture
 def credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("MOMMI_PACS_USER", USER)
-    monkeypatch.setenv("MOMMI_PACS_PASSWORD", PASSWORD)
-    monkeypatch.setenv("MOMMI_PACS_CACHE", str(tmp_path / "cache"))
+    use_test_login(monkeypatch, tmp_path / "cache")
 
 
 def test_find_lists_the_mammography_study(orthanc, credentials, capsys: pytest.CaptureFixture[str]) -> None:

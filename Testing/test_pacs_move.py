@@ -28,7 +28,7 @@ from mommi.cli.main import main
 from mommi.pacs import dicomweb, source
 from mommi.pacs.dicomweb import PacsError
 from mommi.pacs.dimse import DimseNode
-from orthanc_server import PASSWORD, USER, Orthanc, free_port, orthanc_missing, running_orthanc
+from orthanc_server import Orthanc, free_port, orthanc_missing, running_orthanc, use_test_login
 
 OUR_AET = "MOMMISLICER"
 
@@ -51,20 +51,16 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory, move_port: int) -> Iterato
     modalities: dict[str, list[str | int]] = {"mommi": [OUR_AET, "127.0.0.1", move_port]}
     with running_orthanc(tmp_path_factory.mktemp("orthanc-move"), modalities) as server:
         patient = factory.Patient(patient_id="MOVE-0001", study_date="20260311")
-        server.upload(*factory.four_view_study(tmp_path_factory.mktemp("move-study"), patient).values())
-        server.study_uid = patient.study_uid
+        server.study_uid = server.upload_study(tmp_path_factory.mktemp("move-study"), patient)
         yield server
 
 
 @pytest.fixture
 def pacs_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Credentials, a cache of the test's own, and the C-MOVE SCP on 127.0.0.1 only; the cache."""
-    monkeypatch.setenv("MOMMI_PACS_USER", USER)
-    monkeypatch.setenv("MOMMI_PACS_PASSWORD", PASSWORD)
-    monkeypatch.setenv("MOMMI_PACS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MOMMI_PACS_LISTEN", "127.0.0.1")
     monkeypatch.delenv("MOMMI_PACS_AET", raising=False)
-    return tmp_path / "cache"
+    return use_test_login(monkeypatch, tmp_path / "cache")
 
 
 def _analyze(url: str, out: Path) -> int:

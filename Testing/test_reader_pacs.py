@@ -26,7 +26,7 @@ from mommi_reader.main_window import MainWindow, ReaderOptions  # noqa: E402
 from mommi_reader.pacs_dialog import PacsCall, PacsDialog  # noqa: E402
 from mommi_reader.settings import ReaderSettings  # noqa: E402
 from mommi_reader.shortcuts import SHORTCUTS  # noqa: E402
-from orthanc_server import PASSWORD, USER, free_port, orthanc_missing, running_orthanc  # noqa: E402
+from orthanc_server import PASSWORD, USER, free_port, orthanc_missing, running_orthanc, use_test_login  # noqa: E402
 
 ZOO = json.loads((Path(__file__).resolve().parents[1] / "model_zoo" / "manifest.json").read_text())
 NEEDS_ZOO = pytest.mark.skipif(
@@ -48,19 +48,14 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory):
         server.study_uids = {}
         for name, (patient_id, date) in PATIENTS.items():
             patient = factory.Patient(patient_id=patient_id, study_date=date)
-            paths = factory.four_view_study(tmp_path_factory.mktemp(f"pacs-{name}"), patient)
-            server.upload(*paths.values())
-            server.study_uids[name] = patient.study_uid
+            server.study_uids[name] = server.upload_study(tmp_path_factory.mktemp(f"pacs-{name}"), patient)
         yield server
 
 
 @pytest.fixture(autouse=True)
 def credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """The login from the environment, as a site gives it; the cache under the test's folder."""
-    monkeypatch.setenv("MOMMI_PACS_USER", USER)
-    monkeypatch.setenv("MOMMI_PACS_PASSWORD", PASSWORD)
-    monkeypatch.setenv("MOMMI_PACS_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+    return use_test_login(monkeypatch, tmp_path / "cache")
 
 
 @pytest.fixture(autouse=True)

@@ -149,8 +149,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     from mommi.data.manifest import ManifestError
-    from mommi.eval.classifier_report import fit_calibration
-    from mommi.findings.calibration import CalibrationError, apply_temperature, plot_reliability
+    from mommi.eval.classifier_report import fit_calibration, plot_calibration
+    from mommi.findings.calibration import CalibrationError
     from mommi.runtime.zoo import ZooError, default_manifest_path, manifest_path_of, read_manifest, write_manifest
 
     try:
@@ -160,19 +160,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
         return _problem("zoo calibrate", exc)
     manifest_path = manifest_path_of(args.zoo) or default_manifest_path()
     calibration["fitted_on"] = {"manifests": [p.name for p in args.manifest], "split": args.split}
-    known = ~np.isnan(samples.malignant)
     plot = manifest_path.parent / "cards" / f"{args.model}-reliability-{args.split}.png"
-    try:
-        plot_reliability(
-            apply_temperature(logits[known], 1.0),
-            apply_temperature(logits[known], calibration["temperature"]),
-            samples.malignant[known],
-            plot,
-            f"{args.model}: calibration on {args.split}",
-        )
+    if plot_calibration(
+        samples, logits, calibration["temperature"], plot, f"{args.model}: calibration on {args.split}"
+    ):
         calibration["plot"] = str(plot.relative_to(manifest_path.parent))
-    except ImportError:
-        pass
     manifest = read_manifest(manifest_path)
     for entry in manifest["models"]:
         if entry["name"] == args.model:

@@ -26,7 +26,7 @@ from mommi.data.manifest import Manifest
 from mommi.data.patches import PatchSamples, build_patch_samples
 from mommi.eval.malignancy import AucError, evaluate_auc, roc_curve
 from mommi.findings.birads import BIRADS_CATEGORIES, nearest_birads
-from mommi.findings.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from mommi.findings.calibration import apply_temperature, expected_calibration_error, fit_temperature, plot_reliability
 from mommi.runtime.malignancy import MalignancyClassifier
 
 
@@ -122,6 +122,23 @@ def fit_calibration(samples: PatchSamples, logits: np.ndarray) -> dict[str, Any]
         "ece_before": expected_calibration_error(apply_temperature(logits[known], 1.0), labels),
         "ece_after": expected_calibration_error(apply_temperature(logits[known], temperature), labels),
     }
+
+
+def plot_calibration(samples: PatchSamples, logits: np.ndarray, temperature: float, path: Path, title: str) -> bool:
+    """The reliability diagram of the labelled patches before and after ``temperature`` (what a calibration
+    card shows); False when matplotlib (the train extra) is missing and nothing was drawn."""
+    known = ~np.isnan(samples.malignant)
+    try:
+        plot_reliability(
+            apply_temperature(logits[known], 1.0),
+            apply_temperature(logits[known], temperature),
+            samples.malignant[known],
+            path,
+            title,
+        )
+    except ImportError:
+        return False
+    return True
 
 
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: Path, title: str) -> Path:

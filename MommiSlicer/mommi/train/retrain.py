@@ -58,10 +58,10 @@ from mommi.eval.gate import (
     detector_set,
     patch_set,
 )
-from mommi.eval.classifier_report import fit_calibration
+from mommi.eval.classifier_report import fit_calibration, plot_calibration
 from mommi.eval.predict import predict_manifest
 from mommi.feedback.export import ExportError, verify_batch
-from mommi.findings.calibration import CalibrationError, apply_temperature, plot_reliability
+from mommi.findings.calibration import CalibrationError
 from mommi.runtime.malignancy import MalignancyClassifier
 from mommi.runtime.zoo import (
     CARDS_DIR,
@@ -598,19 +598,10 @@ def _calibrate(run: Round) -> None:
             model.refusal = f"it cannot be recalibrated on the validation patches ({exc})"
             continue
         calibration["fitted_on"] = {"manifests": [s.name for s in run.gate_sets], "split": "validation"}
-        known = ~np.isnan(samples.malignant)
         plot = run.work / f"{model.name}-reliability-r{run.number}.png"
-        try:
-            plot_reliability(
-                apply_temperature(logits[known], 1.0),
-                apply_temperature(logits[known], calibration["temperature"]),
-                samples.malignant[known],
-                plot,
-                f"{model.name} (zoo {run.version}): calibration on the validation patches",
-            )
+        title = f"{model.name} (zoo {run.version}): calibration on the validation patches"
+        if plot_calibration(samples, logits, calibration["temperature"], plot, title):
             calibration["plot"] = f"{CARDS_DIR}/{plot.name}"
-        except ImportError:
-            pass  # matplotlib (train extra) missing: the numbers without the picture
         model.calibration = calibration
         run.log(
             f"  {model.name}: temperature {calibration['temperature']:.3f} from {calibration['patches']} patches, "
