@@ -29,7 +29,7 @@ from mommi.review.session import ReviewSession  # noqa: E402
 from mommi.train.retrain import next_zoo_version  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[1] / "model_zoo"
-DEFAULT_MODELS = ("bidual-lite", "malignancy-lite", "single-lite")
+DEFAULT_MODELS = ("bidual-lite", "fusion-lite", "malignancy-lite", "single-lite")
 pytestmark = pytest.mark.skipif(
     not all((SHIPPED / "checkpoints" / f"{name}.pt").is_file() for name in DEFAULT_MODELS),
     reason="the shipped zoo lacks the checkpoints retraining starts from",

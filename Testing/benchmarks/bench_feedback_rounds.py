@@ -56,6 +56,8 @@ from mommi.review.session import ReviewSession
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_ZOO = REPO / "model_zoo"
 READER = "scripted-reader"
+#: the phantom the shipped zoo learned (model_zoo/build_lite_zoo.sh): the loop's studies must look like a site's
+ZOO_PHANTOM = "v1"
 
 
 class StepFailed(RuntimeError):
@@ -102,7 +104,7 @@ def synth_steps(name: str, out: Path, studies: int, seed: int, normal_fraction: 
         Step(
             f"{name}: synth",
             ["synth", "--studies", str(studies), "--out", str(out), "--seed", str(seed)]
-            + ["--normal-fraction", str(normal_fraction)],
+            + ["--normal-fraction", str(normal_fraction), "--phantom", ZOO_PHANTOM],
         ),
         Step(
             f"{name}: import",

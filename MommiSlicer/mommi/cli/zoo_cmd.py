@@ -154,8 +154,8 @@ def _register_retrain(sub: argparse._SubParsersAction) -> None:
         action="extend",
         default=[],
         metavar="NAME",
-        help="zoo models to fine-tune (default: every single, bidual and malignancy model with its checkpoint; "
-        "the nipple, ipsilateral and fusion networks do not learn from what feedback holds)",
+        help="zoo models to fine-tune (default: every single, bidual, fusion and malignancy model with its "
+        "checkpoint; the nipple and ipsilateral networks do not learn from what feedback holds)",
     )
     parser.add_argument(
         "--validation",

@@ -61,6 +61,22 @@ def target_mask(manifest: Manifest, record: Record, image: MammoImage, transform
     return (transform.apply(original.astype(np.float32)) > 0.5).astype(np.float32)
 
 
+def rejected_on_grid(record: Record, transform: GridTransform, shape: tuple[int, int]) -> np.ndarray | None:
+    """The boxes of findings a reader rejected (feedback batches), on the model grid; None when there are none.
+
+    Boxes, not masks: a rejected finding has only the model's box, and the whole box is what the reader saw.
+    """
+    boxes = [transform.box_to_model(f.box) for f in record.findings if f.kind == "rejected"]
+    if not boxes:
+        return None
+    grid = np.zeros(shape, bool)
+    for x0, y0, x1, y1 in boxes:
+        r0, r1 = max(int(np.floor(y0)), 0), min(int(np.ceil(y1)), shape[0])
+        c0, c1 = max(int(np.floor(x0)), 0), min(int(np.ceil(x1)), shape[1])
+        grid[r0:r1, c0:c1] = True
+    return grid
+
+
 def nipple_on_grid(record: Record, transform: GridTransform) -> tuple[float, float] | None:
     if record.nipple is None:
         return None

@@ -34,6 +34,7 @@ from mommi.runtime.malignancy import MalignancyClassifier
 GATE_METRICS = {
     "single": "recall at 1 FPPI",
     "bidual": "recall at 1 FPPI",
+    "fusion": "recall at 1 FPPI",
     "malignancy": "AUC, all detected patches",
 }
 #: the operating point of the detectors' gate: false marks per image (a key of the FROC report)

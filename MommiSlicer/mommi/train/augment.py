@@ -93,17 +93,37 @@ def augment_views(
     ranges: AugmentRanges = DEFAULT_RANGES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One draw for a training sample: the same geometry for every input and the target, display per image."""
+    main, target, aux, _ = augment_weighted(main, target, aux, None, rng, ranges)
+    return main, target, aux
+
+
+def augment_weighted(
+    main: np.ndarray,
+    target: np.ndarray,
+    aux: np.ndarray | None,
+    weight: np.ndarray | None,
+    rng: np.random.Generator,
+    ranges: AugmentRanges = DEFAULT_RANGES,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``augment_views`` with a per-pixel loss weight moved by the same geometry (the same random draws).
+
+    The weight is 1 where nothing is special, so it is warped as ``weight - 1``: outside the image is an
+    ordinary pixel, not one the loss ignores.
+    """
     matrix = random_affine(main.shape, rng, ranges)
     flip = rng.random() < 0.5
     main, target = warp(main, matrix), (warp(target, matrix) > 0.5).astype(np.float32)
     aux = warp(aux, matrix) if aux is not None else None
+    weight = warp(weight - 1.0, matrix) + 1.0 if weight is not None else None
     if flip:
         main, target = main[::-1], target[::-1]
         aux = aux[::-1] if aux is not None else None
+        weight = weight[::-1] if weight is not None else None
     main = random_display(main, rng, ranges)
     aux = random_display(aux, rng, ranges) if aux is not None else None
     return (
         np.ascontiguousarray(main),
         np.ascontiguousarray(target),
         (np.ascontiguousarray(aux) if aux is not None else None),
+        (np.ascontiguousarray(weight) if weight is not None else None),
     )

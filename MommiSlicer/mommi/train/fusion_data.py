@@ -18,11 +18,12 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from mommi.data.manifest import Manifest, Record
-from mommi.data.records import load_record_image, target_mask
+from mommi.data.records import load_record_image, rejected_on_grid, target_mask
 from mommi.runtime.detection_chain import DetectionChain
 from mommi.preprocess.model_input import InputSpec
 from mommi.study.geometry import GridTransform
 from mommi.study.model import View
+from mommi.train.datasets import loss_weight
 
 
 @dataclass
@@ -33,6 +34,7 @@ class FusionSample:
     bi_map: np.ndarray  # float16
     target: np.ndarray  # float16 mass mask
     transform: GridTransform
+    rejected: np.ndarray | None = None  # bool: boxes of findings a reader rejected (hard negatives)
 
 
 def build_fusion_samples(
@@ -66,13 +68,14 @@ def build_fusion_samples(
                     result.bi_map.astype(np.float16),
                     target.astype(np.float16),
                     result.prepared.transform,
+                    rejected_on_grid(record, result.prepared.transform, target.shape),
                 )
             )
     return samples
 
 
 class FusionDataset(Dataset):
-    """(image, ipsi map, bi map, target); training adds intensity jitter and a shared vertical flip."""
+    """(image, ipsi map, bi map, target, loss weight); training adds intensity jitter and a shared vertical flip."""
 
     def __init__(self, samples: list[FusionSample], spec: InputSpec, augment: bool, seed: int = 0) -> None:
         self.samples, self.spec, self.augment = samples, spec, augment
@@ -88,6 +91,7 @@ class FusionDataset(Dataset):
             s.ipsi_map.astype(np.float32),
             s.bi_map.astype(np.float32),
             s.target.astype(np.float32),
+            loss_weight(s.target, s.rejected),
         ]
         if self.augment:
             arrays[0] = np.clip(arrays[0] * self.rng.uniform(0.85, 1.15) + self.rng.uniform(-0.05, 0.05), 0.0, 1.0)

@@ -8,17 +8,23 @@ from torchvision.ops import sigmoid_focal_loss
 
 
 def pixel_focal_loss(
-    logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Pixel-wise focal loss (PWFL of BiDualNet-v2), plus (ours) a mass-weighted BCE term.
 
     Focal loss alone, normalised by the few mass pixels, settled in our first CPU run on
     a flat map; the BCE term with positive weight 20 gets the rare mass pixels learned
-    early, the focal term keeps the hard negatives in focus afterwards.
+    early, the focal term keeps the hard negatives in focus afterwards. ``weight`` (per
+    pixel, 1 = ordinary) lets regions a reader rejected count more in both terms.
     """
-    focal = sigmoid_focal_loss(logits, target, alpha=alpha, gamma=gamma, reduction="mean") * 100.0
+    focal = sigmoid_focal_loss(logits, target, alpha=alpha, gamma=gamma, reduction="none")
+    focal = (focal if weight is None else focal * weight).mean() * 100.0
     bce = nn.functional.binary_cross_entropy_with_logits(
-        logits, target, pos_weight=torch.tensor(20.0, device=logits.device)
+        logits, target, weight=weight, pos_weight=torch.tensor(20.0, device=logits.device)
     )
     return focal + bce
 

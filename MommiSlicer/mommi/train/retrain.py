@@ -86,13 +86,14 @@ from mommi.train.classifier_card import classifier_metrics, render_classifier_ca
 from mommi.train.export import export
 from mommi.train.loop import TrainConfig, train
 
-#: tasks whose networks learn from what a feedback batch holds (mass boxes on reviewed views)
-RETRAINABLE = ("single", "bidual", "malignancy")
+#: tasks whose networks learn from what a feedback batch holds (mass boxes on reviewed views). The fusion network
+#: makes the final map of every four-view study, so a loop without it cannot move what a reader sees there (the
+#: feedback benchmark measured exactly that: the reviewed studies' own false marks did not fall)
+RETRAINABLE = ("single", "bidual", "fusion", "malignancy")
 #: why the other networks are not fine-tuned on feedback here
 NOT_RETRAINABLE = {
     "nipple": "it learns nipple positions, which feedback batches do not hold",
     "ipsidual": "IpsiDualNet trains on views with nipple positions, which feedback batches do not hold",
-    "fusion": "the fusion network learns on the other branches' maps and is not fine-tuned on feedback",
 }
 #: where a round keeps its training manifests and the gate's full reports (inside the new zoo)
 RETRAIN_DIR = "retrain"
@@ -522,6 +523,15 @@ def _detections(run: Round, manifests: list[Path], folder: Path) -> list[Path]:
     return paths
 
 
+def _ipsidual_checkpoint(run: Round) -> str:
+    """The base zoo's IpsiDualNet checkpoint (the fusion network's encoder)."""
+    entry = next((e for e in run.base["models"] if e.get("task") == "ipsidual" and e.get("checkpoint")), None)
+    path = run.zoo_folder / str(entry["checkpoint"]) if entry else None
+    if path is None or not path.is_file():
+        raise RetrainError(f"{run.base_path}: the fusion network needs the IpsiDualNet checkpoint, which is not there")
+    return str(path)
+
+
 def _train(run: Round) -> None:
     """Fine-tune every model from the base checkpoint: the base's own configuration, a few epochs, the last
     kept (the gate, not a validation split, decides whether it is any good)."""
@@ -543,8 +553,11 @@ def _train(run: Round) -> None:
             cache=None,
             max_train=None,
             max_val=None,
-            encoder=None,
-            zoo=None,
+            # fusion: the base zoo's BiDualNet and IpsiDualNet make its input maps (the candidates' maps differ
+            # from theirs by a fine-tuning at a tenth of the learning rate); the encoder is IpsiDualNet's trunk,
+            # which --init-from then overwrites with the fusion checkpoint's own copy
+            encoder=_ipsidual_checkpoint(run) if model.task == "fusion" else None,
+            zoo=str(run.base_path) if model.task == "fusion" else None,
             device=run.options.device,
         )
         run.log(f"  {model.name}: {run.options.epochs} epoch(s) on {len(manifests)} manifest(s)")
@@ -761,7 +774,7 @@ def _promoted_entry(
 def _write_cards(run: Round, manifest: dict[str, Any], staging: Path, batches: list[dict[str, Any]]) -> None:
     """Regenerated cards of the promoted models; the refusal in the card of every model kept as it was."""
     by_task = {m.get("task"): m for m in manifest["models"]}
-    comparisons = {"single": "bidual", "bidual": "single"}
+    comparisons = {"single": "bidual", "bidual": "single", "fusion": "single"}
     for model in run.models:
         assert model.gate is not None
         entry = next(m for m in manifest["models"] if m["name"] == model.name)

@@ -72,17 +72,25 @@ class SegmentationTask:
     def dataset(self, items: list[CachedView], augment: bool, seed: int) -> Dataset:
         return ViewDataset(items, self.name, self.spec, augment=augment, seed=seed)
 
-    def _forward(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _forward(
+        self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(logits, target, per-pixel loss weight or None)."""
         batch = tuple(t.to(self.device) for t in batch)
+        if self.name == "nipple":
+            main, target = batch
+            return model(main), target, None
         if self.name == "bidual":
-            main, aux, target = batch
-            return model(main, aux), target
-        main, target = batch
-        return model(main), target
+            main, aux, target, weight = batch
+            return model(main, aux), target, weight
+        main, target, weight = batch
+        return model(main), target, weight
 
     def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        logits, target = self._forward(model, batch)
-        return (heatmap_loss if self.name == "nipple" else pixel_focal_loss)(logits, target)
+        logits, target, weight = self._forward(model, batch)
+        if self.name == "nipple":
+            return heatmap_loss(logits, target)
+        return pixel_focal_loss(logits, target, weight=weight)
 
     @torch.no_grad()
     def predict_maps(self, model: torch.nn.Module, items: list[CachedView], batch_size: int = 16) -> list[np.ndarray]:
@@ -90,7 +98,7 @@ class SegmentationTask:
         model.eval()
         outputs: list[np.ndarray] = []
         for batch in DataLoader(self.dataset(items, False, 0), batch_size=batch_size):
-            logits, _ = self._forward(model, batch)
+            logits, _, _ = self._forward(model, batch)
             outputs.extend(torch.sigmoid(logits)[:, 0].cpu().numpy())
         return outputs
 
@@ -204,15 +212,15 @@ class FusionTask:
         return FusionDataset(items, self.spec, augment=augment, seed=seed)
 
     def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        image, ipsi, bi, target = (t.to(self.device) for t in batch)
-        return pixel_focal_loss(model(image, ipsi, bi), target)
+        image, ipsi, bi, target, weight = (t.to(self.device) for t in batch)
+        return pixel_focal_loss(model(image, ipsi, bi), target, weight=weight)
 
     @torch.no_grad()
     def validate(self, model: torch.nn.Module, items: list) -> float:
         model.eval()
         maps: list[np.ndarray] = []
         for batch in DataLoader(self.dataset(items, False, 0), batch_size=16):
-            image, ipsi, bi, _ = (t.to(self.device) for t in batch)
+            image, ipsi, bi, _, _ = (t.to(self.device) for t in batch)
             maps.extend(torch.sigmoid(model(image, ipsi, bi))[:, 0].cpu().numpy())
         return mean_recall(map_results([i.record for i in items], [i.transform for i in items], maps))
 
