@@ -113,9 +113,35 @@ def test_v3_is_deterministic_and_loads_as_four_views(v3_studies: Path, tmp_path:
     for name in ("L_CC.dcm", "R_MLO.dcm"):
         assert (first / name).read_bytes() == (again[0] / name).read_bytes()
     study = load_study(first)
+    detector = V3.image_size(SIZES["lite"])  # the anatomy at 0.5 mm, the detector at 0.2 mm
+    assert (detector.pixel_mm, detector.rows, detector.cols) == (0.2, 1500, 1200)
     assert len(study.images) == 4 and all(
-        image.spacing.row_mm == SIZES["lite"].pixel_mm for image in study.images.values()
+        image.spacing.row_mm == detector.pixel_mm and image.pixels.shape == (detector.rows, detector.cols)
+        for image in study.images.values()
     )
+
+
+def test_v3_masses_sit_where_the_truth_geometry_projects_them(v3_studies: Path) -> None:
+    """truth.json's mapping (col = x / pixel_mm, row = nipple_row - (y cos + z sin) / pixel_mm, mirrored for R)
+    holds on the detector's grid although the anatomy was rendered on a coarser one."""
+    checked = 0
+    for truth_file in sorted(v3_studies.glob("*/truth.json")):
+        truth = json.loads(truth_file.read_text())
+        pixel = truth["pixel_mm"]
+        for mass in truth["masses_3d"]:
+            x, y, z = mass["center_mm"]
+            for key in (f"{mass['laterality']}-CC", f"{mass['laterality']}-MLO"):
+                view = truth["views"][key]
+                geometry = view["geometry"]
+                angle = np.deg2rad(geometry["angle_deg"])
+                col = x / pixel
+                col = view["cols"] - 1 - col if geometry["mirrored"] else col
+                row = geometry["nipple_row"] - (y * np.cos(angle) + z * np.sin(angle)) / pixel
+                found = next(m for m in view["masses"] if m["id"] == mass["id"])
+                tolerance = 0.15 * mass["diameter_mm"] / pixel  # an irregular margin moves the centroid a little
+                assert np.hypot(found["center"][0] - col, found["center"][1] - row) < tolerance, (key, mass["id"])
+                checked += 1
+    assert checked >= 4
 
 
 def test_v3_truth_is_consistent_across_the_four_views(v3_studies: Path) -> None:
@@ -143,9 +169,15 @@ def test_v3_truth_is_consistent_across_the_four_views(v3_studies: Path) -> None:
 
 def test_v3_cue_measurement_reports_all_three_cues() -> None:
     studies = [make_study(np.random.default_rng([5, i]), V3, SMALL, normal=i % 4 == 0) for i in range(8)]
-    report = measure_cues(studies, SMALL.pixel_mm)
+    report = measure_cues(studies, V3.image_size(SMALL).pixel_mm)
     assert report.masses >= 4 and report.nipple_distance_within_15pct >= 0.75
-    for auc in (report.single_view_auc, report.bilateral_auc, report.ipsilateral_auc):
+    for auc in (
+        report.single_view_auc,
+        report.bilateral_auc,
+        report.ipsilateral_auc,
+        report.bilateral_learned_auc,
+        report.ipsilateral_learned_auc,
+    ):
         assert 0.0 <= auc <= 1.0
 
 
@@ -167,3 +199,48 @@ def test_cli_synth_v3_says_which_styles_it_drew(tmp_path: Path, capsys: pytest.C
     assert summary["phantom"] == "v3" and sum(summary["styles"].values()) == 2
     assert set(summary["styles"]) <= {style.value for style in Style}
     assert json.loads((tmp_path / "s" / "synth.json").read_text())["config"]["anatomy"] == "structured"
+
+
+def test_tubes_carry_the_same_integral_on_a_coarse_grid_as_on_a_fine_one() -> None:
+    """Thin strands drawn on the 0.5 mm lite grid lost a third of their integral (8-connected one-pixel lines,
+    whole-pixel widths) before they were drawn at 0.25 mm and averaged down."""
+    from mommi.data.phantom.fine_render import draw_tubes
+    from mommi.data.phantom.structures import FineAnatomy, Tube
+
+    rng = np.random.default_rng(2)
+    tubes = []
+    for radius in (0.1, 0.2, 0.3, 0.45, 0.7):
+        for _ in range(4):
+            start = np.array([rng.uniform(10, 60), rng.uniform(-40, 40), 0.0])
+            angle = rng.uniform(0, np.pi)
+            step = np.array([np.cos(angle), np.sin(angle), 0.0])
+            tubes.append(Tube(start + np.arange(0, 30, 2.0)[:, None] * step, radius, "strand"))
+    anatomy = FineAnatomy(None, None, tubes)  # type: ignore[arg-type]  # draw_tubes reads the tubes only
+    totals = {}
+    for pixel in (0.25, 0.5):
+        grid = FineGrid.over(0.0, int(150 / pixel), int(120 / pixel), pixel, 75 / pixel)
+        canvas = np.zeros((grid.rows, grid.cols))
+        draw_tubes(canvas, grid, anatomy)
+        totals[pixel] = canvas.sum() * pixel**2  # mm of gland x mm^2
+    assert totals[0.5] == pytest.approx(totals[0.25], rel=0.03)
+
+
+def test_subgrid_detail_fills_only_what_the_anatomy_grid_cannot_hold() -> None:
+    """Its spectrum is the power law's times what linear interpolation from 0.5 mm removes: the same tail
+    above 1 cycle/mm, far less at the low frequencies the rendered anatomy already has."""
+    from mommi.data.phantom.render_structured import SUBGRID_BETA, subgrid_detail, texture_2d
+    from mommi.data.realism.spectrum import radial_power_spectrum
+
+    detector = ImageSize("lite", 0.2, 700, 600)
+    detail = subgrid_detail(0.5, detector, np.random.default_rng(0))
+    assert detail.shape == (700, 600) and np.array_equal(
+        detail, subgrid_detail(0.5, detector, np.random.default_rng(0))
+    )
+    assert abs(float(detail.std()) - 1.0) < 0.1
+    plain = texture_2d((700, 600), SUBGRID_BETA, np.random.default_rng(0))
+
+    def tail_share(field: np.ndarray) -> float:
+        freqs, power = radial_power_spectrum(field[:256, :256].astype(np.float64), 0.2)
+        return float(power[(freqs > 1.0) & (freqs < 1.4)].mean() / power[(freqs > 0.1) & (freqs < 0.3)].mean())
+
+    assert tail_share(detail) > 30 * tail_share(plain)

@@ -249,7 +249,7 @@ def test_cli_report_against_a_dicom_folder_without_mias(tmp_path: Path, capsys: 
     assert report["real"]["kind"] == "dicom" and report["real"]["images"] == 8
     assert "no mass outlines" in report["figures"]["real"]["mass_contrast"]["reason"]
     assert "fewer than 5 patients" in report["discriminators"]["lite"]["cnn"]["reason"]  # 2 women a side
-    assert (out / "realism.md").is_file() and (out / "synthetic-lite").is_dir()
+    assert (out / "realism.md").is_file() and (out / "synthetic-lite-v3").is_dir()  # mommi synth's default phantom
 
 
 def test_cli_synth_options_without_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -82,7 +82,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     zoo = root / "zoo"
     shutil.copytree(SHIPPED, zoo)
     for name, seed, studies, fractions in (("fb", 400, 3, None), ("rp", 401, 2, "1,0,0"), ("va", 402, 3, "0,0,1")):
-        synth = ["synth", "--studies", str(studies), "--out", str(root / name), "--seed", str(seed)]
+        synth = ["synth", "--studies", str(studies), "--out", str(root / name), "--seed", str(seed), "--phantom", "v1"]
         assert main([*synth, "--normal-fraction", "0"]) == 0
         if fractions:
             out = root / f"{name}.json"

@@ -14,8 +14,8 @@ mkdir -p "$DATA"
 
 # 1. data: 400 synthetic training/validation studies (phantom v1), 200 unseen test studies, 300 studies of the
 #    realistic phantom v2 (pre-training of the real-film recipe), MIAS (seeded split; and every film for training)
-[ -d "$DATA/synth-train" ] || mommi synth --studies 400 --out "$DATA/synth-train" --seed 100
-[ -d "$DATA/synth-test" ] || mommi synth --studies 200 --out "$DATA/synth-test" --seed 200
+[ -d "$DATA/synth-train" ] || mommi synth --studies 400 --out "$DATA/synth-train" --seed 100 --phantom v1
+[ -d "$DATA/synth-test" ] || mommi synth --studies 200 --out "$DATA/synth-test" --seed 200 --phantom v1
 [ -d "$DATA/synth-v2" ] || mommi synth --studies 300 --out "$DATA/synth-v2" --seed 100 --phantom v2
 mommi data import synthetic "$DATA/synth-train" --out "$DATA/synth-train.json" --fractions 0.9,0.1,0
 mommi data import synthetic "$DATA/synth-test" --out "$DATA/synth-test.json" --fractions 0,0,1

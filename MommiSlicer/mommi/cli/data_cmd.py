@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mommi.cli import exit_codes
-from mommi.data.phantom.config import DEFAULT_PHANTOM, PHANTOMS, SIZES
+from mommi.data.phantom.config import PHANTOMS, SIZES, SYNTH_DEFAULT_PHANTOM
 from mommi.data.phantom.dicom_out import VARIANTS
 from mommi.errors import DatasetImportError, StudyInputError
 
@@ -23,8 +23,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "(MG, FOR PRESENTATION DICOM) with ground truth (mass boxes and masks, pathology, "
         "BI-RADS, nipples, 3D mass positions). Deterministic for a given seed.",
         epilog="With --realism-report REAL_DIR it instead measures how close the phantom is to real films: "
-        "N studies per size are written to DIR/synthetic-<size>/ (reused when there), read back as the product "
-        "reads them, and compared with REAL_DIR (a mini-MIAS folder with Info.txt, or any folder of studies): "
+        "N studies per size are written to DIR/synthetic-<size>-<phantom>/ (reused when there), read back as the "
+        "product reads them, and compared with REAL_DIR (a mini-MIAS folder with Info.txt, or any folder of studies): "
         "power-spectrum slope, intensity and texture statistics, mass sizes and contrasts, real-vs-synthetic "
         "discriminators; written to DIR/realism.md and DIR/realism.json. "
         "exit codes: 0 written; 1 the real images could not be read; 2 usage error",
@@ -42,7 +42,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--size",
         choices=(*sorted(SIZES), "both"),
         default=None,
-        help="lite: 0.5 mm, 480x600 (fast training, the default); clinical: 0.1 mm, 2400x3000; "
+        help="lite: anatomy on a 0.5 mm grid (fast training, the default; 480x600 pixels for v1/v2, 1200x1500 "
+        "on a 0.2 mm detector for v3); clinical: 0.1 mm, 2400x3000; "
         "both: only with --realism-report (its default)",
     )
     synth.add_argument(
@@ -61,11 +62,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     synth.add_argument(
         "--phantom",
         choices=sorted(PHANTOMS),
-        default=DEFAULT_PHANTOM,
-        help=f"phantom version (default {DEFAULT_PHANTOM}, the one the shipped zoo learned; v2: masses "
-        "matched to real films in size and contrast; v3: v2's masses in a structured breast (fat "
-        "lobules, Cooper's ligaments, strands, ducts, vessels, lymph nodes, cysts) shown as digitised "
-        "film or GE-/Hologic-like FFDM, drawn per study)",
+        default=SYNTH_DEFAULT_PHANTOM,
+        help=f"phantom version (default {SYNTH_DEFAULT_PHANTOM}, the most realistic: v2's masses in a structured "
+        "breast (fat lobules, Cooper's ligaments, strands, ducts, vessels, lymph nodes, cysts) shown as digitised "
+        "film or GE-/Hologic-like FFDM, drawn per study, its lite views on a 0.2 mm detector; v1: the one the "
+        "shipped zoo learned; v2: v1 with masses matched to real films in size and contrast)",
     )
     synth.add_argument(
         "--realism-report",

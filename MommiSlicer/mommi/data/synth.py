@@ -164,13 +164,13 @@ def synthesize(
     if not 0.0 <= normal_fraction <= 1.0:
         raise ValueError("normal_fraction must be between 0 and 1")
     config = config or PHANTOMS[phantom]
-    image_size = SIZES[size]
+    image_size = config.image_size(SIZES[size])
     normal = set(np.random.default_rng([seed, 10**6]).permutation(studies)[: round(studies * normal_fraction)])
     out.mkdir(parents=True, exist_ok=True)
     folders = []
     for index in range(studies):
         rng = np.random.default_rng([seed, index])
-        study = make_study(rng, config, image_size, normal=index in normal)
+        study = make_study(rng, config, SIZES[size], normal=index in normal)
         patient_id = f"synth-{seed}-{index:05d}"
         chosen = VARIANTS[index % len(VARIANTS)] if variant == "mixed" else variant
         write_study(study, out / patient_id, patient_id, seed, index, image_size.pixel_mm, size, chosen)

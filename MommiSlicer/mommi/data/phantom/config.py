@@ -68,6 +68,18 @@ class PhantomConfig:
     mass_margins: str = "basic"
     #: structured only: (style, weight) drawn per study; see mommi.data.phantom.styles
     styles: tuple[tuple[str, float], ...] = (("film", 0.7), ("ffdm-ge", 0.15), ("ffdm-hologic", 0.15))
+    #: structured only: the detector's pixel (mm) where it is finer than the size's. The anatomy is rendered on
+    #: the size's grid, the acquisition (system blur, quantum noise, screen mottle, grain, display) on the
+    #: detector's: a 0.5 mm lite image has no texture at all between 1 and 2.5 cycles/mm, where every real film
+    #: has its noise, and a discriminator at 0.2 mm tells it apart by that alone. None: the size's pixel.
+    detector_mm: float | None = None
+
+    def image_size(self, size: ImageSize) -> ImageSize:
+        """The size of the images this phantom writes for ``size``: the same field, on the detector's pixel."""
+        if self.detector_mm is None or self.anatomy != "structured" or self.detector_mm >= size.pixel_mm:
+            return size
+        factor = size.pixel_mm / self.detector_mm
+        return ImageSize(size.name, self.detector_mm, int(round(size.rows * factor)), int(round(size.cols * factor)))
 
 
 #: Named phantom versions. A model is reproducible only with the phantom it was trained on, so the
@@ -91,6 +103,11 @@ PHANTOMS: dict[str, PhantomConfig] = {
         mass_displaces_tissue=True,
         anatomy="structured",
         mass_margins="extended",
+        detector_mm=0.2,
     ),
 }
 DEFAULT_PHANTOM = "v1"
+#: what `mommi synth` (and its realism report) draw unless told otherwise: the most realistic phantom, the one new
+#: training data should come from. The library's default above stays the shipped zoo's, on which the demo study
+#: and every recorded reference output depend.
+SYNTH_DEFAULT_PHANTOM = "v3"

@@ -31,6 +31,10 @@ class CueReport:
     single_view_auc: float
     bilateral_auc: float
     ipsilateral_auc: float
+    #: single-view score plus the cue, weighted by a logistic regression fitted on other studies (5 folds by
+    #: study): what the cue adds to a single view when it is given the weight it deserves
+    bilateral_learned_auc: float
+    ipsilateral_learned_auc: float
 
     def to_dict(self) -> dict[str, float | int]:
         return dict(self.__dict__)
@@ -169,6 +173,19 @@ def region_scores(
     return masses, normals
 
 
+def learned_auc(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, folds: int = 5) -> float:
+    """ROC AUC of out-of-fold scores of an L2 logistic regression (folds by ``groups``: a study's regions are
+    never scored by a model fitted on them)."""
+    from mommi.data.realism.classifier import logistic_fit_predict  # scipy only; the same fit as the realism report
+
+    scores = np.zeros(len(labels))
+    fold = groups % folds
+    for k in range(folds):
+        test = fold == k
+        scores[test] = logistic_fit_predict(features[~test], labels[~test], features[test], seed=k)
+    return roc_auc(scores[labels == 1], scores[labels == 0])
+
+
 def measure_cues(
     studies: list[SyntheticStudy], pixel_mm: float, seed: int = 0, brightest_normals: bool = False
 ) -> CueReport:
@@ -176,12 +193,16 @@ def measure_cues(
     rng = np.random.default_rng(seed)
     pairs = [p for s in studies for p in nipple_distances(s, pixel_mm)]
     rel = np.array([abs(a - b) / ((a + b) / 2) for a, b in pairs]) if pairs else np.array([np.nan])
-    mass_scores, normal_scores = [], []
-    for study in studies:
+    mass_scores, normal_scores, mass_study, normal_study = [], [], [], []
+    for index, study in enumerate(studies):
         m, n = region_scores(study, rng, brightest=brightest_normals)
         mass_scores += m
         normal_scores += n
+        mass_study += [index] * len(m)
+        normal_study += [index] * len(n)
     pos, neg = np.array(mass_scores), np.array(normal_scores)
+    labels = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+    groups = np.array(mass_study + normal_study)
     # single view plus the other view's evidence, each standardised over all regions so neither dominates
     both = np.concatenate([pos, neg])
     standard = (both - both.mean(axis=0)) / (both.std(axis=0) + 1e-12)
@@ -195,4 +216,6 @@ def measure_cues(
         single_view_auc=roc_auc(pos[:, 0], neg[:, 0]),
         bilateral_auc=roc_auc(pos[:, 1], neg[:, 1]),
         ipsilateral_auc=roc_auc(ipsilateral[: len(pos)], ipsilateral[len(pos) :]),
+        bilateral_learned_auc=learned_auc(both[:, [0, 1]], labels, groups),
+        ipsilateral_learned_auc=learned_auc(both[:, [0, 2]], labels, groups),
     )

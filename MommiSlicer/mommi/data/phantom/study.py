@@ -137,7 +137,7 @@ def _structured_views(
     shared_texture = {proj: int(rng.integers(2**63)) for proj in ("CC", "MLO")}
     views = {
         f"{lat}-{proj}": render_structured_view(
-            breasts[lat], anatomy[lat], proj, size, config, style, rng, shared_texture[proj]
+            breasts[lat], anatomy[lat], proj, size, config, style, rng, shared_texture[proj], config.image_size(size)
         )
         for lat, proj in VIEWS
     }
@@ -145,7 +145,7 @@ def _structured_views(
 
 
 def make_study(rng: np.random.Generator, config: PhantomConfig, size: ImageSize, normal: bool) -> SyntheticStudy:
-    """Draw a patient and render the four views."""
+    """Draw a patient and render the four views (on ``config.image_size(size)``: the detector may be finer)."""
     base = [_uniform(rng, r) for r in (config.depth_mm, config.half_width_mm, config.half_thickness_mm)]
     density = _uniform(rng, config.gland_fraction)
     beta = _uniform(rng, config.spectrum_beta)

@@ -167,17 +167,18 @@ def burn_in_markers(
         c = int(rng.integers(0, max(cols - w, 1)))
         if not breast[max(r - 5, 0) : r + h + 5, max(c - 5, 0) : c + w + 5].any():
             out[r : r + h, c : c + w] = float(rng.uniform(0.85, 1.0))
-            letters = np.zeros(image.shape, np.uint8)  # OpenCV writes text into 8-bit images only
+            label = out[r : r + h, c : c + w]  # a view: the letters are written into the label only
+            letters = np.zeros(label.shape, np.uint8)  # OpenCV writes text into 8-bit images only
             cv2.putText(
                 letters,
                 text,
-                (c + int(2 / pixel_mm), r + int(9 / pixel_mm)),
+                (int(2 / pixel_mm), int(9 / pixel_mm)),
                 cv2.FONT_HERSHEY_SIMPLEX,
                 max(scale, 0.3),
                 255,
                 max(1, int(1 / pixel_mm)),
                 cv2.LINE_AA,
             )
-            out = np.where(letters > 0, out * (1.0 - 0.9 * letters / 255.0), out)
+            label[:] = np.where(letters > 0, label * (1.0 - 0.9 * letters / 255.0), label)
             break
     return out

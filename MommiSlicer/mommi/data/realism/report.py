@@ -87,18 +87,23 @@ class SideFigures:
 
 
 # ------------------------------------------------------------------ synthetic data
+def synthetic_folder(out: Path, size: str, phantom: str) -> Path:
+    """Where a report keeps its synthetic studies: one folder per size and phantom version, so that reports of
+    two versions can share DIR without reusing each other's studies."""
+    return out / f"synthetic-{size}-{phantom}"
+
+
 def synthetic_folders(
     out: Path, size: str, studies: int, seed: int, log: Log | None = None, phantom: str = DEFAULT_PHANTOM
 ) -> tuple[list[Path], bool]:
-    """DIR/synthetic-<size>/ (DIR/synthetic-<size>-<phantom>/ for another phantom version than the
-    default) study folders for this seed; rendered only when not already there.
+    """DIR/synthetic-<size>-<phantom>/ study folders for this seed; rendered only when not already there.
 
     Reuse is by truth.json (seed, size, index < studies), so a folder written by an
     earlier, larger run serves a smaller one. Returns (folders, reused).
     """
     from mommi.data.synth import synthesize
 
-    folder = out / (f"synthetic-{size}" if phantom == DEFAULT_PHANTOM else f"synthetic-{size}-{phantom}")
+    folder = synthetic_folder(out, size, phantom)
     found: dict[int, Path] = {}
     if folder.is_dir():
         for truth_file in sorted(folder.glob("*/truth.json")):
@@ -280,7 +285,8 @@ def build_report(real_dir: Path, out: Path, settings: RealismSettings, log: Log 
         if log:
             log(f"reading back {len(folders)} {size} studies")
         sides[size] = measure_side(read_synthetic(size, folders, settings.pixel_mm), settings, with_glcm)
-        synthetic[size] = {"folder": f"synthetic-{size}", "reused": reused, "studies": len(folders)}
+        folder = synthetic_folder(out, size, settings.phantom).name
+        synthetic[size] = {"folder": folder, "reused": reused, "studies": len(folders)}
     discriminators: dict[str, Any] = {}
     for size, figures in sides.items():
         if log:
