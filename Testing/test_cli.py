@@ -105,3 +105,21 @@ def test_inspect_bad_files_only_never_shows_a_traceback(
     code, out, err = run("study", "inspect", str(tmp_path), capsys=capsys)
     assert code == exit_codes.NOTHING_FOUND
     assert "not a mammogram" in out and "Traceback" not in out + err
+
+
+def test_a_reader_that_stops_reading_is_not_an_internal_error(tmp_path: Path) -> None:
+    """`mommi study inspect DIR | head`: the pipe closes before mommi writes; exit 141 (128 + SIGPIPE, what a
+    shell reports), no "internal error", no traceback."""
+    from mommi.data.synth import synthesize
+
+    (study,) = synthesize(tmp_path / "s", 1, seed=1)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mommi.cli.main", "study", "inspect", str(study)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader goes away before a byte is written
+    error = process.stderr.read().decode()
+    assert process.wait(timeout=120) == exit_codes.BROKEN_PIPE, error
+    assert "internal error" not in error and "Traceback" not in error

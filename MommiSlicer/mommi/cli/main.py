@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -79,10 +80,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         _quiet_invalid_uids()
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return exit_codes.INTERRUPTED
+    except BrokenPipeError:
+        # the reader of our output went away (`mommi study inspect | head`): nothing of ours failed. Python's
+        # documented recipe: point stdout at devnull so that the flush at exit does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exit_codes.BROKEN_PIPE
     except MommiError as exc:  # the engine's own refusals, whichever command met them: the cause in words
         if args.debug:
             raise
