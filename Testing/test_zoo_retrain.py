@@ -54,6 +54,17 @@ def test_the_gate_refuses_a_worse_or_unmeasured_candidate_unless_forced() -> Non
     assert forced.promoted and forced.forced and forced.reason.startswith("promoted by --force although refused")
 
 
+def test_the_gate_refuses_a_detector_that_shows_readers_fewer_masses_at_the_operating_point() -> None:
+    """Level at 1 FPPI but every score lower: at the zoo's unchanged threshold readers would see fewer masses."""
+    level = SetResult("films", "", "", 0.75, 0.75, at_operating_point=(0.75, 0.58))
+    refused = decide("recall at 1 FPPI", [level], 0.02)
+    assert not refused.promoted and "recall at the zoo's operating point" in refused.reason
+    assert "films: 0.580 vs base 0.750" in refused.reason
+    kept = SetResult("films", "", "", 0.75, 0.75, at_operating_point=(0.75, 0.74))
+    assert decide("recall at 1 FPPI", [kept], 0.02).promoted
+    assert kept.summary()["recall_at_operating_point"] == {"base": 0.75, "candidate": 0.74}
+
+
 def test_each_round_raises_the_zoo_version() -> None:
     assert next_zoo_version("0.2.0") == ("0.2.0+r1", 1)
     assert next_zoo_version("0.2.0+r1") == ("0.2.0+r2", 2)

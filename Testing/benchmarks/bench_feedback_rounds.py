@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 
 from mommi.data.manifest import Manifest
-from mommi.eval.froc import IOU_THRESHOLD, ImageResult, match
-from mommi.eval.operating_point import capped
+from mommi.eval.froc import IOU_THRESHOLD, Matched
+from mommi.eval.operating_point import at_operating_point
 from mommi.feedback.store import open_store
 from mommi.findings.regions import box_iou
 from mommi.review.session import ReviewSession
@@ -113,21 +113,26 @@ def synth_steps(name: str, out: Path, studies: int, seed: int, normal_fraction: 
     ]
 
 
-def mias_subset(source: Path, out: Path, women: int) -> Path | None:
-    """A fixed subset of mini-MIAS as a test-split manifest: the first ``women // 2`` women (by id) with a mass
-    and as many without, so that the real-film set has masses to find and normal films to mark falsely. None
-    where mini-MIAS is not on this machine (the table then says so)."""
+def mias_subset(source: Path, out: Path, women: int, skip: int = 0) -> Path | None:
+    """A fixed subset of mini-MIAS as a test-split manifest: ``women // 2`` women (by id) with a mass and as many
+    without, after the first ``skip`` of each kind, so that the real-film set has masses to find and normal films
+    to mark falsely (and two subsets with different ``skip`` share no woman). None where mini-MIAS is not on this
+    machine (the table then says so)."""
     if not (source / "Info.txt").is_file():
         return None
     full = out.with_name("mias-full.json")
-    run_steps([Step("mias: import", ["data", "import", "mias", str(source), "--out", str(full)])], out.parent / "logs")
+    if not full.is_file():
+        run_steps(
+            [Step("mias: import", ["data", "import", "mias", str(source), "--out", str(full)])], out.parent / "logs"
+        )
     manifest = Manifest.read(full)
     by_patient: dict[str, list[Any]] = {}
     for record in manifest.records:
         by_patient.setdefault(record.patient_id, []).append(record)
     with_mass = [p for p in sorted(by_patient) if any(f.kind == "mass" for r in by_patient[p] for f in r.findings)]
     without = [p for p in sorted(by_patient) if p not in with_mass]
-    chosen = set(with_mass[: women // 2] + without[: women - women // 2])
+    half = skip // 2
+    chosen = set(with_mass[half : half + women // 2] + without[skip - half : skip - half + women - women // 2])
     records = [replace(r, split="test") for p in sorted(chosen) for r in by_patient[p]]
     return replace(manifest, records=records).write(out)
 
@@ -161,6 +166,18 @@ def scripted_review(analysed: Sequence[Path], studies: Path, db: Path) -> dict[s
     return counts
 
 
+def false_marks_ci(matched: Matched, threshold: float, resamples: int = 1000, seed: int = 0) -> list[float]:
+    """95% patient-bootstrap interval of the false marks per image at ``threshold`` (METHOD.md's resampling
+    unit: a woman, with all her images)."""
+    patients = len(matched.patients)
+    fp = np.bincount(matched.fp_patient[matched.fp_scores >= threshold], minlength=patients)
+    images = np.bincount(matched.image_patient, minlength=patients)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, patients, size=(resamples, patients))
+    rates = fp[draws].sum(axis=1) / np.maximum(images[draws].sum(axis=1), 1)
+    return [float(np.percentile(rates, 2.5)), float(np.percentile(rates, 97.5))]
+
+
 def measure(name: str, manifest: Path, zoo: Path, work: Path) -> dict[str, Any]:
     """The zoo on the manifest's test split: false marks per image and recall at the zoo's operating point, and
     recall at 1 FPPI with its CI from ``mommi eval`` (the protocol of METHOD.md)."""
@@ -181,32 +198,19 @@ def measure(name: str, manifest: Path, zoo: Path, work: Path) -> dict[str, Any]:
     )
     froc = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))["froc"]
     point = json.loads((zoo / "manifest.json").read_text(encoding="utf-8"))["operating_point"]
-    boxes = json.loads(predictions.read_text(encoding="utf-8"))["images"]
+    predicted = json.loads(predictions.read_text(encoding="utf-8"))
     records = [r for r in Manifest.read(manifest).records if r.split == "test"]
-    m = match(
-        [
-            ImageResult(
-                r.image_id,
-                r.patient_id,
-                [f.box for f in r.findings if f.kind == "mass"],
-                [
-                    (b[:4], float(b[4]))
-                    for b in capped(boxes.get(r.image_id, {}).get("boxes", []), point["max_marks_per_view"])
-                ],
-            )
-            for r in records
-        ]
-    )
-    threshold = float(point["min_score"])
+    shown = at_operating_point(records, predicted, point)
     at_one = froc["recall_at_fppi"]["1"]
     return {
         "images": froc["images"],
         "masses": froc["masses"],
-        "false_marks_per_image": float(np.sum(m.fp_scores >= threshold)) / max(len(records), 1),
-        "recall_at_operating_point": float(np.mean(m.mass_best_score >= threshold)) if len(m.mass_best_score) else None,
+        "false_marks_per_image": shown["false_marks_per_image"],
+        "false_marks_per_image_ci95": false_marks_ci(shown["matched"], float(point["min_score"])),
+        "recall_at_operating_point": shown["sensitivity"],
         "recall_at_1fppi": at_one["recall"],
         "recall_at_1fppi_ci95": at_one["ci95"],
-        "operating_point": {"min_score": threshold, "max_marks_per_view": point["max_marks_per_view"]},
+        "operating_point": {"min_score": float(point["min_score"]), "max_marks_per_view": point["max_marks_per_view"]},
     }
 
 
@@ -246,7 +250,12 @@ def run_round(number: int, zoo: Path, args: argparse.Namespace, fixed: dict[str,
             Step(
                 "zoo retrain",
                 ["zoo", "retrain", "--feedback", str(work / "batch.zip"), "--zoo", str(zoo), "--out", str(new_zoo)]
-                + ["--validation", str(fixed["validation"]), "--replay", str(fixed["replay"])]
+                + [
+                    "--validation",
+                    str(fixed["validation"]),
+                    *([str(fixed["gate-mias"])] if "gate-mias" in fixed else []),
+                ]
+                + ["--replay", str(fixed["replay"])]
                 + ["--epochs", str(args.epochs), "--device", "cpu", "--seed", str(args.seed)],
                 ok=(0, 1),
             ),
@@ -278,8 +287,10 @@ def _cell(result: dict[str, Any] | None) -> str:
         return "-"
     op = result["recall_at_operating_point"]
     lo, hi = result["recall_at_1fppi_ci95"]
+    fm_lo, fm_hi = result["false_marks_per_image_ci95"]
     return (
-        f"FM/img {result['false_marks_per_image']:.2f}  rec@OP {'-' if op is None else f'{op:.2f}'}  "
+        f"FM/img {result['false_marks_per_image']:.2f} [{fm_lo:.2f}-{fm_hi:.2f}]  "
+        f"rec@OP {'-' if op is None else f'{op:.2f}'}  "
         f"rec@1FPPI {result['recall_at_1fppi']:.2f} [{lo:.2f}-{hi:.2f}]  "
         f"({result['images']} img, {result['masses']} masses)"
     )
@@ -317,6 +328,12 @@ def main() -> int:
     parser.add_argument("--normal-fraction", type=float, default=0.25, help="share of mass-free synthetic studies")
     parser.add_argument("--mias", type=Path, default=REPO.parent / "shared" / "data" / "mias", help="mini-MIAS folder")
     parser.add_argument("--mias-women", type=int, default=8, help="women of the fixed mini-MIAS subset (0: none)")
+    parser.add_argument(
+        "--gate-mias-women",
+        type=int,
+        default=0,
+        help="women of a second mini-MIAS subset (none of the first's) given to the gate as real-film validation",
+    )
     args = parser.parse_args()
     if args.work.exists():
         parser.error(f"{args.work} exists; give a new --work folder (a benchmark never mixes two runs)")
@@ -342,6 +359,15 @@ def main() -> int:
         mias = mias_subset(args.mias, args.work / "mias.json", args.mias_women) if args.mias_women else None
         if mias is not None:
             fixed["mias"] = mias
+        # real films in the gate, as a site would give its own: other women than the untouched subset's, so that
+        # the untouched films never steer a decision
+        gate_mias = (
+            mias_subset(args.mias, args.work / "mias-gate.json", args.gate_mias_women, skip=args.mias_women)
+            if args.gate_mias_women
+            else None
+        )
+        if gate_mias is not None:
+            fixed["gate-mias"] = gate_mias
         zoo = SHIPPED_ZOO
         print("round 0: the shipped zoo", flush=True)
         result["rounds"].append({"round": 0, "zoo": str(zoo), **measure_fixed(zoo, fixed, args.work / "round-0")})
@@ -357,8 +383,8 @@ def main() -> int:
     print()
     print(table(result["rounds"]))
     print(
-        f"\n{result['runtime_s']} s; FM/img: false marks per image at the zoo's operating point; rec@1FPPI: "
-        f"recall at 1 false positive per image [95% patient CI]; JSON: {out}"
+        f"\n{result['runtime_s']} s; FM/img: false marks per image at the zoo's operating point [95% patient CI]; "
+        f"rec@1FPPI: recall at 1 false positive per image [95% patient CI]; JSON: {out}"
     )
     return 1 if "failure" in result else 0
 

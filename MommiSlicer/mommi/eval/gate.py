@@ -4,8 +4,11 @@ A model fine-tuned on readers' feedback may get worse (too few studies, readers 
 teaches it one site's films and makes it forget the rest). So before a candidate replaces its base in a new
 zoo, both are measured on data neither was trained on, with the metric the model cards state:
 
-- detectors (single, bidual): recall at 1 false mark per image (FROC, METHOD.md), each branch run through
-  the product's detection chain exactly as `mommi predict` runs it, on the ONNX files;
+- detectors (single, bidual, fusion): recall at 1 false mark per image (FROC, METHOD.md), each branch run
+  through the product's detection chain exactly as `mommi predict` runs it, on the ONNX files; and recall at
+  the zoo's operating point, the marks a reader is shown: a retrained zoo keeps its base's threshold, so a
+  candidate whose scores all fell loses masses there while its FROC at 1 FPPI stays level (the feedback
+  benchmark measured exactly that on real films: 9 of 12 masses shown before, 7 after);
 - the malignancy classifier: ROC AUC over the detected patches, where both classifiers read the same
   patches (those the BASE zoo's tri-view chain finds), so that only the classifier differs.
 
@@ -26,6 +29,7 @@ import numpy as np
 from mommi.data.manifest import Manifest
 from mommi.data.patches import PatchSamples
 from mommi.eval.classifier_report import classifier_report, classify_split
+from mommi.eval.operating_point import at_operating_point
 from mommi.eval.predict import predict_manifest
 from mommi.eval.report import evaluate
 from mommi.runtime.malignancy import MalignancyClassifier
@@ -64,6 +68,8 @@ class SetResult:
     why_not: str | None = None
     base_report: dict[str, Any] = field(default_factory=dict, repr=False)
     candidate_report: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: detectors: (base, candidate) recall at the zoo's operating point; None where the zoo has none
+    at_operating_point: tuple[float, float] | None = None
 
     def summary(self) -> dict[str, Any]:
         """What the manifest keeps of the set (the full reports go into the round's gate.json)."""
@@ -76,6 +82,16 @@ class SetResult:
             "base_ci95": self.base_ci95,
             "candidate_ci95": self.candidate_ci95,
             "why_not": self.why_not,
+            **(
+                {
+                    "recall_at_operating_point": {
+                        "base": self.at_operating_point[0],
+                        "candidate": self.at_operating_point[1],
+                    }
+                }
+                if self.at_operating_point
+                else {}
+            ),
         }
 
 
@@ -109,9 +125,21 @@ def decide(metric: str, sets: list[SetResult], tolerance: float, force: bool = F
         verdict, reason = False, f"nothing to measure it on ({unmeasured}); give --validation MANIFEST with masses"
     else:
         worse = [(name, base, candidate) for name, base, candidate in measured if candidate < base - tolerance]
+        at_point = [
+            (s.name, *s.at_operating_point)
+            for s in sets
+            if s.at_operating_point and s.at_operating_point[1] < s.at_operating_point[0] - tolerance
+        ]
         if worse:
             listed = "; ".join(f"{name}: {candidate:.3f} vs base {base:.3f}" for name, base, candidate in worse)
             verdict, reason = False, f"{metric} below its base by more than the tolerance {tolerance:g} ({listed})"
+        elif at_point:
+            listed = "; ".join(f"{name}: {candidate:.3f} vs base {base:.3f}" for name, base, candidate in at_point)
+            verdict = False
+            reason = (
+                f"recall at the zoo's operating point below its base by more than the tolerance {tolerance:g} "
+                f"({listed}): readers would be shown fewer masses"
+            )
         else:
             verdict = True
             reason = (
@@ -139,14 +167,20 @@ def detector_set(
     device: str,
     bootstrap: int,
     seed: int,
+    operating_point: dict[str, Any] | None = None,
 ) -> SetResult:
-    """Base and candidate detector (``task``'s branch alone) on one set, FROC with patient-bootstrap CIs."""
+    """Base and candidate detector (``task``'s branch alone) on one set, FROC with patient-bootstrap CIs, and
+    recall at ``operating_point`` (the base zoo's, which a retrained zoo keeps) when there is one."""
     manifest = Manifest.read(gate_set.manifest)
-    reports = [
-        evaluate(manifest, predict_manifest(task, manifest, None, zoo, device), None, bootstrap, seed)
-        for zoo in (base_zoo, candidate_zoo)
-    ]
+    predictions = [predict_manifest(task, manifest, None, zoo, device) for zoo in (base_zoo, candidate_zoo)]
+    reports = [evaluate(manifest, p, None, bootstrap, seed) for p in predictions]
     (base, base_ci), (candidate, candidate_ci) = (_froc_value(r) for r in reports)
+    at_point = None
+    if operating_point is not None and base is not None:
+        base_at, candidate_at = (
+            at_operating_point(manifest.records, p, operating_point)["sensitivity"] for p in predictions
+        )
+        at_point = (float(base_at), float(candidate_at))
     froc = reports[0]["froc"]
     return SetResult(
         gate_set.name,
@@ -159,6 +193,7 @@ def detector_set(
         None if base is not None else "no masses among its images",
         reports[0],
         reports[1],
+        at_point,
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from mommi.errors import MommiError
-from mommi.data.manifest import Manifest
+from mommi.data.manifest import Manifest, Record
 from mommi.eval.froc import ImageResult, Matched, match
 
 
@@ -58,6 +58,39 @@ def capped(boxes: Sequence[Sequence[float]], max_marks: int | None) -> list[Sequ
     return ordered if max_marks is None else ordered[:max_marks]
 
 
+def matched(records: Sequence[Record], predictions: dict[str, Any], max_marks_per_view: int | None) -> Matched:
+    """The FROC matching of ``records`` against ``predictions`` (``mommi predict`` JSON), each image's marks
+    capped as the product caps them."""
+    return match(
+        [
+            ImageResult(
+                r.image_id,
+                r.patient_id,
+                [f.box for f in r.findings if f.kind == "mass"],
+                [
+                    (b[:4], float(b[4]))
+                    for b in capped(predictions["images"].get(r.image_id, {}).get("boxes", []), max_marks_per_view)
+                ],
+            )
+            for r in records
+        ]
+    )
+
+
+def at_operating_point(records: Sequence[Record], predictions: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+    """Sensitivity and false marks per image of ``predictions`` at a zoo's operating point (``min_score``,
+    ``max_marks_per_view``): what a reader sees, where FROC values describe other thresholds."""
+    m = matched(records, predictions, point.get("max_marks_per_view"))
+    threshold = float(point["min_score"])
+    return {
+        "sensitivity": float(np.mean(m.mass_best_score >= threshold)) if len(m.mass_best_score) else None,
+        "false_marks_per_image": float(np.sum(m.fp_scores >= threshold)) / max(len(records), 1),
+        "masses": int(len(m.mass_best_score)),
+        "images": len(records),
+        "matched": m,
+    }
+
+
 def choose_operating_point(
     manifest: Manifest,
     predictions: dict[str, Any],
@@ -74,19 +107,7 @@ def choose_operating_point(
     records = [r for r in manifest.records if r.split in splits]
     if not records:
         raise OperatingPointError(f"the manifest has no image in split(s) {', '.join(splits)}")
-    images = [
-        ImageResult(
-            r.image_id,
-            r.patient_id,
-            [f.box for f in r.findings if f.kind == "mass"],
-            [
-                (b[:4], float(b[4]))
-                for b in capped(predictions["images"].get(r.image_id, {}).get("boxes", []), max_marks_per_view)
-            ],
-        )
-        for r in records
-    ]
-    m = match(images)
+    m = matched(records, predictions, max_marks_per_view)
     if not len(m.mass_best_score):
         raise OperatingPointError("the chosen images hold no mass: sensitivity cannot be measured")
     threshold = lowest_threshold(m, max_fppi, floor)

@@ -645,6 +645,7 @@ def _gate(run: Round) -> None:
                     options.device,
                     options.bootstrap,
                     options.seed,
+                    run.base.get("operating_point"),
                 )
                 for s in run.gate_sets
             ]
