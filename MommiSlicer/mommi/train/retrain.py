@@ -90,6 +90,8 @@ from mommi.train.loop import TrainConfig, train
 #: makes the final map of every four-view study, so a loop without it cannot move what a reader sees there (the
 #: feedback benchmark measured exactly that: the reviewed studies' own false marks did not fall)
 RETRAINABLE = ("single", "bidual", "fusion", "malignancy")
+#: tasks whose gate runs the whole detection chain (the others run their own branch alone)
+CHAIN_GATED = ("fusion",)
 #: why the other networks are not fine-tuned on feedback here
 NOT_RETRAINABLE = {
     "nipple": "it learns nipple positions, which feedback batches do not hold",
@@ -203,6 +205,8 @@ class ModelRound:
     patch_sets: list[PatchSet] = field(default_factory=list)
     candidate_outputs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     gate: GateResult | None = None
+    #: the zoo its gate runs the chain of: the base zoo with this candidate alone in it (chain-gated models)
+    gate_zoo: Path | None = None
 
     @property
     def name(self) -> str:
@@ -579,6 +583,23 @@ def _export(run: Round) -> None:
             model.candidate = export(model.task, model.run_dir / "best.pt", run.candidates, model.name)
         except RuntimeError as exc:
             raise RetrainError(f"{model.name}: export failed: {exc}") from exc
+    for model in run.models:
+        if model.task in CHAIN_GATED:
+            model.gate_zoo = _alone_in_base(run, model)
+
+
+def _alone_in_base(run: Round, model: ModelRound) -> Path:
+    """A copy of the base zoo with only ``model``'s candidate in it: the fusion network's gate runs the whole
+    chain, which must not read the other candidates (a bilateral candidate the gate refuses would otherwise
+    decide the fusion network's fate)."""
+    folder = run.work / f"gate-zoo-{model.name}"
+    shutil.copytree(run.zoo_folder, folder, ignore=shutil.ignore_patterns("checkpoints", "cards", RETRAIN_DIR))
+    assert model.candidate is not None
+    shutil.copy2(run.candidates / model.candidate["file"], folder / model.candidate["file"])
+    manifest = read_manifest(folder / MANIFEST_NAME)
+    manifest["models"] = [model.candidate if m["name"] == model.name else m for m in manifest["models"]]
+    write_manifest(folder / MANIFEST_NAME, manifest)
+    return folder / MANIFEST_NAME
 
 
 def _calibrate(run: Round) -> None:
@@ -641,7 +662,7 @@ def _gate(run: Round) -> None:
                     model.task,
                     s,
                     run.base_path,
-                    run.candidates / MANIFEST_NAME,
+                    model.gate_zoo or run.candidates / MANIFEST_NAME,
                     options.device,
                     options.bootstrap,
                     options.seed,
