@@ -322,6 +322,12 @@ def main() -> int:
     parser.add_argument("--untouched", type=int, default=4, help="untouched synthetic studies (the same every round)")
     parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs per round")
     parser.add_argument(
+        "--validation-studies",
+        type=int,
+        default=2,
+        help="synthetic studies of the gate's validation set (one mass decides a small set: 2 studies hold ~6)",
+    )
+    parser.add_argument(
         "--work", type=Path, default=Path("/tmp/bench_feedback_rounds"), help="new folder for everything"
     )
     parser.add_argument("--seed", type=int, default=0, help="seeds every synthetic set and the retrain")
@@ -352,7 +358,7 @@ def main() -> int:
                 "untouched", args.work / "untouched", args.untouched, args.seed + 1, args.normal_fraction, "test"
             )
             # the gate's validation and the replay are their own studies: the untouched set must not steer the gate
-            + synth_steps("validation", args.work / "validation", 2, args.seed + 2, 0.0, "test")
+            + synth_steps("validation", args.work / "validation", args.validation_studies, args.seed + 2, 0.0, "test")
             + synth_steps("replay", args.work / "replay", 2, args.seed + 3, 0.0, "train"),
             args.work / "logs",
         )
