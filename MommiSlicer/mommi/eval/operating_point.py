@@ -79,7 +79,8 @@ def matched(records: Sequence[Record], predictions: dict[str, Any], max_marks_pe
 
 def at_operating_point(records: Sequence[Record], predictions: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
     """Sensitivity and false marks per image of ``predictions`` at a zoo's operating point (``min_score``,
-    ``max_marks_per_view``): what a reader sees, where FROC values describe other thresholds."""
+    ``max_marks_per_view``): what a reader sees, where FROC values describe other thresholds. ``matched`` is the
+    matching itself, for a caller that resamples it (a bootstrap over patients)."""
     m = matched(records, predictions, point.get("max_marks_per_view"))
     threshold = float(point["min_score"])
     return {
