@@ -205,26 +205,6 @@ def test_batch_is_resumable_and_survives_a_bad_study(demo: Path, tmp_path: Path)
     assert sorted(r["status"] for r in rows) == ["failed"] * 4 + ["skipped (already done)"]
 
 
-def _mias_study_as_dicom(mias_dir: Path, number: int, out: Path) -> Path:
-    """A mini-MIAS patient's two MLO films as MG DICOM (real pixels, synthetic headers)."""
-    from dicom_factory import Patient, mammogram, write
-
-    out.mkdir(parents=True, exist_ok=True)
-    patient = Patient(patient_id=f"MIAS-{(number + 1) // 2:03d}")
-    import cv2
-
-    for film in (number, number + 1):
-        pixels = cv2.imread(str(mias_dir / f"mdb{film:03d}.pgm"), cv2.IMREAD_UNCHANGED)
-        ds = mammogram(patient, "L" if film % 2 else "R", "MLO", rows=1024, cols=1024, seed=film)  # odd = left
-        del ds.PatientOrientation  # a scanned film: its (mirrored) orientation is for the image to show
-        ds.PixelData = (pixels.astype(np.uint16) * 16).tobytes()  # 8-bit film -> 12 bits stored
-        ds.PixelSpacing = ds.ImagerPixelSpacing = [0.2, 0.2]
-        ds.WindowCenter, ds.WindowWidth = 2048, 4096
-        del ds.WindowCenterWidthExplanation
-        write(ds, out / f"mdb{film:03d}.dcm")
-    return out
-
-
 @pytest.mark.mias
 def test_real_mias_pairs_analyse_with_the_nipple_on_the_breast_boundary(
     mias_dir: Path, tmp_path: Path, pipeline: Pipeline
@@ -239,6 +219,7 @@ def test_real_mias_pairs_analyse_with_the_nipple_on_the_breast_boundary(
     """
     import cv2
 
+    from mias_dicom import mias_study_as_dicom
     from mommi.data.importers.mias import parse_info
     from test_research_images import _mias_pairs
 
@@ -248,7 +229,7 @@ def test_real_mias_pairs_analyse_with_the_nipple_on_the_breast_boundary(
     numbers = _mias_pairs(mias_dir, 40)[::2]
     distances = []
     for number in numbers:
-        study_dir = _mias_study_as_dicom(mias_dir, number, tmp_path / f"p{number}")
+        study_dir = mias_study_as_dicom(mias_dir, number, tmp_path / f"p{number}")
         _, result = pipeline.analyze_path(study_dir)
         assert set(result.views) == {"L-MLO", "R-MLO"}
         if "bidual-lite" in ZOO_MODELS:

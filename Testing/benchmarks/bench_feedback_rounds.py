@@ -1,15 +1,18 @@
 """Benchmark: does the review-and-retrain loop lower false marks on unseen studies without losing recall?
 
     python Testing/benchmarks/bench_feedback_rounds.py [--rounds 2] [--studies-per-round 3] [--untouched 4]
-        [--epochs 1] [--work DIR] [--seed 0] [--mias DIR] [--mias-women 8]
+        [--epochs 1] [--work DIR] [--seed 0] [--mias DIR] [--mias-women 8] [--gate-mias-women 0]
+        [--mias-women-per-round 0] [--zoo DIR]
 
-Issue #23, item 3. Round 0 is the shipped zoo. Every later round does what a site does: fresh synthetic studies
-are analysed with the current zoo, a scripted reader reviews them from ground truth (accepts a finding that
-matches a true mass by the FROC's own rule, IoU > 0.2; rejects the others; adds every missed mass with its true
-box; marks the study done), the batch is exported and ``mommi zoo retrain`` fine-tunes the current zoo into the
-next one. Whatever the gate decides is reported and the loop goes on with the zoo the command wrote (a model the
-gate refused stays its base model, exactly as at a site): ``--force`` is never passed, because forcing would
-measure a loop no site runs.
+Issue #23, item 3. Round 0 is the shipped zoo (or ``--zoo``). Every later round does what a site does: fresh
+synthetic studies are analysed with the current zoo, a scripted reader reviews them from ground truth (accepts a
+finding that matches a true mass by the FROC's own rule, IoU > 0.2; rejects the others; adds every missed mass with
+its true box; marks the study done), the batch is exported and ``mommi zoo retrain`` fine-tunes the current zoo
+into the next one. With ``--mias-women-per-round`` the reader also reviews real films each round: mini-MIAS women
+(none of the fixed subsets' women, none reviewed twice) sent as the DICOM studies a site would have (real film
+pixels, ``Testing/mias_dicom.py``), reviewed from Info.txt's marks by the same rule. Whatever the gate decides is
+reported and the loop goes on with the zoo the command wrote (a model the gate refused stays its base model,
+exactly as at a site): ``--force`` is never passed, because forcing would measure a loop no site runs.
 
 Each round is measured on:
 
@@ -17,6 +20,7 @@ Each round is measured on:
   zoo trained on them ("after": in-sample, so only a sanity check that the feedback was learnt);
 - a fixed set of untouched synthetic studies (never reviewed, never trained on, never in a gate; the same every
   round): the number that answers the issue;
+- the round's reviewed mini-MIAS women, before and after, like the synthetic ones;
 - a fixed subset of mini-MIAS films (real scanned films, MLO only) evaluated with ``mommi predict``: the loop
   never reviews or trains on them, but the shipped single-view and bilateral models were trained on every
   mini-MIAS film, so they say whether the loop damages real-film behaviour, not how it generalises.
@@ -52,6 +56,9 @@ from mommi.eval.operating_point import at_operating_point
 from mommi.feedback.store import open_store
 from mommi.findings.regions import box_iou
 from mommi.review.session import ReviewSession
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # Testing/: real films as a site's DICOM studies
+from mias_dicom import mias_women_as_studies  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_ZOO = REPO / "model_zoo"
@@ -228,7 +235,19 @@ def run_round(number: int, zoo: Path, args: argparse.Namespace, fixed: dict[str,
         synth_steps("reviewed", studies, args.studies_per_round, args.seed + 10 + number, args.normal_fraction, "test"),
         work / "logs",
     )
-    analysed = [work / "analysed" / s.name for s in sorted(studies.glob("synth-*")) if s.is_dir()]
+    reviewed_mias = (
+        mias_subset(
+            args.mias,
+            work / "reviewed-mias.json",
+            args.mias_women_per_round,
+            skip=args.mias_women + args.gate_mias_women + (number - 1) * args.mias_women_per_round,
+        )
+        if args.mias_women_per_round
+        else None
+    )
+    # the real films go beside the synthetic studies, each with its truth.json, so one reader reviews both
+    films = mias_women_as_studies(args.mias, Manifest.read(reviewed_mias).records, studies) if reviewed_mias else []
+    analysed = [work / "analysed" / s.name for s in sorted(studies.glob("synth-*")) + films if s.is_dir()]
     run_steps(
         [
             Step(f"analyze {a.name}", ["analyze", str(studies / a.name), "--out", str(a), "--zoo", str(zoo)])
@@ -273,6 +292,9 @@ def run_round(number: int, zoo: Path, args: argparse.Namespace, fixed: dict[str,
         "reviewed_before": measure("reviewed-before", studies.with_suffix(".json"), zoo, work),
         "reviewed_after": measure("reviewed-after", studies.with_suffix(".json"), new_zoo, work),
     }
+    if reviewed_mias is not None:
+        record["reviewed_mias_before"] = measure("reviewed-mias-before", reviewed_mias, zoo, work)
+        record["reviewed_mias_after"] = measure("reviewed-mias-after", reviewed_mias, new_zoo, work)
     record.update(measure_fixed(new_zoo, fixed, work))
     return record, new_zoo
 
@@ -310,6 +332,9 @@ def table(rounds: Sequence[dict[str, Any]]) -> str:
             )
             lines.append(f"  reviewed before  {_cell(r['reviewed_before'])}")
             lines.append(f"  reviewed after   {_cell(r['reviewed_after'])}  (in-sample)")
+            if "reviewed_mias_before" in r:
+                lines.append(f"  reviewed films   {_cell(r['reviewed_mias_before'])}  (mini-MIAS, before)")
+                lines.append(f"    after          {_cell(r['reviewed_mias_after'])}  (in-sample)")
         lines.append(f"  untouched synth  {_cell(r.get('untouched'))}")
         lines.append(f"  mini-MIAS films  {_cell(r.get('mias'))}")
     return "\n".join(lines)
@@ -340,6 +365,13 @@ def main() -> int:
         default=0,
         help="women of a second mini-MIAS subset (none of the first's) given to the gate as real-film validation",
     )
+    parser.add_argument(
+        "--mias-women-per-round",
+        type=int,
+        default=0,
+        help="mini-MIAS women reviewed each round beside the synthetic studies (none of the fixed subsets' women)",
+    )
+    parser.add_argument("--zoo", type=Path, default=SHIPPED_ZOO, help="the zoo of round 0 (default: the shipped one)")
     args = parser.parse_args()
     if args.work.exists():
         parser.error(f"{args.work} exists; give a new --work folder (a benchmark never mixes two runs)")
@@ -374,8 +406,8 @@ def main() -> int:
         )
         if gate_mias is not None:
             fixed["gate-mias"] = gate_mias
-        zoo = SHIPPED_ZOO
-        print("round 0: the shipped zoo", flush=True)
+        zoo = args.zoo
+        print(f"round 0: the zoo in {zoo}", flush=True)
         result["rounds"].append({"round": 0, "zoo": str(zoo), **measure_fixed(zoo, fixed, args.work / "round-0")})
         for number in range(1, args.rounds + 1):
             print(f"round {number}", flush=True)
