@@ -29,6 +29,8 @@ from mommi.review.session import ReviewSession  # noqa: E402
 from mommi.train.retrain import next_zoo_version  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[1] / "model_zoo"
+#: the version of the shipped zoo the tests retrain (a new zoo is "<it>+r<N>")
+ZOO_VERSION = json.loads((SHIPPED / "manifest.json").read_text())["zoo_version"]
 DEFAULT_MODELS = ("bidual-lite", "fusion-lite", "malignancy-lite", "single-lite")
 pytestmark = pytest.mark.skipif(
     not all((SHIPPED / "checkpoints" / f"{name}.pt").is_file() for name in DEFAULT_MODELS),
@@ -209,11 +211,11 @@ def test_a_candidate_worse_than_its_base_is_not_promoted(
     base, new = _entries(inputs["zoo"]), _entries(zoo)
     assert new["single-lite"] == base["single-lite"]  # the base model, entry and all, is what the new zoo holds
     manifest = json.loads((zoo / "manifest.json").read_text())
-    assert manifest["zoo_version"] == "0.2.0+r1"
+    assert manifest["zoo_version"] == f"{ZOO_VERSION}+r1"
     verdict = manifest["retrain_rounds"][-1]["models"]["single-lite"]
     assert verdict["promoted"] is False and "tolerance -1" in verdict["reason"]
     card = (zoo / "cards" / "single-lite.md").read_text()
-    assert "## Retraining round 1 (zoo 0.2.0+r1): candidate not promoted" in card and "gate-va" in card
+    assert f"## Retraining round 1 (zoo {ZOO_VERSION}+r1): candidate not promoted" in card and "gate-va" in card
     _no_problems(zoo)
 
 
@@ -225,7 +227,10 @@ def test_retrain_writes_a_complete_new_zoo(
     assert _tree(inputs["zoo"]) == base_tree  # the base zoo was only read
     base, new = _entries(inputs["zoo"]), _entries(zoo)
     manifest = json.loads((zoo / "manifest.json").read_text())
-    assert manifest["zoo_version"] == "0.2.0+r1" and manifest["retrain_rounds"][-1]["base_zoo_version"] == "0.2.0"
+    assert (
+        manifest["zoo_version"] == f"{ZOO_VERSION}+r1"
+        and manifest["retrain_rounds"][-1]["base_zoo_version"] == ZOO_VERSION
+    )
     import zipfile
 
     with zipfile.ZipFile(inputs["batch"]) as archive:
@@ -236,7 +241,7 @@ def test_retrain_writes_a_complete_new_zoo(
         assert entry["sha256"] != base[name]["sha256"]
         assert record["base"] == {
             "name": name,
-            "zoo_version": "0.2.0",
+            "zoo_version": ZOO_VERSION,
             "sha256": base[name]["sha256"],
             "checkpoint_sha256": base[name]["checkpoint_sha256"],
         }
@@ -256,7 +261,7 @@ def test_retrain_writes_a_complete_new_zoo(
         assert hashlib.sha256(checkpoint.read_bytes()).hexdigest() == entry["checkpoint_sha256"]
         assert entry["checkpoint_sha256"] != base[name]["checkpoint_sha256"]
         card = (zoo / entry["card"]).read_text()
-        assert entry["sha256"] in card and "## Retraining (round 1: zoo 0.2.0 -> 0.2.0+r1)" in card
+        assert entry["sha256"] in card and f"## Retraining (round 1: zoo {ZOO_VERSION} -> {ZOO_VERSION}+r1)" in card
         assert f"{measured['candidate']:.3f}" in card and "Promoted by `--force`" in card
         assert set(entry["metrics"]) == {"feedback-heldout", "gate-va"}
         assert entry["reference"]["outputs"] and entry["parity_max_abs_diff"] < 1e-3
@@ -307,5 +312,5 @@ def test_the_new_zoo_passes_its_checks_and_analyses_a_study(
     )
     assert code == exit_codes.OK, err
     result = json.loads((out / "result.json").read_text())
-    assert result["zoo_version"] == "0.2.0+r1"
+    assert result["zoo_version"] == f"{ZOO_VERSION}+r1"
     assert result["models"]["single-lite"] == _entries(zoo)["single-lite"]["sha256"]

@@ -18,6 +18,7 @@ COMPARISON_START = "For comparison,"
 #: evaluation dataset (the EVAL/<task>-<dataset> folder) -> how a detector's card names it
 DETECTION_DATASETS = {
     "synth-test": "200 synthetic studies (seed 200) never seen in training, all 800 views",
+    "synth-v3-test": "100 studies of the realistic phantom v3 (seed 200) never seen in training, all 400 views",
     "mias": "mini-MIAS validation split (patient-level, seed 0)",
     "mias-heldout": "real mini-MIAS films of the 22 held-out women (val + test splits), never trained on",
     "mias-cv": "real mini-MIAS films, 5-fold cross-validation by woman: every film read by the fold's network that "

@@ -275,8 +275,9 @@ def render_card(
 
 
 ABLATION_FILE = "ablation.md"
-#: the zoo's version, raised whenever its models change (0.2.0: single, bidual and fusion retrained on real films)
-ZOO_VERSION = "0.2.0"
+#: the zoo's version, raised whenever its models change (0.2.0: single, bidual and fusion retrained on real films;
+#: 0.3.0: single and bidual pre-trained on the realistic phantom v3, fusion retrained on it)
+ZOO_VERSION = "0.3.0"
 
 
 def _previous_rows(text: str) -> dict[str, dict[str, str]]:
