@@ -273,7 +273,7 @@ def test_record_metrics_touches_only_the_model_evaluated_and_invents_no_provenan
     assert "`manifest.json`" in card and "Initialised from `checkpoints/single-lite.pt`" in card
     assert zoo_status(manifest).problems == []  # the card states the manifest's metrics
     ablation = (zoo / "ablation.md").read_text()  # the other networks' rows, in every dataset's table, stay
-    assert len(bidual_rows) == 3 and all(row in ablation for row in bidual_rows)
+    assert bidual_rows and all(row in ablation for row in bidual_rows)  # every dataset's row carried
 
     # the commands, when known, are recorded and kept by a later recording that does not give them
     made = "mommi train single --manifest fb.json --init-from model_zoo/checkpoints/single-lite.pt; mommi export"
