@@ -63,8 +63,9 @@ from mias_dicom import mias_women_as_studies  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_ZOO = REPO / "model_zoo"
 READER = "scripted-reader"
-#: the phantom the shipped zoo learned (model_zoo/build_lite_zoo.sh): the loop's studies must look like a site's
-ZOO_PHANTOM = "v1"
+#: the phantom of the loop's synthetic studies: the realistic one (v3), which the zoo's mass-map pre-training and
+#: fusion network learned (model_zoo/build_lite_zoo.sh), as the closest stand-in for a site's own studies
+ZOO_PHANTOM = "v3"
 
 
 class StepFailed(RuntimeError):
