@@ -21,6 +21,7 @@ from mommi.cli import exit_codes
 from mommi.cli.main import main
 from mommi.data.importers.feedback import import_feedback
 from mommi.data.importers.mias import import_mias
+from mommi.findings.regions import box_iou
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "benchmarks"))
 
@@ -61,12 +62,6 @@ def test_a_reviewed_real_film_becomes_training_data(
         assert len(masses) == 1
         expected = truth["views"][view]["masses"][0]["box"]
         # an accepted finding keeps the model's geometry (the reader agreed with it), an added one is the truth's
-        assert masses[0] == pytest.approx(expected, abs=0.51) or _iou(masses[0], expected) > 0.2
+        assert masses[0] == pytest.approx(expected, abs=0.51) or box_iou(masses[0], expected) > 0.2
     rejected = sum(1 for r in records.values() for f in r.findings if f.kind == "rejected")
     assert rejected == counts["rejected"]  # every false mark the reader rejected is a hard negative
-
-
-def _iou(a: list[float], b: list[float]) -> float:
-    from mommi.findings.regions import box_iou
-
-    return float(box_iou(a, b))

@@ -48,10 +48,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from mommi.data.manifest import Manifest
-from mommi.eval.froc import IOU_THRESHOLD, Matched
+from mommi.eval.froc import IOU_THRESHOLD
 from mommi.eval.operating_point import at_operating_point
 from mommi.feedback.store import open_store
 from mommi.findings.regions import box_iou
@@ -121,14 +120,14 @@ def synth_steps(name: str, out: Path, studies: int, seed: int, normal_fraction: 
     ]
 
 
-def mias_subset(source: Path, out: Path, women: int, skip: int = 0) -> Path | None:
+def mias_subset(source: Path, out: Path, women: int, skip: int = 0, full: Path | None = None) -> Path | None:
     """A fixed subset of mini-MIAS as a test-split manifest: ``women // 2`` women (by id) with a mass and as many
     without, after the first ``skip`` of each kind, so that the real-film set has masses to find and normal films
     to mark falsely (and two subsets with different ``skip`` share no woman). None where mini-MIAS is not on this
     machine (the table then says so)."""
     if not (source / "Info.txt").is_file():
         return None
-    full = out.with_name("mias-full.json")
+    full = full or out.with_name("mias-full.json")  # the whole of mini-MIAS, imported once per run
     if not full.is_file():
         run_steps(
             [Step("mias: import", ["data", "import", "mias", str(source), "--out", str(full)])], out.parent / "logs"
@@ -174,18 +173,6 @@ def scripted_review(analysed: Sequence[Path], studies: Path, db: Path) -> dict[s
     return counts
 
 
-def false_marks_ci(matched: Matched, threshold: float, resamples: int = 1000, seed: int = 0) -> list[float]:
-    """95% patient-bootstrap interval of the false marks per image at ``threshold`` (METHOD.md's resampling
-    unit: a woman, with all her images)."""
-    patients = len(matched.patients)
-    fp = np.bincount(matched.fp_patient[matched.fp_scores >= threshold], minlength=patients)
-    images = np.bincount(matched.image_patient, minlength=patients)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, patients, size=(resamples, patients))
-    rates = fp[draws].sum(axis=1) / np.maximum(images[draws].sum(axis=1), 1)
-    return [float(np.percentile(rates, 2.5)), float(np.percentile(rates, 97.5))]
-
-
 def measure(name: str, manifest: Path, zoo: Path, work: Path) -> dict[str, Any]:
     """The zoo on the manifest's test split: false marks per image and recall at the zoo's operating point, and
     recall at 1 FPPI with its CI from ``mommi eval`` (the protocol of METHOD.md)."""
@@ -208,13 +195,13 @@ def measure(name: str, manifest: Path, zoo: Path, work: Path) -> dict[str, Any]:
     point = json.loads((zoo / "manifest.json").read_text(encoding="utf-8"))["operating_point"]
     predicted = json.loads(predictions.read_text(encoding="utf-8"))
     records = [r for r in Manifest.read(manifest).records if r.split == "test"]
-    shown = at_operating_point(records, predicted, point)
+    shown = at_operating_point(records, predicted, point, bootstrap=1000)
     at_one = froc["recall_at_fppi"]["1"]
     return {
         "images": froc["images"],
         "masses": froc["masses"],
         "false_marks_per_image": shown["false_marks_per_image"],
-        "false_marks_per_image_ci95": false_marks_ci(shown["matched"], float(point["min_score"])),
+        "false_marks_per_image_ci95": shown["false_marks_per_image_ci95"],
         "recall_at_operating_point": shown["sensitivity"],
         "recall_at_1fppi": at_one["recall"],
         "recall_at_1fppi_ci95": at_one["ci95"],
@@ -242,6 +229,7 @@ def run_round(number: int, zoo: Path, args: argparse.Namespace, fixed: dict[str,
             work / "reviewed-mias.json",
             args.mias_women_per_round,
             skip=args.mias_women + args.gate_mias_women + (number - 1) * args.mias_women_per_round,
+            full=args.work / "mias-full.json",
         )
         if args.mias_women_per_round
         else None

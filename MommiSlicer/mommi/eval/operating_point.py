@@ -77,18 +77,41 @@ def matched(records: Sequence[Record], predictions: dict[str, Any], max_marks_pe
     )
 
 
-def at_operating_point(records: Sequence[Record], predictions: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+def bootstrap_at(m: Matched, threshold: float, resamples: int, seed: int) -> tuple[list, list]:
+    """95% patient-bootstrap intervals (METHOD.md's resampling unit: a woman, with all her images) of the
+    sensitivity and of the false marks per image at ``threshold``; ``[None, None]`` each without resamples."""
+    if not resamples:
+        return [None, None], [None, None]
+    rng = np.random.default_rng(seed)
+    patients = len(m.patients)
+    samples = np.array(
+        [
+            _at(m, threshold, np.bincount(rng.integers(0, patients, patients), minlength=patients).astype(float))
+            for _ in range(resamples)
+        ]
+    ).reshape(-1, 2)
+    sensitivity, false_marks = (
+        [round(float(np.nanpercentile(samples[:, column], q)), 4) for q in (2.5, 97.5)] for column in (0, 1)
+    )
+    return sensitivity, false_marks
+
+
+def at_operating_point(
+    records: Sequence[Record], predictions: dict[str, Any], point: dict[str, Any], bootstrap: int = 0, seed: int = 0
+) -> dict[str, Any]:
     """Sensitivity and false marks per image of ``predictions`` at a zoo's operating point (``min_score``,
-    ``max_marks_per_view``): what a reader sees, where FROC values describe other thresholds. ``matched`` is the
-    matching itself, for a caller that resamples it (a bootstrap over patients)."""
+    ``max_marks_per_view``): what a reader sees, where FROC values describe other thresholds; with ``bootstrap``
+    resamples also their 95% patient-bootstrap intervals."""
     m = matched(records, predictions, point.get("max_marks_per_view"))
     threshold = float(point["min_score"])
+    sensitivity_ci, false_marks_ci = bootstrap_at(m, threshold, bootstrap, seed)
     return {
         "sensitivity": float(np.mean(m.mass_best_score >= threshold)) if len(m.mass_best_score) else None,
+        "sensitivity_ci95": sensitivity_ci,
         "false_marks_per_image": float(np.sum(m.fp_scores >= threshold)) / max(len(records), 1),
+        "false_marks_per_image_ci95": false_marks_ci,
         "masses": int(len(m.mass_best_score)),
         "images": len(records),
-        "matched": m,
     }
 
 
@@ -113,30 +136,15 @@ def choose_operating_point(
         raise OperatingPointError("the chosen images hold no mass: sensitivity cannot be measured")
     threshold = lowest_threshold(m, max_fppi, floor)
     sensitivity, fppi = _at(m, threshold, np.ones(len(m.patients)))
-    rng = np.random.default_rng(seed)
-    samples = np.array(
-        [
-            _at(
-                m,
-                threshold,
-                np.bincount(rng.integers(0, len(m.patients), len(m.patients)), minlength=len(m.patients)).astype(float),
-            )
-            for _ in range(bootstrap)
-        ]
-    ).reshape(-1, 2)
-    ci = (
-        (lambda column: [round(float(np.nanpercentile(samples[:, column], q)), 4) for q in (2.5, 97.5)])
-        if bootstrap
-        else (lambda column: [None, None])
-    )
+    sensitivity_ci, false_marks_ci = bootstrap_at(m, threshold, bootstrap, seed)
     return {
         "min_score": threshold,  # not rounded: a rounded threshold could drop or add the marks it was set by
         "max_marks_per_view": max_marks_per_view,
         "target_false_marks_per_image": max_fppi,
         "sensitivity": round(sensitivity, 4),
-        "sensitivity_ci95": ci(0),
+        "sensitivity_ci95": sensitivity_ci,
         "false_marks_per_image": round(fppi, 4),
-        "false_marks_per_image_ci95": ci(1),
+        "false_marks_per_image_ci95": false_marks_ci,
         "images": len(records),
         "patients": len(m.patients),
         "masses": int(len(m.mass_best_score)),
