@@ -19,6 +19,17 @@ def probability(text: str) -> float:
     return value
 
 
+def positive_share(text: str) -> float:
+    """A finite number within (0, 1]: a share that must be reached (0 would be reached by anything)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share above 0 and at most 1")
+    return value
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

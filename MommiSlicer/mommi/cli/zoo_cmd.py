@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from mommi.cli import exit_codes, malignancy_cmd
-from mommi.cli.arg_types import positive_int
+from mommi.cli.arg_types import positive_int, positive_share
 
 TASKS = ("nipple", "single", "bidual", "ipsidual", "fusion")  # detection models `mommi predict` runs
 EXPORT_TASKS = (*TASKS, "malignancy")
@@ -130,7 +130,8 @@ def _register_retrain(sub: argparse._SubParsersAction) -> None:
         "with the cards' metric (recall at 1 FPPI for the detectors, AUC on detected patches for the classifier); "
         "and write a complete new zoo at --out (version <base>+r<N>): promoted models with their checkpoint, "
         "provenance (base SHA-256, batches with hashes and readers' counts, dates, command, the gate's numbers) and "
-        "a regenerated card; a candidate worse than its base by more than --tolerance on any set, or measured on "
+        "a regenerated card; a candidate worse than its base by more than --tolerance in --confidence of paired "
+        "patient-bootstrap resamples, on any set or all pooled, or measured on "
         "no set, is not promoted: its base model stays, and the command says why. The base zoo is never written.",
         epilog="exit codes: 0 every candidate promoted; 1 a candidate not promoted (the new zoo is written with its "
         "base model), or the round could not run (nothing written); 2 usage error (or PyTorch missing)",
@@ -214,6 +215,16 @@ def _register_retrain(sub: argparse._SubParsersAction) -> None:
         metavar="T",
         help="how far below its base (absolute, on any set) a candidate may measure and still be promoted "
         "(default 0.02; a negative value demands that much improvement)",
+    )
+    parser.add_argument(
+        "--confidence",
+        type=positive_share,
+        default=0.8,  # mommi.eval.gate.GATE_CONFIDENCE, not imported here: the gate loads ONNX Runtime and scipy
+        metavar="C",
+        help="the share of paired patient-bootstrap resamples (base and candidate on the same draw of women) in "
+        "which a candidate must be worse by more than --tolerance to be refused (default 0.8: "
+        "one mass lost by one woman is worse in about 63%% of the draws, chance, not a pattern; 1 refuses only "
+        "a loss seen in every draw)",
     )
     parser.add_argument("--force", action="store_true", help="promote candidates the gate refused (recorded as such)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the hold-out, the replay draw and training")
@@ -381,6 +392,7 @@ def run_retrain(args: argparse.Namespace) -> int:
         lr=args.lr,
         batch_size=args.batch_size,
         tolerance=args.tolerance,
+        confidence=args.confidence,
         force=args.force,
         seed=args.seed,
         bootstrap=args.bootstrap,

@@ -12,10 +12,15 @@ zoo, both are measured on data neither was trained on, with the metric the model
 - the malignancy classifier: ROC AUC over the detected patches, where both classifiers read the same
   patches (those the BASE zoo's tri-view chain finds), so that only the classifier differs.
 
-A candidate is refused when on any measured set it is below its base by more than the tolerance. A set on
-which either model cannot be measured (no masses, one class) is reported with the reason and decides
-nothing; a gate that measured nothing refuses, because "no evidence" is not "no harm". ``--force`` promotes
-a refused candidate and the record says so. No torch here: the gate reads ONNX files only.
+A candidate is refused when it is below its base by more than the tolerance with confidence: in at least
+``confidence`` (default 0.8) of paired patient-bootstrap resamples (``mommi.eval.paired``), on any measured set
+or on all of them pooled by size. The pairing is what weighs a set's size: one mass lost on a set of 18 is 0.056
+of recall, which an absolute tolerance alone would refuse however level the other sets are, but it is there in
+only about 63% of the draws of the women (chance); a loss spread over several women, or small losses on every
+set, reach the confidence. A set on which either model cannot be measured (no masses, one class) is reported
+with the reason and decides nothing; a gate that measured nothing refuses, because "no evidence" is not "no
+harm". ``--force`` promotes a refused candidate and the record says so. No torch here: the gate reads ONNX files
+only.
 """
 
 from __future__ import annotations
@@ -29,7 +34,17 @@ import numpy as np
 from mommi.data.manifest import Manifest
 from mommi.data.patches import PatchSamples
 from mommi.eval.classifier_report import classifier_report, classify_split
-from mommi.eval.operating_point import at_operating_point
+from mommi.eval.operating_point import at_operating_point, matched
+from mommi.eval.paired import (
+    auc_differences,
+    froc_differences,
+    harm_share,
+    interval,
+    patient_draws,
+    pooled,
+    recall_at_fppi,
+    sensitivity_at,
+)
 from mommi.eval.predict import predict_manifest
 from mommi.eval.report import evaluate
 from mommi.runtime.malignancy import MalignancyClassifier
@@ -43,6 +58,8 @@ GATE_METRICS = {
 }
 #: the operating point of the detectors' gate: false marks per image (a key of the FROC report)
 GATE_FPPI = "1"
+#: the share of paired resamples in which a candidate must be worse beyond the tolerance to be refused
+GATE_CONFIDENCE = 0.8
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,12 @@ class SetResult:
     candidate_report: dict[str, Any] = field(default_factory=dict, repr=False)
     #: detectors: (base, candidate) recall at the zoo's operating point; None where the zoo has none
     at_operating_point: tuple[float, float] | None = None
+    #: what the set weighs when sets are pooled: its masses (detectors) or labelled patches (classifier)
+    weight: int = 0
+    #: candidate - base of the gate metric on each paired patient-bootstrap draw (None: point estimates only)
+    differences: np.ndarray | None = field(default=None, repr=False)
+    #: the same at the zoo's operating point (detectors with an operating point)
+    differences_at_point: np.ndarray | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
         """What the manifest keeps of the set (the full reports go into the round's gate.json)."""
@@ -82,17 +105,100 @@ class SetResult:
             "base_ci95": self.base_ci95,
             "candidate_ci95": self.candidate_ci95,
             "why_not": self.why_not,
+            **({"difference_ci95": interval(self.differences)} if self.differences is not None else {}),
             **(
                 {
                     "recall_at_operating_point": {
                         "base": self.at_operating_point[0],
                         "candidate": self.at_operating_point[1],
+                        **(
+                            {"difference_ci95": interval(self.differences_at_point)}
+                            if self.differences_at_point is not None
+                            else {}
+                        ),
                     }
                 }
                 if self.at_operating_point
                 else {}
             ),
         }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One check of the gate: base against candidate on a set (or all sets pooled), for one statistic."""
+
+    statistic: str
+    name: str
+    base: float
+    candidate: float
+    differences: np.ndarray | None = field(default=None, repr=False)
+
+    def worse_share(self, tolerance: float) -> float:
+        """The share of paired draws with the candidate below its base by more than ``tolerance``; without
+        draws, the point estimates decide (1.0 or 0.0)."""
+        if self.differences is None:
+            return float(self.candidate < self.base - tolerance)
+        return harm_share(self.differences, tolerance)
+
+    def describe(self, tolerance: float) -> str:
+        words = f"{self.name}: {self.candidate:.3f} vs base {self.base:.3f}"
+        if self.differences is None:
+            return words
+        low, high = interval(self.differences)
+        return (
+            f"{words}, difference 95% CI {low:+.3f} to {high:+.3f}, worse by more than {tolerance:g} in "
+            f"{self.worse_share(tolerance):.0%} of {len(self.differences)} paired resamples"
+        )
+
+    def summary(self, tolerance: float) -> dict[str, Any]:
+        return {
+            "statistic": self.statistic,
+            "name": self.name,
+            "base": self.base,
+            "candidate": self.candidate,
+            "difference": round(self.candidate - self.base, 4),
+            "difference_ci95": interval(self.differences) if self.differences is not None else None,
+            "worse_share": round(self.worse_share(tolerance), 4),
+        }
+
+
+#: the name of the pooled comparison (every measured set together, weighted by size)
+POOLED = "all sets pooled"
+
+
+#: the statistic a detector is also gated on: what readers are shown at the zoo's unchanged threshold
+AT_OPERATING_POINT = "recall at the zoo's operating point"
+
+
+def _pooled(statistic: str, rows: list[tuple[str, float, float, np.ndarray | None, int]]) -> list[Comparison]:
+    """The comparison of every bootstrapped set together, weighted by size; none for fewer than two sets."""
+    drawn = [(base, candidate, draws, weight) for _, base, candidate, draws, weight in rows if draws is not None]
+    drawn = [row for row in drawn if row[3] > 0]
+    if len(drawn) < 2:
+        return []
+    weights = np.array([weight for *_, weight in drawn], dtype=float)
+    base = float(np.dot(weights, [row[0] for row in drawn]) / weights.sum())
+    candidate = float(np.dot(weights, [row[1] for row in drawn]) / weights.sum())
+    return [Comparison(statistic, POOLED, base, candidate, pooled([row[2] for row in drawn], list(weights)))]
+
+
+def comparisons(metric: str, sets: list[SetResult]) -> list[Comparison]:
+    """Every check of the gate: each measured set and, where two or more were bootstrapped, all of them pooled by
+    size; for the gate metric, then recall at the zoo's operating point."""
+    rows: dict[str, list[tuple[str, float, float, np.ndarray | None, int]]] = {metric: [], AT_OPERATING_POINT: []}
+    for s in sets:
+        if s.base is None or s.candidate is None:
+            continue
+        rows[metric].append((s.name, s.base, s.candidate, s.differences, s.weight))
+        if s.at_operating_point is not None:
+            base, candidate = s.at_operating_point
+            rows[AT_OPERATING_POINT].append((s.name, base, candidate, s.differences_at_point, s.weight))
+    out: list[Comparison] = []
+    for statistic, measured in rows.items():
+        out += [Comparison(statistic, name, base, candidate, draws) for name, base, candidate, draws, _ in measured]
+        out += _pooled(statistic, measured)
+    return out
 
 
 @dataclass
@@ -103,52 +209,63 @@ class GateResult:
     promoted: bool
     forced: bool
     reason: str
+    confidence: float = GATE_CONFIDENCE
+    checks: list[Comparison] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
             "tolerance": self.tolerance,
+            "confidence": self.confidence,
             "sets": [s.summary() for s in self.sets],
+            "comparisons": [c.summary(self.tolerance) for c in self.checks],
             "promoted": self.promoted,
             "forced": self.forced,
             "reason": self.reason,
         }
 
 
-def decide(metric: str, sets: list[SetResult], tolerance: float, force: bool = False) -> GateResult:
-    """Promote, or refuse with the reason: refused when any measured set has the candidate below its base by
-    more than ``tolerance`` (absolute; a negative tolerance demands that much improvement), or when no set
-    could be measured. ``force`` promotes anyway, keeping the reason it was refused for."""
-    measured = [(s.name, s.base, s.candidate) for s in sets if s.base is not None and s.candidate is not None]
-    if not measured:
+def decide(
+    metric: str, sets: list[SetResult], tolerance: float, force: bool = False, confidence: float = GATE_CONFIDENCE
+) -> GateResult:
+    """Promote, or refuse with the reason: refused when, on any measured set or on all of them pooled, the
+    candidate is below its base by more than ``tolerance`` (absolute; a negative tolerance demands that much
+    improvement) in at least ``confidence`` of the paired resamples (a set measured without resamples: when its
+    point estimate is), or when no set could be measured. ``force`` promotes anyway, keeping the reason it was
+    refused for."""
+    if not 0.0 < confidence <= 1.0:
+        raise ValueError(f"the gate's confidence must be in (0, 1], not {confidence:g}")
+    checks = comparisons(metric, sets)
+    if not any(c.statistic == metric for c in checks):
         unmeasured = "; ".join(f"{s.name}: {s.why_not}" for s in sets) or "no validation set"
         verdict, reason = False, f"nothing to measure it on ({unmeasured}); give --validation MANIFEST with masses"
     else:
-        worse = [(name, base, candidate) for name, base, candidate in measured if candidate < base - tolerance]
-        at_point = [
-            (s.name, *s.at_operating_point)
-            for s in sets
-            if s.at_operating_point and s.at_operating_point[1] < s.at_operating_point[0] - tolerance
-        ]
+        worse = [c for c in checks if c.worse_share(tolerance) >= confidence]
         if worse:
-            listed = "; ".join(f"{name}: {candidate:.3f} vs base {base:.3f}" for name, base, candidate in worse)
-            verdict, reason = False, f"{metric} below its base by more than the tolerance {tolerance:g} ({listed})"
-        elif at_point:
-            listed = "; ".join(f"{name}: {candidate:.3f} vs base {base:.3f}" for name, base, candidate in at_point)
-            verdict = False
-            reason = (
-                f"recall at the zoo's operating point below its base by more than the tolerance {tolerance:g} "
-                f"({listed}): readers would be shown fewer masses"
-            )
+            statistic = worse[0].statistic
+            listed = "; ".join(c.describe(tolerance) for c in worse if c.statistic == statistic)
+            verdict, reason = False, f"{statistic} below its base by more than the tolerance {tolerance:g} ({listed})"
+            if statistic == AT_OPERATING_POINT:
+                reason += ": readers would be shown fewer masses"
         else:
             verdict = True
+            sets_measured = sum(c.statistic == metric and c.name != POOLED for c in checks)
             reason = (
                 f"{metric} not below its base by more than the tolerance {tolerance:g} on any of the "
-                f"{len(measured)} measured set(s)"
+                f"{sets_measured} measured set(s)"
             )
+            drawn = [c for c in checks if c.differences is not None]
+            if drawn:
+                largest = max(drawn, key=lambda c: c.worse_share(tolerance))
+                reason += (
+                    f" in {confidence:.0%} or more of the paired resamples (the most: {largest.statistic}, "
+                    f"{largest.describe(tolerance)})"
+                )
+    result = GateResult(metric, tolerance, sets, verdict, False, reason, confidence, checks)
     if not verdict and force:
-        return GateResult(metric, tolerance, sets, True, True, f"promoted by --force although refused: {reason}")
-    return GateResult(metric, tolerance, sets, verdict, False, reason)
+        result.promoted, result.forced = True, True
+        result.reason = f"promoted by --force although refused: {reason}"
+    return result
 
 
 def _froc_value(report: dict[str, Any]) -> tuple[float | None, list[float] | None]:
@@ -175,14 +292,8 @@ def detector_set(
     predictions = [predict_manifest(task, manifest, None, zoo, device) for zoo in (base_zoo, candidate_zoo)]
     reports = [evaluate(manifest, p, None, bootstrap, seed) for p in predictions]
     (base, base_ci), (candidate, candidate_ci) = (_froc_value(r) for r in reports)
-    at_point = None
-    if operating_point is not None and base is not None:
-        base_at, candidate_at = (
-            at_operating_point(manifest.records, p, operating_point)["sensitivity"] for p in predictions
-        )
-        at_point = (float(base_at), float(candidate_at))
     froc = reports[0]["froc"]
-    return SetResult(
+    result = SetResult(
         gate_set.name,
         gate_set.description,
         f"{froc['images']} images, {froc['masses']} masses",
@@ -193,8 +304,24 @@ def detector_set(
         None if base is not None else "no masses among its images",
         reports[0],
         reports[1],
-        at_point,
+        weight=int(froc["masses"]),
     )
+    if base is None:
+        return result
+    uncapped = [matched(manifest.records, p, None) for p in predictions]
+    draws = patient_draws(len(uncapped[0].patients), bootstrap, seed)
+    if bootstrap:
+        result.differences = froc_differences(uncapped[0], uncapped[1], recall_at_fppi(float(GATE_FPPI)), draws)
+    if operating_point is not None:
+        shown = [matched(manifest.records, p, operating_point.get("max_marks_per_view")) for p in predictions]
+        base_at, candidate_at = (
+            at_operating_point(manifest.records, p, operating_point)["sensitivity"] for p in predictions
+        )
+        result.at_operating_point = (float(base_at), float(candidate_at))
+        if bootstrap:
+            statistic = sensitivity_at(float(operating_point["min_score"]))
+            result.differences_at_point = froc_differences(shown[0], shown[1], statistic, draws)
+    return result
 
 
 @dataclass
@@ -242,6 +369,13 @@ def classifier_set(
     (base, base_ci, why_not), (candidate, candidate_ci, _) = (_auc_value(r) for r in reports)
     samples = patches.samples
     known = ~np.isnan(samples.malignant)
+    differences = None
+    if base is not None and bootstrap:
+        groups = [str(g) for g in samples.patient_ids[known]]
+        draws = patient_draws(len(set(groups)), bootstrap, seed)
+        differences = auc_differences(
+            patches.base_logits[known], candidate_logits[known], samples.malignant[known], groups, draws
+        )
     return SetResult(
         patches.gate_set.name,
         patches.gate_set.description,
@@ -253,4 +387,6 @@ def classifier_set(
         why_not,
         reports[0],
         reports[1],
+        weight=int(known.sum()),
+        differences=differences,
     )

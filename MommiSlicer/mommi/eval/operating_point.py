@@ -32,7 +32,7 @@ class OperatingPointError(MommiError, ValueError):
     """No threshold can be set from these images (none chosen, no mass, ...)."""
 
 
-def _at(m: Matched, threshold: float, weights: np.ndarray) -> tuple[float, float]:
+def at_threshold(m: Matched, threshold: float, weights: np.ndarray) -> tuple[float, float]:
     """(sensitivity, false marks per image) at ``threshold`` with per-patient multiplicities."""
     images = weights[m.image_patient].sum()
     masses = weights[m.mass_patient].sum()
@@ -47,7 +47,7 @@ def lowest_threshold(m: Matched, max_fppi: float, floor: float) -> float:
     finite = m.mass_best_score[np.isfinite(m.mass_best_score)]
     candidates = np.unique(np.concatenate([m.fp_scores, finite, [floor]]))
     for threshold in candidates[candidates >= floor]:  # ascending: the first that meets the target
-        if _at(m, float(threshold), weights)[1] <= max_fppi:
+        if at_threshold(m, float(threshold), weights)[1] <= max_fppi:
             return float(threshold)
     return float(candidates.max()) + 1e-6  # nothing meets it: above every score (no marks at all)
 
@@ -86,7 +86,9 @@ def bootstrap_at(m: Matched, threshold: float, resamples: int, seed: int) -> tup
     patients = len(m.patients)
     samples = np.array(
         [
-            _at(m, threshold, np.bincount(rng.integers(0, patients, patients), minlength=patients).astype(float))
+            at_threshold(
+                m, threshold, np.bincount(rng.integers(0, patients, patients), minlength=patients).astype(float)
+            )
             for _ in range(resamples)
         ]
     ).reshape(-1, 2)
@@ -135,7 +137,7 @@ def choose_operating_point(
     if not len(m.mass_best_score):
         raise OperatingPointError("the chosen images hold no mass: sensitivity cannot be measured")
     threshold = lowest_threshold(m, max_fppi, floor)
-    sensitivity, fppi = _at(m, threshold, np.ones(len(m.patients)))
+    sensitivity, fppi = at_threshold(m, threshold, np.ones(len(m.patients)))
     sensitivity_ci, false_marks_ci = bootstrap_at(m, threshold, bootstrap, seed)
     return {
         "min_score": threshold,  # not rounded: a rounded threshold could drop or add the marks it was set by

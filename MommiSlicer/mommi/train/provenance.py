@@ -90,22 +90,45 @@ def _value(value: float, ci: list[float] | None) -> str:
     return f"{value:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
 
 
+def _difference(check: dict[str, Any], tolerance: float) -> str:
+    """candidate - base, with its paired 95% CI and the share of draws worse beyond the tolerance where the gate
+    drew them."""
+    words = f"{check['difference']:+.3f}"
+    if check.get("difference_ci95"):
+        low, high = check["difference_ci95"]
+        words += f" ({low:+.3f} to {high:+.3f}); worse by > {tolerance:g} in {check['worse_share']:.0%} of draws"
+    return words
+
+
 def gate_table(gate: dict[str, Any]) -> list[str]:
-    """The gate's before / after table: base and candidate on every validation set (``mommi.eval.gate``)."""
+    """The gate's before / after table: base and candidate on every validation set (``mommi.eval.gate``), the
+    paired difference, and every set pooled by size."""
     if not gate["sets"]:
         return ["No validation set: nothing was measured."]
+    tolerance = gate["tolerance"]
+    checks = {(c["statistic"], c["name"]): c for c in gate.get("comparisons", [])}
     lines = [
-        f"| validation set | size | base: {gate['metric']} (95% CI) | candidate (95% CI) | difference |",
+        f"| validation set | size | base: {gate['metric']} (95% CI) | candidate (95% CI) | "
+        "difference (paired 95% CI) |",
         "|---|---|---|---|---|",
     ]
     for s in gate["sets"]:
         if s["base"] is None or s["candidate"] is None:
             lines.append(f"| {s['name']} | {s['size']} | not measurable: {s['why_not']} | - | - |")
         else:
+            check = checks.get((gate["metric"], s["name"]), {"difference": s["candidate"] - s["base"]})
             lines.append(
                 f"| {s['name']} | {s['size']} | {_value(s['base'], s['base_ci95'])} | "
-                f"{_value(s['candidate'], s['candidate_ci95'])} | {s['candidate'] - s['base']:+.3f} |"
+                f"{_value(s['candidate'], s['candidate_ci95'])} | {_difference(check, tolerance)} |"
             )
+    others = [
+        c
+        for c in gate.get("comparisons", [])
+        if c["statistic"] != gate["metric"] or c["name"] not in {s["name"] for s in gate["sets"]}
+    ]
+    for c in others:
+        label = c["name"] if c["statistic"] == gate["metric"] else f"{c['name']}, {c['statistic']}"
+        lines.append(f"| {label} | - | {c['base']:.3f} | {c['candidate']:.3f} | {_difference(c, tolerance)} |")
     return lines
 
 
@@ -145,7 +168,8 @@ def retrain_section(entry: dict[str, Any]) -> list[str]:
         f"- {training['epochs']} epochs from the base checkpoint, learning rate {training['lr']:g}, batch "
         f"{training['batch_size']}, seed {training['seed']}, the last epoch kept.",
         "",
-        f"### Gate: {gate['metric']}, tolerance {gate['tolerance']:g}",
+        f"### Gate: {gate['metric']}, tolerance {gate['tolerance']:g}"
+        + (f", confidence {gate['confidence']:g} of paired resamples" if "confidence" in gate else ""),
         "Base and candidate on data neither was trained on (`mommi.eval.gate`):",
         "",
         *gate_table(gate),

@@ -49,6 +49,7 @@ from mommi.data.manifest import Manifest, Record
 from mommi.data.patches import PatchSamples
 from mommi.errors import MommiError
 from mommi.eval.gate import (
+    GATE_CONFIDENCE,
     GATE_METRICS,
     GateResult,
     GateSet,
@@ -127,6 +128,7 @@ class RetrainOptions:
     lr: float | None = None  # None: a tenth of the base model's learning rate
     batch_size: int | None = None  # None: the base model's
     tolerance: float = 0.02
+    confidence: float = GATE_CONFIDENCE
     force: bool = False
     seed: int = 0
     bootstrap: int = 1000
@@ -148,7 +150,8 @@ class RetrainOptions:
             ]
         words += ["--no-replay"] if self.no_replay else ["--replay", *map(str, self.replay)] if self.replay else []
         words += ["--replay-ratio", f"{self.replay_ratio:g}", "--holdout", f"{self.holdout:g}"]
-        words += ["--epochs", str(self.epochs), "--tolerance", f"{self.tolerance:g}", "--seed", str(self.seed)]
+        words += ["--epochs", str(self.epochs), "--tolerance", f"{self.tolerance:g}"]
+        words += ["--confidence", f"{self.confidence:g}", "--seed", str(self.seed)]
         words += ["--lr", f"{self.lr:g}"] if self.lr is not None else []
         words += ["--batch-size", str(self.batch_size)] if self.batch_size is not None else []
         words += ["--bootstrap", str(self.bootstrap), "--device", self.device] + (["--force"] if self.force else [])
@@ -670,7 +673,7 @@ def _gate(run: Round) -> None:
                 )
                 for s in run.gate_sets
             ]
-        decision = decide(GATE_METRICS[model.task], sets, options.tolerance, options.force)
+        decision = decide(GATE_METRICS[model.task], sets, options.tolerance, options.force, options.confidence)
         if model.refusal:  # --force promotes a worse model on purpose, never an uncalibrated one
             decision = replace(decision, promoted=False, forced=False, reason=model.refusal)
         model.gate = decision

@@ -1,0 +1,106 @@
+"""The retraining gate weighs a set's size through paired patient-bootstrap draws (#23).
+
+Built on real FROC matching of hand-made images, so each case's expected share can be worked out: k given women
+are not all missing from a draw of n women with probability 1 - (1 - k/n)^n; for n = 18, a loss carried by one
+woman is seen in 64% of the draws, by two in 88%, by three in 96%.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mommi.eval.froc import ImageResult, match
+from mommi.eval.gate import POOLED, SetResult, decide
+from mommi.eval.paired import (
+    auc_differences,
+    froc_differences,
+    harm_share,
+    patient_draws,
+    pooled,
+    recall_at_fppi,
+    sensitivity_at,
+)
+
+WOMEN = 18
+BOX = [10, 10, 40, 40]
+ELSEWHERE = [200, 200, 230, 230]
+
+
+def _images(lost_by: int) -> tuple[list[ImageResult], list[ImageResult]]:
+    """One mass per woman; the base finds every mass, the candidate misses the first ``lost_by`` women's (and
+    marks a false region there instead)."""
+    base, candidate = [], []
+    for woman in range(WOMEN):
+        truth = [BOX]
+        base.append(ImageResult(f"w{woman}", f"w{woman:02d}", truth, [(BOX, 0.9)]))
+        found = [(ELSEWHERE, 0.1)] if woman < lost_by else [(BOX, 0.9)]
+        candidate.append(ImageResult(f"w{woman}", f"w{woman:02d}", truth, found))
+    return base, candidate
+
+
+def _set(name: str, lost_by: int, seed: int = 0) -> SetResult:
+    base, candidate = (match(images) for images in _images(lost_by))
+    draws = patient_draws(WOMEN, 2000, seed)
+    differences = froc_differences(base, candidate, recall_at_fppi(1.0), draws)
+    return SetResult(name, "", f"{WOMEN} masses", 1.0, 1 - lost_by / WOMEN, weight=WOMEN, differences=differences)
+
+
+def test_draws_resample_every_patient_with_replacement() -> None:
+    draws = patient_draws(5, 300, seed=3)
+    assert draws.shape == (300, 5) and np.all(draws.sum(axis=1) == 5)
+    assert np.array_equal(draws, patient_draws(5, 300, seed=3)) and not np.array_equal(draws, patient_draws(5, 300, 4))
+
+
+@pytest.mark.parametrize("lost_by", [1, 2, 3])
+def test_a_loss_counts_in_the_draws_that_hold_the_women_who_carry_it(lost_by: int) -> None:
+    share = harm_share(_set("films", lost_by).differences, tolerance=0.02)  # type: ignore[arg-type]
+    assert share == pytest.approx(1 - (1 - lost_by / WOMEN) ** WOMEN, abs=0.035)  # 2000 draws: 3.5 sd
+
+
+def test_one_mass_on_a_small_set_is_chance_a_loss_several_women_carry_is_refused() -> None:
+    one = decide("recall at 1 FPPI", [_set("synthetic", 1)], 0.02)
+    assert one.promoted and "synthetic: 0.944 vs base 1.000" in one.reason and "of 2000 paired resamples" in one.reason
+    three = decide("recall at 1 FPPI", [_set("synthetic", 3)], 0.02)
+    assert not three.promoted and "synthetic: 0.833 vs base 1.000" in three.reason
+    # a point estimate alone (no draws) would have refused the single mass: what #23's benchmark kept hitting
+    point = SetResult("synthetic", "", "", 1.0, 1 - 1 / WOMEN)
+    assert not decide("recall at 1 FPPI", [point], 0.02).promoted
+    # the confidence is the user's: demanding every draw keeps even the three-women loss
+    assert decide("recall at 1 FPPI", [_set("synthetic", 3)], 0.02, confidence=1.0).promoted
+
+
+def test_small_losses_on_every_set_add_up_when_the_sets_are_pooled() -> None:
+    sets = [_set("films", 1, seed=0), _set("synthetic", 1, seed=1)]
+    result = decide("recall at 1 FPPI", sets, 0.02)
+    assert not result.promoted and f"{POOLED}: 0.944 vs base 1.000" in result.reason
+    assert "films:" not in result.reason  # neither set alone reaches the confidence
+    pooled_check = next(c for c in result.summary()["comparisons"] if c["name"] == POOLED)
+    assert pooled_check["worse_share"] == pytest.approx(1 - (1 - 1 / WOMEN) ** (2 * WOMEN), abs=0.035)
+    level = decide("recall at 1 FPPI", [_set("films", 1, seed=0), _set("synthetic", 0, seed=1)], 0.02)
+    assert level.promoted
+
+
+def test_the_pooled_difference_weighs_each_set_by_its_size() -> None:
+    big, small = np.array([0.0, -0.1]), np.array([-1.0, np.nan])
+    assert np.allclose(pooled([big, small], [9, 1]), [-0.1, -0.1])
+
+
+def test_paired_differences_are_zero_for_the_same_model_and_refuse_unmatched_sets() -> None:
+    base, _ = (match(images) for images in _images(0))
+    draws = patient_draws(WOMEN, 50, 0)
+    assert np.all(froc_differences(base, base, sensitivity_at(0.5), draws) == 0)
+    other = match([ImageResult("x", "someone else", [BOX], [])])
+    with pytest.raises(ValueError, match="different patients"):
+        froc_differences(base, other, sensitivity_at(0.5), draws)
+
+
+def test_paired_auc_differences_follow_the_candidate() -> None:
+    labels = np.array([1, 0, 1, 0, 1, 0], dtype=float)
+    groups = ["a", "a", "b", "b", "c", "c"]
+    base = np.array([0.9, 0.1, 0.8, 0.2, 0.7, 0.3])  # perfect
+    worse = np.array([0.1, 0.9, 0.8, 0.2, 0.7, 0.3])  # woman a's patches swapped
+    draws = patient_draws(3, 400, 0)
+    differences = auc_differences(base, worse, labels, groups, draws)
+    assert np.all(differences[np.isfinite(differences)] <= 0) and np.nanmin(differences) < 0
+    assert np.all(auc_differences(base, base, labels, groups, draws)[np.isfinite(differences)] == 0)
