@@ -58,27 +58,29 @@ def test_a_loss_counts_in_the_draws_that_hold_the_women_who_carry_it(lost_by: in
     assert share == pytest.approx(1 - (1 - lost_by / WOMEN) ** WOMEN, abs=0.035)  # 2000 draws: 3.5 sd
 
 
-def test_one_mass_on_a_small_set_is_chance_a_loss_several_women_carry_is_refused() -> None:
-    one = decide("recall at 1 FPPI", [_set("synthetic", 1)], 0.02)
-    assert one.promoted and "synthetic: 0.944 vs base 1.000" in one.reason and "of 2000 paired resamples" in one.reason
-    three = decide("recall at 1 FPPI", [_set("synthetic", 3)], 0.02)
-    assert not three.promoted and "synthetic: 0.833 vs base 1.000" in three.reason
-    # a point estimate alone (no draws) would have refused the single mass: what #23's benchmark kept hitting
-    point = SetResult("synthetic", "", "", 1.0, 1 - 1 / WOMEN)
-    assert not decide("recall at 1 FPPI", [point], 0.02).promoted
-    # the confidence is the user's: demanding every draw keeps even the three-women loss
-    assert decide("recall at 1 FPPI", [_set("synthetic", 3)], 0.02, confidence=1.0).promoted
+def test_the_confidence_says_how_sure_the_draws_must_be_that_the_candidate_is_worse() -> None:
+    one, three = [_set("synthetic", 1)], [_set("synthetic", 3)]
+    # by default a loss that is more likely than not is refused: one mass lost by one woman of 18 already is
+    refused = decide("recall at 1 FPPI", one, 0.02)
+    assert not refused.promoted and "synthetic: 0.944 vs base 1.000" in refused.reason
+    assert "of 2000 paired resamples" in refused.reason and refused.summary()["confidence"] == 0.5
+    # demanding a clear loss lets the single mass through (chance) but not three women's
+    assert decide("recall at 1 FPPI", one, 0.02, confidence=0.8).promoted
+    assert not decide("recall at 1 FPPI", three, 0.02, confidence=0.8).promoted
+    assert decide("recall at 1 FPPI", three, 0.02, confidence=1.0).promoted  # only a loss in every draw
+    with pytest.raises(ValueError, match="confidence"):
+        decide("recall at 1 FPPI", one, 0.02, confidence=0.0)
 
 
 def test_small_losses_on_every_set_add_up_when_the_sets_are_pooled() -> None:
     sets = [_set("films", 1, seed=0), _set("synthetic", 1, seed=1)]
-    result = decide("recall at 1 FPPI", sets, 0.02)
+    result = decide("recall at 1 FPPI", sets, 0.02, confidence=0.8)
     assert not result.promoted and f"{POOLED}: 0.944 vs base 1.000" in result.reason
     assert "films:" not in result.reason  # neither set alone reaches the confidence
     pooled_check = next(c for c in result.summary()["comparisons"] if c["name"] == POOLED)
     assert pooled_check["worse_share"] == pytest.approx(1 - (1 - 1 / WOMEN) ** (2 * WOMEN), abs=0.035)
-    level = decide("recall at 1 FPPI", [_set("films", 1, seed=0), _set("synthetic", 0, seed=1)], 0.02)
-    assert level.promoted
+    level = [_set("films", 1, seed=0), _set("synthetic", 0, seed=1)]
+    assert decide("recall at 1 FPPI", level, 0.02, confidence=0.8).promoted
 
 
 def test_the_pooled_difference_weighs_each_set_by_its_size() -> None:

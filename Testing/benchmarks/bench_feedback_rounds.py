@@ -264,7 +264,8 @@ def run_round(number: int, zoo: Path, args: argparse.Namespace, fixed: dict[str,
                     *([str(fixed["gate-mias"])] if "gate-mias" in fixed else []),
                 ]
                 + ["--replay", str(fixed["replay"])]
-                + ["--epochs", str(args.epochs), "--device", "cpu", "--seed", str(args.seed)],
+                + ["--epochs", str(args.epochs), "--device", "cpu", "--seed", str(args.seed)]
+                + (["--confidence", f"{args.gate_confidence:g}"] if args.gate_confidence is not None else []),
                 ok=(0, 1),
             ),
         ],
@@ -335,6 +336,12 @@ def main() -> int:
     parser.add_argument("--studies-per-round", type=int, default=3, help="fresh four-view studies reviewed per round")
     parser.add_argument("--untouched", type=int, default=4, help="untouched synthetic studies (the same every round)")
     parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs per round")
+    parser.add_argument(
+        "--gate-confidence",
+        type=float,
+        default=None,
+        help="`mommi zoo retrain --confidence` (default: its own); 0.8 let losses through here (README)",
+    )
     parser.add_argument(
         "--validation-studies",
         type=int,

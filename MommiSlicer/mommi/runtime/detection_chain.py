@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mommi.findings.nipple import nipple_in_breast
+from mommi.findings.nipple import NippleEstimate, locate_nipple
 from mommi.findings.regions import CANDIDATE_THRESHOLD, regions_from_probability
 from mommi.findings.render import render_detections
 from mommi.preprocess.model_input import InputSpec, PreparedView, prepare
@@ -131,12 +131,16 @@ class DetectionChain:
     def prepare_views(self, images: dict[View, MammoImage]) -> dict[View, PreparedView]:
         return {v: prepare(img, self.spec) for v, img in images.items()}
 
-    def nipples(self, prepared: dict[View, PreparedView]) -> dict[View, tuple[float, float]]:
+    def nipple_estimates(self, prepared: dict[View, PreparedView]) -> dict[View, NippleEstimate]:
+        """Every view's nipple on its model grid, with where it came from (all views in one batch)."""
         views = list(prepared)
         if not views:
             return {}
         heatmaps = sigmoid(self.model("nipple").run(image=self._batch([prepared[v] for v in views])))[:, 0]
-        return {v: nipple_in_breast(h, prepared[v].mask)[:2] for v, h in zip(views, heatmaps)}
+        return {v: locate_nipple(h, prepared[v].mask) for v, h in zip(views, heatmaps)}
+
+    def nipples(self, prepared: dict[View, PreparedView]) -> dict[View, tuple[float, float]]:
+        return {v: (e.x, e.y) for v, e in self.nipple_estimates(prepared).items()}
 
     def bilateral_maps(
         self, prepared: dict[View, PreparedView], nipples: dict[View, tuple[float, float]]

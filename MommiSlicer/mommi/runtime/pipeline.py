@@ -174,7 +174,8 @@ class Pipeline:
         chain = self.chain
         prepared = chain.prepare_views(images)
         done("preprocess")
-        nipples = chain.nipples(prepared)
+        nipple_estimates = chain.nipple_estimates(prepared)
+        nipples = {v: (e.x, e.y) for v, e in nipple_estimates.items()}
         done("nipple")
         single_maps = chain.single_maps(prepared, list(prepared))  # the last fall-back, and evidence for all
         done("single")
@@ -201,7 +202,7 @@ class Pipeline:
             }
             image = images[view]
             nipple = main.transform.to_original(np.array([nipples[view]]))[0]
-            views[view.value] = _view_result(image, branch.value, nipple)
+            views[view.value] = _view_result(image, branch.value, nipple, nipple_estimates[view].source.value)
             for n, (box, score) in enumerate(kept, start=1):
                 contour = ellipse_contour(box) if branch is Branch.IPSILATERAL else region_contour(final, box, score)
                 findings.append(
@@ -325,7 +326,7 @@ def _input_warnings(study: Study) -> list[str]:
     return warnings
 
 
-def _view_result(image: MammoImage, branch: str, nipple: np.ndarray) -> ViewResult:
+def _view_result(image: MammoImage, branch: str, nipple: np.ndarray, nipple_source: str) -> ViewResult:
     spacing = [image.spacing.row_mm, image.spacing.col_mm] if image.spacing else None
     return ViewResult(
         view=image.view.value if image.view else image.label,
@@ -336,6 +337,7 @@ def _view_result(image: MammoImage, branch: str, nipple: np.ndarray) -> ViewResu
         spacing_mm=spacing,
         branch=branch,
         nipple_px=[round(float(nipple[0]), 2), round(float(nipple[1]), 2)],
+        nipple_source=nipple_source,
     )
 
 

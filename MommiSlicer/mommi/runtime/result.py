@@ -74,6 +74,9 @@ class ViewResult:
     spacing_mm: list[float] | None  # (row, column) spacing; None for files without one
     branch: str
     nipple_px: list[float] | None = None  # (x, y) in original pixels
+    #: "detector" (the keypoint network's confident peak on the front skin line) or "skin apex" (the skin
+    #: line's point farthest from the chest wall, where the network was not confident); None in older results
+    nipple_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

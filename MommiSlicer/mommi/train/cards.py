@@ -120,7 +120,13 @@ def real_film_section(entry: dict[str, Any], operating_point: dict[str, Any] | N
     task = entry["task"]
     lines = ["## Real films first"]
     if task == "nipple":
-        return lines + ["- Not measured on real films: mini-MIAS has no nipple annotations.", ""]
+        return lines + [
+            "- Not measured on real films: mini-MIAS has no nipple annotations. The pipeline reads this heatmap only "
+            "on the breast's front skin line and falls back to the skin line's apex where it is not confident "
+            "(`mommi.findings.nipple.locate_nipple`); on mini-MIAS that decoding is checked by anatomy (left and "
+            "right nipples at the same height, none at the film's edge): see the notes below.",
+            "",
+        ]
     cv = entry.get("metrics", {}).get("mias-cv")
     heldout = entry.get("metrics", {}).get("mias-heldout")
     if cv and cv.get("masses"):
@@ -215,8 +221,12 @@ def render_card(
     ]
     if entry["config"].get("initialised_from"):
         lines.append(
-            f"- Initialised from `{entry['config']['initialised_from']}`, trained "
-            f"{entry['config']['epochs_run']} epochs, the {entry['config'].get('kept_epoch', 'best')} kept."
+            f"- Initialised from `{entry['config']['initialised_from']}`; "
+            + (
+                f"trained {entry['config']['epochs_run']} epochs, the last kept."
+                if entry["config"].get("kept_epoch") == "last"
+                else f"the best epoch kept (epoch {entry['config']['epochs_run']}; early stopping on validation)."
+            )
         )
     lines += [
         "",
@@ -277,7 +287,7 @@ def render_card(
 ABLATION_FILE = "ablation.md"
 #: the zoo's version, raised whenever its models change (0.2.0: single, bidual and fusion retrained on real films;
 #: 0.3.0: single and bidual pre-trained on the realistic phantom v3, fusion retrained on it)
-ZOO_VERSION = "0.3.0"
+ZOO_VERSION = "0.3.1"
 
 
 def _previous_rows(text: str) -> dict[str, dict[str, str]]:

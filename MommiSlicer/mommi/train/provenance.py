@@ -28,6 +28,11 @@ TRAINING_DATA = {
     "synth-v2.json": "300 synthetic studies from `mommi synth --phantom v2 --seed 100` (phantom v2: masses the size "
     "and contrast of real ones, lite size, 30% normal), split 90/10 by patient; the pre-training "
     "of the real-film recipe.",
+    "synth-v3.json": "300 synthetic studies from `mommi synth --phantom v3 --seed 100` (the realistic phantom v3: "
+    "anatomical noise, film and FFDM looks, look-alikes; lite size, 30% normal), split 90/10 by patient; the "
+    "pre-training of the real-film recipe and the data of the nipple and fusion networks.",
+    "synth-v3d.json": "the build script's `synth-v3.json` (300 phantom-v3 studies, `mommi synth --phantom v3 --seed "
+    "100`, split 90/10 by patient) under the name the zoo 0.3 runs gave it.",
     "mias.json": "mini-MIAS (`../shared/data/mias`, 216 MLO films of 108 women), seeded patient-level 8:1:1 "
     "split; train split used for training, val split for reporting.",
     "mias-all.json": "mini-MIAS (`../shared/data/mias`, 216 MLO films of 108 women, 39 masses), every film in the "
