@@ -46,7 +46,8 @@ def test_a_reviewed_real_film_becomes_training_data(
     result = json.loads((analysed / "result.json").read_text())
     assert set(result["views"]) == {"L-MLO", "R-MLO"}
     counts = scripted_review([analysed], study.parent, tmp_path / "review.sqlite")
-    assert counts["images"] == 2 and counts["accepted"] + counts["added"] == 2
+    # one mass per film; a reader accepts every mark on a mass (two marks may outline the same one)
+    assert counts["images"] == 2 and counts["accepted"] >= 1 and counts["accepted"] + counts["added"] >= 2
     assert counts["rejected"] == len(result["findings"]) - counts["accepted"]
 
     batch = tmp_path / "batch"
@@ -59,9 +60,10 @@ def test_a_reviewed_real_film_becomes_training_data(
         original = cv2.imread(str(mias_dir / film.image_path), cv2.IMREAD_UNCHANGED)
         assert np.array_equal(stored, original.astype(np.uint16) * STORED_SCALE), view
         masses = [f.box for f in record.findings if f.kind == "mass"]
-        assert len(masses) == 1
+        assert masses, view
         expected = truth["views"][view]["masses"][0]["box"]
         # an accepted finding keeps the model's geometry (the reader agreed with it), an added one is the truth's
-        assert masses[0] == pytest.approx(expected, abs=0.51) or box_iou(masses[0], expected) > 0.2
+        for box in masses:
+            assert box == pytest.approx(expected, abs=0.51) or box_iou(box, expected) > 0.2
     rejected = sum(1 for r in records.values() for f in r.findings if f.kind == "rejected")
     assert rejected == counts["rejected"]  # every false mark the reader rejected is a hard negative

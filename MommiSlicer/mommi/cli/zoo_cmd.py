@@ -130,8 +130,8 @@ def _register_retrain(sub: argparse._SubParsersAction) -> None:
         "with the cards' metric (recall at 1 FPPI for the detectors, AUC on detected patches for the classifier); "
         "and write a complete new zoo at --out (version <base>+r<N>): promoted models with their checkpoint, "
         "provenance (base SHA-256, batches with hashes and readers' counts, dates, command, the gate's numbers) and "
-        "a regenerated card; a candidate worse than its base by more than --tolerance in --confidence of paired "
-        "patient-bootstrap resamples, on any set or all pooled, or measured on "
+        "a regenerated card; a candidate measured worse than its base by more than --tolerance on any set or all "
+        "pooled, or so in --confidence of paired patient-bootstrap resamples, or measured on "
         "no set, is not promoted: its base model stays, and the command says why. The base zoo is never written.",
         epilog="exit codes: 0 every candidate promoted; 1 a candidate not promoted (the new zoo is written with its "
         "base model), or the round could not run (nothing written); 2 usage error (or PyTorch missing)",
@@ -221,10 +221,10 @@ def _register_retrain(sub: argparse._SubParsersAction) -> None:
         type=positive_share,
         default=0.5,  # mommi.eval.gate.GATE_CONFIDENCE, not imported here: the gate loads ONNX Runtime and scipy
         metavar="C",
-        help="the share of paired patient-bootstrap resamples (base and candidate on the same draw of women) in "
-        "which a candidate must be worse by more than --tolerance to be refused (default 0.5: more likely worse "
-        "than not; 0.8 or 0.95 demand a clear loss, which small validation sets rarely show; 1 refuses only a loss "
-        "seen in every draw)",
+        help="a candidate measured within --tolerance of its base is still refused when paired patient-bootstrap "
+        "resamples (base and candidate on the same draw of women) find it worse by more than --tolerance in at "
+        "least this share of them (default 0.5: more likely worse than not; 1: only a loss seen in every draw). A "
+        "measured loss beyond --tolerance is refused whatever the draws say",
     )
     parser.add_argument("--force", action="store_true", help="promote candidates the gate refused (recorded as such)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the hold-out, the replay draw and training")
