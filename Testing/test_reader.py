@@ -148,6 +148,9 @@ def test_hanging_order_and_keyboard_review(qtbot, make_window, studies, store_pa
     assert all(canvas.image is not None for canvas in window.four_view.canvases.values())
     assert "CPU" in window.device_label.text() and "zoo" in window.zoo_label.text()
     assert "analysis" in window.time_label.text()
+    # the nipple cross says where it came from (the detector, or the skin apex where it was not confident)
+    markers = [canvas.nipple_marker for canvas in window.four_view.canvases.values()]
+    assert all(m is not None and m.toolTip().startswith("Nipple: the ") for m in markers)
 
     session = window.controller.session
     ids = [f.id for f in session.findings]

@@ -154,12 +154,16 @@ class ImageCanvas(QGraphicsView):
         self._heat_opacity = float(opacity)
         self._heat.setOpacity(self._heat_opacity)
 
-    def set_nipple(self, xy: Sequence[float] | None) -> None:
+    @property
+    def nipple_marker(self) -> NippleMarker | None:
+        return self._nipple
+
+    def set_nipple(self, xy: Sequence[float] | None, source: str | None = None) -> None:
         if self._nipple is not None:
             self.scene().removeItem(self._nipple)
             self._nipple = None
         if xy is not None and self.image is not None:
-            self._nipple = NippleMarker(float(xy[0]), float(xy[1]))
+            self._nipple = NippleMarker(float(xy[0]), float(xy[1]), source)
             self._nipple.setVisible(self.layers["nipple"])
             self.scene().addItem(self._nipple)
 

@@ -97,7 +97,7 @@ class FourViewWidget(QWidget):
     @staticmethod
     def _show_result(canvas: ImageCanvas, info: object, heat: object) -> None:
         canvas.set_heat(heat)  # type: ignore[arg-type]
-        canvas.set_nipple(getattr(info, "nipple_px", None))
+        canvas.set_nipple(getattr(info, "nipple_px", None), getattr(info, "nipple_source", None))
         if info is not None and canvas.image is not None:
             canvas.title = f"{canvas.view_name}  ({getattr(info, 'branch', '')})"
             canvas.viewport().update()

@@ -172,10 +172,18 @@ class FindingGraphic:
             scene.removeItem(item)
 
 
-class NippleMarker(QGraphicsPathItem):
-    """A cyan cross of fixed screen size at the nipple."""
+#: what the nipple's tooltip says about where it came from (result.json's ``nipple_source``)
+NIPPLE_SOURCES = {
+    "detector": "Nipple: the keypoint detector's peak on the front skin line",
+    "skin apex": "Nipple: the skin line's point farthest from the chest wall (the detector was not confident)",
+}
 
-    def __init__(self, x: float, y: float) -> None:
+
+class NippleMarker(QGraphicsPathItem):
+    """A cyan cross of fixed screen size at the nipple; its tooltip says where the point came from, because the
+    bilateral registration of an MLO pair starts from it and a reader who doubts it should know how it was found."""
+
+    def __init__(self, x: float, y: float, source: str | None = None) -> None:
         path = QPainterPath()
         path.moveTo(-7, 0)
         path.lineTo(7, 0)
@@ -186,3 +194,4 @@ class NippleMarker(QGraphicsPathItem):
         self.setPen(QPen(colour(CYAN), 2))
         self.setZValue(Z_NIPPLE)
         self.setPos(x, y)
+        self.setToolTip(NIPPLE_SOURCES.get(source or "", "Nipple"))
