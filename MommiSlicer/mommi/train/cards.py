@@ -286,7 +286,8 @@ def render_card(
 
 ABLATION_FILE = "ablation.md"
 #: the zoo's version, raised whenever its models change (0.2.0: single, bidual and fusion retrained on real films;
-#: 0.3.0: single and bidual pre-trained on the realistic phantom v3, fusion retrained on it)
+#: 0.3.0: single and bidual pre-trained on the realistic phantom v3, fusion retrained on it; 0.3.1: nipple
+#: fine-tuned on the phantom v3)
 ZOO_VERSION = "0.3.1"
 
 
