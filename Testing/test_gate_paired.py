@@ -10,13 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mommi.eval.froc import ImageResult, match
+from mommi.eval.froc import ImageResult, match, patient_draws
 from mommi.eval.gate import POOLED, SetResult, decide
 from mommi.eval.paired import (
     auc_differences,
     froc_differences,
     harm_share,
-    patient_draws,
     pooled,
     recall_at_fppi,
     sensitivity_at,

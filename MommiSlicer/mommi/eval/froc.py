@@ -143,17 +143,25 @@ class FrocReport:
         }
 
 
+def patient_draws(patients: int, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, patients) multiplicities of METHOD.md's bootstrap: each row draws as many patients as there
+    are, with replacement (a patient drawn twice counts twice). Every patient bootstrap of the evaluation uses
+    it, so that one seed gives the same draws to the FROC, the operating point, the AUC and the gate."""
+    rng = np.random.default_rng(seed)
+    return np.array(
+        [np.bincount(rng.integers(0, patients, patients), minlength=patients) for _ in range(resamples)], dtype=float
+    ).reshape(resamples, patients)
+
+
 def evaluate_froc(
     images: list[ImageResult], bootstrap: int = 1000, seed: int = 0, points: Sequence[float] = FPPI_POINTS
 ) -> FrocReport:
     m = match(images)
     fppi, recall = froc_curve(m)
     point_values = recall_at(fppi, recall, points)
-    rng = np.random.default_rng(seed)
     n_patients = len(m.patients)
     samples = np.empty((bootstrap, len(points)))
-    for b in range(bootstrap):
-        weights = np.bincount(rng.integers(0, n_patients, n_patients), minlength=n_patients).astype(float)
+    for b, weights in enumerate(patient_draws(n_patients, bootstrap, seed)):
         samples[b] = recall_at(*froc_curve(m, weights), points)
     ci = (
         {

@@ -40,13 +40,13 @@ import numpy as np
 from mommi.data.manifest import Manifest
 from mommi.data.patches import PatchSamples
 from mommi.eval.classifier_report import classifier_report, classify_split
-from mommi.eval.operating_point import at_operating_point, matched
+from mommi.eval.froc import patient_draws
+from mommi.eval.operating_point import matched
 from mommi.eval.paired import (
     auc_differences,
     froc_differences,
     harm_share,
     interval,
-    patient_draws,
     pooled,
     recall_at_fppi,
     sensitivity_at,
@@ -323,12 +323,10 @@ def detector_set(
         result.differences = froc_differences(uncapped[0], uncapped[1], recall_at_fppi(float(GATE_FPPI)), draws)
     if operating_point is not None:
         shown = [matched(manifest.records, p, operating_point.get("max_marks_per_view")) for p in predictions]
-        base_at, candidate_at = (
-            at_operating_point(manifest.records, p, operating_point)["sensitivity"] for p in predictions
-        )
-        result.at_operating_point = (float(base_at), float(candidate_at))
+        statistic = sensitivity_at(float(operating_point["min_score"]))
+        everyone = np.ones(len(shown[0].patients))
+        result.at_operating_point = (statistic(shown[0], everyone), statistic(shown[1], everyone))
         if bootstrap:
-            statistic = sensitivity_at(float(operating_point["min_score"]))
             result.differences_at_point = froc_differences(shown[0], shown[1], statistic, draws)
     return result
 

@@ -21,6 +21,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 from scipy.stats import rankdata
 from mommi.errors import MommiError
+from mommi.eval.froc import patient_draws
 
 __all__ = ["AucError", "evaluate_auc", "roc_auc", "roc_curve"]
 
@@ -129,10 +130,8 @@ def evaluate_auc(
 
     auc = roc_auc(s, positive)
     unique, inverse = np.unique(s, return_inverse=True)
-    rng = np.random.default_rng(seed)
     samples = np.empty(bootstrap)
-    for b in range(bootstrap):
-        counts = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups).astype(float)
+    for b, counts in enumerate(patient_draws(n_groups, bootstrap, seed)):
         samples[b] = _weighted_auc(inverse, unique.size, positive, counts[group_of])
     valid = samples[np.isfinite(samples)]
     if valid.size:

@@ -25,7 +25,7 @@ import numpy as np
 
 from mommi.errors import MommiError
 from mommi.data.manifest import Manifest, Record
-from mommi.eval.froc import ImageResult, Matched, match
+from mommi.eval.froc import ImageResult, Matched, match, patient_draws
 
 
 class OperatingPointError(MommiError, ValueError):
@@ -82,15 +82,8 @@ def bootstrap_at(m: Matched, threshold: float, resamples: int, seed: int) -> tup
     sensitivity and of the false marks per image at ``threshold``; ``[None, None]`` each without resamples."""
     if not resamples:
         return [None, None], [None, None]
-    rng = np.random.default_rng(seed)
-    patients = len(m.patients)
     samples = np.array(
-        [
-            at_threshold(
-                m, threshold, np.bincount(rng.integers(0, patients, patients), minlength=patients).astype(float)
-            )
-            for _ in range(resamples)
-        ]
+        [at_threshold(m, threshold, weights) for weights in patient_draws(len(m.patients), resamples, seed)]
     ).reshape(-1, 2)
     sensitivity, false_marks = (
         [round(float(np.nanpercentile(samples[:, column], q)), 4) for q in (2.5, 97.5)] for column in (0, 1)

@@ -29,14 +29,6 @@ from mommi.eval.operating_point import at_threshold
 FrocStatistic = Callable[[Matched, np.ndarray], float]
 
 
-def patient_draws(patients: int, resamples: int, seed: int) -> np.ndarray:
-    """(resamples, patients) multiplicities: each row draws as many patients as there are, with replacement."""
-    rng = np.random.default_rng(seed)
-    return np.array(
-        [np.bincount(rng.integers(0, patients, patients), minlength=patients) for _ in range(resamples)], dtype=float
-    ).reshape(resamples, patients)
-
-
 def recall_at_fppi(fppi: float) -> FrocStatistic:
     """The FROC's recall at ``fppi`` false marks per image (the detectors' gate metric)."""
     return lambda m, weights: recall_at(*froc_curve(m, weights), (fppi,))[0]
