@@ -249,6 +249,44 @@ def test_drag_a_handle_on_a_flipped_view_stores_original_pixels(
     assert dialogs == []
 
 
+def test_labels_of_overlapping_findings_do_not_cover_each_other_at_any_zoom(
+    qtbot, make_window, studies, dialogs
+) -> None:  # noqa: ANN001
+    """Two marks on one mass put their labels on the same corner; the later one is lifted above the first, and
+    again after a zoom (labels keep their screen size while boxes scale). A lone label stays on its box."""
+    window = make_window()
+    open_and_wait(qtbot, window, studies["flipped"])  # flipped both ways: screen and scene axes disagree
+    canvas = window.four_view.canvases["L-CC"]
+    first = next(f for f in window.controller.session.findings if f.view == "L-CC")
+    x0, y0, x1, y1 = first.box_px
+    assert window.controller.add_mass("L-CC", [x0 + 2, y0 + 1, x1 + 2, y1 + 1])  # almost the same box
+    assert window.controller.add_mass("L-CC", [x0 + 1, y0 + 2, x1 + 1, y1 + 2])
+
+    def screen_rects() -> list:
+        return [
+            g.label.deviceTransform(canvas.viewportTransform()).mapRect(g.label.boundingRect().adjusted(1, 1, -1, -1))
+            for g in canvas._graphics.values()
+        ]
+
+    for zoom in (1.0, 0.5, 3.0):
+        canvas.zoom_by(zoom)
+        rects = screen_rects()
+        assert len(rects) >= 3
+        overlapping = [(a, b) for i, a in enumerate(rects) for b in rects[i + 1 :] if a.intersects(b)]
+        assert not overlapping, (zoom, rects)
+    labels = [g.label for g in canvas._graphics.values()]
+    assert labels[0].boundingRect().adjusted(1, 1, -1, -1) == labels[0].screen_rect()  # the first stays put
+    for other in window.four_view.canvases.values():  # a label that covers no other label stays on its box
+        unlifted = [
+            g.label.screen_rect().translated(other.viewportTransform().map(g.label.pos()))
+            for g in other._graphics.values()
+        ]
+        for i, (graphic, rect) in enumerate(zip(other._graphics.values(), unlifted)):
+            if not any(rect.intersects(r) for j, r in enumerate(unlifted) if j != i):
+                assert graphic.label.boundingRect().adjusted(1, 1, -1, -1) == graphic.label.screen_rect()
+    assert dialogs == []
+
+
 def test_draw_a_missed_mass_in_add_mode(qtbot, make_window, studies, store_path, dialogs) -> None:  # noqa: ANN001
     window = make_window()
     open_and_wait(qtbot, window, studies["first"])

@@ -273,6 +273,13 @@ def test_retrain_writes_a_complete_new_zoo(
     held = {r["patient_id"] for r in json.loads((kept / "feedback-heldout.json").read_text())["records"]}
     assert held and trained and not held & trained
     assert set(json.loads((kept / "gate.json").read_text())["models"]) == set(DEFAULT_MODELS)
+    # branches were promoted, so the whole chain was gated too; --force let it through, and the record says so
+    chain = manifest["retrain_rounds"][-1]["chain"]
+    assert chain["forced"] and chain["metric"] == "recall at 1 FPPI" and "the whole chain" in out
+    for name in ("bidual-lite", "single-lite"):
+        assert new[name]["retrain"]["gate"]["chain"] == chain
+        assert "#### The whole chain with this round's promoted detectors" in (zoo / new[name]["card"]).read_text()
+    assert "chain" not in new["fusion-lite"]["retrain"]["gate"]
 
 
 def test_the_new_classifier_is_recalibrated(forced: tuple[int, str, str, Path], inputs: dict[str, Path]) -> None:
@@ -314,3 +321,55 @@ def test_the_new_zoo_passes_its_checks_and_analyses_a_study(
     result = json.loads((out / "result.json").read_text())
     assert result["zoo_version"] == f"{ZOO_VERSION}+r1"
     assert result["models"]["single-lite"] == _entries(zoo)["single-lite"]["sha256"]
+
+
+def test_a_branch_that_passes_alone_is_refused_when_the_whole_chain_reads_worse(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The chain stage on real networks and a real set: the "candidates" are the base networks themselves, so the
+    new zoo's chain reads exactly as the base chain, and a tolerance of -0.5 (a gain of 0.5 demanded) refuses it.
+    The bilateral network, promoted by its own gate, is then refused with the chain's reason; the fusion network,
+    whose own gate already ran the chain on the base branches, stays promoted."""
+    from mommi.eval.gate import GateSet
+    from mommi.runtime.zoo import read_manifest
+    from mommi.train.retrain import STAGES, ModelRound, RetrainOptions, Round
+
+    chain_stage = next(stage for stage in STAGES if stage.name == "chain")
+    assert [stage.name for stage in STAGES][-3:] == ["gate", "chain", "write"]
+    options = RetrainOptions((), inputs["zoo"], tmp_path / "new", tolerance=-0.5, bootstrap=20, device="cpu")
+    log: list[str] = []
+    run = Round(options, tmp_path / "work", log.append, base_path=inputs["zoo"] / "manifest.json")
+    run.base = read_manifest(run.base_path)
+    shutil.copytree(inputs["zoo"], run.candidates)
+    passed_alone = decide("recall at 1 FPPI", [_set("gate-va", 0.50, 0.60)], 0.02)  # its own gate, as it ran
+    assert passed_alone.promoted
+    entries = {e["name"]: e for e in run.base["models"]}
+    run.models = [
+        ModelRound(entries[name], Path(), tmp_path, candidate=dict(entries[name]), gate=passed_alone)
+        for name in ("bidual-lite", "fusion-lite")
+    ]
+    run.gate_sets = [GateSet("gate-va", inputs["validation"], "3 synthetic studies")]
+    chain_stage.run(run)
+    assert run.chain_gate is not None and not run.chain_gate.promoted
+    (measured,) = run.chain_gate.sets
+    assert measured.base == measured.candidate is not None  # the same networks: the same marks
+    bidual, fusion = run.models
+    assert bidual.gate is not None and not bidual.gate.promoted
+    assert bidual.gate.reason.startswith("passed alone, but the whole chain with bidual-lite, fusion-lite is worse")
+    assert fusion.gate is not None and fusion.gate.promoted
+    assert any("the chain with bidual-lite, fusion-lite: NOT promoted" in line for line in log)
+
+
+def test_a_round_that_promotes_no_branch_runs_no_chain_gate(tmp_path: Path) -> None:
+    from mommi.train.retrain import STAGES, ModelRound, RetrainOptions, Round
+
+    chain_stage = next(stage for stage in STAGES if stage.name == "chain")
+    run = Round(RetrainOptions((), tmp_path, tmp_path / "new"), tmp_path, print)
+    refused = decide("recall at 1 FPPI", [_set("a", 0.50, 0.30)], 0.02)
+    promoted = decide("recall at 1 FPPI", [_set("a", 0.50, 0.50)], 0.02)
+    run.models = [
+        ModelRound({"name": "bidual-lite", "task": "bidual"}, Path(), tmp_path, gate=refused),
+        ModelRound({"name": "fusion-lite", "task": "fusion"}, Path(), tmp_path, gate=promoted),
+    ]
+    chain_stage.run(run)  # reads no zoo and no set: nothing is measured
+    assert run.chain_gate is None and run.models[1].gate is promoted

@@ -197,6 +197,21 @@ class ImageCanvas(QGraphicsView):
             self._graphics[finding.id] = FindingGraphic(
                 scene, finding, selected, self.edit_handles, self.layers["boxes"], corner, grow_left
             )
+        self._stack_labels()
+
+    def _stack_labels(self) -> None:
+        """Lift labels that would overlap on screen above the ones placed before them, in the findings' order (the
+        higher-ranked finding keeps its label on its box). Two candidates on one mass share a corner, and labels keep
+        their screen size while boxes scale with the zoom, so this runs again whenever the zoom changes."""
+        placed: list[QRectF] = []
+        for graphic in self._graphics.values():
+            anchor = self.viewportTransform().map(graphic.label.pos())  # not mapFromScene: it rounds
+            rect = graphic.label.screen_rect().translated(anchor).adjusted(0, -1, 0, 1)  # a pixel apart
+            lift = 0.0
+            while any(rect.translated(0, -lift).intersects(other) for other in placed):
+                lift += 1.0
+            graphic.label.lift(lift)
+            placed.append(rect.translated(0, -lift))
 
     def set_mode(self, mode: str) -> None:
         """``review`` (click to select, drag handles) or ``add`` (drag a rectangle to add a mass)."""
@@ -226,10 +241,12 @@ class ImageCanvas(QGraphicsView):
             return
         sx, sy = self._flips()
         self.setTransform(QTransform.fromScale(zoom * sx, zoom * sy))
+        self._stack_labels()
 
     def zoom_by(self, factor: float) -> None:
         self._fitted = False
         self.scale(factor, factor)
+        self._stack_labels()
 
     def viewport_state(self) -> tuple[float, float, float] | None:
         """(u, v, zoom): the centre of the view in canonical (chest wall left) fractions of the image."""
@@ -253,6 +270,7 @@ class ImageCanvas(QGraphicsView):
         self.setTransformationAnchor(QGraphicsView.NoAnchor)
         self.setTransform(QTransform.fromScale(zoom * sx, zoom * sy))
         self.setTransformationAnchor(anchor)
+        self._stack_labels()
         self.centerOn(u * self.image.cols - 0.5, v * self.image.rows - 0.5)
         self._fitted = False
 

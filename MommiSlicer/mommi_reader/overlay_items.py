@@ -94,7 +94,17 @@ class LabelItem(QGraphicsItem):
         self._font.setPointSizeF(8.5)
         metrics = QFontMetricsF(self._font)
         width = metrics.horizontalAdvance(text) + 8
-        self._rect = QRectF(-width if extend_left else 0, -metrics.height() - 6, width, metrics.height() + 4)
+        self._anchored = QRectF(-width if extend_left else 0, -metrics.height() - 6, width, metrics.height() + 4)
+        self._rect = QRectF(self._anchored)
+
+    def screen_rect(self) -> QRectF:
+        """Where the label sits unlifted, in screen pixels relative to its scene point."""
+        return QRectF(self._anchored)
+
+    def lift(self, pixels: float) -> None:
+        """Draw the label ``pixels`` screen pixels higher than its point (to clear another label)."""
+        self.prepareGeometryChange()
+        self._rect = self._anchored.translated(0, -pixels)
 
     def boundingRect(self) -> QRectF:
         return self._rect.adjusted(-1, -1, 1, 1)

@@ -407,6 +407,12 @@ def run_retrain(args: argparse.Namespace) -> int:
         verdict = ("promoted (--force)" if gate.forced else "promoted") if gate.promoted else "NOT promoted"
         print(f"\n{name}: {verdict}: {gate.reason}")
         print("\n".join(gate_table(gate.summary())))
+    if result.chain is not None:
+        verdict = (
+            ("let through by --force" if result.chain.forced else "passed") if result.chain.promoted else "refused"
+        )
+        print(f"\nthe whole chain of the new zoo against the base chain: {verdict}: {result.chain.reason}")
+        print("\n".join(gate_table(result.chain.summary())))
     print(f"\nwrote {result.out} (zoo version {result.zoo_version})")
     if result.refused:
         print(

@@ -179,6 +179,7 @@ def retrain_section(entry: dict[str, Any]) -> list[str]:
         "",
         *gate_table(gate),
         "",
+        *chain_section(gate),
         f"{verdict}: {gate['reason']}.",
         *(
             []
@@ -201,5 +202,25 @@ def refused_section(number: int, version: str, gate: dict[str, Any], batches: li
         f"promoted: {gate['reason']}. This model is unchanged.",
         "",
         *gate_table(gate),
+        "",
+        *chain_section(gate),
+    ]
+
+
+def chain_section(gate: dict[str, Any]) -> list[str]:
+    """A branch's second gate: the whole chain of the zoo the round would write against the base chain (none when
+    the round did not run it)."""
+    chain = gate.get("chain")
+    if not chain:
+        return []
+    verdict = "promoted by `--force`" if chain["forced"] else "passed" if chain["promoted"] else "refused"
+    return [
+        "#### The whole chain with this round's promoted detectors",
+        "The fusion network reads this branch's maps, so the zoo with every promoted detector was measured as "
+        f"readers get it, tri-view chain against the base chain ({chain['metric']}):",
+        "",
+        *gate_table(chain),
+        "",
+        f"The chain {verdict}: {chain['reason']}.",
         "",
     ]

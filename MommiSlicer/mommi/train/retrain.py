@@ -93,6 +93,8 @@ from mommi.train.loop import TrainConfig, train
 RETRAINABLE = ("single", "bidual", "fusion", "malignancy")
 #: tasks whose gate runs the whole detection chain (the others run their own branch alone)
 CHAIN_GATED = ("fusion",)
+#: tasks whose maps the chain reads: a candidate of one of them changes what readers see beyond its own branch
+CHAIN_BRANCHES = ("single", "bidual")
 #: why the other networks are not fine-tuned on feedback here
 NOT_RETRAINABLE = {
     "nipple": "it learns nipple positions, which feedback batches do not hold",
@@ -238,6 +240,8 @@ class Round:
     feedback_heldout: Path | None = None
     split: dict[str, Any] = field(default_factory=dict)  # studies and images trained on / held out
     gate_sets: list[GateSet] = field(default_factory=list)
+    #: the whole chain of the zoo this round would write against the base chain (None: no branch was promoted)
+    chain_gate: GateResult | None = None
 
     @property
     def zoo_folder(self) -> Path:
@@ -588,19 +592,21 @@ def _export(run: Round) -> None:
             raise RetrainError(f"{model.name}: export failed: {exc}") from exc
     for model in run.models:
         if model.task in CHAIN_GATED:
-            model.gate_zoo = _alone_in_base(run, model)
+            # alone: the fusion network's gate must not read the other candidates (a bilateral candidate the
+            # gate refuses would otherwise decide the fusion network's fate)
+            model.gate_zoo = _base_with(run, [model], f"gate-zoo-{model.name}")
 
 
-def _alone_in_base(run: Round, model: ModelRound) -> Path:
-    """A copy of the base zoo with only ``model``'s candidate in it: the fusion network's gate runs the whole
-    chain, which must not read the other candidates (a bilateral candidate the gate refuses would otherwise
-    decide the fusion network's fate)."""
-    folder = run.work / f"gate-zoo-{model.name}"
+def _base_with(run: Round, models: list[ModelRound], folder_name: str) -> Path:
+    """A copy of the base zoo with ``models``' candidates in it (the others as they were): the zoo a chain-gated
+    comparison reads."""
+    folder = run.work / folder_name
     shutil.copytree(run.zoo_folder, folder, ignore=shutil.ignore_patterns("checkpoints", "cards", RETRAIN_DIR))
-    assert model.candidate is not None
-    shutil.copy2(run.candidates / model.candidate["file"], folder / model.candidate["file"])
     manifest = read_manifest(folder / MANIFEST_NAME)
-    manifest["models"] = [model.candidate if m["name"] == model.name else m for m in manifest["models"]]
+    for model in models:
+        assert model.candidate is not None
+        shutil.copy2(run.candidates / model.candidate["file"], folder / model.candidate["file"])
+        manifest["models"] = [model.candidate if m["name"] == model.name else m for m in manifest["models"]]
     write_manifest(folder / MANIFEST_NAME, manifest)
     return folder / MANIFEST_NAME
 
@@ -680,6 +686,58 @@ def _gate(run: Round) -> None:
         run.log(f"  {model.name}: {'promoted' if decision.promoted else 'NOT promoted'}: {decision.reason}")
 
 
+def _chain(run: Round) -> None:
+    """Gate the zoo this round would write as a whole: its chain against the base chain, on the same sets and by
+    the same rule. Why: each candidate was measured alone, the branches on their own maps; but the fusion network
+    learned the base branches' maps, and a branch that finds more masses alone can still feed it maps that make
+    the final marks worse, and two candidates that pass alone can fail together. When the chain loses, the
+    promoted branches are refused (a promoted fusion network stays: its own gate ran the chain on the base
+    branches). Nothing to do when no branch was promoted."""
+    promoted = [m for m in run.models if m.gate is not None and m.gate.promoted and m.task != "malignancy"]
+    branches = [m for m in promoted if m.task in CHAIN_BRANCHES]
+    if not branches:
+        return
+    options = run.options
+    names = ", ".join(m.name for m in promoted)
+    zoo = _base_with(run, promoted, "gate-zoo-chain")
+    sets = [
+        detector_set(
+            "fusion",
+            s,
+            run.base_path,
+            zoo,
+            options.device,
+            options.bootstrap,
+            options.seed,
+            run.base.get("operating_point"),
+        )
+        for s in run.gate_sets
+    ]
+    run.chain_gate = decide(GATE_METRICS["fusion"], sets, options.tolerance, options.force, options.confidence)
+    verdict = "promoted" if run.chain_gate.promoted else "NOT promoted"
+    run.log(f"  the chain with {names}: {verdict}: {run.chain_gate.reason}")
+    if run.chain_gate.promoted:
+        return
+    for model in branches:
+        assert model.gate is not None
+        model.gate = replace(
+            model.gate,
+            promoted=False,
+            reason=f"passed alone, but the whole chain with {names} is worse than the base chain: "
+            f"{run.chain_gate.reason}",
+        )
+        run.log(f"  {model.name}: NOT promoted: the chain with it is worse")
+
+
+def _gate_summary(run: Round, model: ModelRound) -> dict[str, Any]:
+    """The model's gate as the manifest, the cards and gate.json keep it; a branch's with the chain's gate."""
+    assert model.gate is not None
+    summary = model.gate.summary()
+    if run.chain_gate is not None and model.task in CHAIN_BRANCHES:
+        summary["chain"] = run.chain_gate.summary()
+    return summary
+
+
 def _write(run: Round) -> None:
     """The new zoo: a copy of the base with the promoted models, their provenance and cards, the refusals in the
     kept models' cards, a new version; checked like `mommi info --zoo` does, then moved to --out."""
@@ -710,6 +768,7 @@ def _write(run: Round) -> None:
                 for m in run.models
                 if m.gate is not None
             },
+            **({"chain": run.chain_gate.summary()} if run.chain_gate is not None else {}),
             "record": f"{RETRAIN_DIR}/r{run.number}/gate.json",
         }
     )
@@ -791,7 +850,7 @@ def _promoted_entry(
             "batch_size": model.config.batch_size,
             "seed": model.config.seed,
         },
-        "gate": model.gate.summary(),
+        "gate": _gate_summary(run, model),
     }
     return entry
 
@@ -806,7 +865,7 @@ def _write_cards(run: Round, manifest: dict[str, Any], staging: Path, batches: l
         card = staging / str(entry.get("card") or f"{CARDS_DIR}/{model.name}.md")
         if not model.gate.promoted:
             if card.is_file():
-                section = provenance.refused_section(run.number, run.version, model.gate.summary(), batches)
+                section = provenance.refused_section(run.number, run.version, _gate_summary(run, model), batches)
                 replace_card_section(card, section[0], section)
             continue
         notes_path = staging / NOTES_DIR / f"{model.task}.md"
@@ -849,7 +908,7 @@ def _gate_record(run: Round) -> dict[str, Any]:
         "command": run.options.command(),
         "models": {
             m.name: {
-                **(m.gate.summary() if m.gate else {}),
+                **(_gate_summary(run, m) if m.gate else {}),
                 "reports": {s.name: {"base": s.base_report, "candidate": s.candidate_report} for s in m.gate.sets}
                 if m.gate
                 else {},
@@ -874,6 +933,7 @@ STAGES = (
     Stage("export", "export the candidates to ONNX", _export),
     Stage("calibrate", "recalibrate the malignancy classifier", _calibrate),
     Stage("gate", "measure base and candidate on the validation sets", _gate),
+    Stage("chain", "measure the new zoo's whole chain against the base chain", _chain),
     Stage("write", "write the new zoo", _write),
 )
 
@@ -883,6 +943,7 @@ class RetrainResult:
     out: Path
     zoo_version: str
     gates: dict[str, GateResult]  # model name -> its gate
+    chain: GateResult | None = None  # the new zoo's whole chain against the base chain, where a branch was promoted
 
     @property
     def refused(self) -> list[str]:
@@ -904,6 +965,7 @@ def retrain(options: RetrainOptions, log: Callable[[str], None] = print) -> Retr
         for number, stage in enumerate(STAGES, 1):
             log(f"[{number}/{len(STAGES)}] {stage.name}: {stage.what}")
             stage.run(run)
-        return RetrainResult(options.out, run.version, {m.name: m.gate for m in run.models if m.gate is not None})
+        gates = {m.name: m.gate for m in run.models if m.gate is not None}
+        return RetrainResult(options.out, run.version, gates, run.chain_gate)
     finally:
         shutil.rmtree(work, ignore_errors=True)
