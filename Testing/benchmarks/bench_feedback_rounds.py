@@ -2,7 +2,7 @@
 
     python Testing/benchmarks/bench_feedback_rounds.py [--rounds 2] [--studies-per-round 3] [--untouched 4]
         [--epochs 1] [--work DIR] [--seed 0] [--mias DIR] [--mias-women 8] [--gate-mias-women 0]
-        [--mias-women-per-round 0] [--zoo DIR]
+        [--mias-women-per-round 0] [--replay-studies 16] [--replay-mias-women 24] [--zoo DIR]
 
 Issue #23, item 3. Round 0 is the shipped zoo (or ``--zoo``). Every later round does what a site does: fresh
 synthetic studies are analysed with the current zoo, a scripted reader reviews them from ground truth (accepts a
@@ -120,11 +120,13 @@ def synth_steps(name: str, out: Path, studies: int, seed: int, normal_fraction: 
     ]
 
 
-def mias_subset(source: Path, out: Path, women: int, skip: int = 0, full: Path | None = None) -> Path | None:
-    """A fixed subset of mini-MIAS as a test-split manifest: ``women // 2`` women (by id) with a mass and as many
-    without, after the first ``skip`` of each kind, so that the real-film set has masses to find and normal films
-    to mark falsely (and two subsets with different ``skip`` share no woman). None where mini-MIAS is not on this
-    machine (the table then says so)."""
+def mias_subset(
+    source: Path, out: Path, women: int, skip: int = 0, full: Path | None = None, split: str = "test"
+) -> Path | None:
+    """A fixed subset of mini-MIAS as a manifest with every film in ``split``: ``women // 2`` women (by id) with a
+    mass and as many without, after the first ``skip`` of each kind, so that the real-film set has masses to find
+    and normal films to mark falsely (and two subsets with different ``skip`` share no woman). None where
+    mini-MIAS is not on this machine (the table then says so)."""
     if not (source / "Info.txt").is_file():
         return None
     full = full or out.with_name("mias-full.json")  # the whole of mini-MIAS, imported once per run
@@ -140,7 +142,7 @@ def mias_subset(source: Path, out: Path, women: int, skip: int = 0, full: Path |
     without = [p for p in sorted(by_patient) if p not in with_mass]
     half = skip // 2
     chosen = set(with_mass[half : half + women // 2] + without[skip - half : skip - half + women - women // 2])
-    records = [replace(r, split="test") for p in sorted(chosen) for r in by_patient[p]]
+    records = [replace(r, split=split) for p in sorted(chosen) for r in by_patient[p]]
     return replace(manifest, records=records).write(out)
 
 
@@ -263,7 +265,7 @@ def run_round(number: int, zoo: Path, args: argparse.Namespace, fixed: dict[str,
                     str(fixed["validation"]),
                     *([str(fixed["gate-mias"])] if "gate-mias" in fixed else []),
                 ]
-                + ["--replay", str(fixed["replay"])]
+                + ["--replay", str(fixed["replay"]), *([str(fixed["replay-mias"])] if "replay-mias" in fixed else [])]
                 + ["--epochs", str(args.epochs), "--device", "cpu", "--seed", str(args.seed)]
                 + (["--confidence", f"{args.gate_confidence:g}"] if args.gate_confidence is not None else []),
                 ok=(0, 1),
@@ -351,6 +353,19 @@ def main() -> int:
     parser.add_argument(
         "--work", type=Path, default=Path("/tmp/bench_feedback_rounds"), help="new folder for everything"
     )
+    parser.add_argument(
+        "--replay-studies",
+        type=int,
+        default=16,
+        help="synthetic training studies replayed in every retrain (as a site replays its zoo's training data; 2 "
+        "were too few: the fine-tuned networks forgot, README)",
+    )
+    parser.add_argument(
+        "--replay-mias-women",
+        type=int,
+        default=24,
+        help="mini-MIAS women of no other subset replayed as training films (0: none)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seeds every synthetic set and the retrain")
     parser.add_argument("--normal-fraction", type=float, default=0.25, help="share of mass-free synthetic studies")
     parser.add_argument("--mias", type=Path, default=REPO.parent / "shared" / "data" / "mias", help="mini-MIAS folder")
@@ -387,7 +402,7 @@ def main() -> int:
             )
             # the gate's validation and the replay are their own studies: the untouched set must not steer the gate
             + synth_steps("validation", args.work / "validation", args.validation_studies, args.seed + 2, 0.0, "test")
-            + synth_steps("replay", args.work / "replay", 2, args.seed + 3, 0.0, "train"),
+            + synth_steps("replay", args.work / "replay", args.replay_studies, args.seed + 3, 0.0, "train"),
             args.work / "logs",
         )
         mias = mias_subset(args.mias, args.work / "mias.json", args.mias_women) if args.mias_women else None
@@ -402,6 +417,16 @@ def main() -> int:
         )
         if gate_mias is not None:
             fixed["gate-mias"] = gate_mias
+        # real films replayed: women of no other subset, as the films the single-view and bilateral networks
+        # learned from (a site replays its zoo's training data, `mommi zoo retrain`'s default)
+        used = args.mias_women + args.gate_mias_women + args.rounds * args.mias_women_per_round
+        replay_mias = (
+            mias_subset(args.mias, args.work / "mias-replay.json", args.replay_mias_women, skip=used, split="train")
+            if args.replay_mias_women
+            else None
+        )
+        if replay_mias is not None:
+            fixed["replay-mias"] = replay_mias
         zoo = args.zoo
         print(f"round 0: the zoo in {zoo}", flush=True)
         result["rounds"].append({"round": 0, "zoo": str(zoo), **measure_fixed(zoo, fixed, args.work / "round-0")})
