@@ -280,6 +280,8 @@ def test_retrain_writes_a_complete_new_zoo(
         assert new[name]["retrain"]["gate"]["chain"] == chain
         assert "#### The whole chain with this round's promoted detectors" in (zoo / new[name]["card"]).read_text()
     assert "chain" not in new["fusion-lite"]["retrain"]["gate"]
+    chain_record = json.loads((kept / "gate.json").read_text())["chain"]
+    assert chain_record["reports"]["gate-va"]["candidate"]["froc"]["masses"] > 0
 
 
 def test_the_new_classifier_is_recalibrated(forced: tuple[int, str, str, Path], inputs: dict[str, Path]) -> None:

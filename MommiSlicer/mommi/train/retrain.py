@@ -901,21 +901,23 @@ def _note_ablation(staging: Path, run: Round) -> None:
 
 
 def _gate_record(run: Round) -> dict[str, Any]:
-    """The round's full record: every gate set's base and candidate reports (FROC curves, AUC CIs)."""
-    return {
+    """The round's full record: every gate set's base and candidate reports (FROC curves, AUC CIs), the whole
+    chain's too where it was gated."""
+
+    def reports(gate: GateResult | None) -> dict[str, Any]:
+        return {s.name: {"base": s.base_report, "candidate": s.candidate_report} for s in gate.sets} if gate else {}
+
+    record: dict[str, Any] = {
         "round": run.number,
         "zoo_version": run.version,
         "command": run.options.command(),
         "models": {
-            m.name: {
-                **(_gate_summary(run, m) if m.gate else {}),
-                "reports": {s.name: {"base": s.base_report, "candidate": s.candidate_report} for s in m.gate.sets}
-                if m.gate
-                else {},
-            }
-            for m in run.models
+            m.name: {**(_gate_summary(run, m) if m.gate else {}), "reports": reports(m.gate)} for m in run.models
         },
     }
+    if run.chain_gate is not None:
+        record["chain"] = {**run.chain_gate.summary(), "reports": reports(run.chain_gate)}
+    return record
 
 
 class Stage(NamedTuple):
