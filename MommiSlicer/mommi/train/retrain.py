@@ -54,6 +54,7 @@ from mommi.eval.gate import (
     GateResult,
     GateSet,
     PatchSet,
+    SetResult,
     classifier_set,
     decide,
     detector_set,
@@ -666,24 +667,31 @@ def _gate(run: Round) -> None:
                 for patches, (logits, values) in zip(model.patch_sets, model.candidate_outputs)
             ]
         else:
-            sets = [
-                detector_set(
-                    model.task,
-                    s,
-                    run.base_path,
-                    model.gate_zoo or run.candidates / MANIFEST_NAME,
-                    options.device,
-                    options.bootstrap,
-                    options.seed,
-                    run.base.get("operating_point"),
-                )
-                for s in run.gate_sets
-            ]
+            sets = _detector_sets(run, model.task, model.gate_zoo or run.candidates / MANIFEST_NAME)
         decision = decide(GATE_METRICS[model.task], sets, options.tolerance, options.force, options.confidence)
         if model.refusal:  # --force promotes a worse model on purpose, never an uncalibrated one
             decision = replace(decision, promoted=False, forced=False, reason=model.refusal)
         model.gate = decision
         run.log(f"  {model.name}: {'promoted' if decision.promoted else 'NOT promoted'}: {decision.reason}")
+
+
+def _detector_sets(run: Round, task: str, candidate_zoo: Path) -> list[SetResult]:
+    """``task``'s branch (the whole chain for "fusion") of the base zoo and of ``candidate_zoo`` on every gate set,
+    with recall at the base zoo's operating point."""
+    options = run.options
+    return [
+        detector_set(
+            task,
+            s,
+            run.base_path,
+            candidate_zoo,
+            options.device,
+            options.bootstrap,
+            options.seed,
+            run.base.get("operating_point"),
+        )
+        for s in run.gate_sets
+    ]
 
 
 def _chain(run: Round) -> None:
@@ -699,20 +707,7 @@ def _chain(run: Round) -> None:
         return
     options = run.options
     names = ", ".join(m.name for m in promoted)
-    zoo = _base_with(run, promoted, "gate-zoo-chain")
-    sets = [
-        detector_set(
-            "fusion",
-            s,
-            run.base_path,
-            zoo,
-            options.device,
-            options.bootstrap,
-            options.seed,
-            run.base.get("operating_point"),
-        )
-        for s in run.gate_sets
-    ]
+    sets = _detector_sets(run, "fusion", _base_with(run, promoted, "gate-zoo-chain"))
     run.chain_gate = decide(GATE_METRICS["fusion"], sets, options.tolerance, options.force, options.confidence)
     verdict = "promoted" if run.chain_gate.promoted else "NOT promoted"
     run.log(f"  the chain with {names}: {verdict}: {run.chain_gate.reason}")
